@@ -1,0 +1,54 @@
+"""gotv: peer-to-peer get-out-the-vote texting."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the web app from `config`, or from the environment when none is given."""
+    from gotv import auth, campaigns, cli, db, inbox, queue, sms, webhooks
+    from gotv import config as settings
+
+    app = Flask(__name__)
+    if config is None:
+        config = settings.from_environment()
+    else:
+        settings.check(config)
+    app.config.from_mapping(config)
+    app.config.setdefault("MAX_CONTENT_LENGTH", 20 * 1024 * 1024)
+    proxies = app.config.get("PROXY_COUNT", 1)
+    if proxies:
+        # Twilio signs the public URL; behind a proxy, rebuild it from the forwarded headers.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
+        )
+
+    db.init_app(app)
+    auth.init_app(app)
+    sms.init_app(app)
+    queue.init_app(app)
+    cli.init_app(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(campaigns.bp)
+    app.register_blueprint(inbox.bp)
+    app.register_blueprint(webhooks.bp)
+    auth.csrf.exempt(webhooks.bp)
+    app.after_request(add_security_headers)
+    return app
+
+
+def add_security_headers(response: Response) -> Response:
+    """Headers every page gets: no framing, no sniffing, scripts and styles only from us."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    )
+    return response

@@ -1,0 +1,95 @@
+"""Logging in and out, and the role checks every view goes through."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import LoginManager, current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import func, select
+from wtforms import EmailField, PasswordField
+from wtforms.validators import DataRequired
+
+from gotv.db import db
+from gotv.models import User
+
+bp = Blueprint("auth", __name__)
+csrf = CSRFProtect()
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.session_protection = "strong"
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def init_app(app: Flask) -> None:
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+
+def organizer_required(view: View) -> View:
+    """Only owners and admins of the organization may use this view."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_organizer:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired()])
+    password = PasswordField("Password", validators=[DataRequired()])
+
+
+def find_user(email: str) -> User | None:
+    query = select(User).where(func.lower(User.email) == email.strip().lower())
+    return db.session.scalars(query).first()
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = find_user(form.email.data or "")
+        if user is not None and user.check_password(form.password.data or ""):
+            login_user(user)
+            return redirect(safe_next(request.args.get("next")))
+        flash("That email and password do not match.", "error")
+    return render_template("auth/login.html", form=form)
+
+
+@bp.post("/logout")
+@login_required
+def logout() -> ResponseReturnValue:
+    logout_user()
+    return redirect(url_for("auth.login"))
+
+
+@bp.get("/")
+@login_required
+def home() -> ResponseReturnValue:
+    if current_user.is_organizer:
+        return redirect(url_for("campaigns.index"))
+    return redirect(url_for("inbox.index"))
+
+
+def safe_next(target: str | None) -> str:
+    """Only follow a `next` that stays on this site."""
+    if target and target.startswith("/") and not urlsplit(target).netloc and "\\" not in target:
+        return target
+    return url_for("auth.home")

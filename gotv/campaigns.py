@@ -1,0 +1,165 @@
+"""Organizers: create campaigns, upload voter lists, write the script, launch."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
+from sqlalchemy import func, select
+from wtforms import SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from gotv import lists, texting
+from gotv.auth import organizer_required
+from gotv.db import db
+from gotv.models import Campaign, CampaignStatus, Contact, ContactStatus, Direction, Message
+
+bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
+
+
+class CampaignForm(FlaskForm):
+    name = StringField("Campaign name", validators=[DataRequired(), Length(max=200)])
+
+
+class ScriptForm(FlaskForm):
+    script = TextAreaField("Script", validators=[DataRequired(), Length(max=1600)])
+
+
+class UploadForm(FlaskForm):
+    contacts = FileField(
+        "Voter list (CSV)", validators=[FileRequired(), FileAllowed(["csv", "tsv", "txt"])]
+    )
+
+
+class StatusForm(FlaskForm):
+    status = SelectField("Status", choices=[s.value for s in CampaignStatus])
+
+
+def get_campaign(campaign_id: int) -> Campaign:
+    """The campaign, if it belongs to the current user's organization.
+
+    :raise 404: for a campaign that does not exist or belongs to another organization.
+    """
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None or campaign.organization_id != current_user.organization_id:
+        abort(404)
+    return campaign
+
+
+@bp.get("")
+@organizer_required
+def index() -> ResponseReturnValue:
+    campaigns = db.session.scalars(
+        select(Campaign)
+        .where(Campaign.organization_id == current_user.organization_id)
+        .order_by(Campaign.created_at.desc())
+    ).all()
+    return render_template("campaigns/index.html", campaigns=campaigns, form=CampaignForm())
+
+
+@bp.post("")
+@organizer_required
+def create() -> ResponseReturnValue:
+    form = CampaignForm()
+    if not form.validate_on_submit():
+        flash("A campaign needs a name.", "error")
+        return redirect(url_for("campaigns.index"))
+    campaign = Campaign(organization_id=current_user.organization_id, name=form.name.data)
+    db.session.add(campaign)
+    db.session.commit()
+    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+
+
+@bp.get("/<int:campaign_id>")
+@organizer_required
+def show(campaign_id: int) -> ResponseReturnValue:
+    campaign = get_campaign(campaign_id)
+    return render_template(
+        "campaigns/show.html",
+        campaign=campaign,
+        counts=campaign_counts(campaign),
+        script_form=ScriptForm(script=campaign.script),
+        upload_form=UploadForm(),
+        status_form=StatusForm(status=campaign.status.value),
+        merge_fields=texting.STANDARD_MERGE_FIELDS + tuple(campaign.custom_field_names),
+    )
+
+
+def campaign_counts(campaign: Campaign) -> dict[str, int]:
+    """Contacts, texted, and messages by direction for the campaign page."""
+    contacts = dict(
+        db.session.execute(
+            select(Contact.status, func.count())
+            .where(Contact.campaign_id == campaign.id)
+            .group_by(Contact.status)
+        ).all()
+    )
+    messages = dict(
+        db.session.execute(
+            select(Message.direction, func.count())
+            .where(Message.campaign_id == campaign.id)
+            .group_by(Message.direction)
+        ).all()
+    )
+    return {
+        "contacts": sum(contacts.values()),
+        "texted": contacts.get(ContactStatus.TEXTED, 0),
+        "sent": messages.get(Direction.OUTBOUND, 0),
+        "replies": messages.get(Direction.INBOUND, 0),
+    }
+
+
+@bp.post("/<int:campaign_id>/script")
+@organizer_required
+def save_script(campaign_id: int) -> ResponseReturnValue:
+    campaign = get_campaign(campaign_id)
+    form = ScriptForm()
+    if not form.validate_on_submit():
+        flash("The script cannot be empty or longer than 1,600 characters.", "error")
+        return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    script = form.script.data or ""
+    unknown = texting.unknown_merge_fields(script, campaign.custom_field_names)
+    if unknown:
+        names = ", ".join("{" + name + "}" for name in unknown)
+        flash(f"The script uses merge fields this list does not have: {names}", "error")
+        return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    campaign.script = script
+    db.session.commit()
+    flash("Script saved.", "success")
+    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+
+
+@bp.post("/<int:campaign_id>/contacts")
+@organizer_required
+def upload(campaign_id: int) -> ResponseReturnValue:
+    campaign = get_campaign(campaign_id)
+    form = UploadForm()
+    if not form.validate_on_submit():
+        flash("Choose a CSV file to upload.", "error")
+        return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    try:
+        result = lists.import_list(
+            campaign, form.contacts.data.read(), current_app.config["DEFAULT_REGION"]
+        )
+    except lists.UnreadableList as error:
+        flash(f"That file could not be read: {error}", "error")
+        return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    return render_template("campaigns/uploaded.html", campaign=campaign, result=result)
+
+
+@bp.post("/<int:campaign_id>/status")
+@organizer_required
+def change_status(campaign_id: int) -> ResponseReturnValue:
+    campaign = get_campaign(campaign_id)
+    form = StatusForm()
+    if form.validate_on_submit():
+        new_status = CampaignStatus(form.status.data)
+        if new_status == CampaignStatus.ACTIVE and not campaign.script.strip():
+            flash("Write a script before launching.", "error")
+        else:
+            campaign.status = new_status
+            db.session.commit()
+            flash(f"Campaign is now {new_status.value}.", "success")
+    return redirect(url_for("campaigns.show", campaign_id=campaign.id))

@@ -1,0 +1,84 @@
+"""`flask` commands for operators: organizations, users and the demo data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import Flask
+from sqlalchemy import select
+
+from gotv import lists
+from gotv.db import db
+from gotv.models import Campaign, CampaignStatus, Organization, Role, User
+
+DEMO_LIST = Path(__file__).parent / "demo" / "voters.csv"
+DEMO_SCRIPT = (
+    "Hi {first_name}, it's {texter_name}, a volunteer with Vote Together. Election day is "
+    "Tuesday, Nov 3. Do you know where your polling place is?"
+)
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(create_org)
+    app.cli.add_command(create_user)
+    app.cli.add_command(seed_demo)
+
+
+@click.command("create-org")
+@click.argument("name")
+def create_org(name: str) -> None:
+    """Create an organization and print its id."""
+    organization = Organization(name=name)
+    db.session.add(organization)
+    db.session.commit()
+    click.echo(f"organization {organization.id}: {name}")
+
+
+@click.command("create-user")
+@click.option("--org", "organization_id", type=int, required=True, help="Organization id.")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.TEXTER.value)
+@click.password_option()
+def create_user(organization_id: int, email: str, name: str, role: str, password: str) -> None:
+    """Create a user in an organization (prompts for the password)."""
+    if db.session.get(Organization, organization_id) is None:
+        raise click.ClickException(f"no organization {organization_id}")
+    user = User(organization_id=organization_id, email=email, name=name, role=Role(role))
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    click.echo(f"user {user.id}: {email} ({role})")
+
+
+@click.command("seed-demo")
+@click.option("--password", default="demo-password", show_default=True)
+def seed_demo(password: str) -> None:
+    """Create the demo organization, an organizer, a volunteer and an active campaign (once)."""
+    if db.session.scalars(select(User).where(User.email == "organizer@demo.test")).first():
+        click.echo("demo data already present")
+        return
+    organization = Organization(name="Vote Together (demo)")
+    db.session.add(organization)
+    db.session.flush()
+    for email, name, role in (
+        ("organizer@demo.test", "Olivia Organizer", Role.OWNER),
+        ("volunteer@demo.test", "Val", Role.TEXTER),
+    ):
+        user = User(organization_id=organization.id, email=email, name=name, role=role)
+        user.set_password(password)
+        db.session.add(user)
+    campaign = Campaign(
+        organization_id=organization.id,
+        name="GOTV weekend",
+        script=DEMO_SCRIPT,
+        status=CampaignStatus.ACTIVE,
+        # The demo should work whenever someone tries it; real campaigns default to 9am-8pm.
+        window_start_hour=0,
+        window_end_hour=24,
+    )
+    db.session.add(campaign)
+    db.session.flush()
+    result = lists.import_list(campaign, DEMO_LIST.read_bytes(), "US")
+    click.echo(f"demo campaign {campaign.id}: {result.loaded} contacts")

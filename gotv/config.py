@@ -1,0 +1,100 @@
+"""Configuration: the only place that reads the environment.
+
+`from_environment()` turns environment variables into a plain dict for `create_app`. In production
+(the default) a missing secret stops startup; `GOTV_ENV=development` fills in local defaults so
+`scripts/run` works on a fresh machine. Tests pass their own dict and never touch the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+TWILIO_API_URL = "https://api.twilio.com"
+
+
+class ConfigError(RuntimeError):
+    """Raised when the environment cannot produce a working configuration."""
+
+
+def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Read gotv's configuration from `environ` (default: os.environ).
+
+    :raise ConfigError: when a production secret is missing or a value cannot be parsed.
+    """
+    env = os.environ if environ is None else environ
+    mode = env.get("GOTV_ENV", "production")
+    if mode not in ("production", "development"):
+        raise ConfigError(f"GOTV_ENV must be 'production' or 'development', not {mode!r}")
+    production = mode == "production"
+
+    def setting(name: str, development_default: str | None = None) -> str | None:
+        value = env.get(name, "").strip()
+        if value:
+            return value
+        return None if production else development_default
+
+    config: dict[str, Any] = {
+        "ENV_NAME": mode,
+        "SECRET_KEY": setting("SECRET_KEY"),
+        "SQLALCHEMY_DATABASE_URI": normalize_database_url(
+            setting("DATABASE_URL", "sqlite:///" + os.path.abspath(".gotv/gotv.sqlite3"))
+        ),
+        "REDIS_URL": setting("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "PUBLIC_URL": setting("PUBLIC_URL", "http://127.0.0.1:5000"),
+        "TWILIO_ACCOUNT_SID": setting("TWILIO_ACCOUNT_SID"),
+        "TWILIO_AUTH_TOKEN": setting("TWILIO_AUTH_TOKEN"),
+        "TWILIO_MESSAGING_SERVICE_SID": setting("TWILIO_MESSAGING_SERVICE_SID"),
+        "TWILIO_FROM_NUMBER": setting("TWILIO_FROM_NUMBER"),
+        "TWILIO_API_URL": setting("TWILIO_API_URL") or TWILIO_API_URL,
+        "DEFAULT_REGION": setting("DEFAULT_REGION") or "US",
+        "PROXY_COUNT": parse_int("PROXY_COUNT", env.get("PROXY_COUNT", "1")),
+        "SESSION_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_SECURE": production,
+    }
+    check(config)
+    return config
+
+
+REQUIRED = (
+    "SECRET_KEY",
+    "SQLALCHEMY_DATABASE_URI",
+    "REDIS_URL",
+    "PUBLIC_URL",
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+)
+
+
+def check(config: Mapping[str, Any]) -> None:
+    """Fail loudly on a configuration that cannot send texts safely.
+
+    :raise ConfigError: naming every missing setting at once.
+    """
+    missing = [name for name in REQUIRED if not config.get(name)]
+    if not (config.get("TWILIO_MESSAGING_SERVICE_SID") or config.get("TWILIO_FROM_NUMBER")):
+        missing.append("TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER")
+    if missing:
+        names = ", ".join(
+            "DATABASE_URL" if name == "SQLALCHEMY_DATABASE_URI" else name for name in missing
+        )
+        raise ConfigError(f"gotv cannot start: missing configuration: {names}")
+
+
+def normalize_database_url(url: str | None) -> str | None:
+    """Point postgres:// and postgresql:// URLs at the psycopg 3 driver."""
+    if url is None:
+        return None
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def parse_int(name: str, value: str) -> int:
+    """Parse an integer setting, naming it in the error."""
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {value!r}") from None

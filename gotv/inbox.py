@@ -1,0 +1,194 @@
+"""Volunteers: the send loop for initial texts, and their conversations."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from wtforms import HiddenField, IntegerField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from gotv import queue, texting
+from gotv.db import db
+from gotv.models import Campaign, CampaignStatus, Contact, Message, OptOut, utcnow
+
+bp = Blueprint("inbox", __name__, url_prefix="/texting")
+
+
+class SendForm(FlaskForm):
+    contact_id = IntegerField(validators=[DataRequired()])
+    idempotency_key = HiddenField(validators=[DataRequired(), Length(min=16, max=64)])
+
+
+class ReplyForm(FlaskForm):
+    body = TextAreaField("Reply", validators=[DataRequired(), Length(max=1600)])
+    idempotency_key = HiddenField(validators=[DataRequired(), Length(min=16, max=64)])
+
+
+class OptOutForm(FlaskForm):
+    pass
+
+
+def new_key() -> str:
+    """A fresh key for a send form: resubmitting the same form cannot send twice."""
+    return secrets.token_urlsafe(24)
+
+
+def get_campaign(campaign_id: int) -> Campaign:
+    """An active campaign of the user's organization. :raise 404: otherwise."""
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None or campaign.organization_id != current_user.organization_id:
+        abort(404)
+    return campaign
+
+
+def get_conversation(contact_id: int) -> Contact:
+    """A contact the user may converse with. :raise 404: for others' or other orgs' contacts."""
+    contact = db.session.get(Contact, contact_id)
+    if contact is None or contact.campaign.organization_id != current_user.organization_id:
+        abort(404)
+    if contact.texter_id != current_user.id and not current_user.is_organizer:
+        abort(404)
+    return contact
+
+
+def send_after_commit(message: Message) -> None:
+    db.session.commit()
+    queue.enqueue(
+        "workers.texting.send_message",
+        message.id,
+        queue_name=queue.SEND,
+        retry=queue.SEND_RETRY,
+    )
+
+
+@bp.get("")
+@login_required
+def index() -> ResponseReturnValue:
+    campaigns = db.session.scalars(
+        select(Campaign)
+        .where(
+            Campaign.organization_id == current_user.organization_id,
+            Campaign.status == CampaignStatus.ACTIVE,
+        )
+        .order_by(Campaign.created_at.desc())
+    ).all()
+    waiting = dict(
+        db.session.execute(
+            select(Contact.campaign_id, func.count())
+            .where(Contact.texter_id == current_user.id, Contact.needs_reply.is_(True))
+            .group_by(Contact.campaign_id)
+        ).all()
+    )
+    return render_template("inbox/index.html", campaigns=campaigns, waiting=waiting)
+
+
+@bp.get("/<int:campaign_id>/send")
+@login_required
+def send_loop(campaign_id: int) -> ResponseReturnValue:
+    campaign = get_campaign(campaign_id)
+    now = utcnow()
+    contact = texting.next_contact(campaign, current_user, now) if campaign.is_active else None
+    return render_template(
+        "inbox/send.html",
+        campaign=campaign,
+        contact=contact,
+        body=texting.render(campaign.script, contact, current_user) if contact else "",
+        form=SendForm(contact_id=contact.id if contact else None, idempotency_key=new_key()),
+        later=None if contact else texting.next_opening(campaign, current_user, now),
+    )
+
+
+@bp.post("/<int:campaign_id>/send")
+@login_required
+def send_initial(campaign_id: int) -> ResponseReturnValue:
+    campaign = get_campaign(campaign_id)
+    form = SendForm()
+    if not form.validate_on_submit():
+        abort(400)
+    key = form.idempotency_key.data or ""
+    if texting.message_for_key(key) is None:
+        try:
+            message = texting.queue_initial_message(
+                campaign, form.contact_id.data or 0, current_user, key, utcnow()
+            )
+        except texting.CannotText as refusal:
+            db.session.rollback()
+            flash(str(refusal), "error")
+        else:
+            send_after_commit(message)
+    return redirect(url_for("inbox.send_loop", campaign_id=campaign.id))
+
+
+@bp.get("/<int:campaign_id>/conversations")
+@login_required
+def conversations(campaign_id: int) -> ResponseReturnValue:
+    campaign = get_campaign(campaign_id)
+    contacts = db.session.scalars(
+        select(Contact)
+        .where(Contact.campaign_id == campaign.id, Contact.texter_id == current_user.id)
+        .order_by(Contact.needs_reply.desc(), Contact.updated_at.desc())
+        .limit(200)
+    ).all()
+    return render_template("inbox/conversations.html", campaign=campaign, contacts=contacts)
+
+
+@bp.get("/conversations/<int:contact_id>")
+@login_required
+def conversation(contact_id: int) -> ResponseReturnValue:
+    contact = get_conversation(contact_id)
+    messages = db.session.scalars(
+        select(Message)
+        .where(Message.contact_id == contact.id)
+        .order_by(Message.created_at, Message.id)
+    ).all()
+    opted_out = db.session.scalars(
+        select(OptOut).where(
+            OptOut.organization_id == contact.campaign.organization_id, OptOut.cell == contact.cell
+        )
+    ).first()
+    return render_template(
+        "inbox/conversation.html",
+        contact=contact,
+        messages=messages,
+        opted_out=opted_out,
+        form=ReplyForm(idempotency_key=new_key()),
+        opt_out_form=OptOutForm(),
+    )
+
+
+@bp.post("/conversations/<int:contact_id>/reply")
+@login_required
+def reply(contact_id: int) -> ResponseReturnValue:
+    contact = get_conversation(contact_id)
+    form = ReplyForm()
+    if not form.validate_on_submit():
+        flash("Write a reply of up to 1,600 characters.", "error")
+    elif texting.message_for_key(form.idempotency_key.data or "") is None:
+        try:
+            message = texting.queue_reply(
+                contact, current_user, form.body.data or "", form.idempotency_key.data or ""
+            )
+        except texting.CannotText as refusal:
+            db.session.rollback()
+            flash(str(refusal), "error")
+        else:
+            send_after_commit(message)
+    return redirect(url_for("inbox.conversation", contact_id=contact.id))
+
+
+@bp.post("/conversations/<int:contact_id>/opt-out")
+@login_required
+def opt_out(contact_id: int) -> ResponseReturnValue:
+    contact = get_conversation(contact_id)
+    if OptOutForm().validate_on_submit():
+        texting.record_opt_out(
+            contact.campaign.organization_id, contact.cell, "texter", user_id=current_user.id
+        )
+        db.session.commit()
+        flash("Opted out. Nobody in your organization can text this number again.", "success")
+    return redirect(url_for("inbox.conversation", contact_id=contact.id))

@@ -1,0 +1,245 @@
+"""The data model: organizations, people, campaigns, contacts, messages and opt-outs.
+
+State changes that must happen exactly once (texting a contact, claiming a message for sending)
+are conditional UPDATEs in `gotv.texting`; the constraints here are the last line of defence.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from gotv.db import Model
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class Timestamp(DateTime):
+    """A DateTime that always comes back timezone-aware in UTC, on SQLite as on PostgreSQL."""
+
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(timezone=True)
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        parent = super().result_processor(dialect, coltype)
+
+        def process(value: Any) -> Any:
+            if parent is not None:
+                value = parent(value)
+            if isinstance(value, datetime) and value.tzinfo is None:
+                value = value.replace(tzinfo=UTC)
+            return value
+
+        return process
+
+
+def enum_column(enum_class: type[enum.Enum]) -> Enum:
+    """Store an enum by its value as a short string with a CHECK constraint."""
+    return Enum(
+        enum_class,
+        values_callable=lambda members: [member.value for member in members],
+        native_enum=False,
+        length=20,
+        create_constraint=True,
+        name=enum_class.__name__.lower(),
+    )
+
+
+class Role(enum.StrEnum):
+    OWNER = "owner"
+    ADMIN = "admin"
+    TEXTER = "texter"
+
+    @property
+    def is_organizer(self) -> bool:
+        """Owners and admins run campaigns; texters only text."""
+        return self in (Role.OWNER, Role.ADMIN)
+
+
+class CampaignStatus(enum.StrEnum):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    ARCHIVED = "archived"
+
+
+class ContactStatus(enum.StrEnum):
+    NEW = "new"  # not yet texted
+    TEXTED = "texted"  # the initial message is claimed; it is never sent again
+
+
+class Direction(enum.StrEnum):
+    OUTBOUND = "outbound"
+    INBOUND = "inbound"
+
+
+class MessageStatus(enum.StrEnum):
+    """Our outbox states, then Twilio's, in the order a message moves through them."""
+
+    QUEUED = "queued"  # written by a click, waiting for a send job
+    SENDING = "sending"  # claimed by one send job; never re-sent automatically
+    ACCEPTED = "accepted"  # Twilio took it (its queued/accepted/sending)
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"  # Twilio refused it or never sent it
+    REFUSED = "refused"  # our last gate refused it; see refusal_reason
+    RECEIVED = "received"  # inbound
+
+
+class Organization(Model):
+    __tablename__ = "organization"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+
+class User(UserMixin, Model):
+    __tablename__ = "user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[Role] = mapped_column(enum_column(Role), default=Role.TEXTER)
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+    organization: Mapped[Organization] = relationship()
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_organizer(self) -> bool:
+        return self.role.is_organizer
+
+
+class Campaign(Model):
+    __tablename__ = "campaign"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    script: Mapped[str] = mapped_column(Text, default="")
+    # Merge tags the uploaded list provides beyond the standard ones.
+    custom_field_names: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[CampaignStatus] = mapped_column(
+        enum_column(CampaignStatus), default=CampaignStatus.DRAFT
+    )
+    # The texting window in the recipient's local time, [start, end) in whole hours.
+    window_start_hour: Mapped[int] = mapped_column(Integer, default=9)
+    window_end_hour: Mapped[int] = mapped_column(Integer, default=20)
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+    organization: Mapped[Organization] = relationship()
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == CampaignStatus.ACTIVE
+
+
+class Contact(Model):
+    __tablename__ = "contact"
+    __table_args__ = (UniqueConstraint("campaign_id", "cell"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), index=True)
+    cell: Mapped[str] = mapped_column(String(20), index=True)  # E.164
+    first_name: Mapped[str] = mapped_column(String(100), default="")
+    last_name: Mapped[str] = mapped_column(String(100), default="")
+    zip: Mapped[str] = mapped_column(String(10), default="")
+    state: Mapped[str] = mapped_column(String(2), default="")
+    # Every IANA zone the recipient may be in, space-separated; all must be in the window.
+    time_zones: Mapped[str] = mapped_column(String(200), default="")
+    custom_fields: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    status: Mapped[ContactStatus] = mapped_column(
+        enum_column(ContactStatus), default=ContactStatus.NEW
+    )
+    texter_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    needs_reply: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow, onupdate=utcnow)
+
+    campaign: Mapped[Campaign] = relationship()
+    texter: Mapped[User | None] = relationship()
+
+
+class Message(Model):
+    __tablename__ = "message"
+    __table_args__ = (
+        # A contact gets one initial message, ever: a database fact, not a UI convention.
+        Index(
+            "uq_message_one_initial_per_contact",
+            "contact_id",
+            unique=True,
+            sqlite_where=text("is_initial"),
+            postgresql_where=text("is_initial"),
+        ),
+        Index("ix_message_contact_created", "contact_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"))
+    texter_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    direction: Mapped[Direction] = mapped_column(enum_column(Direction))
+    is_initial: Mapped[bool] = mapped_column(Boolean, default=False)
+    body: Mapped[str] = mapped_column(Text)
+    from_number: Mapped[str] = mapped_column(String(40), default="")
+    to_number: Mapped[str] = mapped_column(String(40), default="")
+    status: Mapped[MessageStatus] = mapped_column(enum_column(MessageStatus))
+    # Set by the form that created an outbound message, so a double submit cannot send twice.
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    refusal_reason: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(Timestamp())
+    updated_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow, onupdate=utcnow)
+
+    contact: Mapped[Contact | None] = relationship()
+    texter: Mapped[User | None] = relationship()
+
+
+class OptOut(Model):
+    """An organization-wide opt-out: the one source of truth, checked by every send."""
+
+    __tablename__ = "opt_out"
+    __table_args__ = (UniqueConstraint("organization_id", "cell"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    cell: Mapped[str] = mapped_column(String(20))
+    # What recorded it: inbound_keyword, texter, carrier_21610, admin, import.
+    source: Mapped[str] = mapped_column(String(40))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)

@@ -1,0 +1,56 @@
+"""Redis and RQ: named queues and enqueueing jobs by their dotted name.
+
+Jobs are enqueued by name ("workers.texting.send_message") so the web app never imports the
+worker package; they take ids, never ORM objects.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, current_app
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Retry
+
+log = logging.getLogger(__name__)
+
+SEND = "send"
+DEFAULT = "default"
+QUEUES = (SEND, DEFAULT)
+
+# Twilio outages are retried for about ten minutes; the message row stays queued meanwhile.
+SEND_RETRY = Retry(max=6, interval=[5, 15, 30, 60, 120, 300])
+
+
+def init_app(app: Flask) -> None:
+    """Create the app's Redis connection (connects lazily)."""
+    app.extensions["gotv.redis"] = Redis.from_url(app.config["REDIS_URL"])
+
+
+def redis() -> Redis:
+    """The current app's Redis connection."""
+    connection: Redis = current_app.extensions["gotv.redis"]
+    return connection
+
+
+def queue(name: str) -> Queue:
+    """The RQ queue called `name` on the current app's Redis."""
+    return Queue(name, connection=redis())
+
+
+def enqueue(
+    function: str, *args: Any, queue_name: str = DEFAULT, retry: Retry | None = None
+) -> bool:
+    """Enqueue `function` (a dotted name) with `args`; call only after the commit it depends on.
+
+    Returns False, and logs, when Redis is unreachable: the database row is the source of truth
+    and the sweeper re-enqueues it later, so a Redis outage delays work but never loses it.
+    """
+    try:
+        queue(queue_name).enqueue(function, *args, retry=retry, job_timeout=120)
+    except RedisError:
+        log.warning("redis unavailable; %s%r left for the sweeper", function, args)
+        return False
+    return True

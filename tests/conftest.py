@@ -1,0 +1,202 @@
+"""Fixtures: the real app on a real database and Redis, and the fake carrier on a real port.
+
+GOTV_TEST_DATABASE_URL picks the database ("sqlite" for a temporary file, or a PostgreSQL URL);
+GOTV_TEST_REDIS_URL the Redis server. scripts/test sets both. Every test runs inside a
+transaction that is rolled back afterwards, so the code under test may commit freely.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import flask_migrate
+import pytest
+import sqlalchemy as sa
+import time_machine
+from flask import Flask
+from flask.testing import FlaskClient
+from redis import Redis
+from rq import Queue, SimpleWorker
+from werkzeug.serving import make_server
+
+from gotv import create_app, queue
+from gotv.db import db
+from gotv.fakecarrier import FakeCarrier, create_carrier_app
+from gotv.models import Organization, Role, User
+from tests import factories
+
+ACCOUNT_SID = "AC" + "0" * 31 + "1"
+AUTH_TOKEN = "test-auth-token"
+FROM_NUMBER = "+15005550006"
+PUBLIC_URL = "https://gotv.test"
+# A Tuesday, 11:00 in New York: inside every US recipient's default texting window.
+WEEKDAY_MORNING_ET = datetime.fromisoformat("2026-11-03T16:00:00+00:00")
+
+
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("GOTV_TEST_DATABASE_URL", "sqlite")
+    if url == "sqlite":
+        return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "gotv.sqlite3")
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return os.environ.get("GOTV_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="session")
+def carrier_server() -> Iterator[dict[str, Any]]:
+    """The fake carrier's HTTP server, on a free local port; tests swap in a fresh carrier."""
+    holder: dict[str, Any] = {}
+    app = Flask("carrier-proxy")
+
+    def dispatch(environ: Any, start_response: Any) -> Any:
+        return holder["app"](environ, start_response)
+
+    server = make_server("127.0.0.1", 0, dispatch, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    holder["url"] = f"http://127.0.0.1:{server.server_port}"
+    del app
+    yield holder
+    server.shutdown()
+
+
+@pytest.fixture
+def carrier(carrier_server: dict[str, Any]) -> FakeCarrier:
+    """A fresh fake carrier for each test, whose webhooks the test delivers itself."""
+    fake = FakeCarrier(ACCOUNT_SID, AUTH_TOKEN, inbound_url=PUBLIC_URL + "/twilio/inbound")
+    carrier_server["app"] = create_carrier_app(fake)
+    return fake
+
+
+@pytest.fixture(scope="session")
+def app(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str, carrier_server: dict[str, Any]
+) -> Iterator[Flask]:
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "SQLALCHEMY_DATABASE_URI": database_url(tmp_path_factory),
+            "REDIS_URL": redis_url,
+            "PUBLIC_URL": PUBLIC_URL,
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "TWILIO_FROM_NUMBER": FROM_NUMBER,
+            "TWILIO_API_URL": carrier_server["url"],
+            "DEFAULT_REGION": "US",
+        }
+    )
+    with app.app_context():
+        reset_schema()
+        flask_migrate.upgrade()
+        db.session.remove()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def reset_schema() -> None:
+    """Start from an empty database, so the migrations build the whole schema."""
+    with db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        else:
+            metadata = sa.MetaData()
+            metadata.reflect(connection)
+            metadata.drop_all(connection)
+
+
+@pytest.fixture(autouse=True)
+def database(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test in one outer transaction, rolled back at the end (savepoints inside)."""
+    if "browser" in request.keywords:
+        yield
+        return
+    app: Flask = request.getfixturevalue("app")
+    with app.app_context():
+        connection = db.engine.connect()
+        transaction = connection.begin()
+        original = db.session
+        db.session = sa.orm.scoped_session(
+            sa.orm.sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
+        )
+        queue.redis().flushdb()
+        try:
+            yield
+        finally:
+            db.session.remove()
+            db.session = original
+            transaction.rollback()
+            connection.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def weekday_morning() -> Iterator[time_machine.Traveller]:
+    with time_machine.travel(WEEKDAY_MORNING_ET, tick=True) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def organization() -> Organization:
+    return factories.make_org(name="Vote Together")
+
+
+@pytest.fixture
+def organizer(organization: Organization) -> User:
+    return factories.make_user(organization, name="Olivia", role=Role.OWNER)
+
+
+@pytest.fixture
+def volunteer(organization: Organization) -> User:
+    return factories.make_user(organization, name="Val", role=Role.TEXTER)
+
+
+@pytest.fixture
+def other_org_organizer() -> User:
+    return factories.make_user(factories.make_org(name="Elsewhere"), role=Role.OWNER)
+
+
+def login(client: FlaskClient, user: User) -> None:
+    """Log `user` in through the real login form (CSRF is on, as in production)."""
+    page = client.get("/login")
+    token = csrf_token(page.get_data(as_text=True))
+    response = client.post(
+        "/login",
+        data={"email": user.email, "password": factories.PASSWORD, "csrf_token": token},
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token from any form on a page (all of one session's tokens are valid)."""
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def run_jobs(app: Flask) -> None:
+    """Run every queued job in this process (and this test's transaction), as a worker would."""
+    connection: Redis = app.extensions["gotv.redis"]
+    queues = [Queue(name, connection=connection) for name in queue.QUEUES]
+    SimpleWorker(queues, connection=connection).work(burst=True)
+
+
+def deliver_webhooks(client: FlaskClient, carrier: FakeCarrier) -> list[int]:
+    """Post every webhook the carrier has queued to the app; returns the status codes."""
+    return [
+        client.post(hook.url, data=hook.params, headers=hook.headers).status_code
+        for hook in carrier.take_webhooks()
+    ]

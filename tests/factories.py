@@ -1,0 +1,98 @@
+"""Small factories with defaults: make_x(**overrides) adds a row and flushes it."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from gotv.db import db
+from gotv.models import (
+    Campaign,
+    CampaignStatus,
+    Contact,
+    Direction,
+    Message,
+    MessageStatus,
+    Organization,
+    Role,
+    User,
+)
+
+PASSWORD = "correct horse battery staple"
+_serial = itertools.count(1)
+
+
+def make_org(**overrides: Any) -> Organization:
+    organization = Organization(**{"name": f"Org {next(_serial)}", **overrides})
+    db.session.add(organization)
+    db.session.flush()
+    return organization
+
+
+def make_user(organization: Organization | None = None, **overrides: Any) -> User:
+    organization = organization or make_org()
+    number = next(_serial)
+    fields = {
+        "organization_id": organization.id,
+        "email": f"user{number}@example.test",
+        "name": f"User {number}",
+        "role": Role.TEXTER,
+        **overrides,
+    }
+    user = User(**fields)
+    user.set_password(PASSWORD)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def make_campaign(organization: Organization | None = None, **overrides: Any) -> Campaign:
+    organization = organization or make_org()
+    fields = {
+        "organization_id": organization.id,
+        "name": f"Campaign {next(_serial)}",
+        "script": "Hi {first_name}, it's {texter_name}. Will you vote on Tuesday?",
+        "status": CampaignStatus.ACTIVE,
+        **overrides,
+    }
+    campaign = Campaign(**fields)
+    db.session.add(campaign)
+    db.session.flush()
+    return campaign
+
+
+def make_contact(campaign: Campaign | None = None, **overrides: Any) -> Contact:
+    campaign = campaign or make_campaign()
+    number = next(_serial)
+    fields = {
+        "campaign_id": campaign.id,
+        "cell": f"+1212555{number % 10000:04d}",
+        "first_name": "Maria",
+        "last_name": f"Voter{number}",
+        "zip": "10001",
+        "state": "NY",
+        "time_zones": "America/New_York",
+        **overrides,
+    }
+    contact = Contact(**fields)
+    db.session.add(contact)
+    db.session.flush()
+    return contact
+
+
+def make_message(contact: Contact, **overrides: Any) -> Message:
+    fields = {
+        "organization_id": contact.campaign.organization_id,
+        "campaign_id": contact.campaign_id,
+        "contact_id": contact.id,
+        "texter_id": contact.texter_id,
+        "direction": Direction.OUTBOUND,
+        "body": "Hello",
+        "to_number": contact.cell,
+        "status": MessageStatus.QUEUED,
+        **overrides,
+    }
+    message = Message(**fields)
+    db.session.add(message)
+    db.session.flush()
+    return message

@@ -1,0 +1,773 @@
+"""The fake carrier: Twilio's contract, signatures, callbacks, errors and the voter page."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from twilio.base.exceptions import TwilioRestException
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+from werkzeug.serving import make_server
+from werkzeug.test import TestResponse
+
+from gotv import fakecarrier
+from gotv.fakecarrier import (
+    CREATE_MESSAGE_FIELDS,
+    ONE_OF_FIELDS,
+    REQUIRED_FIELDS,
+    FakeCarrier,
+    Webhook,
+    create_carrier_app,
+    twilio_signature,
+)
+
+SID = "AC" + "1234567890abcdef" * 2
+TOKEN = "f" * 32
+SERVICE = "MG" + "0123456789abcdef" * 2
+INBOUND = "https://gotv.example/twilio/inbound"
+CALLBACK = "https://gotv.example/twilio/status?campaign=7"
+VOTER = "+15551230001"
+MESSAGES_URL = f"/2010-04-01/Accounts/{SID}/Messages.json"
+CONTRACT = Path(__file__).resolve().parents[2] / "shared/twilio/twilio_api_v2010.json"
+CONTRACT_PATH = "/2010-04-01/Accounts/{AccountSid}/Messages.json"
+
+
+@pytest.fixture(scope="module")
+def contract() -> dict[str, Any]:
+    if not CONTRACT.exists():
+        pytest.skip(f"Twilio's OpenAPI contract is not at {CONTRACT}")
+    loaded: dict[str, Any] = json.loads(CONTRACT.read_text(encoding="utf-8"))
+    return loaded
+
+
+def resolve(contract: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref")
+    if ref is None:
+        return schema
+    node: Any = contract
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    return resolve(contract, node)
+
+
+def create_operation(contract: dict[str, Any]) -> dict[str, Any]:
+    operation: dict[str, Any] = contract["paths"][CONTRACT_PATH]["post"]
+    return operation
+
+
+def request_schema(contract: dict[str, Any]) -> dict[str, Any]:
+    content = create_operation(contract)["requestBody"]["content"]
+    return resolve(contract, content["application/x-www-form-urlencoded"]["schema"])
+
+
+def message_schema(contract: dict[str, Any]) -> dict[str, Any]:
+    response = create_operation(contract)["responses"]["201"]["content"]["application/json"]
+    return resolve(contract, response["schema"])
+
+
+def pascal(snake: str) -> str:
+    return "".join(part.capitalize() for part in snake.split("_"))
+
+
+@pytest.fixture(autouse=True)
+def database() -> Iterator[None]:
+    """Override conftest's per-test database: the fake carrier needs no database or Redis."""
+    yield
+
+
+@pytest.fixture
+def carrier() -> FakeCarrier:
+    return FakeCarrier(SID, TOKEN, inbound_url=INBOUND)
+
+
+@pytest.fixture
+def client(carrier: FakeCarrier) -> FlaskClient:
+    return create_carrier_app(carrier).test_client()
+
+
+def send(client: FlaskClient, **fields: str) -> TestResponse:
+    form = {"To": VOTER, "From": "+15005550006", "Body": "Hi, it's Sam. Will you vote?"}
+    form.update(fields)
+    form = {name: value for name, value in form.items() if value is not None and value != "-"}
+    return client.post(MESSAGES_URL, data=form, auth=(SID, TOKEN))
+
+
+def json_of(response: TestResponse) -> dict[str, Any]:
+    body: dict[str, Any] = response.get_json()
+    return body
+
+
+def is_twilio_error(body: dict[str, Any], code: int, status: int) -> bool:
+    return (
+        body["code"] == code
+        and body["status"] == status
+        and bool(body["message"])
+        and body["more_info"] == f"https://www.twilio.com/docs/errors/{code}"
+    )
+
+
+def assert_signed(webhook: Webhook) -> None:
+    signature = webhook.headers["X-Twilio-Signature"]
+    assert RequestValidator(TOKEN).validate(webhook.url, webhook.params, signature)
+
+
+# -- the contract ------------------------------------------------------------------------------
+
+
+def test_the_fake_serves_the_contracts_create_and_fetch_paths(contract: dict[str, Any]) -> None:
+    app = create_carrier_app(FakeCarrier(SID, TOKEN))
+    routes = {
+        re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule): rule.methods or set()
+        for rule in app.url_map.iter_rules()
+    }
+    assert "post" in contract["paths"][CONTRACT_PATH]
+    assert "POST" in routes[CONTRACT_PATH]
+    fetch_path = "/2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json"
+    assert "get" in contract["paths"][fetch_path]
+    assert "GET" in routes[fetch_path]
+
+
+def test_every_field_the_fake_knows_is_in_the_contracts_create_message_request(
+    contract: dict[str, Any],
+) -> None:
+    properties = set(request_schema(contract)["properties"])
+    named = set(CREATE_MESSAGE_FIELDS) | set(REQUIRED_FIELDS)
+    named |= {name for group in ONE_OF_FIELDS for name in group}
+    assert named <= properties, named - properties
+    assert named <= set(CREATE_MESSAGE_FIELDS)
+
+
+def test_the_fake_requires_what_the_contract_requires(contract: dict[str, Any]) -> None:
+    assert list(REQUIRED_FIELDS) == request_schema(contract)["required"]
+    conditional = create_operation(contract)["x-twilio"]["conditional"]
+    assert [tuple(pascal(name) for name in group) for group in conditional] == list(ONE_OF_FIELDS)
+
+
+def test_it_rejects_a_send_missing_a_required_field_or_a_whole_conditional_group(
+    client: FlaskClient,
+) -> None:
+    for name in REQUIRED_FIELDS:
+        assert send(client, **{name: "-"}).status_code == 400
+    assert send(client, From="-").status_code == 400
+    assert send(client, Body="-").status_code == 400
+
+
+def test_it_accepts_each_alternative_of_a_conditional_group(client: FlaskClient) -> None:
+    assert send(client, From="-", MessagingServiceSid=SERVICE).status_code == 201
+    media = "https://gotv.example/flyer.png"
+    assert send(client, Body="-", MediaUrl=media).status_code == 201
+    assert send(client, Body="-", ContentSid="HX" + "a" * 32).status_code == 201
+
+
+def test_a_created_message_has_exactly_the_contracts_message_properties(
+    client: FlaskClient, contract: dict[str, Any]
+) -> None:
+    schema = message_schema(contract)
+    statuses = resolve(contract, schema["properties"]["status"])["enum"]
+    directions = resolve(contract, schema["properties"]["direction"])["enum"]
+    for response in (send(client), send(client, From="-", MessagingServiceSid=SERVICE)):
+        assert response.status_code == 201
+        message = json_of(response)
+        assert set(message) == set(schema["properties"])
+        assert message["status"] in statuses
+        assert message["direction"] in directions
+        for name in ("sid", "account_sid"):
+            assert re.match(schema["properties"][name]["pattern"], message[name])
+        parsedate_to_datetime(message["date_created"])
+        parsedate_to_datetime(message["date_updated"])
+        fetched = client.get(message["uri"], auth=(SID, TOKEN))
+        assert set(json_of(fetched)) == set(schema["properties"])
+        assert json_of(fetched)["status"] in statuses
+
+
+def test_every_status_the_fake_reports_is_in_the_contracts_status_enum(
+    carrier: FakeCarrier, client: FlaskClient, contract: dict[str, Any]
+) -> None:
+    statuses = resolve(contract, message_schema(contract)["properties"]["status"])["enum"]
+    carrier.fail_delivery_to("+15551230002")
+    send(client, StatusCallback=CALLBACK)
+    send(client, To="+15551230002", StatusCallback=CALLBACK)
+    carrier.reply(VOTER, "STOP")
+    reported = {
+        w.params.get("MessageStatus") or w.params["SmsStatus"] for w in carrier.take_webhooks()
+    }
+    reported |= {m["status"] for thread in carrier.conversations().values() for m in thread}
+    assert reported == {"sent", "delivered", "undelivered", "received"}
+    assert reported <= set(statuses)
+
+
+# -- the signature -----------------------------------------------------------------------------
+
+
+def test_the_signature_matches_twilios_own_test_vector() -> None:
+    # As in twilio-python's and twilio-php's RequestValidator tests.
+    params = {
+        "CallSid": "CA1234567890ABCDE",
+        "Caller": "+14158675309",
+        "Digits": "1234",
+        "From": "+14158675309",
+        "To": "+18005551212",
+    }
+    url = "https://mycompany.com/myapp.php?foo=1&bar=2"
+    assert twilio_signature("12345", url, params) == "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+    assert RequestValidator("12345").compute_signature(url, params) == twilio_signature(
+        "12345", url, params
+    )
+
+
+def test_every_webhook_validates_with_twilios_request_validator(
+    carrier: FakeCarrier, client: FlaskClient
+) -> None:
+    carrier.fail_delivery_to("+15551230002")
+    send(client, StatusCallback=CALLBACK)
+    send(client, To="+15551230002", MessagingServiceSid=SERVICE, From="-", StatusCallback=CALLBACK)
+    carrier.reply(VOTER, "Yes, I'll vote <3 & so will mom")
+    webhooks = carrier.take_webhooks()
+    assert len(webhooks) == 5
+    for webhook in webhooks:
+        assert_signed(webhook)
+    assert len({w.headers["I-Twilio-Idempotency-Token"] for w in webhooks}) == 5
+
+
+# -- status callbacks --------------------------------------------------------------------------
+
+
+def test_a_send_with_a_status_callback_queues_sent_then_delivered(
+    carrier: FakeCarrier, client: FlaskClient
+) -> None:
+    message = json_of(send(client, StatusCallback=CALLBACK))
+    assert message["status"] == "queued"
+    sent, delivered = carrier.take_webhooks()
+    assert sent.url == delivered.url == CALLBACK
+    assert sent.params == {
+        "MessageSid": message["sid"],
+        "SmsSid": message["sid"],
+        "MessageStatus": "sent",
+        "SmsStatus": "sent",
+        "AccountSid": SID,
+        "From": "+15005550006",
+        "To": VOTER,
+        "ApiVersion": "2010-04-01",
+    }
+    assert delivered.params["MessageStatus"] == delivered.params["SmsStatus"] == "delivered"
+    assert "ErrorCode" not in delivered.params
+    assert re.fullmatch(r"\d{10}", delivered.params["RawDlrDoneDate"])
+
+
+def test_a_send_without_a_status_callback_queues_no_webhooks(
+    carrier: FakeCarrier, client: FlaskClient
+) -> None:
+    assert send(client).status_code == 201
+    assert carrier.pending_webhooks() == []
+
+
+def test_a_failed_delivery_reports_sent_then_undelivered_with_its_error_code(
+    carrier: FakeCarrier, client: FlaskClient
+) -> None:
+    carrier.fail_delivery_to(VOTER, error_code=30006)
+    message = json_of(send(client, StatusCallback=CALLBACK))
+    assert message["status"] == "queued"
+    sent, undelivered = carrier.take_webhooks()
+    assert sent.params["MessageStatus"] == "sent" and "ErrorCode" not in sent.params
+    assert undelivered.params["MessageStatus"] == "undelivered"
+    assert undelivered.params["ErrorCode"] == "30006"
+    fetched = json_of(client.get(message["uri"], auth=(SID, TOKEN)))
+    assert fetched["status"] == "undelivered"
+    assert fetched["error_code"] == 30006
+    assert fetched["error_message"]
+
+
+def test_a_messaging_service_send_is_accepted_and_its_callbacks_name_the_service(
+    carrier: FakeCarrier, client: FlaskClient
+) -> None:
+    message = json_of(send(client, From="-", MessagingServiceSid=SERVICE, StatusCallback=CALLBACK))
+    assert message["status"] == "accepted"
+    assert message["messaging_service_sid"] == SERVICE
+    # Twilio has not picked a sender yet when it answers a Messaging Service send.
+    assert message["from"] is None and message["num_segments"] == "0"
+    for webhook in carrier.take_webhooks():
+        assert webhook.params["MessagingServiceSid"] == SERVICE
+        assert webhook.params["From"] == carrier.phone_number
+    fetched = json_of(client.get(message["uri"], auth=(SID, TOKEN)))
+    assert fetched["from"] == carrier.phone_number and fetched["status"] == "delivered"
+
+
+def test_the_messages_list_keeps_every_accepted_send_in_order(
+    carrier: FakeCarrier, client: FlaskClient
+) -> None:
+    first = json_of(send(client, Body="one"))
+    send(client, To="+15005550004")
+    second = json_of(send(client, Body="two"))
+    assert [m["sid"] for m in carrier.messages] == [first["sid"], second["sid"]]
+    assert [r.get("To") for r in carrier.requests] == [VOTER, "+15005550004", VOTER]
+
+
+# -- synchronous errors ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("number", "code"),
+    [("+15005550001", 21211), ("+15005550004", 21610), ("+15005550009", 21614)],
+)
+def test_it_fails_sends_to_twilios_magic_numbers(
+    client: FlaskClient, carrier: FakeCarrier, number: str, code: int
+) -> None:
+    response = send(client, To=number, StatusCallback=CALLBACK)
+    assert response.status_code == 400
+    assert is_twilio_error(json_of(response), code, 400)
+    assert carrier.messages == [] and carrier.pending_webhooks() == []
+
+
+def test_it_fails_sends_to_a_number_it_was_told_to_fail(
+    carrier: FakeCarrier, client: FlaskClient
+) -> None:
+    carrier.fail_sends_to(VOTER, 21408, status=400, message="Region not enabled")
+    response = send(client)
+    assert response.status_code == 400
+    assert is_twilio_error(json_of(response), 21408, 400)
+    assert json_of(response)["message"] == "Region not enabled"
+    assert send(client, To="+15551230002").status_code == 201
+
+
+def test_an_outage_fails_every_send_until_it_recovers(
+    carrier: FakeCarrier, client: FlaskClient
+) -> None:
+    carrier.fail_all_sends()
+    response = send(client)
+    assert response.status_code == 503
+    assert is_twilio_error(json_of(response), 20503, 503)
+    carrier.fail_all_sends(status=500)
+    assert is_twilio_error(json_of(send(client)), 20500, 500)
+    carrier.recover()
+    assert send(client).status_code == 201
+    assert len(carrier.requests) == 3 and len(carrier.messages) == 1
+
+
+# -- authentication ----------------------------------------------------------------------------
+
+
+def test_it_rejects_a_send_without_basic_auth(client: FlaskClient) -> None:
+    response = client.post(MESSAGES_URL, data={"To": VOTER, "From": "+15005550006", "Body": "x"})
+    assert response.status_code == 401
+    assert is_twilio_error(json_of(response), 20003, 401)
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
+
+
+def test_it_rejects_a_send_with_the_wrong_auth_token(client: FlaskClient) -> None:
+    response = client.post(MESSAGES_URL, data={"To": VOTER}, auth=(SID, "wrong"))
+    assert response.status_code == 401
+    assert is_twilio_error(json_of(response), 20003, 401)
+
+
+def test_it_rejects_a_send_to_another_accounts_path(client: FlaskClient) -> None:
+    other = "AC" + "0" * 32
+    response = client.post(
+        f"/2010-04-01/Accounts/{other}/Messages.json",
+        data={"To": VOTER, "From": "+15005550006", "Body": "x"},
+        auth=(SID, TOKEN),
+    )
+    assert response.status_code == 401
+
+
+def test_it_rejects_a_fetch_without_basic_auth(client: FlaskClient) -> None:
+    message = json_of(send(client))
+    assert client.get(message["uri"]).status_code == 401
+    assert client.get(message["uri"], auth=(SID, TOKEN)).status_code == 200
+
+
+def test_it_answers_an_unknown_message_with_twilios_404(client: FlaskClient) -> None:
+    response = client.get(
+        f"/2010-04-01/Accounts/{SID}/Messages/SM{'0' * 32}.json", auth=(SID, TOKEN)
+    )
+    assert response.status_code == 404
+    assert is_twilio_error(json_of(response), 20404, 404)
+
+
+# -- validation --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"To": "-"}, 21604),
+        ({"To": "5551230001"}, 21211),
+        ({"From": "-"}, 21603),
+        ({"MessagingServiceSid": SERVICE}, 21603),
+        ({"From": "sam"}, 21212),
+        ({"From": "-", "MessagingServiceSid": "MG123"}, 21701),
+        ({"Body": "-"}, 21602),
+        ({"Body": ""}, 21602),
+        ({"Body": "x" * 1601}, 21617),
+        ({"ValidityPeriod": "0"}, 21624),
+        ({"ValidityPeriod": "36001"}, 21624),
+        ({"StatusCallback": "not a url"}, 21609),
+    ],
+)
+def test_it_rejects_an_invalid_send_with_twilios_error(
+    client: FlaskClient, carrier: FakeCarrier, fields: dict[str, str], code: int
+) -> None:
+    response = send(client, **fields)
+    assert response.status_code == 400
+    assert is_twilio_error(json_of(response), code, 400)
+    assert carrier.messages == []
+
+
+@pytest.mark.parametrize(
+    ("body", "segments"),
+    [
+        ("a" * 160, "1"),
+        ("a" * 161, "2"),
+        ("a" * 306, "2"),
+        ("a" * 307, "3"),
+        ("{" * 80, "1"),  # extended GSM characters cost two septets
+        ("{" * 81, "2"),
+        ("é" * 160, "1"),  # é is in the GSM-7 alphabet
+        ("ó" * 70, "1"),  # ó is not, so the message is UCS-2
+        ("ó" * 71, "2"),
+        ("👍" * 35, "1"),  # an emoji is two UCS-2 units
+        ("a" * 69 + "👍", "2"),
+    ],
+)
+def test_it_counts_segments_like_twilio(client: FlaskClient, body: str, segments: str) -> None:
+    assert json_of(send(client, Body=body))["num_segments"] == segments
+
+
+def test_smart_encoding_replaces_curly_quotes_so_the_message_stays_gsm7(
+    client: FlaskClient,
+) -> None:
+    body = "It’s “election day” — polls close at 8…" + "x" * 100
+    plain = json_of(send(client, Body=body))
+    smart = json_of(send(client, Body=body, SmartEncoded="true"))
+    assert plain["num_segments"] == "3"
+    assert smart["num_segments"] == "1"
+    assert smart["body"].startswith('It\'s "election day" - polls close at 8...')
+
+
+def test_a_media_message_gets_an_mm_sid_and_counts_its_media(client: FlaskClient) -> None:
+    message = json_of(send(client, MediaUrl="https://gotv.example/flyer.png"))
+    assert message["sid"].startswith("MM") and message["num_media"] == "1"
+
+
+# -- voter replies -----------------------------------------------------------------------------
+
+
+def test_a_reply_queues_a_signed_inbound_webhook_with_twilios_params(
+    carrier: FakeCarrier,
+) -> None:
+    webhook = carrier.reply(VOTER, "Already voted!")
+    assert webhook.url == INBOUND
+    params = webhook.params
+    assert re.fullmatch(r"SM[0-9a-f]{32}", params["MessageSid"])
+    assert params["SmsMessageSid"] == params["SmsSid"] == params["MessageSid"]
+    expected = {
+        "AccountSid": SID,
+        "From": VOTER,
+        "To": carrier.phone_number,
+        "Body": "Already voted!",
+        "NumMedia": "0",
+        "NumSegments": "1",
+        "SmsStatus": "received",
+        "ApiVersion": "2010-04-01",
+    }
+    assert expected.items() <= params.items()
+    assert "MessagingServiceSid" not in params
+    assert_signed(webhook)
+    assert carrier.take_webhooks() == [webhook]
+
+
+def test_a_reply_goes_to_the_number_that_last_texted_the_voter(
+    carrier: FakeCarrier, client: FlaskClient
+) -> None:
+    send(client, From="+15550009999")
+    assert carrier.reply(VOTER, "who is this?").params["To"] == "+15550009999"
+    assert carrier.reply(VOTER, "hello", to="+15550001111").params["To"] == "+15550001111"
+
+
+def test_a_reply_in_a_messaging_service_conversation_names_the_service(
+    carrier: FakeCarrier, client: FlaskClient
+) -> None:
+    send(client, From="-", MessagingServiceSid=SERVICE)
+    params = carrier.reply(VOTER, "yes").params
+    assert params["MessagingServiceSid"] == SERVICE
+    assert params["To"] == carrier.phone_number
+
+
+def test_a_reply_without_an_inbound_url_is_refused() -> None:
+    with pytest.raises(ValueError, match="inbound_url"):
+        FakeCarrier(SID, TOKEN).reply(VOTER, "hi")
+
+
+def test_a_stop_reply_blocks_later_sends_until_the_voter_texts_start(
+    carrier: FakeCarrier, client: FlaskClient
+) -> None:
+    send(client)
+    carrier.reply(VOTER, "stop please")
+    assert send(client).status_code == 201
+    carrier.reply(VOTER, " Stop ")
+    blocked = send(client)
+    assert blocked.status_code == 400
+    assert json_of(blocked)["code"] == 21610
+    carrier.reply(VOTER, "START")
+    assert send(client).status_code == 201
+    directions = [m["direction"] for m in carrier.conversations()[VOTER]]
+    assert directions.count("outbound-reply") == 2
+
+
+def test_take_webhooks_pops_every_pending_webhook_in_order(
+    carrier: FakeCarrier, client: FlaskClient
+) -> None:
+    send(client, StatusCallback=CALLBACK)
+    carrier.reply(VOTER, "ok")
+    peeked = carrier.pending_webhooks()
+    assert [w.params.get("MessageStatus", "inbound") for w in peeked] == [
+        "sent",
+        "delivered",
+        "inbound",
+    ]
+    assert carrier.pending_webhooks() == peeked
+    assert carrier.take_webhooks() == peeked
+    assert carrier.take_webhooks() == []
+
+
+def test_conversations_hold_messages_both_ways_per_voter(
+    carrier: FakeCarrier, client: FlaskClient
+) -> None:
+    send(client, Body="Will you vote?")
+    send(client, To="+15551230002", Body="Hello?")
+    carrier.reply(VOTER, "Yes")
+    conversations = carrier.conversations()
+    assert list(conversations) == [VOTER, "+15551230002"]
+    assert [(m["direction"], m["body"]) for m in conversations[VOTER]] == [
+        ("outbound-api", "Will you vote?"),
+        ("inbound", "Yes"),
+    ]
+
+
+# -- the voter page and control endpoint -------------------------------------------------------
+
+
+def test_the_voter_page_says_it_is_fake_and_escapes_message_bodies(
+    carrier: FakeCarrier, client: FlaskClient
+) -> None:
+    send(client, Body="<b>Vote</b> & bring a friend")
+    carrier.reply(VOTER, "<script>alert(1)</script>")
+    page = client.get("/").get_data(as_text=True)
+    assert "fake carrier" in page.lower()
+    assert "<script>alert(1)</script>" not in page and "<b>Vote</b>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;b&gt;Vote&lt;/b&gt; &amp; bring a friend" in page
+    assert f'name="from" value="{VOTER}"' in page
+
+
+def test_replying_on_the_voter_page_queues_a_webhook_and_redirects_home(
+    carrier: FakeCarrier, client: FlaskClient
+) -> None:
+    response = client.post("/reply", data={"from": VOTER, "body": "On my way"})
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/")
+    (webhook,) = carrier.take_webhooks()
+    assert webhook.params["Body"] == "On my way"
+    assert client.post("/reply", data={"from": VOTER}).status_code == 400
+
+
+def test_the_control_endpoint_replies_as_a_voter_from_a_form_or_json(
+    carrier: FakeCarrier, client: FlaskClient
+) -> None:
+    by_form = client.post("/_carrier/reply", data={"from": VOTER, "body": "hi"})
+    by_json = client.post("/_carrier/reply", json={"from": VOTER, "body": "yo", "to": "+15550001"})
+    assert by_form.status_code == by_json.status_code == 201
+    assert json_of(by_json)["params"]["To"] == "+15550001"
+    assert [w.params["Body"] for w in carrier.take_webhooks()] == ["hi", "yo"]
+    assert client.post("/_carrier/reply", json={"from": VOTER}).status_code == 400
+    lonely = create_carrier_app(FakeCarrier(SID, TOKEN)).test_client()
+    assert lonely.post("/_carrier/reply", data={"from": VOTER, "body": "x"}).status_code == 409
+
+
+# -- automatic delivery ------------------------------------------------------------------------
+
+
+class Receiver:
+    """A tiny local webhook receiver answering with a scripted list of statuses."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        self.statuses = statuses
+        self.received: list[tuple[dict[str, str], dict[str, str]]] = []
+        self.got = threading.Event()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                form = dict(parse_qsl(self.rfile.read(length).decode()))
+                receiver.received.append((form, dict(self.headers)))
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                receiver.got.set()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # keep test output clean
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/twilio/inbound"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver([])
+    receiver.thread.start()
+    yield receiver
+    receiver.server.shutdown()
+    receiver.server.server_close()
+    receiver.thread.join(timeout=5)
+
+
+def test_auto_delivery_retries_after_a_500_and_stops_after_a_200(receiver: Receiver) -> None:
+    receiver.statuses.extend([500, 200])
+    carrier = FakeCarrier(SID, TOKEN, inbound_url=receiver.url, delivery_delay=0.01)
+    carrier.start_delivery()
+    try:
+        webhook = carrier.reply(VOTER, "I voted")
+        receiver.wait_for(2)
+        time.sleep(0.3)  # long enough for a wrongful third attempt (backoff is 0.05 s)
+    finally:
+        carrier.stop_delivery()
+    assert len(receiver.received) == 2
+    for form, headers in receiver.received:
+        assert form == webhook.params
+        assert headers["X-Twilio-Signature"] == webhook.headers["X-Twilio-Signature"]
+        assert headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert [entry["status"] for entry in carrier.delivery_log] == [500, 200]
+    assert carrier.pending_webhooks() == []
+
+
+def test_auto_delivery_never_retries_a_webhook_that_got_a_4xx(receiver: Receiver) -> None:
+    receiver.statuses.append(403)
+    carrier = FakeCarrier(SID, TOKEN, inbound_url=receiver.url, delivery_delay=0.01)
+    carrier.start_delivery()
+    try:
+        carrier.reply(VOTER, "hi")
+        receiver.wait_for(1)
+        time.sleep(0.3)
+    finally:
+        carrier.stop_delivery()
+    assert len(receiver.received) == 1
+    assert carrier.pending_webhooks() == []
+
+
+def test_auto_delivery_gives_up_on_an_unreachable_app_after_a_few_attempts() -> None:
+    with ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler) as closed:
+        dead_url = f"http://127.0.0.1:{closed.server_port}/inbound"
+    carrier = FakeCarrier(SID, TOKEN, inbound_url=dead_url, auto_deliver=True, delivery_delay=0.01)
+    try:
+        carrier.reply(VOTER, "hi")
+        deadline = time.monotonic() + 5
+        while len(carrier.delivery_log) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.5)
+    finally:
+        carrier.stop_delivery()
+    assert [entry["status"] for entry in carrier.delivery_log] == [None] * 4
+    assert carrier.pending_webhooks() == []
+
+
+# -- the real Twilio client against the fake ---------------------------------------------------
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[FakeCarrier, Client]]:
+    carrier = FakeCarrier(SID, TOKEN, inbound_url=INBOUND)
+    app: Flask = create_carrier_app(carrier)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    twilio = Client(SID, TOKEN)
+    twilio.api.base_url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        yield carrier, twilio
+    finally:
+        session = getattr(twilio.http_client, "session", None)
+        if session is not None:
+            session.close()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_the_real_twilio_client_creates_and_fetches_a_message(
+    served: tuple[FakeCarrier, Client],
+) -> None:
+    carrier, twilio = served
+    message = twilio.messages.create(
+        to=VOTER,
+        messaging_service_sid=SERVICE,
+        body="Polls are open until 8pm.",
+        status_callback=CALLBACK,
+        validity_period=14400,
+    )
+    assert message.sid is not None and message.sid.startswith("SM")
+    assert message.status == "accepted"
+    assert carrier.requests[0] == {
+        "To": VOTER,
+        "MessagingServiceSid": SERVICE,
+        "Body": "Polls are open until 8pm.",
+        "StatusCallback": CALLBACK,
+        "ValidityPeriod": "14400",
+    }
+    fetched = twilio.messages(message.sid).fetch()
+    assert fetched.status == "delivered"
+    assert fetched.from_ == carrier.phone_number
+    assert [w.params["MessageStatus"] for w in carrier.take_webhooks()] == ["sent", "delivered"]
+
+
+def test_the_real_twilio_client_raises_on_an_unsubscribed_recipient(
+    served: tuple[FakeCarrier, Client],
+) -> None:
+    _, twilio = served
+    with pytest.raises(TwilioRestException) as caught:
+        twilio.messages.create(to="+15005550004", from_="+15005550006", body="hi")
+    assert caught.value.code == 21610
+    assert caught.value.status == 400
+
+
+# -- the module itself -------------------------------------------------------------------------
+
+
+def test_the_fake_carrier_never_imports_twilio() -> None:
+    tree = ast.parse(Path(fakecarrier.__file__).read_text(encoding="utf-8"))
+    imported = [
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    ]
+    imported += [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    assert not [name for name in imported if name.split(".")[0] == "twilio"]
+
+
+def test_main_insists_on_credentials_from_the_command_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        fakecarrier.main(["--auth-token", TOKEN])
+    assert "--account-sid" in capsys.readouterr().err

@@ -1,0 +1,208 @@
+"""The whole path: upload a list, click Send, Twilio (the fake carrier), callbacks, a reply."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from gotv.db import db
+from gotv.fakecarrier import FakeCarrier
+from gotv.models import (
+    Campaign,
+    CampaignStatus,
+    Contact,
+    Direction,
+    Message,
+    MessageStatus,
+    OptOut,
+    User,
+)
+from tests.conftest import csrf_token, deliver_webhooks, login, run_jobs
+from tests.factories import make_campaign, make_contact
+
+pytestmark = pytest.mark.usefixtures("weekday_morning")
+
+VOTER_LIST = (
+    "first name,last name,cell,zip\n"
+    "maria,GARCIA,(212) 555-0142,10001\n"
+    "James,Smith,212.555.0199,10001\n"
+    "Broken,Number,555-12,10001\n"
+)
+
+
+def upload_list(client: FlaskClient, campaign: Campaign, csv_text: str) -> str:
+    page = client.get(f"/campaigns/{campaign.id}")
+    response = client.post(
+        f"/campaigns/{campaign.id}/contacts",
+        data={
+            "csrf_token": csrf_token(page.get_data(as_text=True)),
+            "contacts": (io.BytesIO(csv_text.encode()), "voters.csv"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def click_send(client: FlaskClient, campaign: Campaign) -> str:
+    """Open the send screen and press Send once; returns the page text that was shown."""
+    page = client.get(f"/texting/{campaign.id}/send").get_data(as_text=True)
+    form = {
+        "csrf_token": csrf_token(page),
+        "contact_id": _hidden(page, "contact_id"),
+        "idempotency_key": _hidden(page, "idempotency_key"),
+    }
+    assert client.post(f"/texting/{campaign.id}/send", data=form).status_code == 302
+    return page
+
+
+def _hidden(html: str, name: str) -> str:
+    start = html.index(f'name="{name}"')
+    value_at = html.index('value="', start) + len('value="')
+    return html[value_at : html.index('"', value_at)]
+
+
+def test_an_uploaded_list_is_normalized_and_bad_rows_are_reported(
+    client: FlaskClient, organizer: User
+) -> None:
+    campaign = make_campaign(organizer.organization, status=CampaignStatus.DRAFT)
+    login(client, organizer)
+
+    page = upload_list(client, campaign, VOTER_LIST)
+
+    contacts = db.session.scalars(select(Contact).order_by(Contact.cell)).all()
+    assert [(c.first_name, c.last_name, c.cell) for c in contacts] == [
+        ("Maria", "Garcia", "+12125550142"),
+        ("James", "Smith", "+12125550199"),
+    ]
+    assert contacts[0].time_zones == "America/New_York" and contacts[0].state == "NY"
+    assert "not a valid phone number" in page or "not a phone number" in page
+
+
+def test_a_volunteer_click_sends_one_text_through_twilio_and_records_its_delivery(
+    app: Flask, client: FlaskClient, organizer: User, volunteer: User, carrier: FakeCarrier
+) -> None:
+    campaign = make_campaign(
+        organizer.organization, script="Hi {first_name}, it's {texter_name}. Will you vote Tuesday?"
+    )
+    login(client, organizer)
+    upload_list(client, campaign, VOTER_LIST)
+    client.post("/logout", data={"csrf_token": csrf_token(client.get("/campaigns").text)})
+    login(client, volunteer)
+
+    page = click_send(client, campaign)
+    run_jobs(app)
+
+    assert "Hi Maria, it&#39;s Val. Will you vote Tuesday?" in page
+    assert [(m["to"], m["body"]) for m in carrier.messages] == [
+        ("+12125550142", "Hi Maria, it's Val. Will you vote Tuesday?")
+    ]
+    request = carrier.requests[0]
+    assert request["StatusCallback"] == "https://gotv.test/twilio/status"
+    assert request["From"] == "+15005550006" and int(request["ValidityPeriod"]) > 0
+    message = db.session.scalars(select(Message)).one()
+    assert message.twilio_sid == carrier.messages[0]["sid"]
+    assert deliver_webhooks(client, carrier) == [200, 200]
+    db.session.refresh(message)
+    assert message.status == MessageStatus.DELIVERED
+
+
+def test_a_reply_reaches_the_volunteer_who_answers_it(
+    app: Flask, client: FlaskClient, volunteer: User, carrier: FakeCarrier
+) -> None:
+    campaign = _active_campaign_with_one_contact(volunteer)
+    login(client, volunteer)
+    click_send(client, campaign)
+    run_jobs(app)
+    deliver_webhooks(client, carrier)
+
+    carrier.reply("+12125550142", "Yes! Where do I vote?")
+    assert deliver_webhooks(client, carrier) == [200]
+    contact = db.session.scalars(select(Contact)).one()
+    thread = client.get(f"/texting/conversations/{contact.id}").get_data(as_text=True)
+    assert "Yes! Where do I vote?" in thread
+    client.post(
+        f"/texting/conversations/{contact.id}/reply",
+        data={
+            "csrf_token": csrf_token(thread),
+            "body": "At the library on Main St.",
+            "idempotency_key": _hidden(thread, "idempotency_key"),
+        },
+    )
+    run_jobs(app)
+
+    assert [m["body"] for m in carrier.messages][-1] == "At the library on Main St."
+    assert carrier.conversations()["+12125550142"][-1]["body"] == "At the library on Main St."
+
+
+def test_a_stop_reply_opts_the_number_out_of_the_whole_organization(
+    app: Flask, client: FlaskClient, volunteer: User, carrier: FakeCarrier
+) -> None:
+    campaign = _active_campaign_with_one_contact(volunteer)
+    login(client, volunteer)
+    click_send(client, campaign)
+    run_jobs(app)
+
+    carrier.reply("+12125550142", "Stop.")
+    deliver_webhooks(client, carrier)
+
+    opt_out = db.session.scalars(select(OptOut)).one()
+    assert (opt_out.cell, opt_out.source) == ("+12125550142", "inbound_keyword")
+    assert opt_out.organization_id == volunteer.organization_id
+
+
+def test_it_refuses_to_text_an_opted_out_number_even_from_a_queued_reply(
+    app: Flask, client: FlaskClient, volunteer: User, carrier: FakeCarrier
+) -> None:
+    campaign = _active_campaign_with_one_contact(volunteer)
+    login(client, volunteer)
+    click_send(client, campaign)
+    run_jobs(app)
+    contact = db.session.scalars(select(Contact)).one()
+    thread = client.get(f"/texting/conversations/{contact.id}").get_data(as_text=True)
+    client.post(
+        f"/texting/conversations/{contact.id}/reply",
+        data={
+            "csrf_token": csrf_token(thread),
+            "body": "Are you still there?",
+            "idempotency_key": _hidden(thread, "idempotency_key"),
+        },
+    )
+
+    carrier.reply("+12125550142", "STOP")  # arrives before the reply's job runs
+    deliver_webhooks(client, carrier)
+    run_jobs(app)
+
+    assert len(carrier.messages) == 1
+    reply = db.session.scalars(select(Message).where(Message.body == "Are you still there?")).one()
+    assert (reply.status, reply.refusal_reason) == (MessageStatus.REFUSED, "opted_out")
+
+
+def test_pressing_send_twice_on_the_same_screen_sends_one_text(
+    app: Flask, client: FlaskClient, volunteer: User, carrier: FakeCarrier
+) -> None:
+    campaign = _active_campaign_with_one_contact(volunteer)
+    login(client, volunteer)
+    page = client.get(f"/texting/{campaign.id}/send").get_data(as_text=True)
+    form = {
+        "csrf_token": csrf_token(page),
+        "contact_id": _hidden(page, "contact_id"),
+        "idempotency_key": _hidden(page, "idempotency_key"),
+    }
+    client.post(f"/texting/{campaign.id}/send", data=form)
+    client.post(f"/texting/{campaign.id}/send", data=form)
+    run_jobs(app)
+
+    assert len(carrier.messages) == 1
+    outbound = select(Message).where(Message.direction == Direction.OUTBOUND)
+    assert len(db.session.scalars(outbound).all()) == 1
+
+
+def _active_campaign_with_one_contact(volunteer: User) -> Campaign:
+    campaign = make_campaign(volunteer.organization, script="Hi {first_name}!")
+    make_contact(campaign, cell="+12125550142")
+    return campaign

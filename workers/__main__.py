@@ -1,0 +1,65 @@
+"""`python -m workers`: the RQ worker, with the app context it owns and the outbox sweeper."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+from typing import Any
+
+from flask import Flask
+from rq import SimpleWorker
+
+from gotv import create_app, queue
+from gotv.db import db
+from workers.texting import sweep_queued_messages
+
+SWEEP_EVERY_SECONDS = 60
+
+
+class AppWorker(SimpleWorker):
+    """Runs each job in a fresh app context, so each gets its own database session."""
+
+    app: Flask
+
+    def perform_job(self, *args: Any, **kwargs: Any) -> bool:
+        with self.app.app_context():
+            try:
+                return bool(super().perform_job(*args, **kwargs))
+            finally:
+                db.session.remove()
+
+
+def sweep_forever(app: Flask, stop: threading.Event) -> None:
+    while not stop.wait(SWEEP_EVERY_SECONDS):
+        with app.app_context():
+            try:
+                sweep_queued_messages()
+            except Exception:  # the sweeper must outlive a database or Redis outage
+                logging.getLogger(__name__).exception("sweep failed")
+            finally:
+                db.session.remove()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__)
+    parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    parser.add_argument("queues", nargs="*", default=list(queue.QUEUES))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    app = create_app()
+    stop = threading.Event()
+    if not args.burst:
+        threading.Thread(target=sweep_forever, args=(app, stop), daemon=True).start()
+    with app.app_context():
+        connection = queue.redis()
+    worker = AppWorker(args.queues, connection=connection)
+    worker.app = app
+    try:
+        worker.work(burst=args.burst, with_scheduler=not args.burst)
+    finally:
+        stop.set()
+
+
+if __name__ == "__main__":
+    main()
