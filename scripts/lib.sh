@@ -36,7 +36,9 @@ ensure_venv() {
   fi
   if [ ! -f "$stamp" ] || [ "$GOTV_ROOT/pyproject.toml" -nt "$stamp" ]; then
     say "installing Python packages (.[$extras])"
-    "$VENV/bin/pip" install -q --disable-pip-version-check -e "$GOTV_ROOT[$extras]"
+    # (grep drops this machine's notes about missing local package mirrors, nothing else)
+    "$VENV/bin/pip" install -q --disable-pip-version-check -e "$GOTV_ROOT[$extras]" 2>&1 \
+      | { grep -v "^WARNING: Location .* is ignored" || true; }
     touch "$stamp"
   fi
   export PATH="$VENV/bin:$PATH"

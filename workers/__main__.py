@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import threading
+import time
 from typing import Any
 
 from flask import Flask
+from redis import Redis
+from redis.exceptions import RedisError
 from rq import SimpleWorker
 
 from gotv import create_app, queue
@@ -41,18 +44,33 @@ def sweep_forever(app: Flask, stop: threading.Event) -> None:
                 db.session.remove()
 
 
+def wait_for(connection: Redis, seconds: float = 30) -> None:
+    """Wait for Redis to answer, so the worker may start before Redis does."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            connection.ping()
+            return
+        except RedisError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__)
     parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     parser.add_argument("queues", nargs="*", default=list(queue.QUEUES))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("twilio").setLevel(logging.WARNING)  # it logs every request's headers
     app = create_app()
     stop = threading.Event()
     if not args.burst:
         threading.Thread(target=sweep_forever, args=(app, stop), daemon=True).start()
     with app.app_context():
         connection = queue.redis()
+    wait_for(connection)
     worker = AppWorker(args.queues, connection=connection)
     worker.app = app
     try:

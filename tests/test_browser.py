@@ -1,0 +1,178 @@
+"""The front door, in a real browser: scripts/run's whole stack driven through Debian's Chromium.
+
+These tests start `scripts/run` itself (gunicorn, the RQ worker, the embedded Redis, the fake
+carrier, SQLite) on free ports in a temporary state directory, then use the product as people do.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "demo-password"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 240) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"scripts/run exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"{url} did not come up")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """scripts/run on free ports; yields the app's and the fake carrier's URLs."""
+    state = tmp_path_factory.mktemp("state")
+    ports = {"PORT": free_port(), "GOTV_REDIS_PORT": free_port(), "GOTV_CARRIER_PORT": free_port()}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TWILIO_", "GOTV_", "REDIS_", "DATABASE_", "PUBLIC_"))
+    }
+    env.update({key: str(value) for key, value in ports.items()}, GOTV_STATE_DIR=str(state))
+    log = (state / "run.log").open("wb")
+    process = subprocess.Popen(
+        [str(ROOT / "scripts/run")],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    urls = {
+        "app": f"http://127.0.0.1:{ports['PORT']}",
+        "carrier": f"http://127.0.0.1:{ports['GOTV_CARRIER_PORT']}",
+    }
+    try:
+        wait_until_up(urls["app"] + "/login", process)
+        wait_until_up(urls["carrier"] + "/", process)
+        yield urls
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def log_in(page: Page, app_url: str, email: str) -> None:
+    page.goto(app_url + "/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+
+def reload_until(page: Page, text: str, seconds: float = 15) -> None:
+    """Reload until `text` shows: the texts travel through the worker and the carrier."""
+    deadline = time.monotonic() + seconds
+    while text not in page.content():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{text!r} never appeared on {page.url}")
+        time.sleep(0.3)
+        page.reload()
+
+
+def test_a_volunteer_texts_a_voter_and_sees_the_reply(page: Page, stack: dict[str, str]) -> None:
+    log_in(page, stack["app"], "volunteer@demo.test")
+    page.get_by_role("link", name="Send texts").first.click()
+    preview = page.locator("#message-body")
+    expect(preview).to_contain_text("it's Val, a volunteer with Vote Together")
+    first_name = re.match(r"Hi (\w+),", preview.inner_text())
+    assert first_name, preview.inner_text()
+
+    page.keyboard.press("Enter")  # the Send button has focus: one key press, one text
+    expect(preview).not_to_contain_text(f"Hi {first_name.group(1)},")
+
+    voter = page.context.new_page()
+    voter.goto(stack["carrier"] + "/")
+    reload_until(voter, f"Hi {first_name.group(1)},")
+    thread = voter.locator("section").filter(has_text=f"Hi {first_name.group(1)},")
+    thread.locator("input[name=body]").fill("Yes! Where do I vote?")
+    thread.get_by_role("button", name="Send reply").click()
+
+    page.get_by_role("link", name="Your conversations").click()
+    reload_until(page, "needs reply")
+    page.get_by_role("link", name=re.compile(first_name.group(1))).click()
+    expect(page.locator(".thread")).to_contain_text("Yes! Where do I vote?")
+
+    page.get_by_label("Reply").fill("At the library on Main St, 7am to 8pm.")
+    page.get_by_role("button", name="Send reply").click()
+    reload_until(voter, "At the library on Main St")
+
+
+def test_an_organizer_builds_and_launches_a_campaign(
+    page: Page, stack: dict[str, str], tmp_path: Path
+) -> None:
+    voters = tmp_path / "voters.csv"
+    voters.write_text(
+        "FirstName,LastName,CellPhone,ZIP5\nAna,Peña,(602) 555-0111,85001\nBad,Row,12,85001\n",
+        encoding="utf-8",
+    )
+    log_in(page, stack["app"], "organizer@demo.test")
+    page.get_by_label("Campaign name").fill("Early vote push")
+    page.get_by_role("button", name="Create campaign").click()
+
+    page.get_by_label(re.compile("CSV")).set_input_files(voters)
+    page.get_by_role("button", name="Upload list").click()
+    expect(page.get_by_role("status")).to_contain_text("1 contacts loaded of 2 rows read")
+    expect(page.locator("table")).to_contain_text("not a valid phone number")
+    page.get_by_role("link", name="Back to the campaign").click()
+
+    page.get_by_label("Initial message").fill("Hi {first_name}, early voting starts Monday!")
+    page.get_by_role("button", name="Save script").click()
+    expect(page.get_by_role("status")).to_contain_text("Script saved")
+    page.get_by_label("Status").select_option("active")
+    page.get_by_role("button", name="Update status").click()
+    expect(page.locator("h1")).to_contain_text("active")
+    expect(page.locator("#count-contacts")).to_have_text("1")
