@@ -21,6 +21,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         settings.check(config)
     app.config.from_mapping(config)
     app.config.setdefault("MAX_CONTENT_LENGTH", 20 * 1024 * 1024)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
     proxies = app.config.get("PROXY_COUNT", 1)
     if proxies:
         # Twilio signs the public URL; behind a proxy, rebuild it from the forwarded headers.

@@ -89,7 +89,16 @@ def home() -> ResponseReturnValue:
 
 
 def safe_next(target: str | None) -> str:
-    """Only follow a `next` that stays on this site."""
-    if target and target.startswith("/") and not urlsplit(target).netloc and "\\" not in target:
+    """Only follow a `next` that stays on this site.
+
+    Browsers read "///x" like "//x", a link to the host x, though urlsplit sees no host in it.
+    """
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and not urlsplit(target).netloc
+        and "\\" not in target
+    ):
         return target
     return url_for("auth.home")

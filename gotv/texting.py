@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import ColumnElement, Select, exists, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gotv import hours, keywords, sms
@@ -148,10 +148,9 @@ def record_opt_out(
     )
 
 
-def campaign_ids(organization_id: int) -> list[int]:
-    return list(
-        db.session.scalars(select(Campaign.id).where(Campaign.organization_id == organization_id))
-    )
+def campaign_ids(organization_id: int) -> Select[int]:
+    """A subquery: the ids of the organization's campaigns."""
+    return select(Campaign.id).where(Campaign.organization_id == organization_id)
 
 
 def lift_opt_out(organization_id: int, cell: str) -> None:
@@ -165,7 +164,7 @@ def lift_opt_out(organization_id: int, cell: str) -> None:
 # --- Choosing whom to text -----------------------------------------------------------------
 
 
-def not_opted_out(campaign: Campaign):  # type: ignore[no-untyped-def]
+def not_opted_out(campaign: Campaign) -> ColumnElement[bool]:
     """A SQL condition: the contact's number is not on the organization's opt-out list."""
     return ~exists().where(
         OptOut.organization_id == campaign.organization_id, OptOut.cell == Contact.cell
@@ -184,7 +183,7 @@ def textable_zone_lists(campaign: Campaign, now: datetime) -> list[str]:
     )
 
 
-def untexted(campaign: Campaign, texter: User):  # type: ignore[no-untyped-def]
+def untexted(campaign: Campaign, texter: User) -> Select[Contact]:
     """A query for the untexted, not opted-out contacts this volunteer may text, in list order."""
     return (
         select(Contact)

@@ -28,7 +28,7 @@ from gotv import create_app, queue
 from gotv.db import db
 from gotv.fakecarrier import FakeCarrier, create_carrier_app
 from gotv.models import Organization, Role, User
-from tests import factories
+from tests import factories, twilio_contract
 
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
 AUTH_TOKEN = "test-auth-token"
@@ -136,6 +136,12 @@ def database(request: pytest.FixtureRequest) -> Iterator[None]:
             db.session = original
             transaction.rollback()
             connection.close()
+
+
+@pytest.fixture(scope="session")
+def contract() -> dict[str, Any]:
+    """Twilio's OpenAPI contract for the Messages API."""
+    return twilio_contract.load_contract()
 
 
 @pytest.fixture

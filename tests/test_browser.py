@@ -165,7 +165,7 @@ def test_an_organizer_builds_and_launches_a_campaign(
 
     page.get_by_label(re.compile("CSV")).set_input_files(voters)
     page.get_by_role("button", name="Upload list").click()
-    expect(page.get_by_role("status")).to_contain_text("1 contacts loaded of 2 rows read")
+    expect(page.get_by_role("status")).to_contain_text("1 contact loaded of 2 rows read")
     expect(page.locator("table")).to_contain_text("not a valid phone number")
     page.get_by_role("link", name="Back to the campaign").click()
 

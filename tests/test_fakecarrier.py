@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import json
 import re
 import threading
 import time
@@ -33,6 +32,13 @@ from gotv.fakecarrier import (
     create_carrier_app,
     twilio_signature,
 )
+from tests.twilio_contract import (
+    CONTRACT_PATH,
+    create_operation,
+    message_schema,
+    request_schema,
+    resolve,
+)
 
 SID = "AC" + "1234567890abcdef" * 2
 TOKEN = "f" * 32
@@ -41,41 +47,6 @@ INBOUND = "https://gotv.example/twilio/inbound"
 CALLBACK = "https://gotv.example/twilio/status?campaign=7"
 VOTER = "+15551230001"
 MESSAGES_URL = f"/2010-04-01/Accounts/{SID}/Messages.json"
-CONTRACT = Path(__file__).resolve().parents[2] / "shared/twilio/twilio_api_v2010.json"
-CONTRACT_PATH = "/2010-04-01/Accounts/{AccountSid}/Messages.json"
-
-
-@pytest.fixture(scope="module")
-def contract() -> dict[str, Any]:
-    if not CONTRACT.exists():
-        pytest.skip(f"Twilio's OpenAPI contract is not at {CONTRACT}")
-    loaded: dict[str, Any] = json.loads(CONTRACT.read_text(encoding="utf-8"))
-    return loaded
-
-
-def resolve(contract: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    ref = schema.get("$ref")
-    if ref is None:
-        return schema
-    node: Any = contract
-    for part in ref.removeprefix("#/").split("/"):
-        node = node[part]
-    return resolve(contract, node)
-
-
-def create_operation(contract: dict[str, Any]) -> dict[str, Any]:
-    operation: dict[str, Any] = contract["paths"][CONTRACT_PATH]["post"]
-    return operation
-
-
-def request_schema(contract: dict[str, Any]) -> dict[str, Any]:
-    content = create_operation(contract)["requestBody"]["content"]
-    return resolve(contract, content["application/x-www-form-urlencoded"]["schema"])
-
-
-def message_schema(contract: dict[str, Any]) -> dict[str, Any]:
-    response = create_operation(contract)["responses"]["201"]["content"]["application/json"]
-    return resolve(contract, response["schema"])
 
 
 def pascal(snake: str) -> str:
