@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
@@ -56,7 +57,19 @@ def get_conversation(contact_id: int) -> Contact:
     return contact
 
 
-def send_after_commit(message: Message) -> None:
+def queue_once(idempotency_key: str, queue_message: Callable[[], Message]) -> None:
+    """Queue a text unless this form was already submitted, then enqueue it after the commit.
+
+    When the text may not be sent, nothing is written and the reason is flashed.
+    """
+    if texting.message_for_key(idempotency_key) is not None:
+        return
+    try:
+        message = queue_message()
+    except texting.CannotText as refusal:
+        db.session.rollback()
+        flash(str(refusal), "error")
+        return
     db.session.commit()
     queue.enqueue(
         "workers.texting.send_message",
@@ -111,16 +124,12 @@ def send_initial(campaign_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         abort(400)
     key = form.idempotency_key.data or ""
-    if texting.message_for_key(key) is None:
-        try:
-            message = texting.queue_initial_message(
-                campaign, form.contact_id.data or 0, current_user, key, utcnow()
-            )
-        except texting.CannotText as refusal:
-            db.session.rollback()
-            flash(str(refusal), "error")
-        else:
-            send_after_commit(message)
+    queue_once(
+        key,
+        lambda: texting.queue_initial_message(
+            campaign, form.contact_id.data or 0, current_user, key, utcnow()
+        ),
+    )
     return redirect(url_for("inbox.send_loop", campaign_id=campaign.id))
 
 
@@ -168,16 +177,11 @@ def reply(contact_id: int) -> ResponseReturnValue:
     form = ReplyForm()
     if not form.validate_on_submit():
         flash("Write a reply of up to 1,600 characters.", "error")
-    elif texting.message_for_key(form.idempotency_key.data or "") is None:
-        try:
-            message = texting.queue_reply(
-                contact, current_user, form.body.data or "", form.idempotency_key.data or ""
-            )
-        except texting.CannotText as refusal:
-            db.session.rollback()
-            flash(str(refusal), "error")
-        else:
-            send_after_commit(message)
+    else:
+        key = form.idempotency_key.data or ""
+        queue_once(
+            key, lambda: texting.queue_reply(contact, current_user, form.body.data or "", key)
+        )
     return redirect(url_for("inbox.conversation", contact_id=contact.id))
 
 

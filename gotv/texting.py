@@ -241,21 +241,8 @@ def queue_initial_message(
     ):
         raise CannotText("It is outside this person's texting hours.")
     claim_contact(contact, texter)
-    message = Message(
-        organization_id=campaign.organization_id,
-        campaign_id=campaign.id,
-        contact_id=contact.id,
-        texter_id=texter.id,
-        direction=Direction.OUTBOUND,
-        is_initial=True,
-        body=render(campaign.script, contact, texter),
-        to_number=contact.cell,
-        status=MessageStatus.QUEUED,
-        idempotency_key=idempotency_key,
-    )
-    db.session.add(message)
-    db.session.flush()
-    return message
+    body = render(campaign.script, contact, texter)
+    return add_outbound(contact, texter, body, idempotency_key, is_initial=True)
 
 
 def claim_contact(contact: Contact, texter: User) -> None:
@@ -294,12 +281,20 @@ def queue_reply(contact: Contact, texter: User, body: str, idempotency_key: str)
     if is_opted_out(contact.campaign.organization_id, contact.cell):
         raise CannotText("This person has opted out.")
     contact.needs_reply = False
+    return add_outbound(contact, texter, body, idempotency_key)
+
+
+def add_outbound(
+    contact: Contact, texter: User, body: str, idempotency_key: str, is_initial: bool = False
+) -> Message:
+    """Add a queued outbound message to the session (the outbox row a send job picks up)."""
     message = Message(
         organization_id=contact.campaign.organization_id,
         campaign_id=contact.campaign_id,
         contact_id=contact.id,
         texter_id=texter.id,
         direction=Direction.OUTBOUND,
+        is_initial=is_initial,
         body=body,
         to_number=contact.cell,
         status=MessageStatus.QUEUED,
