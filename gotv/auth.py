@@ -12,7 +12,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import func, select
+from sqlalchemy import select
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
@@ -57,7 +57,7 @@ class LoginForm(FlaskForm):
 
 
 def find_user(email: str) -> User | None:
-    query = select(User).where(func.lower(User.email) == email.strip().lower())
+    query = select(User).where(User.email == email.strip().lower())
     return db.session.scalars(query).first()
 
 

@@ -46,6 +46,8 @@ def create_user(organization_id: int, email: str, name: str, role: str, password
     if db.session.get(Organization, organization_id) is None:
         raise click.ClickException(f"no organization {organization_id}")
     user = User(organization_id=organization_id, email=email, name=name, role=Role(role))
+    if db.session.scalars(select(User).where(User.email == user.email)).first():
+        raise click.ClickException(f"a user with the email {user.email} already exists")
     user.set_password(password)
     db.session.add(user)
     db.session.commit()

@@ -49,7 +49,7 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
         "TWILIO_FROM_NUMBER": setting("TWILIO_FROM_NUMBER"),
         "TWILIO_API_URL": setting("TWILIO_API_URL") or TWILIO_API_URL,
         "DEFAULT_REGION": setting("DEFAULT_REGION") or "US",
-        "PROXY_COUNT": parse_int("PROXY_COUNT", env.get("PROXY_COUNT", "1")),
+        "PROXY_COUNT": parse_int("PROXY_COUNT", env.get("PROXY_COUNT", "").strip() or "1"),
         "SESSION_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_SECURE": production,
     }
@@ -93,8 +93,11 @@ def normalize_database_url(url: str | None) -> str | None:
 
 
 def parse_int(name: str, value: str) -> int:
-    """Parse an integer setting, naming it in the error."""
+    """Parse a whole-number setting (0 or more), naming it in the error."""
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
-        raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
+        number = -1
+    if number < 0:
+        raise ConfigError(f"{name} must be a whole number, not {value!r}")
+    return number

@@ -24,7 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from gotv.db import Model
@@ -130,6 +130,11 @@ class User(UserMixin, Model):
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
 
     organization: Mapped[Organization] = relationship()
+
+    @validates("email")
+    def normalize_email(self, _key: str, email: str) -> str:
+        """Emails are stored lower-cased, so uniqueness and login ignore case."""
+        return email.strip().lower()
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
