@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import ast
 import re
 import threading
 import time
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -722,18 +720,6 @@ def test_the_real_twilio_client_raises_on_an_unsubscribed_recipient(
 
 
 # -- the module itself -------------------------------------------------------------------------
-
-
-def test_the_fake_carrier_never_imports_twilio() -> None:
-    tree = ast.parse(Path(fakecarrier.__file__).read_text(encoding="utf-8"))
-    imported = [
-        alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import)
-        for alias in node.names
-    ]
-    imported += [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
-    assert not [name for name in imported if name.split(".")[0] == "twilio"]
 
 
 def test_main_insists_on_credentials_from_the_command_line(

@@ -1,0 +1,321 @@
+"""What the fake carrier speaks: Twilio's Messages API fields, errors, signed webhooks."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import http.client
+import math
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime
+from typing import Any
+
+from werkzeug.datastructures import MultiDict
+
+API_VERSION = "2010-04-01"
+MESSAGES_ROUTE = "/2010-04-01/Accounts/<AccountSid>/Messages.json"
+MESSAGE_ROUTE = "/2010-04-01/Accounts/<AccountSid>/Messages/<Sid>.json"
+
+#: Every form field of Twilio's CreateMessage operation; the fake reads the ones that matter
+#: to gotv and, like Twilio, ignores any other name.
+CREATE_MESSAGE_FIELDS = frozenset(
+    {
+        "To",
+        "StatusCallback",
+        "ApplicationSid",
+        "MaxPrice",
+        "ProvideFeedback",
+        "Attempt",
+        "ValidityPeriod",
+        "ForceDelivery",
+        "ContentRetention",
+        "AddressRetention",
+        "SmartEncoded",
+        "PersistentAction",
+        "TrafficType",
+        "ShortenUrls",
+        "ScheduleType",
+        "SendAt",
+        "SendAsMms",
+        "ContentVariables",
+        "RiskCheck",
+        "From",
+        "FallbackFrom",
+        "MessagingServiceSid",
+        "Body",
+        "MediaUrl",
+        "ContentSid",
+    }
+)
+#: Fields that must always be present.
+REQUIRED_FIELDS: tuple[str, ...] = ("To",)
+#: Groups of which at least one field must be present (the contract's x-twilio "conditional").
+#: The fake is stricter than Twilio for the first group: exactly one of From/MessagingServiceSid.
+ONE_OF_FIELDS: tuple[tuple[str, ...], ...] = (
+    ("From", "MessagingServiceSid"),
+    ("Body", "MediaUrl", "ContentSid"),
+)
+
+# Twilio's test-credential magic numbers (https://www.twilio.com/docs/iam/test-credentials).
+MAGIC_TO: dict[str, tuple[int, str]] = {
+    "+15005550001": (21211, "The 'To' number +15005550001 is not a valid phone number."),
+    "+15005550002": (21612, "The 'To' phone number is not currently reachable via SMS."),
+    "+15005550003": (21408, "Permission to send an SMS has not been enabled for the region."),
+    "+15005550004": (21610, "Attempt to send to unsubscribed recipient"),
+    "+15005550009": (21614, "'To' number is not a valid mobile number"),
+}
+MAGIC_FROM: dict[str, tuple[int, str]] = {
+    "+15005550001": (21212, "The 'From' number +15005550001 is not a valid phone number."),
+    "+15005550007": (21606, "The 'From' phone number provided is not owned by your account."),
+    "+15005550008": (
+        21611,
+        "This 'From' number has exceeded the maximum number of queued messages",
+    ),
+}
+KNOWN_MESSAGES: dict[int, str] = {
+    21211: "The 'To' number is not a valid phone number.",
+    21408: "Permission to send an SMS has not been enabled for the region.",
+    21610: "Attempt to send to unsubscribed recipient",
+    21612: "The 'To' phone number is not currently reachable via SMS.",
+    21614: "'To' number is not a valid mobile number",
+    20429: "Too Many Requests",
+    20500: "An internal server error has occurred",
+    20503: "Service Unavailable",
+    30003: "Unreachable destination handset",
+    30004: "Message blocked",
+    30005: "Unknown destination handset",
+    30006: "Landline or unreachable carrier",
+    30007: "Message filtered",
+    30008: "Unknown error",
+    30034: "Message from an unregistered number",
+}
+# Twilio's default keyword handling: whole message, case-insensitive.
+OPT_OUT_WORDS = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+)
+OPT_IN_WORDS = frozenset({"START", "YES", "UNSTOP"})
+OPT_OUT_REPLY = (
+    "You have successfully been unsubscribed. You will not receive any more messages from "
+    "this number. Reply START to resubscribe."
+)
+OPT_IN_REPLY = (
+    "You have successfully been resubscribed to messages from this number. Reply HELP for "
+    "help. Reply STOP to unsubscribe. Msg&Data Rates May Apply."
+)
+
+_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+_MAX_BODY = 1600
+_MAX_VALIDITY = 36000
+MAX_ATTEMPTS = 4  # one try plus three retries, roughly what Twilio does for a dead endpoint
+WEBHOOK_TIMEOUT = 15.0  # Twilio gives up on a webhook after 15 s
+
+_GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM7_EXTENDED = frozenset("^{}\\[~]|€\f")  # each costs two septets (ESC + char)
+# A few of Twilio's Smart Encoding substitutions: the look-alikes that usually sneak in.
+_SMART_ENCODING = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u2033": '"',
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2026": "...",
+        "\u00a0": " ",
+    }
+)
+
+
+@dataclass
+class Webhook:
+    """A request the carrier makes (or would make) to the app: POST ``params`` to ``url``.
+
+    ``headers`` carries ``X-Twilio-Signature`` (computed over exactly ``url`` and ``params``)
+    and ``I-Twilio-Idempotency-Token``; the form content type is added when it is sent.
+    """
+
+    url: str
+    params: dict[str, str]
+    headers: dict[str, str]
+
+
+def twilio_signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
+    """Twilio's X-Twilio-Signature.
+
+    base64(HMAC-SHA1(token, url + concat of name+value sorted by name)), where ``url`` is the
+    full URL including any query string, exactly as the receiver will see it.
+    """
+    payload = url + "".join(name + params[name] for name in sorted(params))
+    digest = hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+class ApiError(Exception):
+    """A Twilio REST error: HTTP ``status`` with Twilio error ``code``."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "message": self.message,
+            "more_info": f"https://www.twilio.com/docs/errors/{self.code}",
+            "status": self.status,
+        }
+
+
+@dataclass
+class Send:
+    """A validated CreateMessage request."""
+
+    to: str
+    from_: str | None
+    service_sid: str | None
+    body: str
+    media: list[str]
+    status_callback: str | None
+
+    @property
+    def sender_key(self) -> str:
+        # Twilio scopes a STOP block to the Messaging Service when one is used, else the number.
+        return self.service_sid or self.from_ or ""
+
+
+@dataclass
+class Pending:
+    webhook: Webhook
+    seq: int
+    due: float
+    attempts: int = 0
+
+
+@dataclass
+class Failure:
+    status: int
+    code: int
+    message: str
+
+
+def new_sid(prefix: str) -> str:
+    return prefix + uuid.uuid4().hex
+
+
+def rfc2822(moment: datetime) -> str:
+    return format_datetime(moment)
+
+
+def count_segments(body: str) -> int:
+    """Segments Twilio bills for ``body``: GSM-7 160/153 septets, else UCS-2 70/67 units."""
+    if all(ch in _GSM7_BASIC or ch in _GSM7_EXTENDED for ch in body):
+        units = sum(2 if ch in _GSM7_EXTENDED else 1 for ch in body)
+        single, multi = 160, 153
+    else:
+        # UCS-2 counts UTF-16 code units, so an emoji (a surrogate pair) costs two.
+        units = len(body.encode("utf-16-le")) // 2
+        single, multi = 70, 67
+    if units <= single:
+        return 1
+    return math.ceil(units / multi)
+
+
+def _field(form: MultiDict[str, str], name: str) -> str | None:
+    # Twilio treats an empty parameter as an absent one.
+    value = form.get(name)
+    return value if value else None
+
+
+def _is_http_url(url: str) -> bool:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _parse_senders(form: MultiDict[str, str]) -> tuple[str, str | None, str | None]:
+    to = _field(form, "To")
+    if to is None:
+        raise ApiError(400, 21604, "A 'To' phone number is required.")
+    if not _E164.match(to):
+        raise ApiError(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+    from_ = _field(form, "From")
+    service_sid = _field(form, "MessagingServiceSid")
+    if from_ is None and service_sid is None:
+        raise ApiError(
+            400, 21603, "A 'From' or 'MessagingServiceSid' parameter is required to send a message."
+        )
+    if from_ is not None and service_sid is not None:
+        raise ApiError(
+            400, 21603, "Send exactly one of 'From' or 'MessagingServiceSid' (fake carrier rule)."
+        )
+    if from_ is not None and not _E164.match(from_):
+        raise ApiError(400, 21212, f"The 'From' number {from_} is not a valid phone number.")
+    if service_sid is not None and not _SERVICE_SID.match(service_sid):
+        raise ApiError(400, 21701, f"The Messaging Service Sid {service_sid} is invalid.")
+    return to, from_, service_sid
+
+
+def _parse_content(form: MultiDict[str, str]) -> tuple[str, list[str]]:
+    body = form.get("Body", "")
+    media = [url for url in form.getlist("MediaUrl") if url]
+    if not body and not media and _field(form, "ContentSid") is None:
+        raise ApiError(400, 21602, "Message body is required.")
+    if (_field(form, "SmartEncoded") or "").lower() == "true":
+        body = body.translate(_SMART_ENCODING)
+    if len(body) > _MAX_BODY:
+        raise ApiError(
+            400, 21617, "The concatenated message body exceeds the 1600 character limit."
+        )
+    return body, media
+
+
+def _parse_options(form: MultiDict[str, str]) -> str | None:
+    callback = _field(form, "StatusCallback")
+    if callback is not None and not _is_http_url(callback):
+        raise ApiError(400, 21609, f"Invalid StatusCallback url: {callback}")
+    validity = _field(form, "ValidityPeriod")
+    if validity is not None and not (validity.isdigit() and 1 <= int(validity) <= _MAX_VALIDITY):
+        raise ApiError(400, 21624, "Invalid validity period value")
+    return callback
+
+
+def parse_send(form: MultiDict[str, str]) -> Send:
+    """Validate a CreateMessage form as Twilio does; raise :class:`ApiError` on a bad one."""
+    to, from_, service_sid = _parse_senders(form)
+    body, media = _parse_content(form)
+    callback = _parse_options(form)
+    return Send(to, from_, service_sid, body, media, callback)
+
+
+def post_webhook(webhook: Webhook) -> int | None:
+    """POST one webhook; return the HTTP status, or None when no response came back."""
+    data = urllib.parse.urlencode(webhook.params).encode()
+    headers = {**webhook.headers, "Content-Type": "application/x-www-form-urlencoded"}
+    req = urllib.request.Request(webhook.url, data=data, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=WEBHOOK_TIMEOUT) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as err:
+        err.close()  # it holds the socket; leaking it would warn
+        return int(err.code)
+    except (OSError, ValueError, http.client.HTTPException):
+        return None
