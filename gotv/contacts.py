@@ -30,18 +30,19 @@ UNTEXTABLE_TYPES = (
 # lower-casing and dropping everything but letters and digits.
 HEADER_ALIASES = {
     "cell": (
+        # Columns that say "cell" or "mobile" win over a plain "phone", often a landline.
         "cell",
         "cellphone",
         "cellphonenumber",
         "cellnumber",
-        "phone",
-        "phonenumber",
         "mobile",
         "mobilephone",
-        "number",
         "votertelephonescellphoneformatted",
         "votertelephonescellphone",
         "tsmartcellphone",
+        "phone",
+        "phonenumber",
+        "number",
         "vbphone",
     ),
     "first_name": ("firstname", "first", "givenname", "votersfirstname", "fname"),
@@ -107,11 +108,17 @@ def header_key(header: str) -> str:
 
 
 def map_headers(headers: list[str]) -> dict[str, str]:
-    """Map each standard field to the first header that names it; the rest become custom fields."""
+    """Map each standard field to the header naming it, preferring the earlier aliases.
+
+    So a VAN export with both "Phone" (often a landline) and "CellPhone" texts the cell.
+    The headers not mapped become custom fields.
+    """
+    by_key = {header_key(header): header for header in reversed(headers)}
     mapping: dict[str, str] = {}
     for name, aliases in HEADER_ALIASES.items():
-        for header in headers:
-            if header_key(header) in aliases and header not in mapping.values():
+        for alias in aliases:
+            header = by_key.get(alias)
+            if header is not None and header not in mapping.values():
                 mapping[name] = header
                 break
     return mapping
@@ -119,7 +126,9 @@ def map_headers(headers: list[str]) -> dict[str, str]:
 
 def custom_field_name(header: str) -> str:
     """A merge-tag-safe name for a column: lower case, words joined by underscores."""
-    return re.sub(r"[^a-z0-9]+", "_", header.strip().lower()).strip("_")
+    name = re.sub(r"[^a-z0-9]+", "_", header.strip().lower()).strip("_")
+    # A merge tag cannot start with a digit: "2024 Voted" becomes {_2024_voted}.
+    return "_" + name if name[:1].isdigit() else name
 
 
 def read_list(data: bytes, region: str = "US") -> ParsedList:

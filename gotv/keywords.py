@@ -42,8 +42,9 @@ def normalize(body: str) -> str:
     """Case-folded words of `body` with accents, punctuation and emoji removed."""
     decomposed = unicodedata.normalize("NFKD", body)
     letters = "".join(c for c in decomposed if not unicodedata.combining(c))
-    words = re.sub(r"[^\w\s-]", " ", letters.casefold())
-    return " ".join(words.replace("_", " ").split()).strip("-")
+    words = re.sub(r"[^\w\s-]", " ", letters.casefold()).replace("_", " ").split()
+    # Keep the hyphen inside "opt-out" but not one standing alone, as in "Stop -".
+    return " ".join(word.strip("-") for word in words if word.strip("-"))
 
 
 def is_opt_out(body: str) -> bool:

@@ -1,0 +1,532 @@
+"""The last gate before Twilio: the send job re-checks every rule and sends each message once."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+import time_machine
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from gotv import create_app, keywords, queue, texting
+from gotv.db import db
+from gotv.fakecarrier import FakeCarrier
+from gotv.models import (
+    Campaign,
+    CampaignStatus,
+    Contact,
+    ContactStatus,
+    Message,
+    MessageStatus,
+    OptOut,
+    User,
+    utcnow,
+)
+from tests import conftest
+from tests.conftest import csrf_token, login, run_jobs
+from tests.factories import make_campaign, make_contact, make_message, make_user
+from workers.texting import send_message, sweep_queued_messages
+
+pytestmark = pytest.mark.usefixtures("weekday_morning")
+
+CELL = "+12125550142"
+
+
+def queued_initial(volunteer: User, **contact_fields: object) -> Message:
+    """A committed initial message for a new contact, queued as a volunteer's click leaves it."""
+    campaign = make_campaign(volunteer.organization, script="Hi {first_name}!")
+    contact = make_contact(campaign, **{"cell": CELL, **contact_fields})
+    message = texting.queue_initial_message(
+        campaign, contact.id, volunteer, secrets.token_urlsafe(24), utcnow()
+    )
+    db.session.commit()
+    return message
+
+
+def status_of(message: Message) -> tuple[MessageStatus, str | None]:
+    db.session.refresh(message)
+    return message.status, message.refusal_reason
+
+
+def click_send(client: FlaskClient, campaign: Campaign) -> None:
+    """Open the send screen and press Send once, as a volunteer does."""
+    page = client.get(f"/texting/{campaign.id}/send").get_data(as_text=True)
+    form = {"csrf_token": csrf_token(page)}
+    for name in ("contact_id", "idempotency_key"):
+        start = page.index(f'name="{name}"')
+        value_at = page.index('value="', start) + len('value="')
+        form[name] = page[value_at : page.index('"', value_at)]
+    assert client.post(f"/texting/{campaign.id}/send", data=form).status_code == 302
+
+
+def enqueue_send(message_id: int) -> None:
+    assert queue.enqueue("workers.texting.send_message", message_id, queue_name=queue.SEND)
+
+
+def new_york(moment: str) -> datetime:
+    return datetime.fromisoformat(moment + "-05:00")
+
+
+# --- Refusals at the last gate -------------------------------------------------------------
+
+
+def test_a_message_to_a_number_that_opted_out_after_queueing_is_refused(
+    volunteer: User, carrier: FakeCarrier
+) -> None:
+    message = queued_initial(volunteer)
+    # Written straight to the table, as another process would, so only the gate can stop it.
+    db.session.add(OptOut(organization_id=volunteer.organization_id, cell=CELL, source="admin"))
+    db.session.commit()
+
+    send_message(message.id)
+
+    assert status_of(message) == (MessageStatus.REFUSED, "opted_out")
+    assert carrier.requests == []
+
+
+def test_a_message_whose_campaign_was_paused_after_queueing_is_refused(
+    volunteer: User, carrier: FakeCarrier
+) -> None:
+    message = queued_initial(volunteer)
+    assert message.contact is not None
+    message.contact.campaign.status = CampaignStatus.PAUSED
+    db.session.commit()
+
+    send_message(message.id)
+
+    assert status_of(message) == (MessageStatus.REFUSED, "campaign_not_active")
+    assert carrier.requests == []
+
+
+def test_a_message_still_queued_when_quiet_hours_begin_is_refused(
+    app: Flask, client: FlaskClient, volunteer: User, carrier: FakeCarrier
+) -> None:
+    campaign = make_campaign(volunteer.organization, script="Hi {first_name}!")
+    make_contact(campaign, cell=CELL, time_zones="America/New_York")
+    with time_machine.travel(new_york("2026-11-03T19:45:00"), tick=True):
+        login(client, volunteer)
+        click_send(client, campaign)
+
+    with time_machine.travel(new_york("2026-11-03T20:30:00"), tick=True):
+        run_jobs(app)
+
+    message = db.session.scalars(select(Message)).one()
+    assert status_of(message) == (MessageStatus.REFUSED, "quiet_hours")
+    assert carrier.requests == []
+
+
+def test_a_message_whose_contact_was_reassigned_after_queueing_is_refused(
+    volunteer: User, carrier: FakeCarrier
+) -> None:
+    message = queued_initial(volunteer)
+    assert message.contact is not None
+    message.contact.texter_id = make_user(volunteer.organization).id
+    db.session.commit()
+
+    send_message(message.id)
+
+    assert status_of(message) == (MessageStatus.REFUSED, "contact_reassigned")
+    assert carrier.requests == []
+
+
+def test_a_message_that_passes_the_gate_is_accepted_with_twilios_sid(
+    volunteer: User, carrier: FakeCarrier
+) -> None:
+    message = queued_initial(volunteer)
+
+    assert send_message(message.id) == "accepted"
+
+    db.session.refresh(message)
+    assert [(m["to"], m["body"], m["sid"]) for m in carrier.messages] == [
+        (CELL, "Hi Maria!", message.twilio_sid)
+    ]
+
+
+# --- Exactly once --------------------------------------------------------------------------
+
+
+def test_a_message_sent_twice_reaches_the_carrier_once(
+    volunteer: User, carrier: FakeCarrier
+) -> None:
+    message = queued_initial(volunteer)
+
+    first, second = send_message(message.id), send_message(message.id)
+
+    assert (first, second) == ("accepted", None)
+    assert len(carrier.messages) == 1
+
+
+def test_two_jobs_for_the_same_message_reach_the_carrier_once(
+    app: Flask, volunteer: User, carrier: FakeCarrier
+) -> None:
+    message = queued_initial(volunteer)
+    enqueue_send(message.id)
+    enqueue_send(message.id)
+
+    run_jobs(app)
+
+    assert len(carrier.messages) == 1
+    assert status_of(message) == (MessageStatus.ACCEPTED, None)
+
+
+def test_a_message_already_sending_is_not_sent_again(volunteer: User, carrier: FakeCarrier) -> None:
+    message = queued_initial(volunteer)
+    message.status = MessageStatus.SENDING
+    db.session.commit()
+
+    assert send_message(message.id) is None
+    assert carrier.requests == []
+
+
+# --- What the carrier's answers mean -------------------------------------------------------
+
+
+def test_a_21610_from_the_carrier_fails_the_message(volunteer: User, carrier: FakeCarrier) -> None:
+    carrier.fail_sends_to(CELL, 21610)
+    message = queued_initial(volunteer)
+
+    send_message(message.id)
+
+    db.session.refresh(message)
+    assert (message.status, message.error_code) == (MessageStatus.FAILED, 21610)
+    assert carrier.messages == []
+
+
+def test_a_21610_from_the_carrier_opts_the_number_out(
+    volunteer: User, carrier: FakeCarrier
+) -> None:
+    carrier.fail_sends_to(CELL, 21610)
+    message = queued_initial(volunteer)
+
+    send_message(message.id)
+
+    opt_out = db.session.scalars(select(OptOut)).one()
+    assert (opt_out.organization_id, opt_out.cell, opt_out.source, opt_out.message_id) == (
+        volunteer.organization_id,
+        CELL,
+        "carrier_21610",
+        message.id,
+    )
+
+
+def test_a_21610_refuses_the_other_messages_queued_to_that_number(
+    volunteer: User, carrier: FakeCarrier
+) -> None:
+    carrier.fail_sends_to(CELL, 21610)
+    message = queued_initial(volunteer)
+    other_campaign = make_campaign(volunteer.organization)
+    other_contact = make_contact(other_campaign, cell=CELL, texter_id=volunteer.id)
+    waiting = make_message(other_contact, texter_id=volunteer.id)
+    db.session.commit()
+
+    send_message(message.id)
+
+    assert status_of(waiting) == (MessageStatus.REFUSED, "opted_out")
+
+
+def test_a_twilio_outage_puts_the_message_back_in_the_queue_for_a_retry(
+    volunteer: User, carrier: FakeCarrier
+) -> None:
+    carrier.fail_all_sends()
+    message = queued_initial(volunteer)
+
+    with pytest.raises(texting.RetryLater):
+        send_message(message.id)
+
+    assert status_of(message) == (MessageStatus.QUEUED, None)
+    assert carrier.messages == []
+
+
+def test_the_retry_after_an_outage_sends_the_message_exactly_once(
+    volunteer: User, carrier: FakeCarrier
+) -> None:
+    carrier.fail_all_sends()
+    message = queued_initial(volunteer)
+    with pytest.raises(texting.RetryLater):
+        send_message(message.id)
+    carrier.recover()
+
+    assert send_message(message.id) == "accepted"
+    assert send_message(message.id) is None
+
+    assert [m["body"] for m in carrier.messages] == ["Hi Maria!"]
+
+
+@pytest.fixture
+def app_with_twilio_down(app: Flask) -> Iterator[Flask]:
+    """The app configured with a Twilio URL on a local port where nothing listens."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    config = {
+        key: app.config[key]
+        for key in (
+            "TESTING",
+            "SECRET_KEY",
+            "SQLALCHEMY_DATABASE_URI",
+            "REDIS_URL",
+            "PUBLIC_URL",
+            "TWILIO_ACCOUNT_SID",
+            "TWILIO_AUTH_TOKEN",
+            "TWILIO_FROM_NUMBER",
+            "DEFAULT_REGION",
+        )
+    }
+    unreachable = create_app({**config, "TWILIO_API_URL": f"http://127.0.0.1:{closed_port}"})
+    yield unreachable
+    with unreachable.app_context():
+        db.engine.dispose()
+
+
+def test_an_unreachable_twilio_is_retried_later(
+    app_with_twilio_down: Flask, volunteer: User
+) -> None:
+    message_id = queued_initial(volunteer).id
+
+    with app_with_twilio_down.app_context(), pytest.raises(texting.RetryLater):
+        send_message(message_id)
+
+    unsent = db.session.get(Message, message_id)
+    assert unsent is not None and unsent.status == MessageStatus.QUEUED
+
+
+# --- How long Twilio may hold a message ----------------------------------------------------
+
+
+def test_the_validity_period_never_outlasts_the_recipients_window(
+    volunteer: User, carrier: FakeCarrier
+) -> None:
+    with time_machine.travel(new_york("2026-11-03T19:40:00"), tick=True):
+        message = queued_initial(volunteer, time_zones="America/New_York")
+        send_message(message.id)
+
+    assert 1100 < int(carrier.requests[0]["ValidityPeriod"]) <= 20 * 60
+
+
+def test_the_validity_period_ends_when_the_first_of_several_zones_closes(
+    volunteer: User, carrier: FakeCarrier
+) -> None:
+    with time_machine.travel(new_york("2026-11-03T19:00:00"), tick=True):
+        message = queued_initial(volunteer, time_zones="America/Chicago America/New_York")
+        send_message(message.id)
+
+    assert 3500 < int(carrier.requests[0]["ValidityPeriod"]) <= 60 * 60
+
+
+def test_the_validity_period_is_at_most_four_hours(volunteer: User, carrier: FakeCarrier) -> None:
+    message = queued_initial(volunteer)  # 11:00 in New York: nine hours left
+
+    send_message(message.id)
+
+    assert int(carrier.requests[0]["ValidityPeriod"]) == texting.MAX_VALIDITY_SECONDS
+
+
+# --- The sweeper ---------------------------------------------------------------------------
+
+
+def queued_since(volunteer: User, age: timedelta, **fields: object) -> Message:
+    campaign = make_campaign(volunteer.organization)
+    contact = make_contact(campaign, texter_id=volunteer.id, status=ContactStatus.TEXTED)
+    message = make_message(contact, updated_at=utcnow() - age, **fields)
+    db.session.commit()
+    return message
+
+
+def send_jobs() -> list[tuple[str, tuple[object, ...]]]:
+    return [(job.func_name, job.args) for job in queue.queue(queue.SEND).get_jobs()]
+
+
+def test_the_sweeper_re_enqueues_a_message_queued_more_than_two_minutes_ago(
+    volunteer: User,
+) -> None:
+    message = queued_since(volunteer, timedelta(minutes=3))
+
+    assert sweep_queued_messages() == 1
+
+    assert send_jobs() == [("workers.texting.send_message", (message.id,))]
+
+
+def test_the_sweeper_leaves_a_message_queued_less_than_two_minutes_ago(volunteer: User) -> None:
+    queued_since(volunteer, timedelta(minutes=1))
+
+    assert sweep_queued_messages() == 0
+
+    assert send_jobs() == []
+
+
+def test_the_sweeper_never_re_enqueues_a_message_that_may_have_reached_twilio(
+    volunteer: User,
+) -> None:
+    queued_since(volunteer, timedelta(hours=1), status=MessageStatus.SENDING)
+
+    assert sweep_queued_messages() == 0
+
+
+def test_a_swept_message_is_sent_once(app: Flask, volunteer: User, carrier: FakeCarrier) -> None:
+    message = queued_since(volunteer, timedelta(minutes=3), body="Still voting?")
+    enqueue_send(message.id)  # the original job turns up late, after the sweep
+
+    sweep_queued_messages()
+    run_jobs(app)
+
+    assert [m["body"] for m in carrier.messages] == ["Still voting?"]
+
+
+# --- Queueing an initial text --------------------------------------------------------------
+
+
+def queue_now(campaign: Campaign, contact: Contact, texter: User, now: datetime) -> Message:
+    return texting.queue_initial_message(
+        campaign, contact.id, texter, secrets.token_urlsafe(24), now
+    )
+
+
+def test_an_opted_out_contact_cannot_be_queued(volunteer: User) -> None:
+    campaign = make_campaign(volunteer.organization)
+    contact = make_contact(campaign)
+    db.session.add(
+        OptOut(organization_id=volunteer.organization_id, cell=contact.cell, source="admin")
+    )
+
+    with pytest.raises(texting.CannotText, match="opted out"):
+        queue_now(campaign, contact, volunteer, conftest.WEEKDAY_MORNING_ET)
+
+
+def test_a_contact_outside_their_hours_cannot_be_queued(volunteer: User) -> None:
+    campaign = make_campaign(volunteer.organization)
+    contact = make_contact(campaign, time_zones="Pacific/Honolulu")  # 6:00 there
+
+    with pytest.raises(texting.CannotText, match="outside this person's texting hours"):
+        queue_now(campaign, contact, volunteer, conftest.WEEKDAY_MORNING_ET)
+
+
+def test_a_contact_already_texted_cannot_be_queued_again(volunteer: User) -> None:
+    campaign = make_campaign(volunteer.organization)
+    contact = make_contact(campaign)
+    queue_now(campaign, contact, make_user(volunteer.organization), conftest.WEEKDAY_MORNING_ET)
+
+    with pytest.raises(texting.CannotText, match="already been texted"):
+        queue_now(campaign, contact, volunteer, conftest.WEEKDAY_MORNING_ET)
+
+
+def test_a_contact_of_another_campaign_cannot_be_queued(volunteer: User) -> None:
+    campaign = make_campaign(volunteer.organization)
+    elsewhere = make_contact(make_campaign(volunteer.organization))
+
+    with pytest.raises(texting.CannotText, match="not in this campaign"):
+        queue_now(campaign, elsewhere, volunteer, conftest.WEEKDAY_MORNING_ET)
+
+
+def test_a_contact_of_a_draft_campaign_cannot_be_queued(volunteer: User) -> None:
+    campaign = make_campaign(volunteer.organization, status=CampaignStatus.DRAFT)
+    contact = make_contact(campaign)
+
+    with pytest.raises(texting.CannotText, match="not active"):
+        queue_now(campaign, contact, volunteer, conftest.WEEKDAY_MORNING_ET)
+
+
+def test_the_database_allows_one_initial_message_per_contact_even_without_the_claim(
+    volunteer: User,
+) -> None:
+    contact = make_contact(make_campaign(volunteer.organization), texter_id=volunteer.id)
+    make_message(contact, is_initial=True)
+
+    with pytest.raises(IntegrityError), db.session.begin_nested():
+        make_message(contact, is_initial=True)
+
+
+def test_the_database_allows_any_number_of_replies_to_a_contact(volunteer: User) -> None:
+    contact = make_contact(make_campaign(volunteer.organization), texter_id=volunteer.id)
+    make_message(contact, is_initial=True)
+
+    make_message(contact, body="One")
+    make_message(contact, body="Two")
+
+    assert len(db.session.scalars(select(Message.id)).all()) == 3
+
+
+# --- Scripts -------------------------------------------------------------------------------
+
+
+def test_a_script_is_filled_with_the_contacts_first_name_and_the_texters_name(
+    volunteer: User,
+) -> None:
+    contact = make_contact(make_campaign(volunteer.organization), first_name="Maria")
+
+    body = texting.render("Hi {first_name}, it's {texter_name}!", contact, volunteer)
+
+    assert body == "Hi Maria, it's Val!"
+
+
+def test_a_script_is_filled_with_the_lists_custom_fields(volunteer: User) -> None:
+    contact = make_contact(
+        make_campaign(volunteer.organization), custom_fields={"polling_place": "the library"}
+    )
+
+    body = texting.render("You vote at {polling_place}.", contact, volunteer)
+
+    assert body == "You vote at the library."
+
+
+def test_a_custom_field_cannot_override_a_standard_merge_field(volunteer: User) -> None:
+    contact = make_contact(
+        make_campaign(volunteer.organization), custom_fields={"texter_name": "Mallory"}
+    )
+
+    assert texting.render("{texter_name}", contact, volunteer) == "Val"
+
+
+def test_a_merge_field_nobody_can_fill_is_flagged() -> None:
+    script = "Hi {nickname}, it's {texter_name}. You vote at {polling_place}."
+
+    assert texting.unknown_merge_fields(script, ["polling_place"]) == ["nickname"]
+
+
+# --- Opt-out keywords ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "STOP",
+        "Stop.",
+        " stop\n",
+        "STOP ALL",
+        "stopall",
+        "opt out",
+        "Opt-Out!",
+        "UNSUBSCRIBE",
+        "cancel",
+        "No más",
+        "ALTO",
+        "STOP 🛑",
+        "Stop -",
+        "- STOP",
+    ],
+)
+def test_an_opt_out_keyword_is_recognised(body: str) -> None:
+    assert keywords.is_opt_out(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "I'll stop by the polls",
+        "don't stop texting me",
+        "Stopping by later",
+        "Stop by at noon?",
+        "",
+    ],
+)
+def test_a_reply_that_merely_mentions_stopping_is_not_an_opt_out(body: str) -> None:
+    assert not keywords.is_opt_out(body)
+
+
+def test_start_asks_to_be_texted_again() -> None:
+    assert keywords.is_opt_in(" Start! ") and not keywords.is_opt_out("START")
