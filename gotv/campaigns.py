@@ -11,12 +11,14 @@ from sqlalchemy import func, select
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from gotv import lists, texting
+from gotv import lint, lists, texting
 from gotv.auth import organizer_required
 from gotv.db import db
 from gotv.models import Campaign, CampaignStatus, Contact, ContactStatus, Direction, Message
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
+
+FILTERED_BY_CARRIER = 30007
 
 
 class CampaignForm(FlaskForm):
@@ -31,6 +33,10 @@ class UploadForm(FlaskForm):
     contacts = FileField(
         "Voter list (CSV)", validators=[FileRequired(), FileAllowed(["csv", "tsv", "txt"])]
     )
+
+
+class AppendOptOutForm(FlaskForm):
+    pass
 
 
 class StatusForm(FlaskForm):
@@ -84,6 +90,21 @@ def show(campaign_id: int) -> ResponseReturnValue:
         upload_form=UploadForm(),
         status_form=StatusForm(status=campaign.status.value),
         merge_fields=texting.STANDARD_MERGE_FIELDS + tuple(campaign.custom_field_names),
+        script_warnings=lint.warnings(campaign.script, campaign.organization.name),
+        append_form=AppendOptOutForm(),
+        filtered=filtered_count(campaign),
+    )
+
+
+def filtered_count(campaign: Campaign) -> int:
+    """Messages carriers filtered as spam (30007): the organizer must review the script."""
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Message)
+            .where(Message.campaign_id == campaign.id, Message.error_code == FILTERED_BY_CARRIER)
+        )
+        or 0
     )
 
 
@@ -128,6 +149,17 @@ def save_script(campaign_id: int) -> ResponseReturnValue:
     campaign.script = script
     db.session.commit()
     flash("Script saved.", "success")
+    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+
+
+@bp.post("/<int:campaign_id>/script/opt-out-language")
+@organizer_required
+def append_opt_out_language(campaign_id: int) -> ResponseReturnValue:
+    campaign = get_campaign(campaign_id)
+    if AppendOptOutForm().validate_on_submit():
+        campaign.script = lint.with_opt_out_language(campaign.script)
+        db.session.commit()
+        flash("Added opt-out language to the script.", "success")
     return redirect(url_for("campaigns.show", campaign_id=campaign.id))
 
 

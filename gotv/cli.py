@@ -15,7 +15,7 @@ from gotv.models import Campaign, CampaignStatus, Organization, Role, User
 DEMO_LIST = Path(__file__).parent / "demo" / "voters.csv"
 DEMO_SCRIPT = (
     "Hi {first_name}, it's {texter_name}, a volunteer with Vote Together. Election day is "
-    "Tuesday, Nov 3. Do you know where your polling place is?"
+    "Tuesday, Nov 3. Do you know where your polling place is? Reply STOP to opt out."
 )
 
 

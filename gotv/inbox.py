@@ -10,12 +10,12 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
-from wtforms import HiddenField, IntegerField, TextAreaField
+from wtforms import BooleanField, HiddenField, IntegerField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from gotv import queue, texting
+from gotv import consent, queue, texting
 from gotv.db import db
-from gotv.models import Campaign, CampaignStatus, Contact, Message, OptOut, utcnow
+from gotv.models import Campaign, CampaignStatus, Contact, Message, utcnow
 
 bp = Blueprint("inbox", __name__, url_prefix="/texting")
 
@@ -31,6 +31,10 @@ class ReplyForm(FlaskForm):
 
 
 class OptOutForm(FlaskForm):
+    confirm = BooleanField("Send the one confirmation text", default=True)
+
+
+class DismissForm(FlaskForm):
     pass
 
 
@@ -71,12 +75,7 @@ def queue_once(idempotency_key: str, queue_message: Callable[[], Message]) -> No
         flash(str(refusal), "error")
         return
     db.session.commit()
-    queue.enqueue(
-        "workers.texting.send_message",
-        message.id,
-        queue_name=queue.SEND,
-        retry=queue.SEND_RETRY,
-    )
+    queue.enqueue_send(message.id)
 
 
 @bp.get("")
@@ -155,11 +154,7 @@ def conversation(contact_id: int) -> ResponseReturnValue:
         .where(Message.contact_id == contact.id)
         .order_by(Message.created_at, Message.id)
     ).all()
-    opted_out = db.session.scalars(
-        select(OptOut).where(
-            OptOut.organization_id == contact.campaign.organization_id, OptOut.cell == contact.cell
-        )
-    ).first()
+    opted_out = consent.opt_out_of(contact.campaign.organization_id, contact.cell)
     return render_template(
         "inbox/conversation.html",
         contact=contact,
@@ -167,6 +162,7 @@ def conversation(contact_id: int) -> ResponseReturnValue:
         opted_out=opted_out,
         form=ReplyForm(idempotency_key=new_key()),
         opt_out_form=OptOutForm(),
+        dismiss_form=DismissForm(),
     )
 
 
@@ -189,10 +185,30 @@ def reply(contact_id: int) -> ResponseReturnValue:
 @login_required
 def opt_out(contact_id: int) -> ResponseReturnValue:
     contact = get_conversation(contact_id)
-    if OptOutForm().validate_on_submit():
-        texting.record_opt_out(
-            contact.campaign.organization_id, contact.cell, "texter", user_id=current_user.id
+    form = OptOutForm()
+    if form.validate_on_submit():
+        confirmation = consent.opt_out_contact(
+            contact, "texter", current_user.id, confirm=bool(form.confirm.data)
         )
         db.session.commit()
+        if confirmation is not None:
+            queue.enqueue_send(confirmation.id)
         flash("Opted out. Nobody in your organization can text this number again.", "success")
+    return redirect(url_for("inbox.conversation", contact_id=contact.id))
+
+
+@bp.post("/conversations/<int:contact_id>/not-an-opt-out")
+@login_required
+def dismiss_suggestion(contact_id: int) -> ResponseReturnValue:
+    """The volunteer read the reply and it is not a request to stop."""
+    contact = get_conversation(contact_id)
+    if DismissForm().validate_on_submit():
+        contact.opt_out_suggested = False
+        consent.audit(
+            contact.campaign.organization_id,
+            "opt_out_suggestion_dismissed",
+            contact.cell,
+            current_user.id,
+        )
+        db.session.commit()
     return redirect(url_for("inbox.conversation", contact_id=contact.id))

@@ -1,57 +1,601 @@
-"""Recognising opt-out and opt-in replies.
+"""Reading a voter's reply: opt out, maybe opt out, opt back in, ask for help, or none of these.
 
-We match on our own rather than trusting Twilio, which only blocks single-word keywords and so
-misses the FCC's "opt out" and the common "stop all" (see docs/compliance in the research notes).
-A reply is compared whole, after trimming, collapsing spaces, dropping punctuation and emoji, and
-case-folding, so "Stop." and " STOP\\n" count while "I'll stop by the polls" does not.
+We match on our own rather than trusting Twilio. Twilio only blocks single-word keywords, so it
+misses the FCC's "opt out", the common "stop all" and every sentence (research/compliance.md §1.2,
+§2). Every rule runs on `normalize(body)`: trimmed, whitespace collapsed, punctuation and emoji
+dropped, apostrophes removed ("don't" -> "dont"), case-folded, accents stripped ("No más" ->
+"no mas").
+
+`classify` decides in this order; the first step that matches wins.
+
+1. **Exact keyword -> OPT_OUT.** The whole reply is one of `OPT_OUT_KEYWORDS`: Twilio's defaults
+   (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPTOUT), the FCC's per-se words
+   (stop, quit, end, revoke, opt out, cancel, unsubscribe), "stop all", "remove" (compliance.md
+   §2 recommendation) and common Spanish (ALTO, PARAR, PARA, BASTA, NO MAS, CANCELAR, BAJA, ...).
+   Also OPT_OUT, because a keyword's meaning does not change when it is:
+     * repeated or chained: "STOP STOP", "stop, unsubscribe", "stop and unsubscribe";
+     * wrapped in politeness or urgency (`POLITE_WORDS`): "stop please", "please stop",
+       "STOP NOW", "para por favor", "ya basta", "stop thanks";
+     * shouted with repeated letters: "STOOOOP", "Stopppp" (letters are de-duplicated on both
+       sides before comparing);
+     * one of the idioms in `KEYWORD_IDIOMS`: "stop it", "stop this", "quit it".
+   Nothing else is stripped: "ok stop", "no stop", "yes stop" go to tier 3, because a word
+   before the keyword may be answering something else.
+   Two refinements: a reply that is a keyword but ends in "?" ("Cancel?", "Remove??") may be
+   asking what we mean, so it is only flagged (tier 3); and a *sentence of its own* that is a
+   keyword ("I already voted. STOP.", "STOP. Who is this") opts out like the bare keyword,
+   unless that sentence is a question.
+
+   *Then OPT_IN / HELP* (not an opt-out tier): the whole reply is START/UNSTOP
+   (`OPT_IN_KEYWORDS`; YES is deliberately not here, see `is_yes`) or HELP/INFO/AYUDA
+   (`HELP_KEYWORDS`). Checked after tier 1 so that nothing outranks a bare STOP.
+2. **Clear phrase anywhere -> OPT_OUT** (`OPT_OUT_PHRASES`): "stop texting me", "remove me from
+   your list", "take me off the list", "lose my number", "wrong number", "don't text me",
+   "unsubscribe me", "no more texts", "deja de escribirme", "no me escribas", "número
+   equivocado", "bórrame de la lista", ... A phrase does not count when a negation comes just
+   before it (`NEGATED_BEFORE`): "don't stop texting me", "I don't want you to stop texting me".
+3. **Looks like a request to stop -> POSSIBLE_OPT_OUT** (`POSSIBLE_OPT_OUT_PATTERNS`, plus the
+   word "stop" outside the harmless uses in `HARMLESS_STOP`, plus a short reply that is a typo of
+   a keyword, such as "stpo" or "unsubcribe"). Never automatic: the volunteer sees a flag and
+   confirms with one click. Examples: "leave me alone", "not interested", "how did you get my
+   number", "f*** off", "déjame en paz", "remove" or "stop" inside a sentence ("ok stop",
+   "Stop, who is this?"). A negated "stop" ("I don't want you to stop") is not flagged.
+   "wrong number" is tier 2 (it is a clear "don't text this phone"); the caller should also
+   mark the voter-phone link as bad (compliance.md §2).
+4. Otherwise NONE. "I'll stop by the polls", "the bus stop is by the school", "end of the day
+   works", "I quit my job so I can volunteer", "cancel my ride? no I'm still going" all land here.
+
+`twilio_answers` is separate: it says whether Twilio's *default* keyword handling has already
+replied (exact single word, case-insensitive, surrounding whitespace only), so that we do not
+send a second confirmation (47 CFR 64.1200(a)(12) allows one).
 """
 
 from __future__ import annotations
 
+import enum
 import re
 import unicodedata
+from dataclasses import dataclass
 
-# Twilio's defaults (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPTOUT), the FCC's
-# listed words (stop, quit, end, revoke, opt out, cancel, unsubscribe), "stop all", and Spanish.
-OPT_OUT_KEYWORDS = frozenset(
+# --- Twilio's defaults (compliance.md §1.1). Matched by Twilio on the whole body, one word. ---
+TWILIO_OPT_OUT = frozenset(
+    {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout"}
+)
+TWILIO_OPT_IN = frozenset({"start", "yes", "unstop"})
+TWILIO_HELP = frozenset({"help", "info"})
+TWILIO_KEYWORDS = TWILIO_OPT_OUT | TWILIO_OPT_IN | TWILIO_HELP
+
+# --- The FCC's per-se revocation words, 47 CFR 64.1200(a)(10). "opt out" has a space, which
+# Twilio cannot block, so only we catch it.
+FCC_OPT_OUT = frozenset({"stop", "quit", "end", "revoke", "opt out", "cancel", "unsubscribe"})
+
+# --- Spanish whole-message keywords. ALTO/PARAR/PARA/BASTA/NO MAS/CANCELAR are the ones carriers
+# and platforms list; BAJA ("darme de baja") is how Spanish-language SMS lists say unsubscribe;
+# FIN and DETENER are the literal "end"/"stop". "para" alone is the imperative "stop!".
+SPANISH_OPT_OUT = frozenset(
     {
-        "stop",
-        "stopall",
-        "stop all",
-        "unsubscribe",
-        "cancel",
-        "end",
-        "quit",
-        "revoke",
-        "optout",
-        "opt out",
-        "opt-out",
         "alto",
         "parar",
         "para",
+        "pare",
+        "paren",
         "basta",
         "no mas",
         "cancelar",
+        "baja",
+        "darme de baja",
+        "dar de baja",
+        "fin",
+        "detener",
+        "desuscribir",
+        "desuscribirme",
     }
 )
-# Twilio lifts its own block on these; we lift ours too so the two never disagree.
+
+# Tier 1: the whole reply (after normalize) is one of these.
+OPT_OUT_KEYWORDS = (
+    TWILIO_OPT_OUT
+    | FCC_OPT_OUT
+    | SPANISH_OPT_OUT
+    | frozenset(
+        {
+            "stop all",  # common; Telnyx lists it; Twilio cannot (space)
+            "opt-out",  # normalize keeps an inner hyphen
+            "unsub",  # common shorthand for unsubscribe
+            "remove",  # compliance.md §2 recommends it in the exact tier
+        }
+    )
+)
+# Two-word idioms that mean exactly the keyword. "stop it"/"quit it" are imperatives to stop;
+# "stop this" as a whole reply can only mean these texts.
+KEYWORD_IDIOMS = frozenset({"stop it", "stop this", "stop that", "quit it", "end it"})
+# Words that may surround a keyword without changing what it asks. Deliberately no "ok", "yes",
+# "no", "but": those may answer the volunteer's question rather than decorate the keyword.
+POLITE_WORDS = (
+    "please",
+    "pls",
+    "plz",
+    "plez",
+    "now",
+    "right now",
+    "immediately",
+    "asap",
+    "thanks",
+    "thank you",
+    "thx",
+    "ty",
+    "already",
+    "por favor",
+    "porfa",
+    "porfavor",
+    "gracias",
+    "ya",
+    "ahora",
+)
+
+# Not opt-outs: Twilio lifts its block on START/UNSTOP; we lift ours too. YES is left to
+# `is_yes`, because "yes" is the usual answer to "will you vote?" and must not mean "opt in"
+# unless the number is already opted out.
 OPT_IN_KEYWORDS = frozenset({"start", "unstop"})
+HELP_KEYWORDS = frozenset({"help", "info", "ayuda", "informacion"})
+YES_WORDS = frozenset({"yes", "si"})
+
+
+class Intent(enum.StrEnum):
+    OPT_OUT = "opt_out"  # opt out automatically
+    POSSIBLE_OPT_OUT = "possible_opt_out"  # flag for the volunteer, one-click confirm
+    OPT_IN = "opt_in"  # START / UNSTOP (re-subscribe)
+    HELP = "help"  # HELP / INFO (and AYUDA)
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a reply means and which rule said so (for the opt-out log's reason code)."""
+
+    intent: Intent
+    rule: str
+
+
+def _words(*alternatives: str) -> str:
+    return "(?:" + "|".join(alternatives) + ")"
+
+
+# Verbs of contact, for "stop texting me", "don't text me" and Spanish "deja de escribirme".
+_CONTACT_ING = _words(
+    "texting",
+    "txting",
+    "txtng",
+    "texing",
+    "messaging",
+    "msging",
+    "sending",
+    "contacting",
+    "calling",
+    "emailing",
+    "bothering",
+    "bugging",
+    "spamming",
+    "harassing",
+    "hitting me up",
+)
+_CONTACT = _words("text", "txt", "message", "msg", "contact", "sms", "send", "email", "call")
+_ME = _words("me", "us", "this number", "this phone", "my number", "my phone", "my cell", "here")
+_TEXTS = _words("texts?", "txts?", "messages?", "msgs?", "sms", "texting", "spam", "mensajes?")
+_LIST = _words(
+    r"(?:your|the|this|ur|that|these|all|any|ya ll|yall|ur)?\s*(?:\w+\s+)?"
+    r"(?:lists?|contacts?|database|system|rolodex|roster|thread)"
+)
+_POLITE_TAIL = _words("please", "pls", "plz", "now", "thanks", "thank you", "asap", "right now")
+# The end of the message, or a polite word, or a new clause: what may follow "remove me".
+_END = rf"(?=\s*$|\s+{_POLITE_TAIL}\b|\s+(?:and|i|im|this|its|you|u|no|stop)\b)"
+_UNSUBSCRIBE = _words("unsubscribe", "unsub", "opt out", "optout", "opt-out")
+_ES_DEJAR = _words("deja", "dejen", "deje", "dejes", "dejar")
+_ES_CONTACT = _words(
+    "escribirme",
+    "escribir",
+    "mandarme",
+    "mandar mensajes",
+    "enviarme",
+    "textearme",
+    "textear",
+    "mensajearme",
+    "contactarme",
+    "molestarme",
+    "molestar",
+    "llamarme",
+)
+_ES_REMOVE = _words(
+    "borra",
+    "borrame",
+    "borren",
+    "borrenme",
+    "borreme",
+    "saca",
+    "sacame",
+    "saquen",
+    "saquenme",
+    "saqueme",
+    "quita",
+    "quitame",
+    "quiten",
+    "quitenme",
+    "quiteme",
+    "elimina",
+    "eliminame",
+    "eliminen",
+    "eliminenme",
+    "elimineme",
+)
+_ES_LIST = _words(r"(?:la|su|tu|sus|esta|esa|de la|de su)?\s*(?:lista|listas|base de datos)")
+
+# Tier 2: phrases that ask to stop whatever surrounds them. Each is (rule name, pattern); the
+# rule name goes to the opt-out log as the reason.
+OPT_OUT_PHRASES: tuple[tuple[str, str], ...] = (
+    # "stop texting me", "quit messaging this number", "stop bothering me", "please stop texting"
+    ("stop_contacting", rf"\b(?:stop|quit|cease)\s+{_CONTACT_ING}\s+{_ME}\b"),
+    ("stop_contacting", rf"\b(?:stop|quit|cease)\s+{_CONTACT_ING}(?:\s+{_POLITE_TAIL})*\s*$"),
+    ("stop_contacting", rf"\b(?:stop|quit)\s+sending\s+(?:me\s+)?(?:these|this|{_TEXTS})\b"),
+    # "stop these texts", "cancel the messages"
+    ("stop_the_texts", rf"\b(?:stop|end|cancel)\s+(?:the|these|this|all|all the|your)\s+{_TEXTS}"),
+    # "remove me from your list", "take me off the list", "delete my number", "remove me please"
+    (
+        "remove_me",
+        r"\b(?:remove|delete|take|drop|erase|scratch)\s+"
+        rf"(?:me|my number|this number|my name|my info)\s+(?:from|off)(?: of)?\s+{_LIST}",
+    ),
+    ("remove_me", rf"\b(?:remove|delete|erase)\s+(?:me|my number|this number){_END}"),
+    ("remove_me", rf"\b(?:take|get)\s+me\s+off\s+{_LIST}"),
+    ("remove_me", rf"\b(?:how (?:do|can) i|i want to|i wanna|let me)\s+get\s+off\s+{_LIST}"),
+    (
+        "remove_me",
+        r"\b(?:lose|delete|forget|erase|remove)\s+(?:my|this)\s+"
+        r"(?:number|phone number|cell|cell number)\b",
+    ),
+    # "I asked to be removed", "I want to be taken off"
+    (
+        "remove_me",
+        r"\b(?:asked|want|wanted|like|need|wish)\s+to\s+be\s+"
+        r"(?:removed|taken off|unsubscribed|opted out)\b",
+    ),
+    ("wrong_number", r"\bwrong\s+(?:number|person|phone|cell|guy|girl|lady|contact)\b"),
+    # "don't text me", "do not contact me", "never text this number again". Imperative only:
+    # in "if you don't text me the address" a subject comes first, and that disqualifies it.
+    (
+        "do_not_contact",
+        r"(?<!you )(?<!\bu )(?<!they )(?<!\bi )(?<!\bwe )"
+        rf"\b(?:dont|do not|never)\s+(?:ever\s+)?{_CONTACT}\s+{_ME}\b(?!\s+back\b)",
+    ),
+    # "can you not text me", "could you please not message this number"
+    (
+        "do_not_contact",
+        rf"\b(?:can|could|would|will)\s+(?:you|u|y all|yall)\s+(?:please\s+)?not\s+{_CONTACT}"
+        rf"\s+{_ME}\b",
+    ),
+    # "unsubscribe me", "opt me out"; but not "opt me out of the mail ballot list"
+    (
+        "unsubscribe_me",
+        rf"\b{_UNSUBSCRIBE}\s+(?:me|this number|my number)\b"
+        r"(?!\s+(?:from|of)\s+(?:the\s+)?(?:mail|absentee|ballot|voter|voting))",
+    ),
+    ("unsubscribe_me", r"\bopt\s+me\s+out\b"),
+    # "I want to opt out", "how do I unsubscribe?", "I'd like to unsubscribe from this list"
+    (
+        "unsubscribe_me",
+        r"\b(?:want to|wanna|would like to|like to|wish to|how do i|how can i|let me|need to)"
+        rf"\s+{_UNSUBSCRIBE}"
+        rf"(?:\s+(?:from|of)\s+{_LIST}|\s+(?:from|of)\s+(?:this|these|your|the)\s+{_TEXTS}|{_END})",
+    ),
+    # "no more texts", "I don't want these messages", "I don't want to receive any more texts"
+    ("no_more_texts", rf"\bno\s+more\s+(?:of\s+)?(?:these\s+|your\s+)?{_TEXTS}"),
+    (
+        "no_more_texts",
+        r"\b(?:dont|do not|no longer)\s+(?:want|wish)\s+(?:to\s+(?:get|receive)\s+)?(?:any\s+)?"
+        rf"(?:more\s+)?(?:these\s+|your\s+|this\s+)?{_TEXTS}",
+    ),
+    # Spanish. "deja de escribirme", "dejen de mandarme mensajes", "dejen de molestar"
+    ("es_stop_contacting", rf"\b{_ES_DEJAR}\s+de\s+{_ES_CONTACT}\b"),
+    # "para de escribirme", "paren de mandar mensajes" (imperative of parar), "favor de no
+    # escribirme"
+    ("es_stop_contacting", rf"\b(?:para|paren|pare|parale)\s+de\s+{_ES_CONTACT}\b"),
+    ("es_do_not_contact", r"\bno\s+(?:escribirme|enviarme|mandarme|contactarme|textearme)\b"),
+    # "no me escribas", "ya no me manden mensajes", "no me envíen más textos"
+    (
+        "es_do_not_contact",
+        r"\bno\s+me\s+(?:escribas|escriban|escriba|textees|texteen|contactes|contacten|contacte)\b",
+    ),
+    (
+        "es_do_not_contact",
+        r"\bno\s+me\s+(?:mandes|manden|mande|envies|envien|envie)\s+(?:mas\s+)?"
+        rf"(?:{_TEXTS}|textos?|mas|nada)\b",
+    ),
+    # "número equivocado", "se equivocó de número", "persona equivocada"
+    ("es_wrong_number", r"\b(?:numero|persona)\s+equivocad[oa]\b"),
+    ("es_wrong_number", r"\bequivoc\w*\s+de\s+(?:numero|persona)\b"),
+    # "bórrame de la lista", "sáquenme de su lista", "borren mi número"
+    ("es_remove_me", rf"\b{_ES_REMOVE}\s+(?:de\s+)?{_ES_LIST}"),
+    ("es_remove_me", rf"\b{_ES_REMOVE}\s+mi\s+(?:numero|telefono|cel|celular)\b"),
+    # A bare "bórrenme" / "sáquenme" at the end ("sácame de dudas" is an idiom, so not anywhere).
+    (
+        "es_remove_me",
+        r"\b(?:borrame|borrenme|borreme|sacame|saquenme|saqueme|quitame|quitenme|quiteme"
+        r"|eliminame|eliminenme|elimineme)(?=\s*$|\s+(?:por favor|porfa|gracias|ya)\b)",
+    ),
+    # "no más mensajes", "no quiero recibir más mensajes"
+    (
+        "es_no_more_texts",
+        r"\bno\s+(?:mas|quiero\s+(?:recibir\s+)?(?:mas\s+)?)\s*(?:mensajes|textos|msjs|sms)\b",
+    ),
+    # "quiero darme de baja", "denme de baja", "cancelar suscripción"
+    ("es_unsubscribe", r"\b(?:darme|dame|denme|deme|dar)\s+de\s+baja\b"),
+    ("es_unsubscribe", r"\bcancelar\s+(?:la\s+|mi\s+)?suscripcion\b"),
+)
+# A tier-2 phrase right after one of these is negated: "don't stop texting me", "I never said
+# remove me", "I don't want you to stop texting me". Only words that can sit between the
+# negation and the phrase are allowed in between, so "Not interested, stop texting me" still
+# opts out.
+NEGATED_BEFORE = re.compile(
+    r"\b(?:dont|do not|never|wont|cant|cannot|shouldnt|didnt|wouldnt|not|isnt|no need to)"
+    r"(?:\s+(?:ever|you|u|to|want|ask|asking|need|needs|said|say|the|a|ya|y all|guys))*\s+$"
+)
+
+# Harmless "stop": a noun or "stop by/in/at". A "stop" preceded by one of HARMLESS_BEFORE or
+# followed by one of HARMLESS_AFTER is not even flagged.
+HARMLESS_STOP_BEFORE = _words(
+    *("bus", "train", "subway", "metro", "truck", "pit", "rest", "next", "last", "first"),
+    *("one", "full", "quick", "non", "my", "a", "the"),
+    *("dont", "do not", "cant", "cannot", "wont", "never", "not", "didnt", "couldnt"),
+)
+HARMLESS_STOP_AFTER = _words(
+    "by", "in", "at", "over", "off", "for", "on", "into", "through", "me from", "us from", "to"
+)
+HARMLESS_STOP = re.compile(
+    rf"\b{HARMLESS_STOP_BEFORE}[\s-]+sto+p+\b|\bsto+p+\s+{HARMLESS_STOP_AFTER}\b"
+)
+STOP_WORD = re.compile(r"\b(?:sto+p+|stahp|stpo|sotp|stp)\b")
+
+# Tier 3 (flag only). Each is (rule name, pattern). Broad on purpose: a false flag costs a
+# volunteer one glance, a missed opt-out costs a complaint.
+POSSIBLE_OPT_OUT_PATTERNS: tuple[tuple[str, str], ...] = (
+    # A keyword, or a common misspelling of one, inside a longer reply.
+    ("keyword_in_sentence", rf"\b{_UNSUBSCRIBE}\b|\b(?:unsuscribe|unsubcribe|revoke)\b"),
+    ("keyword_in_sentence", r"\b(?:desuscrib\w*|de baja)\b"),
+    (
+        "remove",
+        r"\bremove\b|\b(?:take|get)\s+me\s+off\b|\boff\s+(?:your|the|this)\s+(?:\w+\s+)?list\b",
+    ),
+    ("leave_me_alone", r"\bleave\s+(?:me|us)\s+alone\b|\bgo\s+away\b|\bget\s+lost\b"),
+    ("not_interested", r"\bnot\s+interested\b|\bno\s+(?:thanks|thank you|thx|ty)\b"),
+    # "who is this? how did you get my number" (a bare "who is this" is an ordinary question)
+    (
+        "who_has_my_number",
+        r"\b(?:how|where)\s+(?:did|do|does)\s+(?:you|u|y all|yall|they)\s+get\s+(?:my|this)\s+"
+        r"(?:number|phone|cell|info|contact)",
+    ),
+    ("who_has_my_number", r"\bwho\s+gave\s+(?:you|u|y all|yall)\s+(?:my|this)\b"),
+    ("who_has_my_number", r"\bwhy\s+(?:do|does)\s+(?:you|u|y all|yall)\s+have\s+my\b"),
+    ("who_has_my_number", r"\bkeep\s+(?:texting|messaging|bothering|bugging)\s+(?:me|us)\b"),
+    (
+        "hostile",
+        r"\b(?:spam\w*|scam\w*|harass\w*|bother\w*|annoying|unsolicited|sue\s+you)\b",
+    ),
+    ("hostile", r"\b(?:report(?:ing|ed)?|block(?:ing|ed)?)\s+(?:you|u|this|your)\b"),
+    # Profanity aimed at the sender ("f*** off" normalizes to "f off"); not "fuck yeah I voted".
+    (
+        "profanity",
+        r"\b(?:f+u*c*k+|f|fk|fck|fuk|eff|screw|piss|bugger)\s+"
+        r"(?:off|you|u|outta|this|these|your)\b",
+    ),
+    ("profanity", r"\b(?:stfu|gtfo|wtf)\b|\bgo\s+to\s+hell\b|\bshut\s+up\b|\bbite\s+me\b"),
+    ("no_more", r"\bno\s+more\b|\benough\s+(?:already|texts?|messages?|with)\b|^enough$"),
+    ("no_more", r"\btoo\s+many\s+(?:texts?|messages?)|\benough\s+is\s+enough\b"),
+    ("no_more", rf"\bdone\s+with\s+(?:these|the|your|this|all)\s+{_TEXTS}|\bcease\b"),
+    # "if you don't text me ..." (the imperative form is tier 2)
+    ("not_texted", rf"\b(?:dont|do not|not|never)\s+(?:ever\s+)?{_CONTACT}\s+{_ME}\b"),
+    (
+        "never_signed_up",
+        r"\b(?:never|didnt|did not)\s+"
+        r"(?:sign(?:ed)?\s+up|subscribed?|opt(?:ed)?\s+in|give|gave|ask(?:ed)?\s+for)\b",
+    ),
+    ("cancel_this", rf"\bcancel\s+(?:this|these|me|my\s+subscription|subscription|{_TEXTS})\b"),
+    # Signs the number is not the voter's: "sorry wrong #", "no one here by that name".
+    ("wrong_person_hint", r"\bwrong\s*$|\b(?:no one|nobody|noone)\s+(?:here\s+)?(?:by|named)\b"),
+    ("wrong_person_hint", r"\bpassed\s+away\b|\bdied\b|\bdeceased\b"),
+    ("wrong_person_hint", r"\bchanged\s+(?:her|his|their)?\s*numbers?\b"),
+    # Spanish.
+    ("es_leave_me_alone", r"\b(?:dejame|dejenme|dejeme|dejanos)\s+(?:en\s+paz|tranquil[oa])\b"),
+    ("es_leave_me_alone", r"\bno\s+me\s+molest(?:es|en|e|ar)\b"),
+    (
+        "es_not_interested",
+        r"\bno\s+me\s+interesa\b|\bno\s+(?:estoy\s+)?interesad[oa]s?\b|\bno\s+gracias\b",
+    ),
+    ("es_no_more", r"\bno\s+mas\b|\bbasta\b|\bya\s+no\s+quiero\b"),
+    ("es_who_has_my_number", r"\bquien\s+(?:te|les|le)\s+(?:dio|paso)\s+mi\b"),
+    (
+        "es_who_has_my_number",
+        r"\b(?:de donde|como)\s+(?:\w+\s+)?(?:sac|consigu|obtuv|tien)\w*\s+mi\s+"
+        r"(?:numero|telefono|cel)",
+    ),
+    (
+        "es_hostile",
+        r"\b(?:vete|vayanse|vayase)\s+a(?:l)?\s+(?:la\s+)?(?:diablo|carajo|mierda|verga|chingada)\b",
+    ),
+    ("es_hostile", r"\bching\w*|\bpinche\w*|\ba\s+la\s+verga\b|\bjodete\b|\bno\s+jodas\b"),
+    ("es_hostile", r"\bmierda\b|\bacoso\b|\b(?:reportar|denunciar|bloquear)\b"),
+    (
+        "es_never_signed_up",
+        r"\bnunca\s+(?:me\s+)?(?:inscribi|suscribi|registre|di|pedi|autorice)\b",
+    ),
+    ("es_wrong_person_hint", r"\bno\s+conozco\s+a\b|\bno\s+vive\s+aqui\b|\baqui\s+no\s+vive\b"),
+    ("es_wrong_person_hint", r"\bfallecio\b|\bmurio\b"),
+)
+
+_OPT_OUT_PHRASES = tuple((name, re.compile(pattern)) for name, pattern in OPT_OUT_PHRASES)
+_POSSIBLE = tuple((name, re.compile(pattern)) for name, pattern in POSSIBLE_OPT_OUT_PATTERNS)
+# Single words whose near-misses ("stpo", "unsubcribe", "cancle") in a short reply are flagged.
+_TYPO_TARGETS = tuple(
+    word for word in (TWILIO_OPT_OUT | SPANISH_OPT_OUT) if len(word) >= 4 and " " not in word
+)
+_WHITESPACE_ONLY = " \t\r\n"
 
 
 def normalize(body: str) -> str:
-    """Case-folded words of `body` with accents, punctuation and emoji removed."""
+    """Case-folded words of `body` with accents, apostrophes, punctuation and emoji removed."""
     decomposed = unicodedata.normalize("NFKD", body)
     letters = "".join(c for c in decomposed if not unicodedata.combining(c))
-    words = re.sub(r"[^\w\s-]", " ", letters.casefold()).replace("_", " ").split()
+    # "don't" -> "dont": one word, so phrases can name it without fearing "don t".
+    joined = re.sub(r"['\u2018\u2019\u02bc`]", "", letters.casefold())
+    words = re.sub(r"[^\w\s-]", " ", joined).replace("_", " ").split()
     # Keep the hyphen inside "opt-out" but not one standing alone, as in "Stop -".
     return " ".join(word.strip("-") for word in words if word.strip("-"))
 
 
+def _squeeze(text: str) -> str:
+    """Repeated letters collapsed: "stooooop" -> "stop" (applied to both sides of a compare)."""
+    return re.sub(r"(\w)\1+", r"\1", text)
+
+
+def _alternation(phrases: frozenset[str] | tuple[str, ...]) -> str:
+    ordered = sorted({_squeeze(p) for p in phrases}, key=len, reverse=True)
+    return "(?:" + "|".join(re.escape(p) for p in ordered) + ")"
+
+
+_KEYWORD = _alternation(OPT_OUT_KEYWORDS | KEYWORD_IDIOMS)
+_POLITE = _alternation(POLITE_WORDS)
+# Politeness around one or more keywords ("and" may join them): tier 1.
+_KEYWORD_MESSAGE = re.compile(
+    rf"(?:{_POLITE}\s+)*{_KEYWORD}(?:\s+(?:and\s+)?{_KEYWORD})*(?:\s+{_POLITE})*"
+)
+
+
+# A sentence and what ends it: ".", "!", "?", ";" or a line break (or the end of the message).
+_SENTENCE = re.compile(r"([^.!?;\n]+)([.!?;\n]*)")
+
+
+def _is_keyword_message(text: str) -> bool:
+    return text in OPT_OUT_KEYWORDS or _KEYWORD_MESSAGE.fullmatch(_squeeze(text)) is not None
+
+
+def _has_keyword_sentence(body: str) -> bool:
+    """True when a sentence of its own, not a question, is a tier-1 keyword: "STOP. Who is this"."""
+    for match in _SENTENCE.finditer(body):
+        sentence, ending = match.group(1), match.group(2)
+        if "?" not in ending and _is_keyword_message(normalize(sentence)):
+            return True
+    return False
+
+
+def _phrase_rule(text: str) -> str | None:
+    """The name of the first tier-2 phrase found in `text` that is not negated."""
+    for name, pattern in _OPT_OUT_PHRASES:
+        for match in pattern.finditer(text):
+            if not NEGATED_BEFORE.search(text[: match.start()]):
+                return name
+    return None
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Optimal-string-alignment distance: insertions, deletions, substitutions, swaps."""
+    rows = [list(range(len(b) + 1))] + [[i] + [0] * len(b) for i in range(1, len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            best = min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                best = min(best, rows[i - 2][j - 2] + 1)
+            rows[i][j] = best
+    return rows[len(a)][len(b)]
+
+
+def _is_keyword_typo(text: str) -> bool:
+    """A reply of at most two words, one of them a near-miss (not an exact copy) of a keyword."""
+    words = text.split()
+    if len(words) > 2:
+        return False
+    for word in words:
+        if word in OPT_OUT_KEYWORDS:  # "para que" is "what for", not a typo of "pare"
+            continue
+        for target in _TYPO_TARGETS:
+            allowed = 2 if len(target) >= 8 else 1
+            if abs(len(word) - len(target)) <= allowed:
+                if 0 < _edit_distance(word, target) <= allowed:
+                    return True
+    return False
+
+
+def _asks_to_stop(text: str) -> bool:
+    """True when "stop" (or a misspelling) appears other than harmlessly or negated."""
+    stripped = HARMLESS_STOP.sub(" ", text)
+    return any(
+        not NEGATED_BEFORE.search(stripped[: match.start()])
+        for match in STOP_WORD.finditer(stripped)
+    )
+
+
+def _possible_rule(text: str) -> str | None:
+    """The name of the first flag-only rule that matches `text`."""
+    if _asks_to_stop(text):
+        return "stop_in_sentence"
+    for name, pattern in _POSSIBLE:
+        if pattern.search(text):
+            return name
+    if _is_keyword_typo(text):
+        return "keyword_typo"
+    return None
+
+
+def explain(body: str) -> Verdict:
+    """What `body` asks for, and the name of the rule that decided."""
+    text = normalize(body)
+    if not text:
+        return Verdict(Intent.NONE, "empty")
+    if _is_keyword_message(text):
+        if body.rstrip().endswith("?"):  # "Cancel?" "Remove??" may be asking what we mean
+            return Verdict(Intent.POSSIBLE_OPT_OUT, "keyword_question")
+        return Verdict(Intent.OPT_OUT, "keyword")
+    if text in OPT_IN_KEYWORDS:
+        return Verdict(Intent.OPT_IN, "opt_in_keyword")
+    if text in HELP_KEYWORDS:
+        return Verdict(Intent.HELP, "help_keyword")
+    if _has_keyword_sentence(body):
+        return Verdict(Intent.OPT_OUT, "keyword_sentence")
+    phrase = _phrase_rule(text)
+    if phrase is not None:
+        return Verdict(Intent.OPT_OUT, phrase)
+    possible = _possible_rule(text)
+    if possible is not None:
+        return Verdict(Intent.POSSIBLE_OPT_OUT, possible)
+    return Verdict(Intent.NONE, "none")
+
+
+def classify(body: str) -> Intent:
+    """What a voter's reply asks for (see the module docstring for the tiers)."""
+    return explain(body).intent
+
+
 def is_opt_out(body: str) -> bool:
-    """True when the whole reply is an opt-out keyword."""
-    return normalize(body) in OPT_OUT_KEYWORDS
+    """True when the reply should opt the number out automatically (keyword or clear phrase)."""
+    return classify(body) == Intent.OPT_OUT
 
 
 def is_opt_in(body: str) -> bool:
-    """True when the whole reply asks to be subscribed again."""
+    """True when the whole reply is START or UNSTOP. YES is `is_yes`, for opted-out numbers."""
     return normalize(body) in OPT_IN_KEYWORDS
+
+
+def is_yes(body: str) -> bool:
+    """True when the whole reply is YES / SI / SÍ. Twilio re-subscribes an opted-out number on
+    YES, so for a number we hold as opted out this is a request to opt back in."""
+    return normalize(body) in YES_WORDS
+
+
+def twilio_answers(body: str) -> bool:
+    """True when Twilio's default keyword handling matches this body and has already replied.
+
+    Twilio compares the whole body, case-insensitively, with one keyword. How it treats
+    punctuation or inner whitespace is undocumented (compliance.md §1.2), so we only accept
+    surrounding ASCII whitespace and ASCII letters: "Stop." is False (we send our own
+    confirmation), and so is "ſtop", which casefolds to "stop" but which Twilio may not fold.
+    """
+    word = body.strip(_WHITESPACE_ONLY)
+    return word.isascii() and word.isalpha() and word.casefold() in TWILIO_KEYWORDS

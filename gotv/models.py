@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
@@ -96,6 +97,12 @@ class Direction(enum.StrEnum):
     INBOUND = "inbound"
 
 
+class MessageKind(enum.StrEnum):
+    TEXT = "text"  # written by a volunteer (or the script)
+    OPT_OUT_CONFIRMATION = "opt_out_confirmation"  # the one text confirming an opt-out
+    HELP_REPLY = "help_reply"  # the organization's help text, answering HELP
+
+
 class MessageStatus(enum.StrEnum):
     """Our outbox states, then Twilio's, in the order a message moves through them."""
 
@@ -110,11 +117,21 @@ class MessageStatus(enum.StrEnum):
     RECEIVED = "received"  # inbound
 
 
+DEFAULT_HELP_TEXT = (
+    "{organization}: volunteers texting about the election. Reply STOP to opt out. "
+    "Msg&data rates may apply."
+)
+
+
 class Organization(Model):
     __tablename__ = "organization"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    # Answers a HELP that Twilio does not answer itself; {organization} is filled in.
+    help_text: Mapped[str] = mapped_column(
+        Text, default=DEFAULT_HELP_TEXT, server_default=DEFAULT_HELP_TEXT
+    )
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
 
 
@@ -190,6 +207,8 @@ class Contact(Model):
     )
     texter_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
     needs_reply: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A reply looked like a request to stop; a volunteer confirms or dismisses it.
+    opt_out_suggested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow, onupdate=utcnow)
 
     campaign: Mapped[Campaign] = relationship()
@@ -216,6 +235,9 @@ class Message(Model):
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"))
     texter_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     direction: Mapped[Direction] = mapped_column(enum_column(Direction))
+    kind: Mapped[MessageKind] = mapped_column(
+        enum_column(MessageKind), default=MessageKind.TEXT, server_default=MessageKind.TEXT.value
+    )
     is_initial: Mapped[bool] = mapped_column(Boolean, default=False)
     body: Mapped[str] = mapped_column(Text)
     from_number: Mapped[str] = mapped_column(String(40), default="")
@@ -247,4 +269,34 @@ class OptOut(Model):
     source: Mapped[str] = mapped_column(String(40))
     message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    # Set once, by whoever queues the one confirmation text this opt-out may get.
+    confirmation_message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"))
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+
+class BlockedNumber(Model):
+    """A number the carrier told us cannot receive texts (invalid, landline, blocked)."""
+
+    __tablename__ = "blocked_number"
+    __table_args__ = (UniqueConstraint("organization_id", "cell"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    cell: Mapped[str] = mapped_column(String(20))
+    error_code: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+
+class AuditEvent(Model):
+    """Append-only: who did what to which thing, and when."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    action: Mapped[str] = mapped_column(String(60))
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)

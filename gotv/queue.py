@@ -54,3 +54,8 @@ def enqueue(
         log.warning("redis unavailable; %s%r left for the sweeper", function, args)
         return False
     return True
+
+
+def enqueue_send(message_id: int) -> bool:
+    """Enqueue the send job for a committed, queued message."""
+    return enqueue("workers.texting.send_message", message_id, queue_name=SEND, retry=SEND_RETRY)

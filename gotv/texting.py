@@ -10,19 +10,24 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, exists, select, update
+from sqlalchemy import ColumnElement, Select, exists, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
-from gotv import hours, keywords, sms
+from gotv import carrier_errors, consent, hours, keywords, queue, sms
+from gotv.carrier_errors import Action
+from gotv.consent import is_opted_out
 from gotv.db import db
+from gotv.keywords import Intent
 from gotv.models import (
+    BlockedNumber,
     Campaign,
     Contact,
     ContactStatus,
     Direction,
     Message,
+    MessageKind,
     MessageStatus,
     OptOut,
     User,
@@ -57,8 +62,8 @@ TWILIO_STATUS = {
     "failed": MessageStatus.FAILED,
     "canceled": MessageStatus.FAILED,
 }
-UNSUBSCRIBED_RECIPIENT = 21610  # Twilio: the recipient replied STOP to this sender
 MAX_VALIDITY_SECONDS = 4 * 60 * 60
+CONFIRMATION_SECONDS = 5 * 60  # 47 CFR 64.1200(a)(12): a confirmation within five minutes
 
 
 class CannotText(Exception):
@@ -96,90 +101,33 @@ def render(script: str, contact: Contact, texter: User) -> str:
     return MERGE_TAG.sub(lambda match: values.get(match.group(1), match.group(0)), script)
 
 
-# --- Opt-outs ------------------------------------------------------------------------------
-
-
-def is_opted_out(organization_id: int, cell: str) -> bool:
-    """True when `cell` has opted out of this organization's texts."""
-    query = select(OptOut.id).where(OptOut.organization_id == organization_id, OptOut.cell == cell)
-    return db.session.execute(query).first() is not None
-
-
-def record_opt_out(
-    organization_id: int,
-    cell: str,
-    source: str,
-    message_id: int | None = None,
-    user_id: int | None = None,
-) -> None:
-    """Opt `cell` out of everything this organization sends, at once (in this transaction).
-
-    Queued messages to the number are refused now rather than left for the send gate.
-    """
-    if not is_opted_out(organization_id, cell):
-        try:
-            with db.session.begin_nested():
-                db.session.add(
-                    OptOut(
-                        organization_id=organization_id,
-                        cell=cell,
-                        source=source,
-                        message_id=message_id,
-                        user_id=user_id,
-                    )
-                )
-        except IntegrityError:
-            pass  # recorded by a concurrent request: the outcome is the same
-    db.session.execute(
-        update(Message)
-        .where(
-            Message.organization_id == organization_id,
-            Message.to_number == cell,
-            Message.status == MessageStatus.QUEUED,
-        )
-        .values(status=MessageStatus.REFUSED, refusal_reason="opted_out")
-        .execution_options(synchronize_session=False)
-    )
-    db.session.execute(
-        update(Contact)
-        .where(Contact.cell == cell, Contact.campaign_id.in_(campaign_ids(organization_id)))
-        .values(needs_reply=False)
-        .execution_options(synchronize_session=False)
-    )
-
-
-def campaign_ids(organization_id: int) -> Select[int]:
-    """A subquery: the ids of the organization's campaigns."""
-    return select(Campaign.id).where(Campaign.organization_id == organization_id)
-
-
-def lift_opt_out(organization_id: int, cell: str) -> None:
-    """The number asked to be texted again (START/UNSTOP)."""
-    for opt_out in db.session.scalars(
-        select(OptOut).where(OptOut.organization_id == organization_id, OptOut.cell == cell)
-    ):
-        db.session.delete(opt_out)
-
-
 # --- Choosing whom to text -----------------------------------------------------------------
 
 
-def not_opted_out(campaign: Campaign) -> ColumnElement[bool]:
-    """A SQL condition: the contact's number is not on the organization's opt-out list."""
-    return ~exists().where(
+def textable_number(campaign: Campaign) -> ColumnElement[bool]:
+    """A SQL condition: the contact's number is neither opted out nor blocked by the carrier."""
+    opted_out = exists().where(
         OptOut.organization_id == campaign.organization_id, OptOut.cell == Contact.cell
     )
+    blocked = exists().where(
+        BlockedNumber.organization_id == campaign.organization_id,
+        BlockedNumber.cell == Contact.cell,
+    )
+    return ~opted_out & ~blocked
 
 
-def textable_zone_lists(campaign: Campaign, now: datetime) -> list[str]:
-    """The distinct zone lists of this campaign's untexted contacts that are open right now."""
-    zone_lists = db.session.scalars(
-        select(Contact.time_zones)
+def open_places(campaign: Campaign, now: datetime) -> list[tuple[str, str]]:
+    """The distinct (zones, state) of untexted contacts that may get an initial text now."""
+    places = db.session.execute(
+        select(Contact.time_zones, Contact.state)
         .where(Contact.campaign_id == campaign.id, Contact.status == ContactStatus.NEW)
         .distinct()
     )
-    return hours.open_zone_lists(
-        zone_lists, now, campaign.window_start_hour, campaign.window_end_hour
+    return hours.open_pairs(
+        [(zones, state) for zones, state in places],
+        now,
+        campaign.window_start_hour,
+        campaign.window_end_hour,
     )
 
 
@@ -191,7 +139,7 @@ def untexted(campaign: Campaign, texter: User) -> Select[Contact]:
             Contact.campaign_id == campaign.id,
             Contact.status == ContactStatus.NEW,
             (Contact.texter_id.is_(None)) | (Contact.texter_id == texter.id),
-            not_opted_out(campaign),
+            textable_number(campaign),
         )
         .order_by(Contact.id)
     )
@@ -199,22 +147,32 @@ def untexted(campaign: Campaign, texter: User) -> Select[Contact]:
 
 def next_contact(campaign: Campaign, texter: User, now: datetime) -> Contact | None:
     """The next contact this volunteer should text now, or None when none may be texted."""
-    open_lists = textable_zone_lists(campaign, now)
-    if not open_lists:
+    places = open_places(campaign, now)
+    if not places:
         return None
-    query = untexted(campaign, texter).where(Contact.time_zones.in_(open_lists)).limit(1)
-    return db.session.scalars(query).first()
+    where_open = tuple_(Contact.time_zones, Contact.state).in_(places)
+    return db.session.scalars(untexted(campaign, texter).where(where_open).limit(1)).first()
 
 
 def next_opening(campaign: Campaign, texter: User, now: datetime) -> datetime | None:
-    """When the next contact held back by quiet hours may be texted (None if nobody waits)."""
-    waiting = db.session.scalars(
-        untexted(campaign, texter).with_only_columns(Contact.time_zones).distinct()
+    """When the next contact held back by quiet hours may be texted (None if nobody waits).
+
+    Contacts whose state never allows the campaign's window (say, an evening-only campaign in
+    Rhode Island) never open, and are left out.
+    """
+    waiting = db.session.execute(
+        untexted(campaign, texter).with_only_columns(Contact.time_zones, Contact.state).distinct()
     )
-    openings = [
-        hours.next_opening(zones, now, campaign.window_start_hour, campaign.window_end_hour)
-        for zones in waiting
-    ]
+    openings = []
+    for zones, state in waiting:
+        try:
+            openings.append(
+                hours.next_opening(
+                    zones, now, campaign.window_start_hour, campaign.window_end_hour, state=state
+                )
+            )
+        except ValueError:
+            continue
     return min(openings, default=None)
 
 
@@ -236,8 +194,14 @@ def queue_initial_message(
         raise CannotText("This campaign is not active.")
     if is_opted_out(campaign.organization_id, contact.cell):
         raise CannotText("This person has opted out.")
+    if consent.is_blocked(campaign.organization_id, contact.cell):
+        raise CannotText("The carrier says this number cannot receive texts.")
     if not hours.is_open(
-        contact.time_zones, now, campaign.window_start_hour, campaign.window_end_hour
+        contact.time_zones,
+        now,
+        campaign.window_start_hour,
+        campaign.window_end_hour,
+        state=contact.state,
     ):
         raise CannotText("It is outside this person's texting hours.")
     claim_contact(contact, texter)
@@ -328,36 +292,57 @@ def claim_message(message_id: int) -> bool:
 
 
 def refusal_reason(message: Message, now: datetime) -> str | None:
-    """Why this message must not go out right now, checked against the database; None if it may."""
+    """Why this message must not go out right now, checked against the database; None if it may.
+
+    The confirmation of an opt-out goes to an opted-out number by definition; nothing else does.
+    Automatic replies (confirmation, help) skip the campaign and assignment checks, never the
+    carrier's blocks or the recipient's hours.
+    """
     contact = message.contact
     if contact is None or message.organization_id is None:
         return "no_contact"
     campaign = contact.campaign
-    if is_opted_out(message.organization_id, contact.cell):
+    if message.kind != MessageKind.OPT_OUT_CONFIRMATION and is_opted_out(
+        message.organization_id, contact.cell
+    ):
         return "opted_out"
-    if not campaign.is_active:
-        return "campaign_not_active"
-    if contact.texter_id != message.texter_id and not (
-        message.texter and message.texter.is_organizer
-    ):
-        return "contact_reassigned"
-    if not hours.is_open(
-        contact.time_zones, now, campaign.window_start_hour, campaign.window_end_hour, initial=False
-    ):
+    if consent.is_blocked(message.organization_id, contact.cell):
+        return "undeliverable"
+    if message.kind == MessageKind.TEXT:
+        if not campaign.is_active:
+            return "campaign_not_active"
+        if contact.texter_id != message.texter_id and not (
+            message.texter and message.texter.is_organizer
+        ):
+            return "contact_reassigned"
+    if window_closes_at(contact, now) is None:
         return "quiet_hours"
     return None
 
 
-def validity_seconds(message: Message, now: datetime) -> int:
-    """How long Twilio may hold the message before it would arrive after the window closes."""
-    assert message.contact is not None
-    campaign = message.contact.campaign
-    closes = min(
-        now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
-        + timedelta(hours=campaign.window_end_hour)
-        for zone in hours.zones_of(message.contact.time_zones)
+def window_closes_at(contact: Contact, now: datetime) -> datetime | None:
+    """When the contact's texting window (campaign and state rules) closes; None if closed now."""
+    campaign = contact.campaign
+    return hours.closes_at(
+        contact.time_zones,
+        now,
+        campaign.window_start_hour,
+        campaign.window_end_hour,
+        state=contact.state,
     )
-    return max(1, min(MAX_VALIDITY_SECONDS, int((closes - now).total_seconds())))
+
+
+def validity_seconds(message: Message, now: datetime) -> int:
+    """How long Twilio may hold the message before it would arrive after the window closes.
+
+    A confirmation also never waits past the five minutes the FCC allows it.
+    """
+    assert message.contact is not None
+    closes = window_closes_at(message.contact, now)
+    seconds = int((closes - now).total_seconds()) if closes else 1
+    if message.kind == MessageKind.OPT_OUT_CONFIRMATION:
+        seconds = min(seconds, CONFIRMATION_SECONDS)
+    return max(1, min(MAX_VALIDITY_SECONDS, seconds))
 
 
 def deliver(message_id: int, status_callback: str, now: datetime) -> MessageStatus | None:
@@ -395,10 +380,11 @@ def deliver(message_id: int, status_callback: str, now: datetime) -> MessageStat
 def record_send_error(message: Message, error: sms.SendError) -> MessageStatus:
     """Record what Twilio's refusal means for the message (and the number).
 
-    :raise RetryLater: for an outage, after putting the message back in the queue.
+    :raise RetryLater: for an outage or a busy Twilio, after putting the message back in the
+        queue.
     """
     message.error_code = error.code
-    if error.retryable:
+    if error.retryable or carrier_errors.action_for(error.code) == Action.RETRY:
         message.status = MessageStatus.QUEUED
         db.session.commit()
         raise RetryLater(str(error))
@@ -408,8 +394,7 @@ def record_send_error(message: Message, error: sms.SendError) -> MessageStatus:
         db.session.commit()
         return message.status
     message.status = MessageStatus.FAILED
-    if error.code == UNSUBSCRIBED_RECIPIENT and message.organization_id is not None:
-        record_opt_out(message.organization_id, message.to_number, "carrier_21610", message.id)
+    consent.apply_carrier_error(message, error.code)
     db.session.commit()
     return message.status
 
@@ -428,10 +413,9 @@ def record_status(params: Mapping[str, str]) -> None:
     if STATUS_RANK.get(status, 0) > STATUS_RANK.get(message.status, 99):
         message.status = status
     error_code = params.get("ErrorCode", "")
-    if error_code.isdigit():
+    if error_code.isdigit() and message.error_code is None:
         message.error_code = int(error_code)
-        if int(error_code) == UNSUBSCRIBED_RECIPIENT and message.organization_id is not None:
-            record_opt_out(message.organization_id, message.to_number, "carrier_21610", message.id)
+        consent.apply_carrier_error(message, message.error_code)
     db.session.commit()
 
 
@@ -460,9 +444,10 @@ def record_inbound(params: Mapping[str, str]) -> Message | None:
             db.session.add(message)
     except IntegrityError:
         return None  # the same webhook, delivered twice at once
-    if contact is not None:
-        act_on_reply(contact, message)
+    replies = act_on_reply(contact, message) if contact is not None else []
     db.session.commit()
+    for reply in replies:
+        queue.enqueue_send(reply.id)
     return message
 
 
@@ -477,15 +462,36 @@ def conversation_for(cell: str) -> Contact | None:
     ).first()
 
 
-def act_on_reply(contact: Contact, message: Message) -> None:
-    organization_id = contact.campaign.organization_id
-    if keywords.is_opt_out(message.body):
-        record_opt_out(organization_id, contact.cell, "inbound_keyword", message.id)
-    elif keywords.is_opt_in(message.body):
-        lift_opt_out(organization_id, contact.cell)
-    else:
-        contact.needs_reply = True
+def act_on_reply(contact: Contact, message: Message) -> list[Message]:
+    """Act on what a reply means: opt out, opt back in, ask for help, or wait for a volunteer.
+
+    Returns the automatic replies it queued (an opt-out confirmation or the help text), which
+    are sent only where Twilio has not already answered the same keyword itself.
+    """
+    organization_id, cell = contact.campaign.organization_id, contact.cell
+    verdict = keywords.explain(message.body)
+    intent = verdict.intent
     contact.updated_at = utcnow()
+    opted_out = is_opted_out(organization_id, cell)
+    if intent == Intent.OPT_OUT:
+        source = "inbound_keyword" if verdict.rule.startswith("keyword") else "inbound_phrase"
+        opt_out = consent.record_opt_out(
+            organization_id, cell, source, message.id, rule=verdict.rule
+        )
+        if opt_out is None or keywords.twilio_answers(message.body):
+            return []
+        confirmation = consent.queue_confirmation(opt_out, contact)
+        return [confirmation] if confirmation else []
+    # Twilio lifts its own block on YES (in English only), so ours follows it exactly.
+    if intent == Intent.OPT_IN or (opted_out and keywords.normalize(message.body) == "yes"):
+        consent.lift_opt_out(organization_id, cell, why=f"voter replied {message.body!r}")
+        return []
+    if intent == Intent.HELP and not opted_out and not keywords.twilio_answers(message.body):
+        return [consent.queue_help_reply(contact)]
+    if not opted_out:
+        contact.needs_reply = True
+        contact.opt_out_suggested = intent == Intent.POSSIBLE_OPT_OUT
+    return []
 
 
 def stale_queued_messages(older_than: datetime, limit: int = 1000) -> list[int]:

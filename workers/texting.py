@@ -34,12 +34,7 @@ def sweep_queued_messages() -> int:
     """Enqueue again every message left queued too long (Redis lost it, a worker died)."""
     message_ids = texting.stale_queued_messages(utcnow() - SWEEP_AFTER)
     for message_id in message_ids:
-        queue.enqueue(
-            "workers.texting.send_message",
-            message_id,
-            queue_name=queue.SEND,
-            retry=queue.SEND_RETRY,
-        )
+        queue.enqueue_send(message_id)
     if message_ids:
         log.info("re-enqueued %d queued messages", len(message_ids))
     return len(message_ids)

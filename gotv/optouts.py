@@ -1,0 +1,157 @@
+"""Organizers: the organization's opt-out list: search, add, import, export, reverse."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from sqlalchemy import Select, func, select
+from wtforms import BooleanField, StringField
+from wtforms.validators import DataRequired, Length
+
+from gotv import consent, contacts, exports
+from gotv.auth import organizer_required
+from gotv.db import db
+from gotv.models import OptOut
+
+bp = Blueprint("optouts", __name__, url_prefix="/opt-outs")
+
+PAGE_SIZE = 200
+
+
+class AddForm(FlaskForm):
+    cell = StringField("Phone number", validators=[DataRequired(), Length(max=40)])
+
+
+class ImportForm(FlaskForm):
+    numbers = FileField("CSV with a phone column", validators=[FileRequired()])
+
+
+class ReverseForm(FlaskForm):
+    reason = StringField("Why", validators=[DataRequired(), Length(max=200)])
+    sure = BooleanField("They asked to be texted again", validators=[DataRequired()])
+
+
+def organization_opt_outs() -> Select[OptOut]:
+    """A query for the current organization's opt-outs."""
+    return select(OptOut).where(OptOut.organization_id == current_user.organization_id)
+
+
+@bp.get("")
+@organizer_required
+def index() -> ResponseReturnValue:
+    search = request.args.get("q", "").strip()
+    query = organization_opt_outs().order_by(OptOut.created_at.desc(), OptOut.id.desc())
+    if search:
+        digits = "".join(c for c in search if c.isdigit())
+        query = query.where(OptOut.cell.contains(digits or search))
+    total = db.session.scalar(select(func.count()).select_from(organization_opt_outs().subquery()))
+    return render_template(
+        "optouts/index.html",
+        opt_outs=db.session.scalars(query.limit(PAGE_SIZE)).all(),
+        total=total,
+        search=search,
+        add_form=AddForm(),
+        import_form=ImportForm(),
+        reverse_form=ReverseForm(),
+    )
+
+
+@bp.post("")
+@organizer_required
+def add() -> ResponseReturnValue:
+    form = AddForm()
+    if form.validate_on_submit():
+        try:
+            cell = contacts.normalize_phone(
+                form.cell.data or "", current_app.config["DEFAULT_REGION"]
+            )
+        except contacts.InvalidPhone as error:
+            flash(str(error), "error")
+        else:
+            consent.record_opt_out(
+                current_user.organization_id, cell, "admin", user_id=current_user.id
+            )
+            db.session.commit()
+            flash(f"{cell} is opted out.", "success")
+    return redirect(url_for("optouts.index"))
+
+
+@bp.post("/import")
+@organizer_required
+def import_numbers() -> ResponseReturnValue:
+    form = ImportForm()
+    if not form.validate_on_submit():
+        flash("Choose a CSV file with a phone column.", "error")
+        return redirect(url_for("optouts.index"))
+    try:
+        parsed = contacts.read_list(form.numbers.data.read(), current_app.config["DEFAULT_REGION"])
+    except contacts.UnreadableList as error:
+        flash(f"That file could not be read: {error}", "error")
+        return redirect(url_for("optouts.index"))
+    added = sum(
+        consent.record_opt_out(
+            current_user.organization_id, row.cell, "import", user_id=current_user.id
+        )
+        is not None
+        for row in parsed.contacts
+    )
+    db.session.commit()
+    flash(
+        f"{added} numbers opted out; {len(parsed.contacts) - added} were already; "
+        f"{len(parsed.rejected)} rows could not be read.",
+        "success",
+    )
+    return redirect(url_for("optouts.index"))
+
+
+@bp.get("/export.csv")
+@organizer_required
+def export() -> Response:
+    rows = db.session.execute(
+        organization_opt_outs()
+        .with_only_columns(OptOut.cell, OptOut.source, OptOut.created_at)
+        .order_by(OptOut.id)
+        .execution_options(yield_per=1000)
+    )
+    consent.audit(current_user.organization_id, "opt_outs_exported", user_id=current_user.id)
+    db.session.commit()
+    lines = exports.csv_lines(["cell", "source", "opted_out_at"], rows)
+    return Response(
+        lines,
+        mimetype="text/csv",
+        headers={"Content-Disposition": "attachment; filename=opt-outs.csv"},
+    )
+
+
+@bp.post("/<int:opt_out_id>/reverse")
+@organizer_required
+def reverse(opt_out_id: int) -> ResponseReturnValue:
+    opt_out = db.session.get(OptOut, opt_out_id)
+    if opt_out is None or opt_out.organization_id != current_user.organization_id:
+        abort(404)
+    form = ReverseForm()
+    if not form.validate_on_submit():
+        flash(
+            "Say why, and tick the box: reversing an opt-out lets volunteers text them again.",
+            "error",
+        )
+        return redirect(url_for("optouts.index"))
+    consent.lift_opt_out(
+        opt_out.organization_id, opt_out.cell, why=form.reason.data or "", user_id=current_user.id
+    )
+    db.session.commit()
+    flash(f"The opt-out of {opt_out.cell} is reversed and recorded in the audit log.", "success")
+    return redirect(url_for("optouts.index"))

@@ -1,0 +1,121 @@
+"""The organization's opt-out list: add, import, export, reverse; organizers only."""
+
+from __future__ import annotations
+
+import io
+
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from gotv import consent
+from gotv.db import db
+from gotv.models import AuditEvent, OptOut, Role, User
+from tests.conftest import csrf_token, login
+from tests.factories import make_org, make_user
+
+CELL = "+12125550142"
+
+
+def token(client: FlaskClient) -> str:
+    return csrf_token(client.get("/opt-outs").get_data(as_text=True))
+
+
+def cells() -> list[str]:
+    return list(db.session.scalars(select(OptOut.cell).order_by(OptOut.cell)))
+
+
+def test_an_organizer_adds_a_number_typed_any_way(client: FlaskClient, organizer: User) -> None:
+    login(client, organizer)
+
+    client.post("/opt-outs", data={"csrf_token": token(client), "cell": "(212) 555-0142"})
+
+    opt_out = db.session.scalars(select(OptOut)).one()
+    assert (opt_out.cell, opt_out.source, opt_out.user_id) == (CELL, "admin", organizer.id)
+
+
+def test_an_organizer_imports_opt_outs_from_a_csv(client: FlaskClient, organizer: User) -> None:
+    login(client, organizer)
+    consent.record_opt_out(organizer.organization_id, CELL, "admin")
+    csv = b"phone\n212-555-0142\n212.555.0199\nnot a number\n"
+
+    response = client.post(
+        "/opt-outs/import",
+        data={"csrf_token": token(client), "numbers": (io.BytesIO(csv), "optouts.csv")},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
+
+    assert cells() == [CELL, "+12125550199"]
+    assert "1 numbers opted out; 1 were already; 1 rows could not be read." in response.text
+
+
+def test_the_export_is_safe_to_open_in_a_spreadsheet(client: FlaskClient, organizer: User) -> None:
+    consent.record_opt_out(organizer.organization_id, CELL, '=HYPERLINK("http://x")')
+    login(client, organizer)
+
+    response = client.get("/opt-outs/export.csv")
+
+    lines = response.get_data(as_text=True).splitlines()
+    assert lines[0] == "cell,source,opted_out_at"
+    assert lines[1].startswith('\'+12125550142,"\'=HYPERLINK(""http://x"")",')
+
+
+def test_reversing_an_opt_out_needs_a_reason_and_is_audited(
+    client: FlaskClient, organizer: User
+) -> None:
+    consent.record_opt_out(organizer.organization_id, CELL, "inbound_keyword")
+    opt_out = db.session.scalars(select(OptOut)).one()
+    login(client, organizer)
+
+    client.post(
+        f"/opt-outs/{opt_out.id}/reverse", data={"csrf_token": token(client), "reason": "x"}
+    )
+    assert cells() == [CELL]
+
+    client.post(
+        f"/opt-outs/{opt_out.id}/reverse",
+        data={"csrf_token": token(client), "reason": "She called to ask", "sure": "y"},
+    )
+    assert cells() == []
+    lifted = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "opt_out_lifted")
+    ).one()
+    assert (lifted.user_id, lifted.details["why"]) == (organizer.id, "She called to ask")
+    assert lifted.details["source"] == "inbound_keyword"
+
+
+def test_texters_cannot_see_or_change_the_opt_out_list(
+    client: FlaskClient, volunteer: User
+) -> None:
+    login(client, volunteer)
+
+    assert client.get("/opt-outs").status_code == 403
+    assert client.get("/opt-outs/export.csv").status_code == 403
+
+
+def test_another_organizations_opt_out_cannot_be_reversed(client: FlaskClient) -> None:
+    elsewhere = make_org()
+    consent.record_opt_out(elsewhere.id, CELL, "inbound_keyword")
+    opt_out = db.session.scalars(select(OptOut)).one()
+    organizer = make_user(make_org(), role=Role.OWNER)
+    login(client, organizer)
+
+    response = client.post(
+        f"/opt-outs/{opt_out.id}/reverse",
+        data={"csrf_token": token(client), "reason": "x", "sure": "y"},
+    )
+
+    assert response.status_code == 404
+    assert cells() == [CELL]
+
+
+def test_the_list_shows_only_this_organizations_numbers(
+    client: FlaskClient, organizer: User
+) -> None:
+    consent.record_opt_out(make_org().id, "+12125550199", "admin")
+    consent.record_opt_out(organizer.organization_id, CELL, "admin")
+    login(client, organizer)
+
+    page = client.get("/opt-outs").get_data(as_text=True)
+
+    assert CELL in page and "+12125550199" not in page
