@@ -9,9 +9,10 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import phonenumbers
 import zipcodes
@@ -67,6 +68,7 @@ class ParsedContact:
     last_name: str = ""
     zip: str = ""
     state: str = ""
+    rule_states: str = ""
     time_zones: str = ""
     custom_fields: dict[str, str] = field(default_factory=dict)
 
@@ -174,12 +176,14 @@ def parse_row(
     """Turn one CSV row into a contact. :raise InvalidPhone: when its number is unusable."""
     cell = normalize_phone(row.get(mapping["cell"], ""), region)
     zip5, state, zones = locate(row.get(mapping.get("zip", ""), ""), cell)
+    rule_states = " ".join(sorted({state, area_code_state(cell)} - {""}))
     return ParsedContact(
         cell=cell,
         first_name=tidy_name(row.get(mapping.get("first_name", ""), "")),
         last_name=tidy_name(row.get(mapping.get("last_name", ""), "")),
         zip=zip5,
         state=state,
+        rule_states=rule_states,
         time_zones=zones,
         custom_fields={name: row.get(h, "") for h, name in custom.items() if name},
     )
@@ -221,6 +225,27 @@ def locate(raw_zip: str, cell: str) -> tuple[str, str, str]:
     zip5 = repair_zip(raw_zip)
     state, zone = zip_info(zip5) if zip5 else ("", "")
     return zip5, state, zone or phone_zones(cell)
+
+
+def area_code_state(cell: str) -> str:
+    """The state a US number's area code belongs to, or '' (non-US, toll-free, ambiguous).
+
+    Florida and Oklahoma presume an in-state area code means an in-state resident, so their
+    quiet-hour laws follow the number as well as the ZIP.
+    """
+    if not cell.startswith("+1") or len(cell) != 12:
+        return ""
+    return area_code_states().get(cell[2:5], "")
+
+
+@cache
+def area_code_states() -> dict[str, str]:
+    """Area code -> the state most of its ZIP codes are in, from the zipcodes data set."""
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for entry in zipcodes.list_all():
+        for area_code in entry.get("area_codes") or ():
+            counts[area_code][entry["state"]] += 1
+    return {code: states.most_common(1)[0][0] for code, states in counts.items()}
 
 
 @lru_cache(maxsize=65536)

@@ -66,6 +66,7 @@ def contact_row(campaign: Campaign, contact: ParsedContact) -> dict[str, object]
         "last_name": contact.last_name,
         "zip": contact.zip,
         "state": contact.state,
+        "rule_states": contact.rule_states,
         "time_zones": contact.time_zones,
         "custom_fields": contact.custom_fields,
     }

@@ -199,6 +199,8 @@ class Contact(Model):
     last_name: Mapped[str] = mapped_column(String(100), default="")
     zip: Mapped[str] = mapped_column(String(10), default="")
     state: Mapped[str] = mapped_column(String(2), default="")
+    # States whose quiet-hour laws apply, space-separated: the ZIP's and the area code's.
+    rule_states: Mapped[str] = mapped_column(String(20), default="", server_default=text("''"))
     # Every IANA zone the recipient may be in, space-separated; all must be in the window.
     time_zones: Mapped[str] = mapped_column(String(200), default="")
     custom_fields: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)

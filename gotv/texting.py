@@ -119,7 +119,7 @@ def textable_number(campaign: Campaign) -> ColumnElement[bool]:
 def open_places(campaign: Campaign, now: datetime) -> list[tuple[str, str]]:
     """The distinct (zones, state) of untexted contacts that may get an initial text now."""
     places = db.session.execute(
-        select(Contact.time_zones, Contact.state)
+        select(Contact.time_zones, Contact.rule_states)
         .where(Contact.campaign_id == campaign.id, Contact.status == ContactStatus.NEW)
         .distinct()
     )
@@ -150,7 +150,7 @@ def next_contact(campaign: Campaign, texter: User, now: datetime) -> Contact | N
     places = open_places(campaign, now)
     if not places:
         return None
-    where_open = tuple_(Contact.time_zones, Contact.state).in_(places)
+    where_open = tuple_(Contact.time_zones, Contact.rule_states).in_(places)
     return db.session.scalars(untexted(campaign, texter).where(where_open).limit(1)).first()
 
 
@@ -161,7 +161,9 @@ def next_opening(campaign: Campaign, texter: User, now: datetime) -> datetime | 
     Rhode Island) never open, and are left out.
     """
     waiting = db.session.execute(
-        untexted(campaign, texter).with_only_columns(Contact.time_zones, Contact.state).distinct()
+        untexted(campaign, texter)
+        .with_only_columns(Contact.time_zones, Contact.rule_states)
+        .distinct()
     )
     openings = []
     for zones, state in waiting:
@@ -201,7 +203,7 @@ def queue_initial_message(
         now,
         campaign.window_start_hour,
         campaign.window_end_hour,
-        state=contact.state,
+        state=contact.rule_states,
     ):
         raise CannotText("It is outside this person's texting hours.")
     claim_contact(contact, texter)
@@ -328,7 +330,7 @@ def window_closes_at(contact: Contact, now: datetime) -> datetime | None:
         now,
         campaign.window_start_hour,
         campaign.window_end_hour,
-        state=contact.state,
+        state=contact.rule_states,
     )
 
 

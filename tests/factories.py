@@ -74,6 +74,7 @@ def make_contact(campaign: Campaign | None = None, **overrides: Any) -> Contact:
         "time_zones": "America/New_York",
         **overrides,
     }
+    fields.setdefault("rule_states", fields["state"])
     contact = Contact(**fields)
     db.session.add(contact)
     db.session.flush()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import pytest
+import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from gotv import consent, texting
+from gotv import carrier_errors, consent, texting
+from gotv.carrier_errors import Action
 from gotv.db import db
 from gotv.fakecarrier import FakeCarrier
 from gotv.models import (
@@ -284,3 +289,52 @@ def test_a_blocked_number_is_never_offered_to_a_volunteer(app: Flask, volunteer:
     consent.block_number(volunteer.organization_id, CELL, 30006, "landline")
 
     assert texting.next_contact(campaign, volunteer, utcnow()) is None
+
+
+@pytest.mark.parametrize("entry", list(carrier_errors.TABLE.values()), ids=str)
+def test_every_code_in_the_carrier_error_table_is_acted_on(
+    volunteer: User, entry: carrier_errors.CarrierError
+) -> None:
+    campaign = make_campaign(volunteer.organization)
+    contact = make_contact(campaign, cell=CELL, texter_id=volunteer.id, status=ContactStatus.TEXTED)
+    message = make_message(contact, status=MessageStatus.ACCEPTED)
+
+    assert consent.apply_carrier_error(message, entry.code) == entry.action
+
+    assert (opt_out_row() is not None) == (entry.action == Action.OPT_OUT)
+    assert consent.is_blocked(volunteer.organization_id, CELL) == (
+        entry.action == Action.BLOCK_NUMBER
+    )
+    alerts = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "carrier_alert"))
+    assert (len(alerts.all()) == 1) == (entry.action == Action.ALERT)
+
+
+def test_a_code_the_table_does_not_know_changes_nothing(volunteer: User) -> None:
+    contact = make_contact(make_campaign(volunteer.organization), cell=CELL)
+    message = make_message(contact)
+
+    assert consent.apply_carrier_error(message, 12345) == Action.NONE
+    assert opt_out_row() is None and not consent.is_blocked(volunteer.organization_id, CELL)
+
+
+def test_a_florida_number_with_a_new_york_zip_follows_floridas_8pm_rule(
+    volunteer: User, carrier: FakeCarrier
+) -> None:
+    campaign = make_campaign(volunteer.organization, window_start_hour=8, window_end_hour=21)
+    contact = make_contact(
+        campaign,
+        cell="+13055550101",
+        state="NY",
+        rule_states="FL NY",
+        texter_id=volunteer.id,
+        status=ContactStatus.TEXTED,
+    )
+    message = make_message(contact)
+    db.session.commit()
+
+    with time_machine.travel(datetime(2026, 11, 3, 20, 30, tzinfo=ZoneInfo("America/New_York"))):
+        send_message(message.id)
+
+    db.session.refresh(message)
+    assert (message.status, message.refusal_reason) == (MessageStatus.REFUSED, "quiet_hours")
+    assert carrier.messages == []

@@ -373,3 +373,11 @@ def test_it_texts_the_cell_column_when_a_list_also_has_a_plain_phone_column() ->
 
     assert parsed.contacts[0].cell == "+12125550199"
     assert parsed.contacts[0].custom_fields == {"phone": "212-555-0101"}
+
+
+def test_quiet_hour_states_include_the_area_codes_state() -> None:
+    parsed = read_list(b"cell,zip\n(305) 555-0101,10001\n(212) 555-0102,\n")
+
+    miami_cell_in_new_york, no_zip = parsed.contacts
+    assert (miami_cell_in_new_york.state, miami_cell_in_new_york.rule_states) == ("NY", "FL NY")
+    assert (no_zip.state, no_zip.rule_states) == ("", "NY")
