@@ -21,7 +21,6 @@ from gotv.models import (
     BlockedNumber,
     Campaign,
     Contact,
-    Direction,
     Message,
     MessageKind,
     MessageStatus,
@@ -206,16 +205,7 @@ def queue_help_reply(contact: Contact) -> Message:
 
 
 def add_auto_reply(contact: Contact, kind: MessageKind, body: str) -> Message:
-    message = Message(
-        organization_id=contact.campaign.organization_id,
-        campaign_id=contact.campaign_id,
-        contact_id=contact.id,
-        direction=Direction.OUTBOUND,
-        kind=kind,
-        body=body,
-        to_number=contact.cell,
-        status=MessageStatus.QUEUED,
-    )
+    message = Message.queued_to(contact, body, kind=kind)
     db.session.add(message)
     db.session.flush()
     return message

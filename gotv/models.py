@@ -257,6 +257,20 @@ class Message(Model):
     contact: Mapped[Contact | None] = relationship()
     texter: Mapped[User | None] = relationship()
 
+    @classmethod
+    def queued_to(cls, contact: Contact, body: str, **fields: Any) -> Message:
+        """A new outbound message to the contact, queued: the outbox row a send job picks up."""
+        return cls(
+            organization_id=contact.campaign.organization_id,
+            campaign_id=contact.campaign_id,
+            contact_id=contact.id,
+            direction=Direction.OUTBOUND,
+            body=body,
+            to_number=contact.cell,
+            status=MessageStatus.QUEUED,
+            **fields,
+        )
+
 
 class OptOut(Model):
     """An organization-wide opt-out: the one source of truth, checked by every send."""

@@ -254,16 +254,11 @@ def add_outbound(
     contact: Contact, texter: User, body: str, idempotency_key: str, is_initial: bool = False
 ) -> Message:
     """Add a queued outbound message to the session (the outbox row a send job picks up)."""
-    message = Message(
-        organization_id=contact.campaign.organization_id,
-        campaign_id=contact.campaign_id,
-        contact_id=contact.id,
+    message = Message.queued_to(
+        contact,
+        body,
         texter_id=texter.id,
-        direction=Direction.OUTBOUND,
         is_initial=is_initial,
-        body=body,
-        to_number=contact.cell,
-        status=MessageStatus.QUEUED,
         idempotency_key=idempotency_key,
     )
     db.session.add(message)
