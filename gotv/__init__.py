@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,8 +21,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     else:
         settings.check(config)
     app.config.from_mapping(config)
-    app.config.setdefault("MAX_CONTENT_LENGTH", 20 * 1024 * 1024)
+    # Voter files of a million rows run to 100 MB or so.
+    app.config.setdefault("MAX_CONTENT_LENGTH", 256 * 1024 * 1024)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    if not app.config.get("UPLOAD_DIR"):
+        app.config["UPLOAD_DIR"] = os.path.join(app.instance_path, "uploads")
     app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
     proxies = app.config.get("PROXY_COUNT", 1)
     if proxies:

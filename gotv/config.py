@@ -49,6 +49,8 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
         "TWILIO_FROM_NUMBER": setting("TWILIO_FROM_NUMBER"),
         "TWILIO_API_URL": setting("TWILIO_API_URL") or TWILIO_API_URL,
         "DEFAULT_REGION": setting("DEFAULT_REGION") or "US",
+        # Uploaded voter lists wait here for the import worker: web and worker must share it.
+        "UPLOAD_DIR": setting("UPLOAD_DIR", os.path.abspath(".gotv/uploads")),
         "PROXY_COUNT": parse_int("PROXY_COUNT", env.get("PROXY_COUNT", "").strip() or "1"),
         "SESSION_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_SECURE": production,

@@ -316,3 +316,64 @@ class AuditEvent(Model):
     subject: Mapped[str] = mapped_column(String(200), default="")
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+
+class ImportStatus(enum.StrEnum):
+    UPLOADED = "uploaded"  # file stored, waiting for the organizer to confirm the mapping
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"  # nothing was loaded; see error
+    CANCELLED = "cancelled"  # nothing was loaded
+
+
+class ImportMode(enum.StrEnum):
+    APPEND = "append"  # add the list's new numbers to the campaign
+    REPLACE = "replace"  # drop the campaign's untexted contacts first
+
+
+class ContactImport(Model):
+    """One upload of a voter list into a campaign, and its progress."""
+
+    __tablename__ = "contact_import"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    filename: Mapped[str] = mapped_column(String(255))
+    file_path: Mapped[str] = mapped_column(String(500))
+    file_size: Mapped[int] = mapped_column(Integer, default=0)
+    encoding: Mapped[str] = mapped_column(String(20), default="")
+    delimiter: Mapped[str] = mapped_column(String(2), default=",")
+    headers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Standard field (cell, first_name, last_name, zip) -> the header that holds it.
+    mapping: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    mode: Mapped[ImportMode] = mapped_column(enum_column(ImportMode), default=ImportMode.APPEND)
+    exclude_campaign_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    status: Mapped[ImportStatus] = mapped_column(
+        enum_column(ImportStatus), default=ImportStatus.UPLOADED
+    )
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    bytes_read: Mapped[int] = mapped_column(Integer, default=0)
+    rows_read: Mapped[int] = mapped_column(Integer, default=0)
+    loaded: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)  # unusable rows (bad number)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)  # in the file or the campaign
+    opted_out: Mapped[int] = mapped_column(Integer, default=0)
+    excluded: Mapped[int] = mapped_column(Integer, default=0)  # in an excluded earlier campaign
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(Timestamp())
+
+
+class ImportRejection(Model):
+    """A row an import did not load, with the original row and the reason, for download."""
+
+    __tablename__ = "import_rejection"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("contact_import.id"), index=True)
+    line: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(100))
+    row: Mapped[list[str]] = mapped_column(JSON)

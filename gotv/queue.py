@@ -17,8 +17,9 @@ from rq import Queue, Retry
 log = logging.getLogger(__name__)
 
 SEND = "send"
+IMPORT = "import"
 DEFAULT = "default"
-QUEUES = (SEND, DEFAULT)
+QUEUES = (SEND, IMPORT, DEFAULT)
 
 # Twilio outages are retried for about ten minutes; the message row stays queued meanwhile.
 SEND_RETRY = Retry(max=6, interval=[5, 15, 30, 60, 120, 300])
