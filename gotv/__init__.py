@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the web app from `config`, or from the environment when none is given."""
-    from gotv import auth, campaigns, cli, db, inbox, optouts, queue, sms, webhooks
+    from gotv import auth, campaigns, cli, db, imports_web, inbox, optouts, queue, sms, webhooks
     from gotv import config as settings
 
     app = Flask(__name__)
@@ -41,6 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(campaigns.bp)
+    app.register_blueprint(imports_web.bp)
     app.register_blueprint(inbox.bp)
     app.register_blueprint(optouts.bp)
     app.register_blueprint(webhooks.bp)

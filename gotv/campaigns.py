@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -11,14 +11,23 @@ from sqlalchemy import func, select
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from gotv import lint, lists, texting
+from gotv import lint, texting
 from gotv.auth import organizer_required
 from gotv.db import db
-from gotv.models import Campaign, CampaignStatus, Contact, ContactStatus, Direction, Message
+from gotv.models import (
+    Campaign,
+    CampaignStatus,
+    Contact,
+    ContactImport,
+    ContactStatus,
+    Direction,
+    Message,
+)
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
 FILTERED_BY_CARRIER = 30007
+RECENT_IMPORTS = 5
 
 
 class CampaignForm(FlaskForm):
@@ -31,7 +40,8 @@ class ScriptForm(FlaskForm):
 
 class UploadForm(FlaskForm):
     contacts = FileField(
-        "Voter list (CSV)", validators=[FileRequired(), FileAllowed(["csv", "tsv", "txt"])]
+        "Voter list (CSV or TSV)",
+        validators=[FileRequired(), FileAllowed(["csv", "tsv", "txt"])],
     )
 
 
@@ -93,6 +103,19 @@ def show(campaign_id: int) -> ResponseReturnValue:
         script_warnings=lint.warnings(campaign.script, campaign.organization.name),
         append_form=AppendOptOutForm(),
         filtered=filtered_count(campaign),
+        recent_imports=recent_imports(campaign),
+    )
+
+
+def recent_imports(campaign: Campaign) -> list[ContactImport]:
+    """The campaign's latest list uploads, newest first."""
+    return list(
+        db.session.scalars(
+            select(ContactImport)
+            .where(ContactImport.campaign_id == campaign.id)
+            .order_by(ContactImport.created_at.desc(), ContactImport.id.desc())
+            .limit(RECENT_IMPORTS)
+        )
     )
 
 
@@ -161,24 +184,6 @@ def append_opt_out_language(campaign_id: int) -> ResponseReturnValue:
         db.session.commit()
         flash("Added opt-out language to the script.", "success")
     return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-
-
-@bp.post("/<int:campaign_id>/contacts")
-@organizer_required
-def upload(campaign_id: int) -> ResponseReturnValue:
-    campaign = get_campaign(campaign_id)
-    form = UploadForm()
-    if not form.validate_on_submit():
-        flash("Choose a CSV file to upload.", "error")
-        return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-    try:
-        result = lists.import_list(
-            campaign, form.contacts.data.read(), current_app.config["DEFAULT_REGION"]
-        )
-    except lists.UnreadableList as error:
-        flash(f"That file could not be read: {error}", "error")
-        return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-    return render_template("campaigns/uploaded.html", campaign=campaign, result=result)
 
 
 @bp.post("/<int:campaign_id>/status")

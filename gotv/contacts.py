@@ -12,12 +12,14 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache
+from pathlib import Path
 
 import phonenumbers
 import zipcodes
 from phonenumbers import timezone as phone_timezone
 
+ZIP_TABLE = Path(__file__).parent / "data" / "zips.csv"
 STANDARD_FIELDS = ("cell", "first_name", "last_name", "zip")
 MAX_CANDIDATE_ZONES = 6
 UNTEXTABLE_TYPES = (
@@ -242,22 +244,53 @@ def area_code_state(cell: str) -> str:
 def area_code_states() -> dict[str, str]:
     """Area code -> the state most of its ZIP codes are in, from the zipcodes data set."""
     counts: dict[str, Counter[str]] = defaultdict(Counter)
-    for entry in zipcodes.list_all():
-        for area_code in entry.get("area_codes") or ():
-            counts[area_code][entry["state"]] += 1
+    for _zip, state, _zone, area_codes in zip_rows():
+        for area_code in area_codes.split():
+            counts[area_code][state] += 1
     return {code: states.most_common(1)[0][0] for code, states in counts.items()}
 
 
-@lru_cache(maxsize=65536)
 def zip_info(zip5: str) -> tuple[str, str]:
     """(state, IANA zone) for a five-digit ZIP, or empty strings when unknown."""
-    try:
-        matches = zipcodes.matching(zip5)
-    except (ValueError, TypeError):
-        return "", ""
-    if not matches:
-        return "", ""
-    return matches[0].get("state", ""), matches[0].get("timezone", "")
+    return zip_table().get(zip5, ("", ""))
+
+
+@cache
+def zip_table() -> dict[str, tuple[str, str]]:
+    """ZIP -> (state, IANA zone), built once from ZIP_TABLE."""
+    return {zip5: (state, zone) for zip5, state, zone, _codes in zip_rows()}
+
+
+def zip_rows() -> list[list[str]]:
+    """The rows of ZIP_TABLE: zip, state, timezone, area codes (space-separated)."""
+    with ZIP_TABLE.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        return list(reader)
+
+
+def zipcodes_rows() -> list[list[str]]:
+    """ZIP_TABLE's rows computed from the zipcodes package (150 MB of objects while it runs).
+
+    ZIP_TABLE is this, saved (`python -m gotv.contacts`): a few MB instead of zipcodes' data
+    set in every import worker. tests/test_imports.py checks the two agree.
+    """
+    return [
+        [
+            entry["zip_code"],
+            entry.get("state") or "",
+            entry.get("timezone") or "",
+            " ".join(entry.get("area_codes") or ()),
+        ]
+        for entry in zipcodes.list_all()
+    ]
+
+
+def write_zip_table() -> None:
+    with ZIP_TABLE.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["zip", "state", "timezone", "area_codes"])
+        writer.writerows(zipcodes_rows())
 
 
 def phone_zones(cell: str) -> str:
@@ -269,3 +302,7 @@ def phone_zones(cell: str) -> str:
     ]
     # Toll-free and non-geographic numbers list every zone in the plan: treat them as unknown.
     return " ".join(zones) if len(zones) <= MAX_CANDIDATE_ZONES else ""
+
+
+if __name__ == "__main__":
+    write_zip_table()

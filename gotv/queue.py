@@ -42,7 +42,11 @@ def queue(name: str) -> Queue:
 
 
 def enqueue(
-    function: str, *args: Any, queue_name: str = DEFAULT, retry: Retry | None = None
+    function: str,
+    *args: Any,
+    queue_name: str = DEFAULT,
+    retry: Retry | None = None,
+    job_timeout: int = 120,
 ) -> bool:
     """Enqueue `function` (a dotted name) with `args`; call only after the commit it depends on.
 
@@ -50,7 +54,7 @@ def enqueue(
     and the sweeper re-enqueues it later, so a Redis outage delays work but never loses it.
     """
     try:
-        queue(queue_name).enqueue(function, *args, retry=retry, job_timeout=120)
+        queue(queue_name).enqueue(function, *args, retry=retry, job_timeout=job_timeout)
     except RedisError:
         log.warning("redis unavailable; %s%r left for the sweeper", function, args)
         return False
@@ -60,3 +64,17 @@ def enqueue(
 def enqueue_send(message_id: int) -> bool:
     """Enqueue the send job for a committed, queued message."""
     return enqueue("workers.texting.send_message", message_id, queue_name=SEND, retry=SEND_RETRY)
+
+
+# A million-row import takes about 20 s on a small box; leave room for a slow one.
+IMPORT_TIMEOUT_SECONDS = 3600
+
+
+def enqueue_import(import_id: int) -> bool:
+    """Enqueue the job for a committed, queued contact import."""
+    return enqueue(
+        "workers.imports.import_contacts",
+        import_id,
+        queue_name=IMPORT,
+        job_timeout=IMPORT_TIMEOUT_SECONDS,
+    )

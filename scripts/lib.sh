@@ -48,3 +48,35 @@ ensure_venv() {
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+
+# start_postgres WORKDIR : a private PostgreSQL in WORKDIR/pg on a free port, database gotv_test;
+# sets pg_bin, pg_port and as_postgres; stop_postgres WORKDIR stops it.
+start_postgres() {
+  local work=$1
+  pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  as_postgres=""
+  if [ "$(id -u)" = 0 ]; then chown postgres "$work"; as_postgres="runuser -u postgres --"; fi
+  pg_port=$(free_port)
+  $as_postgres "$pg_bin/initdb" -D "$work/pg" -U gotv -A trust --no-sync >/dev/null
+  $as_postgres "$pg_bin/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w start \
+    -o "-p $pg_port -k $work -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" \
+    >/dev/null
+  "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U gotv gotv_test
+}
+
+stop_postgres() {
+  [ -n "${pg_bin:-}" ] && $as_postgres "$pg_bin/pg_ctl" -D "$1/pg" -m immediate stop >/dev/null 2>&1
+  return 0
+}
+
+# start_redis WORKDIR : a private Redis on a free port, no persistence; sets redis_port.
+start_redis() {
+  redis_port=$(free_port)
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
+    --logfile "$1/redis.log" >/dev/null
+}
+
+stop_redis() {
+  [ -n "${redis_port:-}" ] && redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1
+  return 0
+}

@@ -38,6 +38,7 @@ class Route:
             self.rule.replace("<int:campaign_id>", str(campaign.id))
             .replace("<int:contact_id>", str(contact.id))
             .replace("<int:opt_out_id>", str(NO_SUCH_OPT_OUT))
+            .replace("<int:import_id>", str(NO_SUCH_IMPORT))
         )
 
     @property
@@ -51,6 +52,8 @@ class Route:
 KEY = "k" * 24
 # Opt-out ids are checked by role first and organization second; no row is needed for either.
 NO_SUCH_OPT_OUT = 999_999
+# Likewise imports: the campaign's organization is checked before the import is looked up.
+NO_SUCH_IMPORT = 999_999
 ROUTES = [
     Route("GET", "/"),
     Route("POST", "/logout"),
@@ -58,7 +61,16 @@ ROUTES = [
     Route("POST", "/campaigns", (("name", "New campaign"),)),
     Route("GET", "/campaigns/<int:campaign_id>"),
     Route("POST", "/campaigns/<int:campaign_id>/script", (("script", "Hijacked {first_name}"),)),
-    Route("POST", "/campaigns/<int:campaign_id>/contacts"),
+    Route("POST", "/campaigns/<int:campaign_id>/imports"),
+    Route("GET", "/campaigns/<int:campaign_id>/imports/<int:import_id>"),
+    Route(
+        "POST",
+        "/campaigns/<int:campaign_id>/imports/<int:import_id>",
+        (("cell", "cell"), ("mode", "append")),
+    ),
+    Route("GET", "/campaigns/<int:campaign_id>/imports/<int:import_id>.json"),
+    Route("POST", "/campaigns/<int:campaign_id>/imports/<int:import_id>/cancel"),
+    Route("GET", "/campaigns/<int:campaign_id>/imports/<int:import_id>/rejections.csv"),
     Route("POST", "/campaigns/<int:campaign_id>/status", (("status", "archived"),)),
     Route("POST", "/campaigns/<int:campaign_id>/script/opt-out-language"),
     Route("GET", "/texting"),

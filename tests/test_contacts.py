@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
 
 from gotv import texting
 from gotv.contacts import (
@@ -17,10 +16,6 @@ from gotv.contacts import (
     repair_zip,
     tidy_name,
 )
-from gotv.db import db
-from gotv.lists import import_list
-from gotv.models import Contact, OptOut, User
-from tests.factories import make_campaign, make_org
 
 
 def read(text: str, encoding: str = "utf-8") -> ParsedList:
@@ -307,65 +302,6 @@ def test_a_file_without_a_phone_column_is_unreadable() -> None:
 def test_an_empty_file_is_unreadable() -> None:
     with pytest.raises(UnreadableList):
         read_list(b"")
-
-
-# --- Importing into a campaign -------------------------------------------------------------
-
-VOTERS = "first_name,phone,zip\nAnn,602-555-0101,85001\nBob,602-555-0102,85001\n"
-
-
-def test_an_import_loads_the_contacts_into_the_campaign(organizer: User) -> None:
-    campaign = make_campaign(organizer.organization)
-
-    result = import_list(campaign, VOTERS.encode(), "US")
-
-    assert (result.loaded, result.rejected) == (2, [])
-    cells = db.session.scalars(select(Contact.cell).where(Contact.campaign_id == campaign.id))
-    assert sorted(cells) == ["+16025550101", "+16025550102"]
-
-
-def test_a_number_on_the_opt_out_list_is_not_loaded(organizer: User) -> None:
-    campaign = make_campaign(organizer.organization)
-    db.session.add(
-        OptOut(organization_id=organizer.organization_id, cell="+16025550102", source="admin")
-    )
-    db.session.flush()
-
-    result = import_list(campaign, VOTERS.encode(), "US")
-
-    assert result.loaded == 1
-    assert [(r.line, r.row["cell"], r.reason) for r in result.rejected] == [
-        (3, "+16025550102", "opted out")
-    ]
-    assert db.session.scalars(select(Contact.first_name)).all() == ["Ann"]
-
-
-def test_an_opt_out_in_another_organization_does_not_block_the_import(organizer: User) -> None:
-    campaign = make_campaign(organizer.organization)
-    db.session.add(OptOut(organization_id=make_org().id, cell="+16025550102", source="admin"))
-    db.session.flush()
-
-    assert import_list(campaign, VOTERS.encode(), "US").loaded == 2
-
-
-def test_uploading_the_same_list_again_loads_nothing_new(organizer: User) -> None:
-    campaign = make_campaign(organizer.organization)
-    import_list(campaign, VOTERS.encode(), "US")
-
-    again = import_list(campaign, VOTERS.encode(), "US")
-
-    assert again.loaded == 0
-    assert [r.reason for r in again.rejected] == ["already in this campaign"] * 2
-    count = db.session.scalars(select(Contact.id).where(Contact.campaign_id == campaign.id))
-    assert len(count.all()) == 2
-
-
-def test_an_import_records_the_lists_custom_fields_on_the_campaign(organizer: User) -> None:
-    campaign = make_campaign(organizer.organization)
-
-    import_list(campaign, b"phone,Polling Place\n602-555-0101,Library\n", "US")
-
-    assert campaign.custom_field_names == ["polling_place"]
 
 
 def test_it_texts_the_cell_column_when_a_list_also_has_a_plain_phone_column() -> None:
