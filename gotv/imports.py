@@ -25,7 +25,7 @@ from typing import IO, Any
 from flask import current_app
 from psycopg.copy import QueuedLibpqWriter
 from redis.exceptions import RedisError
-from sqlalchemy import delete, exists, insert, select
+from sqlalchemy import delete, exists, insert, select, update
 
 from gotv import contacts, queue
 from gotv.contacts import UnreadableList
@@ -320,12 +320,19 @@ def rejections_csv(imp: ContactImport) -> Iterator[str]:
 def run(import_id: int) -> None:
     """Load a QUEUED import all or nothing: DONE with everything committed in one transaction,
     or CANCELLED/FAILED (with the error) and the campaign exactly as it was."""
-    imp = db.session.get(ContactImport, import_id)
-    if imp is None or imp.status is not ImportStatus.QUEUED:
+    # Claim it with a conditional UPDATE, so a second job for the same import does nothing.
+    claimed = db.session.execute(
+        update(ContactImport)
+        .where(ContactImport.id == import_id, ContactImport.status == ImportStatus.QUEUED)
+        .values(status=ImportStatus.RUNNING)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
         log.info("import %s: nothing to do", import_id)
         return
-    imp.status = ImportStatus.RUNNING
-    db.session.commit()
+    imp = db.session.get(ContactImport, import_id)
+    assert imp is not None
     try:
         Loader(imp).load()
     except ImportCancelled:

@@ -577,3 +577,15 @@ def test_the_shipped_zip_table_matches_the_zipcodes_package() -> None:
         shipped = list(csv.reader(handle))[1:]
 
     assert shipped == contacts.zipcodes_rows()
+
+
+def test_a_second_job_for_the_same_import_does_nothing(app: Flask, campaign: Campaign) -> None:
+    imp = upload(campaign, VOTERS)
+    imports.start(imp, dict(imp.mapping), ImportMode.APPEND, [])
+    db.session.commit()
+
+    imports.run(imp.id)
+    imports.run(imp.id)
+
+    db.session.refresh(imp)
+    assert imp.status == ImportStatus.DONE and imp.loaded == 2

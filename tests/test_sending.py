@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from gotv import create_app, keywords, queue, texting
+from gotv import create_app, queue, texting
 from gotv.db import db
 from gotv.fakecarrier import FakeCarrier
 from gotv.models import (
@@ -486,47 +486,3 @@ def test_a_merge_field_nobody_can_fill_is_flagged() -> None:
     script = "Hi {nickname}, it's {texter_name}. You vote at {polling_place}."
 
     assert texting.unknown_merge_fields(script, ["polling_place"]) == ["nickname"]
-
-
-# --- Opt-out keywords ----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        "STOP",
-        "Stop.",
-        " stop\n",
-        "STOP ALL",
-        "stopall",
-        "opt out",
-        "Opt-Out!",
-        "UNSUBSCRIBE",
-        "cancel",
-        "No más",
-        "ALTO",
-        "STOP 🛑",
-        "Stop -",
-        "- STOP",
-    ],
-)
-def test_an_opt_out_keyword_is_recognised(body: str) -> None:
-    assert keywords.is_opt_out(body)
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        "I'll stop by the polls",
-        "don't stop texting me",
-        "Stopping by later",
-        "Stop by at noon?",
-        "",
-    ],
-)
-def test_a_reply_that_merely_mentions_stopping_is_not_an_opt_out(body: str) -> None:
-    assert not keywords.is_opt_out(body)
-
-
-def test_start_asks_to_be_texted_again() -> None:
-    assert keywords.is_opt_in(" Start! ") and not keywords.is_opt_out("START")
