@@ -12,21 +12,33 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the web app from `config`, or from the environment when none is given."""
-    from gotv import auth, campaigns, cli, db, imports_web, inbox, optouts, queue, sms, webhooks
-    from gotv import config as settings
+    from gotv import (
+        auth,
+        campaigns,
+        cli,
+        db,
+        imports_web,
+        inbox,
+        optouts,
+        queue,
+        settings,
+        sms,
+        webhooks,
+    )
+    from gotv import config as configuration
 
     app = Flask(__name__)
     if config is None:
-        config = settings.from_environment()
+        config = configuration.from_environment()
     else:
-        settings.check(config)
+        configuration.check(config)
     app.config.from_mapping(config)
     # Voter files of a million rows run to 100 MB or so.
     app.config.setdefault("MAX_CONTENT_LENGTH", 256 * 1024 * 1024)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
     if not app.config.get("UPLOAD_DIR"):
         app.config["UPLOAD_DIR"] = os.path.join(app.instance_path, "uploads")
-    app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
     proxies = app.config.get("PROXY_COUNT", 1)
     if proxies:
         # Twilio signs the public URL; behind a proxy, rebuild it from the forwarded headers.
@@ -44,6 +56,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(imports_web.bp)
     app.register_blueprint(inbox.bp)
     app.register_blueprint(optouts.bp)
+    app.register_blueprint(settings.bp)
     app.register_blueprint(webhooks.bp)
     auth.csrf.exempt(webhooks.bp)
     app.after_request(add_security_headers)

@@ -85,6 +85,8 @@ ROUTES = [
     ),
     Route("POST", "/texting/conversations/<int:contact_id>/opt-out"),
     Route("POST", "/texting/conversations/<int:contact_id>/not-an-opt-out"),
+    Route("GET", "/settings"),
+    Route("POST", "/settings", (("name", "Hijacked"), ("help_text", "Hijacked"))),
     Route("GET", "/opt-outs"),
     Route("POST", "/opt-outs", (("cell", CONTACT_CELL),)),
     Route("POST", "/opt-outs/import"),
@@ -93,7 +95,9 @@ ROUTES = [
 ]
 PUBLIC = ("/login", "/static/", "/twilio/")
 GET_ROUTES = [r for r in ROUTES if r.method == "GET"]
-ORGANIZER_ROUTES = [r for r in ROUTES if r.rule.startswith(("/campaigns", "/opt-outs"))]
+ORGANIZER_ROUTES = [
+    r for r in ROUTES if r.rule.startswith(("/campaigns", "/opt-outs", "/settings"))
+]
 CONVERSATION_ROUTES = [r for r in ROUTES if "<int:contact_id>" in r.rule]
 ID_ROUTES = [r for r in ROUTES if r.names_a_campaign_or_contact]
 POST_ROUTES = [r for r in ROUTES if r.method == "POST"]
