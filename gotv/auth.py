@@ -17,7 +17,7 @@ from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
 from gotv.db import db
-from gotv.models import User
+from gotv.models import Campaign, ContactImport, OptOut, User
 
 bp = Blueprint("auth", __name__)
 csrf = CSRFProtect()
@@ -36,6 +36,21 @@ def init_app(app: Flask) -> None:
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
     return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+
+OwnedRow = TypeVar("OwnedRow", Campaign, ContactImport, OptOut)
+
+
+def get_owned(model: type[OwnedRow], row_id: int) -> OwnedRow:
+    """The row, if it belongs to the current user's organization.
+
+    :raise 404: for a row that does not exist or belongs to another organization (never 403,
+        which would tell a stranger that it exists).
+    """
+    row = db.session.get(model, row_id)
+    if row is None or row.organization_id != current_user.organization_id:
+        abort(404)
+    return row
 
 
 def organizer_required(view: View) -> View:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -12,7 +12,7 @@ from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from gotv import lint, texting
-from gotv.auth import organizer_required
+from gotv.auth import get_owned, organizer_required
 from gotv.db import db
 from gotv.models import (
     Campaign,
@@ -53,17 +53,6 @@ class StatusForm(FlaskForm):
     status = SelectField("Status", choices=[s.value for s in CampaignStatus])
 
 
-def get_campaign(campaign_id: int) -> Campaign:
-    """The campaign, if it belongs to the current user's organization.
-
-    :raise 404: for a campaign that does not exist or belongs to another organization.
-    """
-    campaign = db.session.get(Campaign, campaign_id)
-    if campaign is None or campaign.organization_id != current_user.organization_id:
-        abort(404)
-    return campaign
-
-
 @bp.get("")
 @organizer_required
 def index() -> ResponseReturnValue:
@@ -91,7 +80,7 @@ def create() -> ResponseReturnValue:
 @bp.get("/<int:campaign_id>")
 @organizer_required
 def show(campaign_id: int) -> ResponseReturnValue:
-    campaign = get_campaign(campaign_id)
+    campaign = get_owned(Campaign, campaign_id)
     return render_template(
         "campaigns/show.html",
         campaign=campaign,
@@ -158,7 +147,7 @@ def campaign_counts(campaign: Campaign) -> dict[str, int]:
 @bp.post("/<int:campaign_id>/script")
 @organizer_required
 def save_script(campaign_id: int) -> ResponseReturnValue:
-    campaign = get_campaign(campaign_id)
+    campaign = get_owned(Campaign, campaign_id)
     form = ScriptForm()
     if not form.validate_on_submit():
         flash("The script cannot be empty or longer than 1,600 characters.", "error")
@@ -178,7 +167,7 @@ def save_script(campaign_id: int) -> ResponseReturnValue:
 @bp.post("/<int:campaign_id>/script/opt-out-language")
 @organizer_required
 def append_opt_out_language(campaign_id: int) -> ResponseReturnValue:
-    campaign = get_campaign(campaign_id)
+    campaign = get_owned(Campaign, campaign_id)
     if AppendOptOutForm().validate_on_submit():
         campaign.script = lint.with_opt_out_language(campaign.script)
         db.session.commit()
@@ -189,7 +178,7 @@ def append_opt_out_language(campaign_id: int) -> ResponseReturnValue:
 @bp.post("/<int:campaign_id>/status")
 @organizer_required
 def change_status(campaign_id: int) -> ResponseReturnValue:
-    campaign = get_campaign(campaign_id)
+    campaign = get_owned(Campaign, campaign_id)
     form = StatusForm()
     if form.validate_on_submit():
         new_status = CampaignStatus(form.status.data)

@@ -275,16 +275,6 @@ def closes_at(
     return min(closings)
 
 
-def open_zone_lists(
-    zone_lists: Iterable[str], now: datetime, start_hour: int, end_hour: int
-) -> list[str]:
-    """Of the distinct zone lists in a campaign, the ones that may receive an initial text now.
-
-    Applies no state rule; see open_pairs.
-    """
-    return [zones for zones in zone_lists if is_open(zones, now, start_hour, end_hour)]
-
-
 def open_pairs(
     pairs: Iterable[tuple[str, str]], now: datetime, start_hour: int, end_hour: int
 ) -> list[tuple[str, str]]:

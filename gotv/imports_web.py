@@ -29,8 +29,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from gotv import imports, queue
-from gotv.auth import organizer_required
-from gotv.campaigns import UploadForm, get_campaign
+from gotv.auth import get_owned, organizer_required
+from gotv.campaigns import UploadForm
 from gotv.db import db
 from gotv.models import Campaign, ContactImport, ImportMode, ImportRejection, ImportStatus
 
@@ -88,9 +88,8 @@ def get_import(campaign_id: int, import_id: int) -> ContactImport:
 
     :raise 404: for an import that does not exist, or belongs to another campaign.
     """
-    campaign = get_campaign(campaign_id)
-    imp = db.session.get(ContactImport, import_id)
-    if imp is None or imp.campaign_id != campaign.id:
+    imp = get_owned(ContactImport, import_id)
+    if imp.campaign_id != campaign_id:
         abort(404)
     return imp
 
@@ -138,7 +137,7 @@ def import_url(imp: ContactImport) -> str:
 @bp.post("")
 @organizer_required
 def upload(campaign_id: int) -> ResponseReturnValue:
-    campaign = get_campaign(campaign_id)
+    campaign = get_owned(Campaign, campaign_id)
     form = UploadForm()
     if not form.validate_on_submit():
         flash("Choose a CSV or TSV file to upload.", "error")
@@ -176,7 +175,7 @@ def show(campaign_id: int, import_id: int) -> ResponseReturnValue:
 
 
 def imp_campaign(imp: ContactImport) -> Campaign:
-    return get_campaign(imp.campaign_id)
+    return get_owned(Campaign, imp.campaign_id)
 
 
 def render_mapping(imp: ContactImport, form: MappingForm, status: int = 200) -> ResponseReturnValue:

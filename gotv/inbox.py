@@ -14,6 +14,7 @@ from wtforms import BooleanField, HiddenField, IntegerField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from gotv import consent, queue, texting
+from gotv.auth import get_owned
 from gotv.db import db
 from gotv.models import Campaign, CampaignStatus, Contact, Message, utcnow
 
@@ -41,14 +42,6 @@ class DismissForm(FlaskForm):
 def new_key() -> str:
     """A fresh key for a send form: resubmitting the same form cannot send twice."""
     return secrets.token_urlsafe(24)
-
-
-def get_campaign(campaign_id: int) -> Campaign:
-    """An active campaign of the user's organization. :raise 404: otherwise."""
-    campaign = db.session.get(Campaign, campaign_id)
-    if campaign is None or campaign.organization_id != current_user.organization_id:
-        abort(404)
-    return campaign
 
 
 def get_conversation(contact_id: int) -> Contact:
@@ -102,7 +95,7 @@ def index() -> ResponseReturnValue:
 @bp.get("/<int:campaign_id>/send")
 @login_required
 def send_loop(campaign_id: int) -> ResponseReturnValue:
-    campaign = get_campaign(campaign_id)
+    campaign = get_owned(Campaign, campaign_id)
     now = utcnow()
     contact = texting.next_contact(campaign, current_user, now) if campaign.is_active else None
     return render_template(
@@ -118,7 +111,7 @@ def send_loop(campaign_id: int) -> ResponseReturnValue:
 @bp.post("/<int:campaign_id>/send")
 @login_required
 def send_initial(campaign_id: int) -> ResponseReturnValue:
-    campaign = get_campaign(campaign_id)
+    campaign = get_owned(Campaign, campaign_id)
     form = SendForm()
     if not form.validate_on_submit():
         abort(400)
@@ -135,7 +128,7 @@ def send_initial(campaign_id: int) -> ResponseReturnValue:
 @bp.get("/<int:campaign_id>/conversations")
 @login_required
 def conversations(campaign_id: int) -> ResponseReturnValue:
-    campaign = get_campaign(campaign_id)
+    campaign = get_owned(Campaign, campaign_id)
     contacts = db.session.scalars(
         select(Contact)
         .where(Contact.campaign_id == campaign.id, Contact.texter_id == current_user.id)

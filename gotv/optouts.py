@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import (
     Blueprint,
     Response,
-    abort,
     current_app,
     flash,
     redirect,
@@ -22,7 +21,7 @@ from wtforms import BooleanField, StringField
 from wtforms.validators import DataRequired, Length
 
 from gotv import consent, contacts, exports
-from gotv.auth import organizer_required
+from gotv.auth import get_owned, organizer_required
 from gotv.db import db
 from gotv.models import OptOut
 
@@ -139,9 +138,7 @@ def export() -> Response:
 @bp.post("/<int:opt_out_id>/reverse")
 @organizer_required
 def reverse(opt_out_id: int) -> ResponseReturnValue:
-    opt_out = db.session.get(OptOut, opt_out_id)
-    if opt_out is None or opt_out.organization_id != current_user.organization_id:
-        abort(404)
+    opt_out = get_owned(OptOut, opt_out_id)
     form = ReverseForm()
     if not form.validate_on_submit():
         flash(

@@ -181,12 +181,13 @@ def test_an_unrecognised_name_next_to_a_known_zone_is_ignored() -> None:
 # --- Which zone lists are open, and when the next one opens --------------------------------
 
 
-def test_open_zone_lists_keeps_only_the_lists_open_now() -> None:
+def test_open_pairs_keeps_only_the_zone_lists_open_now() -> None:
     zone_lists = ["America/New_York", "Pacific/Honolulu", "America/New_York America/Chicago"]
+    pairs = [(zones, "") for zones in zone_lists]
 
-    open_now = hours.open_zone_lists(zone_lists, at("2026-11-03T09:30:00-05:00"), START, END)
+    open_now = hours.open_pairs(pairs, at("2026-11-03T09:30:00-05:00"), START, END)
 
-    assert open_now == ["America/New_York"]
+    assert open_now == [("America/New_York", "")]
 
 
 def test_the_next_opening_before_nine_is_nine_that_morning() -> None:
