@@ -13,9 +13,11 @@ from typing import Any
 from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -24,6 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     text,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -132,6 +135,8 @@ class Organization(Model):
     help_text: Mapped[str] = mapped_column(
         Text, default=DEFAULT_HELP_TEXT, server_default=DEFAULT_HELP_TEXT
     )
+    # Messages per second across all the organization's senders; None: only senders' own limits.
+    per_second: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
 
 
@@ -164,6 +169,24 @@ class User(UserMixin, Model):
         return self.role.is_organizer
 
 
+class Sender(Model):
+    """A number or Messaging Service texts go out from, with the pace the organizer set for it."""
+
+    __tablename__ = "sender"
+    __table_args__ = (UniqueConstraint("organization_id", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    # An E.164 number or a Messaging Service SID (MG...).
+    address: Mapped[str] = mapped_column(String(40))
+    label: Mapped[str] = mapped_column(String(100), default="")
+    # Messages per second from this sender, across all workers; None: no limit of ours.
+    per_second: Mapped[float | None] = mapped_column(Float)
+    # Messages per UTC day from this sender; None: no cap.
+    daily_cap: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+
 class Campaign(Model):
     __tablename__ = "campaign"
 
@@ -179,9 +202,14 @@ class Campaign(Model):
     # The texting window in the recipient's local time, [start, end) in whole hours.
     window_start_hour: Mapped[int] = mapped_column(Integer, default=9)
     window_end_hour: Mapped[int] = mapped_column(Integer, default=20)
+    # None: the deployment's default sender (TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER).
+    sender_id: Mapped[int | None] = mapped_column(ForeignKey("sender.id"))
+    # Ask Twilio to replace look-alike Unicode (curly quotes...) with GSM-7 characters.
+    smart_encoding: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
 
     organization: Mapped[Organization] = relationship()
+    sender: Mapped[Sender | None] = relationship()
 
     @property
     def is_active(self) -> bool:
@@ -229,6 +257,19 @@ class Message(Model):
             postgresql_where=text("is_initial"),
         ),
         Index("ix_message_contact_created", "contact_id", "created_at"),
+        # The outbox: send pumps scan queued rows in id order, and admins look for stuck ones.
+        Index(
+            "ix_message_queued",
+            "id",
+            sqlite_where=text("status = 'queued'"),
+            postgresql_where=text("status = 'queued'"),
+        ),
+        Index(
+            "ix_message_sending",
+            "updated_at",
+            sqlite_where=text("status = 'sending'"),
+            postgresql_where=text("status = 'sending'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -250,6 +291,12 @@ class Message(Model):
     twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
     error_code: Mapped[int | None] = mapped_column(Integer)
     refusal_reason: Mapped[str | None] = mapped_column(String(40))
+    # The address the message is paced on (a Sender's address, or "" for the default sender).
+    sender: Mapped[str] = mapped_column(String(40), default="", server_default=text("''"))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A queued message is not sent before this (a retry's backoff, a sender's daily cap).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(Timestamp())
+    segments: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(Timestamp())
     updated_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow, onupdate=utcnow)
@@ -270,6 +317,21 @@ class Message(Model):
             status=MessageStatus.QUEUED,
             **fields,
         )
+
+
+class CampaignTally(Model):
+    """How many of a campaign's messages are in each status, kept by database triggers.
+
+    Each status change adds -1 and +1 to a row chosen by the writing connection (`shard`), so
+    busy campaigns have no single hot row; read a count as the SUM over shards.
+    """
+
+    __tablename__ = "campaign_tally"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class OptOut(Model):
