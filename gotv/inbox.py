@@ -55,20 +55,20 @@ def get_conversation(contact_id: int) -> Contact:
 
 
 def queue_once(idempotency_key: str, queue_message: Callable[[], Message]) -> None:
-    """Queue a text unless this form was already submitted, then enqueue it after the commit.
+    """Queue a text unless this form was already submitted, then wake a send pump after commit.
 
     When the text may not be sent, nothing is written and the reason is flashed.
     """
     if texting.message_for_key(idempotency_key) is not None:
         return
     try:
-        message = queue_message()
+        queue_message()
     except texting.CannotText as refusal:
         db.session.rollback()
         flash(str(refusal), "error")
         return
     db.session.commit()
-    queue.enqueue_send(message.id)
+    queue.wake_senders()
 
 
 @bp.get("")
@@ -185,7 +185,7 @@ def opt_out(contact_id: int) -> ResponseReturnValue:
         )
         db.session.commit()
         if confirmation is not None:
-            queue.enqueue_send(confirmation.id)
+            queue.wake_senders()
         flash("Opted out. Nobody in your organization can text this number again.", "success")
     return redirect(url_for("inbox.conversation", contact_id=contact.id))
 

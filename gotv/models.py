@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     false,
     text,
@@ -39,25 +40,25 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Timestamp(DateTime):
-    """A DateTime that always comes back timezone-aware in UTC, on SQLite as on PostgreSQL."""
+class Timestamp(TypeDecorator[datetime]):
+    """A DateTime that always comes back timezone-aware in UTC, on SQLite as on PostgreSQL.
 
+    (A decorator, not a DateTime subclass: SQLite's dialect replaces a subclass by its own
+    DATETIME and the conversion would be lost.)
+    """
+
+    impl = DateTime(timezone=True)
     cache_ok = True
 
-    def __init__(self) -> None:
-        super().__init__(timezone=True)
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value
 
-    def result_processor(self, dialect: Any, coltype: Any) -> Any:
-        parent = super().result_processor(dialect, coltype)
-
-        def process(value: Any) -> Any:
-            if parent is not None:
-                value = parent(value)
-            if isinstance(value, datetime) and value.tzinfo is None:
-                value = value.replace(tzinfo=UTC)
-            return value
-
-        return process
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
 
 
 def enum_column(enum_class: type[enum.Enum]) -> Enum:
@@ -302,6 +303,7 @@ class Message(Model):
     updated_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow, onupdate=utcnow)
 
     contact: Mapped[Contact | None] = relationship()
+    campaign: Mapped[Campaign | None] = relationship()
     texter: Mapped[User | None] = relationship()
 
     @classmethod
@@ -314,6 +316,7 @@ class Message(Model):
             direction=Direction.OUTBOUND,
             body=body,
             to_number=contact.cell,
+            sender=contact.campaign.sender.address if contact.campaign.sender else "",
             status=MessageStatus.QUEUED,
             **fields,
         )

@@ -1,6 +1,6 @@
 """Redis and RQ: named queues and enqueueing jobs by their dotted name.
 
-Jobs are enqueued by name ("workers.texting.send_message") so the web app never imports the
+Jobs are enqueued by name ("workers.texting.pump_outbox") so the web app never imports the
 worker package; they take ids, never ORM objects.
 """
 
@@ -20,9 +20,6 @@ SEND = "send"
 IMPORT = "import"
 DEFAULT = "default"
 QUEUES = (SEND, IMPORT, DEFAULT)
-
-# Twilio outages are retried for about ten minutes; the message row stays queued meanwhile.
-SEND_RETRY = Retry(max=6, interval=[5, 15, 30, 60, 120, 300])
 
 
 def init_app(app: Flask) -> None:
@@ -61,9 +58,27 @@ def enqueue(
     return True
 
 
-def enqueue_send(message_id: int) -> bool:
-    """Enqueue the send job for a committed, queued message."""
-    return enqueue("workers.texting.send_message", message_id, queue_name=SEND, retry=SEND_RETRY)
+# While this key exists a pump is already waiting in the send queue: clicks need not add more.
+WAKE_KEY = "gotv:send:wake"
+WAKE_SECONDS = 10
+# A pump stops claiming after a minute (PumpSettings.run_seconds); leave it time to finish.
+PUMP_TIMEOUT_SECONDS = 180
+
+
+def wake_senders() -> bool:
+    """Make sure a send pump will look at the outbox soon; call after the commit that queued.
+
+    At most one pump waits in the send queue at a time: the pump clears WAKE_KEY when it starts,
+    so work queued while it runs wakes one more. False when Redis is unreachable (the sweeper
+    wakes a pump later).
+    """
+    try:
+        if not redis().set(WAKE_KEY, 1, nx=True, ex=WAKE_SECONDS):
+            return True
+    except RedisError:
+        log.warning("redis unavailable; queued messages left for the sweeper")
+        return False
+    return enqueue("workers.texting.pump_outbox", queue_name=SEND, job_timeout=PUMP_TIMEOUT_SECONDS)
 
 
 # A million-row import takes about 20 s on a small box; leave room for a slow one.

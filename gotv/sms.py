@@ -1,19 +1,24 @@
 """Twilio, and the only module that imports it.
 
-`send()` hands one message to Twilio's Messages API; `is_valid_signature()` checks a webhook's
-X-Twilio-Signature. `TWILIO_API_URL` points the real client at any Twilio-compatible server,
-which is how the fake carrier stands in for Twilio in the demo and in every test.
+`Connection.send()` hands messages to Twilio's Messages API, many at once; `find_sent()` asks
+Twilio what it holds for a number; `is_valid_signature()` checks a webhook's X-Twilio-Signature.
+`TWILIO_API_URL` points the real client at any Twilio-compatible server, which is how the fake
+carrier stands in for Twilio in the demo and in every test.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+import aiohttp
 import requests
 from flask import Flask, current_app
 from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
@@ -24,11 +29,13 @@ HTTP_TIMEOUT_SECONDS = 15
 
 @dataclass(frozen=True)
 class Accepted:
-    """Twilio accepted the message: its SID, its status and the number it goes out from."""
+    """A message Twilio holds: its SID, status, the number it goes out from, its segments."""
 
     sid: str
     status: str
     from_number: str
+    segments: int | None = None
+    body: str = ""
 
 
 class SendError(Exception):
@@ -65,37 +72,116 @@ def init_app(app: Flask) -> None:
     app.extensions["gotv.sms"] = client
 
 
-def send(to: str, body: str, status_callback: str, validity_period: int | None = None) -> Accepted:
-    """Ask Twilio to send `body` to `to`, with status callbacks to `status_callback`.
+class Connection:
+    """Twilio for one send pump: a pooled aiohttp session with up to `concurrency` requests open.
 
-    Sends from the configured Messaging Service when there is one, else from the number.
-
-    :raise SendError: when Twilio refuses or cannot be reached.
+    Use inside a running event loop: ``async with sms.Connection(config, 200) as twilio: ...``.
     """
-    config = current_app.config
-    client: Client = current_app.extensions["gotv.sms"]
-    sender: dict[str, Any] = (
-        {"messaging_service_sid": config["TWILIO_MESSAGING_SERVICE_SID"]}
-        if config.get("TWILIO_MESSAGING_SERVICE_SID")
-        else {"from_": config["TWILIO_FROM_NUMBER"]}
-    )
-    if validity_period is not None:
-        sender["validity_period"] = validity_period
-    try:
-        message = client.messages.create(
-            to=to, body=body, status_callback=status_callback, **sender
+
+    def __init__(self, config: Mapping[str, Any], concurrency: int) -> None:
+        self.config = config
+        self.concurrency = concurrency
+
+    async def __aenter__(self) -> Connection:
+        self.http = AsyncTwilioHttpClient(pool_connections=False)
+        # twilio's own session allows 100 connections; a pump keeps `concurrency` requests open.
+        self.http.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self.concurrency)
         )
-    except TwilioRestException as error:
-        retryable = error.status >= 500 or error.status == 429
-        raise SendError(error.msg, error.code, error.status, retryable=retryable) from error
-    except requests.ConnectionError as error:
-        # requests raises ConnectTimeout as a ConnectionError too: nothing reached Twilio.
-        raise SendError(f"Twilio unreachable: {error}", retryable=True) from error
-    except requests.Timeout as error:
-        raise SendError(f"Twilio did not answer: {error}", uncertain=True) from error
-    return Accepted(
-        sid=message.sid or "", status=str(message.status), from_number=message.from_ or ""
-    )
+        self.client = Client(
+            self.config["TWILIO_ACCOUNT_SID"],
+            self.config["TWILIO_AUTH_TOKEN"],
+            http_client=self.http,
+        )
+        self.client.api.base_url = self.config["TWILIO_API_URL"].rstrip("/")
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.http.close()
+
+    async def send(
+        self,
+        to: str,
+        body: str,
+        status_callback: str,
+        validity_period: int,
+        sender: str = "",
+        smart_encoded: bool = False,
+    ) -> Accepted:
+        """Ask Twilio to send `body` to `to`, with status callbacks to `status_callback`.
+
+        `sender` is a number or a Messaging Service SID; "" means the configured default.
+
+        :raise SendError: when Twilio refuses, cannot be reached, or may or may not have it.
+        """
+        fields: dict[str, Any] = sender_fields(sender or default_sender(self.config))
+        if smart_encoded:
+            fields["smart_encoded"] = True
+        try:
+            # twilio's async client passes no timeout of its own to aiohttp, so bound it here.
+            message = await asyncio.wait_for(
+                self.client.messages.create_async(
+                    to=to,
+                    body=body,
+                    status_callback=status_callback,
+                    validity_period=validity_period,
+                    **fields,
+                ),
+                HTTP_TIMEOUT_SECONDS,
+            )
+        except TwilioRestException as error:
+            retryable = error.status >= 500 or error.status == 429
+            raise SendError(error.msg, error.code, error.status, retryable=retryable) from error
+        except aiohttp.ClientConnectorError as error:
+            # The connection was never made: nothing reached Twilio.
+            raise SendError(f"Twilio unreachable: {error}", retryable=True) from error
+        except (aiohttp.ClientError, TimeoutError) as error:
+            # The request may have reached Twilio before the connection broke or timed out.
+            raise SendError(f"Twilio did not answer: {error!r}", uncertain=True) from error
+        return Accepted(
+            sid=message.sid or "",
+            status=str(message.status),
+            from_number=message.from_ or "",
+            segments=_int_or_none(message.num_segments),
+        )
+
+
+def default_sender(config: Mapping[str, Any]) -> str:
+    """The deployment's sender: its Messaging Service if it has one, else its number."""
+    return str(config.get("TWILIO_MESSAGING_SERVICE_SID") or config["TWILIO_FROM_NUMBER"])
+
+
+def sender_fields(sender: str) -> dict[str, str]:
+    """The Messages API field that names `sender`: MessagingServiceSid for MG..., else From."""
+    if sender.startswith("MG"):
+        return {"messaging_service_sid": sender}
+    return {"from_": sender}
+
+
+def find_sent(to: str, since: datetime) -> list[Accepted]:
+    """Messages Twilio holds to `to` sent since `since` (by day): to settle an uncertain send."""
+    client: Client = current_app.extensions["gotv.sms"]
+    try:
+        messages = client.messages.list(to=to, date_sent_after=since, limit=50)
+    except (TwilioRestException, requests.RequestException) as error:
+        raise SendError(f"cannot list messages: {error}", retryable=True) from error
+    return [
+        Accepted(
+            sid=message.sid or "",
+            status=str(message.status),
+            from_number=message.from_ or "",
+            segments=_int_or_none(message.num_segments),
+            body=message.body or "",
+        )
+        for message in messages
+    ]
+
+
+def _int_or_none(value: object) -> int | None:
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
 
 
 def is_valid_signature(url: str, params: Mapping[str, Any], signature: str) -> bool:

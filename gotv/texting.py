@@ -15,8 +15,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Select, exists, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
-from gotv import carrier_errors, consent, hours, keywords, queue, sms
-from gotv.carrier_errors import Action
+from gotv import consent, hours, keywords, queue
 from gotv.consent import is_opted_out
 from gotv.db import db
 from gotv.keywords import Intent
@@ -27,7 +26,6 @@ from gotv.models import (
     ContactStatus,
     Direction,
     Message,
-    MessageKind,
     MessageStatus,
     OptOut,
     User,
@@ -68,10 +66,6 @@ CONFIRMATION_SECONDS = 5 * 60  # 47 CFR 64.1200(a)(12): a confirmation within fi
 
 class CannotText(Exception):
     """The text was not queued; `str(error)` says why, in words a volunteer understands."""
-
-
-class RetryLater(Exception):
-    """Twilio is unreachable; the message is queued again and the job should be retried."""
 
 
 # --- Scripts -------------------------------------------------------------------------------
@@ -276,47 +270,6 @@ def message_for_key(idempotency_key: str) -> Message | None:
 # --- The last gate and the send ------------------------------------------------------------
 
 
-def claim_message(message_id: int) -> bool:
-    """Move a queued message to `sending`; only the one caller that gets True may send it."""
-    claimed = db.session.execute(
-        update(Message)
-        .where(Message.id == message_id, Message.status == MessageStatus.QUEUED)
-        .values(status=MessageStatus.SENDING, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
-    return claimed.rowcount == 1  # type: ignore[attr-defined]
-
-
-def refusal_reason(message: Message, now: datetime) -> str | None:
-    """Why this message must not go out right now, checked against the database; None if it may.
-
-    The confirmation of an opt-out goes to an opted-out number by definition; nothing else does.
-    Automatic replies (confirmation, help) skip the campaign and assignment checks, never the
-    carrier's blocks or the recipient's hours.
-    """
-    contact = message.contact
-    if contact is None or message.organization_id is None:
-        return "no_contact"
-    campaign = contact.campaign
-    if message.kind != MessageKind.OPT_OUT_CONFIRMATION and is_opted_out(
-        message.organization_id, contact.cell
-    ):
-        return "opted_out"
-    if consent.is_blocked(message.organization_id, contact.cell):
-        return "undeliverable"
-    if message.kind == MessageKind.TEXT:
-        if not campaign.is_active:
-            return "campaign_not_active"
-        if contact.texter_id != message.texter_id and not (
-            message.texter and message.texter.is_organizer
-        ):
-            return "contact_reassigned"
-    if window_closes_at(contact, now) is None:
-        return "quiet_hours"
-    return None
-
-
 def window_closes_at(contact: Contact, now: datetime) -> datetime | None:
     """When the contact's texting window (campaign and state rules) closes; None if closed now."""
     campaign = contact.campaign
@@ -329,84 +282,22 @@ def window_closes_at(contact: Contact, now: datetime) -> datetime | None:
     )
 
 
-def validity_seconds(message: Message, now: datetime) -> int:
-    """How long Twilio may hold the message before it would arrive after the window closes.
-
-    A confirmation also never waits past the five minutes the FCC allows it.
-    """
-    assert message.contact is not None
-    closes = window_closes_at(message.contact, now)
-    seconds = int((closes - now).total_seconds()) if closes else 1
-    if message.kind == MessageKind.OPT_OUT_CONFIRMATION:
-        seconds = min(seconds, CONFIRMATION_SECONDS)
-    return max(1, min(MAX_VALIDITY_SECONDS, seconds))
-
-
-def deliver(message_id: int, status_callback: str, now: datetime) -> MessageStatus | None:
-    """Send one queued message through Twilio, exactly once.
-
-    Claims the row first, so a second job for the same message does nothing; re-checks opt-out,
-    campaign, assignment and quiet hours; records Twilio's answer. Returns the new status, or
-    None when another job had already claimed the message.
-
-    :raise RetryLater: when Twilio is unreachable; the message is back in `queued`.
-    """
-    if not claim_message(message_id):
-        return None
-    message = db.session.get(Message, message_id)
-    assert message is not None
-    reason = refusal_reason(message, now)
-    if reason:
-        message.status, message.refusal_reason = MessageStatus.REFUSED, reason
-        db.session.commit()
-        log.info("message %s refused: %s", message_id, reason)
-        return message.status
-    try:
-        accepted = sms.send(
-            message.to_number, message.body, status_callback, validity_seconds(message, now)
-        )
-    except sms.SendError as error:
-        return record_send_error(message, error)
-    message.status = MessageStatus.ACCEPTED
-    message.twilio_sid, message.from_number = accepted.sid, accepted.from_number
-    message.sent_at = now
-    db.session.commit()
-    return message.status
-
-
-def record_send_error(message: Message, error: sms.SendError) -> MessageStatus:
-    """Record what Twilio's refusal means for the message (and the number).
-
-    :raise RetryLater: for an outage or a busy Twilio, after putting the message back in the
-        queue.
-    """
-    message.error_code = error.code
-    if error.retryable or carrier_errors.action_for(error.code) == Action.RETRY:
-        message.status = MessageStatus.QUEUED
-        db.session.commit()
-        raise RetryLater(str(error))
-    if error.uncertain:
-        # Twilio may have taken it: leave it in `sending` for a person to check, never resend.
-        log.error("message %s may or may not have been sent: %s", message.id, error)
-        db.session.commit()
-        return message.status
-    message.status = MessageStatus.FAILED
-    consent.apply_carrier_error(message, error.code)
-    db.session.commit()
-    return message.status
-
-
 # --- Webhooks ------------------------------------------------------------------------------
 
 
-def record_status(params: Mapping[str, str]) -> None:
-    """Apply a Twilio status callback; repeated or late callbacks never move a message back."""
+def record_status(params: Mapping[str, str], message_id: str | None = None) -> None:
+    """Apply a Twilio status callback; repeated or late callbacks never move a message back.
+
+    `message_id` comes from the callback URL the send gave Twilio, so a callback that arrives
+    before the send recorded Twilio's answer still finds its message (and stores the SID).
+    """
     sid = params.get("MessageSid", "")
     status = TWILIO_STATUS.get(params.get("MessageStatus", ""))
-    message = db.session.scalars(select(Message).where(Message.twilio_sid == sid)).first()
+    message = message_for_callback(sid, message_id)
     if message is None or status is None:
         log.info("status callback for unknown message %s (%s)", sid, params.get("MessageStatus"))
         return
+    message.twilio_sid = message.twilio_sid or sid
     if STATUS_RANK.get(status, 0) > STATUS_RANK.get(message.status, 99):
         message.status = status
     error_code = params.get("ErrorCode", "")
@@ -414,6 +305,17 @@ def record_status(params: Mapping[str, str]) -> None:
         message.error_code = int(error_code)
         consent.apply_carrier_error(message, message.error_code)
     db.session.commit()
+
+
+def message_for_callback(sid: str, message_id: str | None) -> Message | None:
+    """The message a status callback is about: by our id when given, else by Twilio's SID."""
+    if message_id and message_id.isdigit():
+        message = db.session.get(Message, int(message_id))
+        # The callback URL is signed, but a SID we stored already must agree with it.
+        if message is None or message.twilio_sid not in (None, sid):
+            return None
+        return message
+    return db.session.scalars(select(Message).where(Message.twilio_sid == sid)).first()
 
 
 def record_inbound(params: Mapping[str, str]) -> Message | None:
@@ -443,8 +345,8 @@ def record_inbound(params: Mapping[str, str]) -> Message | None:
         return None  # the same webhook, delivered twice at once
     replies = act_on_reply(contact, message) if contact is not None else []
     db.session.commit()
-    for reply in replies:
-        queue.enqueue_send(reply.id)
+    if replies:
+        queue.wake_senders()
     return message
 
 
@@ -489,15 +391,3 @@ def act_on_reply(contact: Contact, message: Message) -> list[Message]:
         contact.needs_reply = True
         contact.opt_out_suggested = intent == Intent.POSSIBLE_OPT_OUT
     return []
-
-
-def stale_queued_messages(older_than: datetime, limit: int = 1000) -> list[int]:
-    """Ids of messages still queued since before `older_than`: their job was lost or is late."""
-    return list(
-        db.session.scalars(
-            select(Message.id)
-            .where(Message.status == MessageStatus.QUEUED, Message.updated_at < older_than)
-            .order_by(Message.id)
-            .limit(limit)
-        )
-    )

@@ -42,5 +42,5 @@ def inbound() -> Response:
 @bp.post("/status")
 @signed_by_twilio
 def status() -> Response:
-    texting.record_status(request.form)
+    texting.record_status(request.form, request.args.get("message"))
     return Response("", status=200)

@@ -329,10 +329,9 @@ def test_a_florida_number_with_a_new_york_zip_follows_floridas_8pm_rule(
         texter_id=volunteer.id,
         status=ContactStatus.TEXTED,
     )
-    message = make_message(contact)
-    db.session.commit()
-
     with time_machine.travel(datetime(2026, 11, 3, 20, 30, tzinfo=ZoneInfo("America/New_York"))):
+        message = make_message(contact)
+        db.session.commit()
         send_message(message.id)
 
     db.session.refresh(message)

@@ -31,7 +31,7 @@ from gotv.models import (
 from tests import conftest
 from tests.conftest import csrf_token, login, run_jobs
 from tests.factories import make_campaign, make_contact, make_message, make_user
-from workers.texting import send_message, sweep_queued_messages
+from workers.texting import send_message, sweep_outbox
 
 pytestmark = pytest.mark.usefixtures("weekday_morning")
 
@@ -65,8 +65,8 @@ def click_send(client: FlaskClient, campaign: Campaign) -> None:
     assert client.post(f"/texting/{campaign.id}/send", data=form).status_code == 302
 
 
-def enqueue_send(message_id: int) -> None:
-    assert queue.enqueue("workers.texting.send_message", message_id, queue_name=queue.SEND)
+def enqueue_pump() -> None:
+    assert queue.enqueue("workers.texting.pump_outbox", queue_name=queue.SEND)
 
 
 def new_york(moment: str) -> datetime:
@@ -162,12 +162,12 @@ def test_a_message_sent_twice_reaches_the_carrier_once(
     assert len(carrier.messages) == 1
 
 
-def test_two_jobs_for_the_same_message_reach_the_carrier_once(
+def test_two_pumps_for_the_same_message_reach_the_carrier_once(
     app: Flask, volunteer: User, carrier: FakeCarrier
 ) -> None:
     message = queued_initial(volunteer)
-    enqueue_send(message.id)
-    enqueue_send(message.id)
+    enqueue_pump()
+    enqueue_pump()
 
     run_jobs(app)
 
@@ -236,26 +236,51 @@ def test_a_twilio_outage_puts_the_message_back_in_the_queue_for_a_retry(
     carrier.fail_all_sends()
     message = queued_initial(volunteer)
 
-    with pytest.raises(texting.RetryLater):
-        send_message(message.id)
+    assert send_message(message.id) == "queued"
 
-    assert status_of(message) == (MessageStatus.QUEUED, None)
+    db.session.refresh(message)
+    assert (message.status, message.attempts) == (MessageStatus.QUEUED, 1)
+    assert message.next_attempt_at is not None and message.next_attempt_at > utcnow()
+    assert carrier.messages == []
+
+
+def test_a_retry_waits_for_its_backoff(volunteer: User, carrier: FakeCarrier) -> None:
+    carrier.fail_all_sends()
+    message = queued_initial(volunteer)
+    send_message(message.id)
+    carrier.recover()
+
+    assert send_message(message.id) == "queued"
     assert carrier.messages == []
 
 
 def test_the_retry_after_an_outage_sends_the_message_exactly_once(
-    volunteer: User, carrier: FakeCarrier
+    volunteer: User, carrier: FakeCarrier, weekday_morning: time_machine.Traveller
 ) -> None:
     carrier.fail_all_sends()
     message = queued_initial(volunteer)
-    with pytest.raises(texting.RetryLater):
-        send_message(message.id)
+    send_message(message.id)
     carrier.recover()
+    weekday_morning.shift(timedelta(seconds=6))
 
     assert send_message(message.id) == "accepted"
     assert send_message(message.id) is None
 
     assert [m["body"] for m in carrier.messages] == ["Hi Maria!"]
+
+
+def test_a_message_queued_through_a_long_outage_expires_instead_of_going_late(
+    volunteer: User, carrier: FakeCarrier, weekday_morning: time_machine.Traveller
+) -> None:
+    carrier.fail_all_sends()
+    message = queued_initial(volunteer)
+    send_message(message.id)
+    carrier.recover()
+    weekday_morning.shift(timedelta(minutes=61))
+
+    assert send_message(message.id) == "refused"
+    assert status_of(message) == (MessageStatus.REFUSED, "expired")
+    assert carrier.messages == []
 
 
 @pytest.fixture
@@ -289,8 +314,8 @@ def test_an_unreachable_twilio_is_retried_later(
 ) -> None:
     message_id = queued_initial(volunteer).id
 
-    with app_with_twilio_down.app_context(), pytest.raises(texting.RetryLater):
-        send_message(message_id)
+    with app_with_twilio_down.app_context():
+        assert send_message(message_id) == "queued"
 
     unsent = db.session.get(Message, message_id)
     assert unsent is not None and unsent.status == MessageStatus.QUEUED
@@ -338,41 +363,45 @@ def queued_since(volunteer: User, age: timedelta, **fields: object) -> Message:
     return message
 
 
-def send_jobs() -> list[tuple[str, tuple[object, ...]]]:
-    return [(job.func_name, job.args) for job in queue.queue(queue.SEND).get_jobs()]
+def send_jobs() -> list[str]:
+    return [job.func_name for job in queue.queue(queue.SEND).get_jobs()]
 
 
-def test_the_sweeper_re_enqueues_a_message_queued_more_than_two_minutes_ago(
-    volunteer: User,
-) -> None:
-    message = queued_since(volunteer, timedelta(minutes=3))
+def test_the_sweeper_wakes_a_pump_for_a_message_nobody_picked_up(volunteer: User) -> None:
+    queued_since(volunteer, timedelta(minutes=3))
 
-    assert sweep_queued_messages() == 1
+    assert sweep_outbox() is True
 
-    assert send_jobs() == [("workers.texting.send_message", (message.id,))]
+    assert send_jobs() == ["workers.texting.pump_outbox"]
 
 
-def test_the_sweeper_leaves_a_message_queued_less_than_two_minutes_ago(volunteer: User) -> None:
-    queued_since(volunteer, timedelta(minutes=1))
+def test_the_sweeper_leaves_a_retry_that_is_not_due_yet(volunteer: User) -> None:
+    queued_since(volunteer, timedelta(minutes=1), next_attempt_at=utcnow() + timedelta(seconds=30))
 
-    assert sweep_queued_messages() == 0
+    assert sweep_outbox() is False
 
     assert send_jobs() == []
 
 
-def test_the_sweeper_never_re_enqueues_a_message_that_may_have_reached_twilio(
+def test_the_sweeper_never_wakes_a_pump_for_a_message_that_may_have_reached_twilio(
     volunteer: User,
 ) -> None:
     queued_since(volunteer, timedelta(hours=1), status=MessageStatus.SENDING)
 
-    assert sweep_queued_messages() == 0
+    assert sweep_outbox() is False
+
+
+def test_clicks_while_a_pump_waits_in_the_queue_add_no_second_pump(volunteer: User) -> None:
+    assert queue.wake_senders() and queue.wake_senders()
+
+    assert send_jobs() == ["workers.texting.pump_outbox"]
 
 
 def test_a_swept_message_is_sent_once(app: Flask, volunteer: User, carrier: FakeCarrier) -> None:
-    message = queued_since(volunteer, timedelta(minutes=3), body="Still voting?")
-    enqueue_send(message.id)  # the original job turns up late, after the sweep
+    queued_since(volunteer, timedelta(minutes=3), body="Still voting?")
+    enqueue_pump()  # the original wake-up turns up late, after the sweep
 
-    sweep_queued_messages()
+    sweep_outbox()
     run_jobs(app)
 
     assert [m["body"] for m in carrier.messages] == ["Still voting?"]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,24 +15,46 @@ from gotv import sms
 from gotv.fakecarrier import FakeCarrier
 from tests.twilio_contract import request_schema
 
+CALLBACK = "https://gotv.test/twilio/status?message=1"
+
+
+def send(app: Flask, sender: str = "", smart_encoded: bool = False, **config: Any) -> sms.Accepted:
+    """Send one text through a fresh sms.Connection, as a pump does."""
+
+    async def one() -> sms.Accepted:
+        async with sms.Connection({**app.config, **config}, concurrency=4) as twilio:
+            return await twilio.send("+12125550142", "Hi!", CALLBACK, 600, sender, smart_encoded)
+
+    return asyncio.run(one())
+
 
 def test_our_send_request_uses_only_fields_of_twilios_create_message_contract(
     app: Flask, carrier: FakeCarrier, contract: dict[str, Any]
 ) -> None:
-    sms.send("+12125550142", "Hi Maria!", "https://gotv.test/twilio/status", validity_period=600)
+    send(app, smart_encoded=True)
 
     schema = request_schema(contract)
     sent = carrier.requests[0]
     assert set(sent) <= set(schema["properties"])
     assert set(schema.get("required", [])) <= set(sent)
-    assert sent["ValidityPeriod"] == "600"
+    assert (sent["ValidityPeriod"], sent["SmartEncoded"]) == ("600", "true")
+    assert sent["StatusCallback"] == CALLBACK
 
 
-def test_it_returns_twilios_sid_and_status(app: Flask, carrier: FakeCarrier) -> None:
-    accepted = sms.send("+12125550142", "Hi!", "https://gotv.test/twilio/status")
+def test_it_returns_twilios_sid_status_and_segments(app: Flask, carrier: FakeCarrier) -> None:
+    accepted = send(app)
 
     assert accepted.sid == carrier.messages[0]["sid"] and accepted.sid.startswith("SM")
-    assert accepted.status == "queued"
+    assert (accepted.status, accepted.segments) == ("queued", 1)
+
+
+def test_a_messaging_service_sender_is_sent_as_messaging_service_sid(
+    app: Flask, carrier: FakeCarrier
+) -> None:
+    send(app, sender="MG" + "0" * 32)
+
+    assert carrier.requests[0]["MessagingServiceSid"] == "MG" + "0" * 32
+    assert "From" not in carrier.requests[0]
 
 
 def test_a_twilio_refusal_is_a_send_error_with_twilios_code(
@@ -37,7 +63,7 @@ def test_a_twilio_refusal_is_a_send_error_with_twilios_code(
     carrier.fail_sends_to("+12125550142", 21610)
 
     with pytest.raises(sms.SendError) as refusal:
-        sms.send("+12125550142", "Hi!", "https://gotv.test/twilio/status")
+        send(app)
 
     assert (refusal.value.code, refusal.value.retryable) == (21610, False)
 
@@ -46,6 +72,51 @@ def test_a_twilio_outage_is_a_retryable_send_error(app: Flask, carrier: FakeCarr
     carrier.fail_all_sends(503)
 
     with pytest.raises(sms.SendError) as outage:
-        sms.send("+12125550142", "Hi!", "https://gotv.test/twilio/status")
+        send(app)
 
     assert outage.value.retryable and not outage.value.uncertain
+
+
+def test_a_refused_connection_is_retryable(app: Flask) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+
+    with pytest.raises(sms.SendError) as outage:
+        send(app, TWILIO_API_URL=f"http://127.0.0.1:{closed}")
+
+    assert outage.value.retryable and not outage.value.uncertain
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A server that accepts connections and reads requests but never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(connection)
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
+    for connection in accepted:
+        connection.close()
+
+
+def test_a_request_that_times_out_is_uncertain_and_never_retried(
+    app: Flask, silent_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sms, "HTTP_TIMEOUT_SECONDS", 0.3)
+
+    with pytest.raises(sms.SendError) as timeout:
+        send(app, TWILIO_API_URL=silent_server)
+
+    assert timeout.value.uncertain and not timeout.value.retryable

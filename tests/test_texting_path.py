@@ -123,9 +123,9 @@ def test_a_volunteer_click_sends_one_text_through_twilio_and_records_its_deliver
         ("+12125550142", "Hi Maria, it's Val. Will you vote Tuesday?")
     ]
     request = carrier.requests[0]
-    assert request["StatusCallback"] == "https://gotv.test/twilio/status"
-    assert request["From"] == "+15005550006" and int(request["ValidityPeriod"]) > 0
     message = db.session.scalars(select(Message)).one()
+    assert request["StatusCallback"] == f"https://gotv.test/twilio/status?message={message.id}"
+    assert request["From"] == "+15005550006" and int(request["ValidityPeriod"]) > 0
     assert message.twilio_sid == carrier.messages[0]["sid"]
     assert deliver_webhooks(client, carrier) == [200, 200]
     db.session.refresh(message)

@@ -15,9 +15,10 @@ from rq import SimpleWorker
 
 from gotv import create_app, queue
 from gotv.db import db
-from workers.texting import sweep_queued_messages
+from workers.texting import sweep_outbox
 
-SWEEP_EVERY_SECONDS = 60
+# Retries come due on their own; a pump must notice within seconds, not minutes.
+SWEEP_EVERY_SECONDS = 5
 
 
 class AppWorker(SimpleWorker):
@@ -37,7 +38,7 @@ def sweep_forever(app: Flask, stop: threading.Event) -> None:
     while not stop.wait(SWEEP_EVERY_SECONDS):
         with app.app_context():
             try:
-                sweep_queued_messages()
+                sweep_outbox()
             except Exception:  # the sweeper must outlive a database or Redis outage
                 logging.getLogger(__name__).exception("sweep failed")
             finally:

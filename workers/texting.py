@@ -2,39 +2,55 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from datetime import timedelta
 
 from flask import current_app
 
-from gotv import queue, texting
-from gotv.models import utcnow
+from gotv import outbox, queue
+from gotv.db import db
+from gotv.models import Message, utcnow
 
 log = logging.getLogger(__name__)
 
-# A queued message whose job has not run after this long is enqueued again.
-SWEEP_AFTER = timedelta(minutes=2)
+
+def pump_settings() -> outbox.PumpSettings:
+    config = current_app.config
+    return outbox.PumpSettings(
+        status_callback=config["PUBLIC_URL"].rstrip("/") + "/twilio/status",
+        concurrency=config.get("SEND_CONCURRENCY", 200),
+    )
 
 
-def status_callback_url() -> str:
-    return current_app.config["PUBLIC_URL"].rstrip("/") + "/twilio/status"
+def pump_outbox() -> int:
+    """Send due queued messages until the outbox is empty or a minute has passed.
+
+    Returns how many messages Twilio accepted.
+    """
+    # A click made while this pump runs must be able to wake another one.
+    queue.redis().delete(queue.WAKE_KEY)
+    sent = asyncio.run(outbox.pump(current_app.config, pump_settings()))
+    log.info("pump sent %d messages", sent)
+    return sent
 
 
 def send_message(message_id: int) -> str | None:
-    """Send one queued message, exactly once; returns its new status (None if already taken).
+    """Send one queued message now, through the same claim and gate as the pump.
 
-    :raise texting.RetryLater: during a Twilio outage, so RQ retries the job with backoff.
+    Returns its new status, or None when it was not queued (another pump had it already).
     """
-    status = texting.deliver(message_id, status_callback_url(), utcnow())
-    log.info("message %s: %s", message_id, status)
-    return status.value if status else None
+    queued = db.session.get(Message, message_id)
+    before = queued.status if queued else None
+    asyncio.run(outbox.pump(current_app.config, pump_settings(), only_ids=[message_id]))
+    db.session.expire_all()
+    message = db.session.get(Message, message_id)
+    if message is None or (before != "queued"):
+        return None
+    return message.status.value
 
 
-def sweep_queued_messages() -> int:
-    """Enqueue again every message left queued too long (Redis lost it, a worker died)."""
-    message_ids = texting.stale_queued_messages(utcnow() - SWEEP_AFTER)
-    for message_id in message_ids:
-        queue.enqueue_send(message_id)
-    if message_ids:
-        log.info("re-enqueued %d queued messages", len(message_ids))
-    return len(message_ids)
+def sweep_outbox() -> bool:
+    """Wake a pump when due messages wait with none coming (Redis lost the job, a retry is due)."""
+    if outbox.due_messages_exist(utcnow()):
+        return queue.wake_senders()
+    return False

@@ -1,0 +1,576 @@
+"""The outbox: queued message rows, and the send pump that takes them to Twilio exactly once.
+
+A volunteer's click writes a `queued` message in the same transaction as the conversation change
+(see texting.py). A send pump, run by a worker, repeatedly:
+
+1. picks due queued rows (`FOR UPDATE SKIP LOCKED`, so pumps on many workers never collide),
+   takes pacing tokens for their senders (pacing.py) and claims the rows it may send now with
+   a conditional UPDATE `queued` -> `sending`: only the pump whose UPDATE moved a row sends it;
+2. re-checks every rule at this last step (opt-out, blocked number, campaign, assignment,
+   quiet hours, age) and refuses what fails;
+3. sends the rest concurrently over one pooled connection (sms.Connection);
+4. records Twilio's answers in bulk: accepted, failed, back to `queued` with a backoff for an
+   outage, or left in `sending` when Twilio may or may not have the message. Such a message is
+   never sent again automatically: an admin sees it on the Operations page, where it can be
+   settled against Twilio's own list of messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, bindparam, case, select, tuple_, update
+from sqlalchemy.orm import joinedload
+
+from gotv import carrier_errors, consent, pacing, queue, sms
+from gotv.carrier_errors import Action
+from gotv.db import db
+from gotv.models import (
+    BlockedNumber,
+    Message,
+    MessageKind,
+    MessageStatus,
+    OptOut,
+    Organization,
+    Sender,
+    utcnow,
+)
+from gotv.texting import CONFIRMATION_SECONDS, MAX_VALIDITY_SECONDS, window_closes_at
+
+log = logging.getLogger(__name__)
+
+# How long a queued message may wait (an outage, a busy sender) before it is too late to send:
+# a confirmation must arrive within five minutes of the opt-out; anything else within the hour.
+MAX_AGE = {MessageKind.OPT_OUT_CONFIRMATION: timedelta(seconds=CONFIRMATION_SECONDS)}
+DEFAULT_MAX_AGE = timedelta(hours=1)
+# Backoff between attempts after an outage or a 429, by attempt number.
+BACKOFF_SECONDS = (5, 15, 30, 60)
+# A message in `sending` this long was left by a pump that died: an admin must settle it.
+STUCK_AFTER = timedelta(minutes=5)
+
+SenderKey = tuple[int, str]  # (organization id, sender address; "" is the default sender)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A claimed message that passed the last gate: everything its send needs, detached."""
+
+    id: int
+    to: str
+    body: str
+    sender: str
+    validity: int
+    smart_encoding: bool
+
+
+@dataclass(frozen=True)
+class Result:
+    """What Twilio answered for one message."""
+
+    message_id: int
+    accepted: sms.Accepted | None = None
+    error: sms.SendError | None = None
+
+
+# --- Claiming ------------------------------------------------------------------------------
+
+
+@dataclass
+class Claim:
+    """The messages one claim took, and the senders that must wait (until when, in seconds)."""
+
+    outgoing: list[Outgoing]
+    throttled: dict[SenderKey, float]
+    more_waiting: bool
+
+
+def claim(
+    limit: int,
+    now: datetime,
+    throttled: Iterable[SenderKey] = (),
+    only_ids: Sequence[int] | None = None,
+) -> Claim:
+    """Claim up to `limit` due queued messages that their senders' pace allows, in one commit.
+
+    Refused messages are recorded as such; the rest come back ready to send. `more_waiting` is
+    true when due messages were left behind for lack of room (not of tokens).
+    """
+    query = (
+        select(Message.id, Message.organization_id, Message.sender)
+        .where(Message.status == MessageStatus.QUEUED)
+        .where((Message.next_attempt_at.is_(None)) | (Message.next_attempt_at <= now))
+        .order_by(Message.id)
+        .limit(limit + 1)
+        .with_for_update(skip_locked=True)
+    )
+    skipped = list(throttled)
+    if skipped:
+        query = query.where(tuple_(Message.organization_id, Message.sender).not_in(skipped))
+    if only_ids is not None:
+        query = query.where(Message.id.in_(only_ids))
+    rows = db.session.execute(query).all()
+    more_waiting = len(rows) > limit
+    by_sender: dict[SenderKey, list[int]] = defaultdict(list)
+    for message_id, organization_id, sender in rows[:limit]:
+        by_sender[(organization_id or 0, sender)].append(message_id)
+    allowed, waits = pace(by_sender, now)
+    claimed = claim_rows(allowed, now)
+    outgoing = gate(claimed, now)
+    db.session.commit()
+    return Claim(outgoing, waits, more_waiting)
+
+
+def pace(by_sender: dict[SenderKey, list[int]], now: datetime) -> tuple[list[int], dict]:
+    """The message ids the senders' limits allow now, and how long each limited sender waits."""
+    allowed: list[int] = []
+    waits: dict[SenderKey, float] = {}
+    for key, ids in by_sender.items():
+        grant = pacing.take(queue.redis(), limits_for(key, now), len(ids), now)
+        allowed += ids[: grant.granted]
+        if grant.granted < len(ids):
+            waits[key] = max(grant.retry_after, 0.001)
+    return allowed, waits
+
+
+def limits_for(key: SenderKey, now: datetime) -> list[pacing.Limit]:
+    """The limits a send from this sender counts against (cached for a few seconds)."""
+    cached = _limits_cache.get(key)
+    if cached is None or cached[0] < time.monotonic():
+        cached = (time.monotonic() + LIMITS_CACHE_SECONDS, _load_limits(key))
+        _limits_cache[key] = cached
+    return [
+        pacing.Limit.daily_cap(limit.key, int(limit.amount), now) if limit.kind == "cap" else limit
+        for limit in cached[1]
+    ]
+
+
+LIMITS_CACHE_SECONDS = 5.0
+_limits_cache: dict[SenderKey, tuple[float, list[pacing.Limit]]] = {}
+
+
+def _load_limits(key: SenderKey) -> list[pacing.Limit]:
+    organization_id, address = key
+    limits = []
+    sender = db.session.scalars(
+        select(Sender).where(Sender.organization_id == organization_id, Sender.address == address)
+    ).first()
+    name = f"{organization_id}:{address or 'default'}"
+    if sender and sender.per_second:
+        limits.append(pacing.Limit.rate(f"sender:{name}", sender.per_second))
+    if sender and sender.daily_cap is not None:
+        # The day is filled in at take time (limits_for); "cap" limits carry the bare key here.
+        limits.append(pacing.Limit(f"sender:{name}", "cap", sender.daily_cap))
+    organization = db.session.get(Organization, organization_id)
+    if organization and organization.per_second:
+        limits.append(pacing.Limit.rate(f"organization:{organization_id}", organization.per_second))
+    return limits
+
+
+def claim_rows(message_ids: list[int], now: datetime) -> list[int]:
+    """Move these messages from `queued` to `sending`; returns the ones this call moved."""
+    if not message_ids:
+        return []
+    result = db.session.execute(
+        update(Message)
+        .where(Message.id.in_(message_ids), Message.status == MessageStatus.QUEUED)
+        .values(status=MessageStatus.SENDING, attempts=Message.attempts + 1, updated_at=now)
+        .returning(Message.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(result.scalars())
+
+
+# --- The last gate -------------------------------------------------------------------------
+
+
+def gate(message_ids: list[int], now: datetime) -> list[Outgoing]:
+    """Check claimed messages against every rule; refuse the failures, return the rest."""
+    if not message_ids:
+        return []
+    messages = list(
+        db.session.scalars(
+            select(Message)
+            .where(Message.id.in_(message_ids))
+            .options(joinedload(Message.contact), joinedload(Message.campaign))
+            .order_by(Message.id)
+        )
+    )
+    checks = Checks.load(messages)
+    outgoing, refused = [], defaultdict(list)
+    for message in messages:
+        reason = checks.refusal_reason(message, now)
+        if reason:
+            refused[reason].append(message.id)
+        else:
+            outgoing.append(checks.outgoing(message, now))
+    for reason, ids in refused.items():
+        log.info("refused %s: messages %s", reason, ids)
+        db.session.execute(
+            update(Message)
+            .where(Message.id.in_(ids))
+            .values(status=MessageStatus.REFUSED, refusal_reason=reason, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return outgoing
+
+
+@dataclass
+class Checks:
+    """Opt-outs and blocks for a batch of messages, loaded with one query each."""
+
+    opted_out: set[tuple[int, str]]
+    blocked: set[tuple[int, str]]
+    closes: dict[tuple[Any, ...], datetime | None]
+
+    @classmethod
+    def load(cls, messages: list[Message]) -> Checks:
+        pairs = {(m.organization_id, m.to_number) for m in messages if m.organization_id}
+        return cls(_existing(OptOut, pairs), _existing(BlockedNumber, pairs), {})
+
+    def refusal_reason(self, message: Message, now: datetime) -> str | None:
+        """Why this message must not go out now; None if it may.
+
+        The confirmation of an opt-out goes to an opted-out number by definition; nothing else
+        does. Automatic replies (confirmation, help) skip the campaign and assignment checks,
+        never the carrier's blocks, the recipient's hours or their age.
+        """
+        contact, campaign = message.contact, message.campaign
+        if contact is None or campaign is None or message.organization_id is None:
+            return "no_contact"
+        number = (message.organization_id, message.to_number)
+        if message.kind != MessageKind.OPT_OUT_CONFIRMATION and number in self.opted_out:
+            return "opted_out"
+        if number in self.blocked:
+            return "undeliverable"
+        if message.kind == MessageKind.TEXT:
+            if not campaign.is_active:
+                return "campaign_not_active"
+            if contact.texter_id != message.texter_id and not (
+                message.texter and message.texter.is_organizer
+            ):
+                return "contact_reassigned"
+        if now - message.created_at > MAX_AGE.get(message.kind, DEFAULT_MAX_AGE):
+            return "expired"
+        if self.closes_at(message, now) is None:
+            return "quiet_hours"
+        return None
+
+    def closes_at(self, message: Message, now: datetime) -> datetime | None:
+        """When the recipient's window closes (None: closed), computed once per kind of place."""
+        contact, campaign = message.contact, message.campaign
+        assert contact is not None and campaign is not None
+        place = (
+            contact.time_zones,
+            contact.rule_states,
+            campaign.window_start_hour,
+            campaign.window_end_hour,
+        )
+        if place not in self.closes:
+            self.closes[place] = window_closes_at(contact, now)
+        return self.closes[place]
+
+    def outgoing(self, message: Message, now: datetime) -> Outgoing:
+        """The send of a message that passed, valid until its recipient's window closes.
+
+        A confirmation also never waits past the five minutes the FCC allows it.
+        """
+        closes = self.closes_at(message, now)
+        seconds = int((closes - now).total_seconds()) if closes else 1
+        if message.kind == MessageKind.OPT_OUT_CONFIRMATION:
+            seconds = min(seconds, CONFIRMATION_SECONDS)
+        assert message.campaign is not None
+        return Outgoing(
+            id=message.id,
+            to=message.to_number,
+            body=message.body,
+            sender=message.sender,
+            validity=max(1, min(MAX_VALIDITY_SECONDS, seconds)),
+            smart_encoding=message.campaign.smart_encoding,
+        )
+
+
+def _existing(model: type[OptOut] | type[BlockedNumber], pairs: set[tuple[Any, str]]) -> set:
+    if not pairs:
+        return set()
+    rows = db.session.execute(
+        select(model.organization_id, model.cell).where(
+            tuple_(model.organization_id, model.cell).in_(list(pairs))
+        )
+    )
+    return {(organization_id, cell) for organization_id, cell in rows}
+
+
+# --- Recording Twilio's answers ------------------------------------------------------------
+
+
+def record(results: list[Result], now: datetime) -> None:
+    """Record a batch of Twilio's answers in one commit."""
+    accepted = [result for result in results if result.accepted]
+    if accepted:
+        record_accepted(accepted, now)
+    for result in results:
+        if result.error:
+            record_error(result.message_id, result.error, now)
+    db.session.commit()
+
+
+def record_accepted(results: list[Result], now: datetime) -> None:
+    """Store SIDs; a status callback that came first has already moved the status further."""
+    table = Message.__table__
+    assert isinstance(table, Table)
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("message_id"))
+        .values(
+            twilio_sid=bindparam("sid"),
+            from_number=bindparam("from_number"),
+            segments=bindparam("segments"),
+            sent_at=now,
+            updated_at=now,
+            status=case(
+                (table.c.status == MessageStatus.SENDING.value, MessageStatus.ACCEPTED.value),
+                else_=table.c.status,
+            ),
+        )
+    )
+    db.session.execute(
+        statement,
+        [
+            {
+                "message_id": result.message_id,
+                "sid": result.accepted.sid,
+                "from_number": result.accepted.from_number,
+                "segments": result.accepted.segments,
+            }
+            for result in results
+            if result.accepted
+        ],
+    )
+
+
+def record_error(message_id: int, error: sms.SendError, now: datetime) -> None:
+    """Record what Twilio's refusal means for the message (and the number).
+
+    An outage or a busy Twilio puts the message back in the queue with a backoff; an uncertain
+    send stays in `sending` for an admin; anything else fails the message and applies the
+    carrier error table.
+    """
+    message = db.session.get(Message, message_id)
+    assert message is not None
+    message.error_code = error.code
+    if error.retryable or carrier_errors.action_for(error.code) == Action.RETRY:
+        backoff = BACKOFF_SECONDS[min(message.attempts, len(BACKOFF_SECONDS)) - 1]
+        message.status = MessageStatus.QUEUED
+        message.next_attempt_at = now + timedelta(seconds=backoff)
+        log.warning("message %s retried in %ss: %s", message_id, backoff, error)
+    elif error.uncertain:
+        log.error("message %s may or may not have been sent: %s", message_id, error)
+    else:
+        message.status = MessageStatus.FAILED
+        log.info("message %s failed: %s %s", message_id, error.code, error)
+        consent.apply_carrier_error(message, error.code)
+
+
+# --- The pump ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PumpSettings:
+    status_callback: str  # the status webhook's URL; each message adds ?message=<id>
+    concurrency: int = 200  # requests to Twilio in flight at once
+    run_seconds: float = 60.0  # then stop claiming, finish, and leave the worker to other jobs
+    flush_seconds: float = 0.02  # how long answers wait to be recorded together
+    idle_wait_seconds: float = 2.0  # wait this long for a throttled sender, not longer
+
+
+async def pump(
+    config: dict[str, Any], settings: PumpSettings, only_ids: Sequence[int] | None = None
+) -> int:
+    """Send queued messages until none is due (or `run_seconds` pass); returns how many sent.
+
+    Runs in the worker's app context. A pump that finds more due messages than it has room for
+    wakes another worker's pump, so every worker joins in when the queue is long.
+    """
+    async with sms.Connection(config, settings.concurrency) as twilio:
+        return await Pump(twilio, settings, only_ids).run()
+
+
+class Pump:
+    """One pump's loop: claim while there is room, send, record answers in small batches."""
+
+    def __init__(
+        self, twilio: sms.Connection, settings: PumpSettings, only_ids: Sequence[int] | None
+    ) -> None:
+        self.twilio, self.settings, self.only_ids = twilio, settings, only_ids
+        self.in_flight: set[asyncio.Task[Result]] = set()
+        self.answers: list[Result] = []
+        self.throttled: dict[SenderKey, float] = {}  # until (monotonic time)
+        self.sent = 0
+        self.recruited = False
+
+    async def run(self) -> int:
+        deadline = time.monotonic() + self.settings.run_seconds
+        last_flush = time.monotonic()
+        while True:
+            claimed = 0
+            if time.monotonic() < deadline and self.has_room():
+                claimed = self.claim_more()
+            if self.in_flight:
+                done, _ = await asyncio.wait(
+                    self.in_flight,
+                    timeout=self.settings.flush_seconds,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                self.collect(done)
+            if self.answers and (
+                not self.in_flight or time.monotonic() - last_flush >= self.settings.flush_seconds
+            ):
+                self.flush()
+                last_flush = time.monotonic()
+            if not self.in_flight and not claimed:
+                wait = self.next_unthrottle()
+                if wait is None or wait > self.settings.idle_wait_seconds:
+                    break
+                if time.monotonic() >= deadline:
+                    break
+                await asyncio.sleep(wait)
+        if self.answers:
+            self.flush()
+        return self.sent
+
+    def has_room(self) -> bool:
+        """Claim when a quarter of the pump is free (or all of it), not for every free slot."""
+        room = self.settings.concurrency - len(self.in_flight)
+        return room >= max(1, self.settings.concurrency // 4) or not self.in_flight
+
+    def claim_more(self) -> int:
+        now_monotonic = time.monotonic()
+        self.throttled = {k: t for k, t in self.throttled.items() if t > now_monotonic}
+        batch = claim(
+            self.settings.concurrency - len(self.in_flight),
+            utcnow(),
+            self.throttled,
+            self.only_ids,
+        )
+        for key, wait in batch.throttled.items():
+            self.throttled[key] = now_monotonic + wait
+        for outgoing in batch.outgoing:
+            self.in_flight.add(asyncio.create_task(self.send(outgoing)))
+        if batch.more_waiting and not self.recruited and self.only_ids is None:
+            self.recruited = queue.wake_senders()
+        return len(batch.outgoing)
+
+    async def send(self, outgoing: Outgoing) -> Result:
+        callback = f"{self.settings.status_callback}?message={outgoing.id}"
+        try:
+            accepted = await self.twilio.send(
+                outgoing.to,
+                outgoing.body,
+                callback,
+                outgoing.validity,
+                outgoing.sender,
+                outgoing.smart_encoding,
+            )
+        except sms.SendError as error:
+            return Result(outgoing.id, error=error)
+        return Result(outgoing.id, accepted=accepted)
+
+    def collect(self, done: set[asyncio.Task[Result]]) -> None:
+        for task in done:
+            self.in_flight.discard(task)
+            self.answers.append(task.result())
+
+    def flush(self) -> None:
+        answers, self.answers = self.answers, []
+        record(answers, utcnow())
+        self.sent += sum(1 for answer in answers if answer.accepted)
+        for answer in answers:
+            if answer.accepted:
+                log.info("message=%s sid=%s accepted", answer.message_id, answer.accepted.sid)
+
+    def next_unthrottle(self) -> float | None:
+        if not self.throttled:
+            return None
+        return max(0.0, min(self.throttled.values()) - time.monotonic())
+
+
+def settle_stuck(message_id: int, user_id: int | None = None) -> MessageStatus | None:
+    """Settle a message left in `sending` by asking Twilio whether it holds it.
+
+    Found: it was sent, and is recorded so. Not found: back in the queue, to pass the last gate
+    again (Twilio lists a message as soon as it accepts one). Returns the new status, or None
+    when the message is not stuck in `sending`.
+    """
+    message = db.session.get(Message, message_id)
+    if message is None or message.status != MessageStatus.SENDING:
+        return None
+    assert message.organization_id is not None
+    since = message.updated_at - timedelta(minutes=1)
+    found = [
+        held
+        for held in sms.find_sent(message.to_number, since)
+        if held.body == message.body and not _is_known_sid(held.sid, message.id)
+    ]
+    if found:
+        held = found[0]
+        message.twilio_sid, message.from_number = held.sid, held.from_number
+        message.segments, message.sent_at = held.segments, message.updated_at
+        message.status = MessageStatus.ACCEPTED
+    else:
+        message.status, message.next_attempt_at = MessageStatus.QUEUED, None
+    consent.audit(
+        message.organization_id,
+        "message_settled",
+        message.to_number,
+        user_id,
+        message_id=message.id,
+        found_at_twilio=bool(found),
+    )
+    db.session.commit()
+    return message.status
+
+
+def _is_known_sid(sid: str, message_id: int) -> bool:
+    """True when another message of ours already carries this SID."""
+    return (
+        db.session.scalar(
+            select(Message.id).where(Message.twilio_sid == sid, Message.id != message_id)
+        )
+        is not None
+    )
+
+
+def stuck_messages(organization_id: int, now: datetime, limit: int = 200) -> list[Message]:
+    """The organization's messages left in `sending` too long, oldest first."""
+    return list(
+        db.session.scalars(
+            select(Message)
+            .where(
+                Message.organization_id == organization_id,
+                Message.status == MessageStatus.SENDING,
+                Message.updated_at < now - STUCK_AFTER,
+            )
+            .order_by(Message.updated_at)
+            .limit(limit)
+        )
+    )
+
+
+def due_messages_exist(now: datetime) -> bool:
+    """True when some queued message is due: the sweeper then wakes a pump."""
+    return (
+        db.session.scalar(
+            select(Message.id)
+            .where(Message.status == MessageStatus.QUEUED)
+            .where((Message.next_attempt_at.is_(None)) | (Message.next_attempt_at <= now))
+            .limit(1)
+        )
+        is not None
+    )
