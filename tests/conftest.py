@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -22,11 +21,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 from rq import Queue, SimpleWorker
-from werkzeug.serving import make_server
 
 from gotv import create_app, queue
 from gotv.db import db
-from gotv.fakecarrier import FakeCarrier, create_carrier_app
+from gotv.fakecarrier import CarrierServer, FakeCarrier
 from gotv.models import Organization, Role, User
 from tests import factories, twilio_contract
 
@@ -51,34 +49,23 @@ def redis_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def carrier_server() -> Iterator[dict[str, Any]]:
+def carrier_server() -> Iterator[CarrierServer]:
     """The fake carrier's HTTP server, on a free local port; tests swap in a fresh carrier."""
-    holder: dict[str, Any] = {}
-    app = Flask("carrier-proxy")
-
-    def dispatch(environ: Any, start_response: Any) -> Any:
-        return holder["app"](environ, start_response)
-
-    server = make_server("127.0.0.1", 0, dispatch, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    holder["url"] = f"http://127.0.0.1:{server.server_port}"
-    del app
-    yield holder
-    server.shutdown()
+    with CarrierServer(FakeCarrier(ACCOUNT_SID, AUTH_TOKEN)) as server:
+        yield server
 
 
 @pytest.fixture
-def carrier(carrier_server: dict[str, Any]) -> FakeCarrier:
+def carrier(carrier_server: CarrierServer) -> FakeCarrier:
     """A fresh fake carrier for each test, whose webhooks the test delivers itself."""
     fake = FakeCarrier(ACCOUNT_SID, AUTH_TOKEN, inbound_url=PUBLIC_URL + "/twilio/inbound")
-    carrier_server["app"] = create_carrier_app(fake)
+    carrier_server.carrier = fake
     return fake
 
 
 @pytest.fixture(scope="session")
 def app(
-    tmp_path_factory: pytest.TempPathFactory, redis_url: str, carrier_server: dict[str, Any]
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str, carrier_server: CarrierServer
 ) -> Iterator[Flask]:
     app = create_app(
         {
@@ -90,7 +77,7 @@ def app(
             "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
             "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
             "TWILIO_FROM_NUMBER": FROM_NUMBER,
-            "TWILIO_API_URL": carrier_server["url"],
+            "TWILIO_API_URL": carrier_server.url,
             "DEFAULT_REGION": "US",
         }
     )

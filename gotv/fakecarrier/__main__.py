@@ -1,5 +1,5 @@
 """`python -m gotv.fakecarrier`: serve the fake carrier."""
 
-from gotv.fakecarrier.web import main
+from gotv.fakecarrier.server import main
 
 main()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import hmac
 import threading
 import time
@@ -9,7 +11,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from werkzeug.datastructures import MultiDict
+from multidict import MultiMapping
 
 from gotv.fakecarrier.protocol import (
     API_VERSION,
@@ -24,11 +26,13 @@ from gotv.fakecarrier.protocol import (
     WEBHOOK_TIMEOUT,
     ApiError,
     Failure,
+    ListQuery,
     Pending,
     Send,
     Webhook,
     count_segments,
     new_sid,
+    parse_list,
     parse_send,
     post_webhook,
     rfc2822,
@@ -39,12 +43,16 @@ from gotv.fakecarrier.protocol import (
 class FakeCarrier:
     """The carrier's state: accepted messages, conversations, and webhooks waiting to go out.
 
-    Every public method is thread-safe (one lock guards all state) because the HTTP server
-    runs threaded and a delivery thread drains the webhook queue concurrently.
+    Every public method is thread-safe (one lock guards all state) because the HTTP server's
+    event loop, the test calling in, and the delivery thread all use the carrier at once.
 
     ``messages`` holds the Twilio JSON of every accepted send, in order, in its final state;
     ``requests`` holds the raw form of every Messages.json POST, accepted or not;
     ``delivery_log`` holds one entry per webhook POST attempt by the delivery thread.
+    A stored message's JSON never changes afterwards, so it may be served without a copy.
+
+    Every request costs O(1) bookkeeping (or O(log n), and O(page) for a list), so a run
+    can hold hundreds of thousands of messages.
     """
 
     def __init__(
@@ -55,14 +63,20 @@ class FakeCarrier:
         phone_number: str = "+15005550006",
         auto_deliver: bool = False,
         delivery_delay: float = 0.3,
+        status_callbacks: bool = True,
     ) -> None:
-        """Create a carrier; with ``auto_deliver`` the delivery thread starts at once."""
+        """Create a carrier; with ``auto_deliver`` the delivery thread starts at once.
+
+        With ``status_callbacks=False`` the carrier ignores every ``StatusCallback`` (a
+        benchmark measures the sender, not the app's webhook endpoint); replies still go out.
+        """
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.inbound_url = inbound_url
         self.phone_number = phone_number
         self.auto_deliver = False
         self.delivery_delay = delivery_delay
+        self.status_callbacks = status_callbacks
         self.messages: list[dict[str, Any]] = []
         self.requests: list[dict[str, str]] = []
         self.delivery_log: list[dict[str, Any]] = []
@@ -75,7 +89,18 @@ class FakeCarrier:
         self._outage: int | None = None
         self._opted_out: set[tuple[str, str]] = set()
         self._last_sender: dict[str, tuple[str, str | None]] = {}
-        self._pending: list[Pending] = []
+        # Every message, both ways, in arrival order as (date_sent in Unix seconds, JSON), and
+        # the same entries per To and per From: the list API walks the smallest of them.
+        self._log: list[tuple[int, dict[str, Any]]] = []
+        self._log_by_to: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        self._log_by_from: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        # False once the wall clock ran backwards between two messages: the list API then
+        # cannot bisect or stop early by date_sent, and scans its source list instead.
+        self._log_in_date_order = True
+        # Pending webhooks by sequence number, and a heap of (due, seq) for the delivery
+        # thread; a heap entry whose webhook was taken or rescheduled is stale and skipped.
+        self._pending: dict[int, Pending] = {}
+        self._due: list[tuple[float, int]] = []
         self._seq = 0
         self._thread: threading.Thread | None = None
         self._stopping = False
@@ -110,7 +135,7 @@ class FakeCarrier:
         with self._lock:
             self._outage = None
 
-    # -- the REST API (called by the Flask app) ----------------------------------------------
+    # -- the REST API (called by the HTTP server) -------------------------------------------
 
     def _outage_error(self) -> ApiError | None:
         if self._outage is None:
@@ -129,40 +154,112 @@ class FakeCarrier:
         if not good:
             raise ApiError(401, 20003, "Authenticate")
 
-    def _handle_send(
-        self, path_sid: str, auth: tuple[str | None, str | None], form: MultiDict[str, str]
+    def _check_access(self, path_sid: str, auth: tuple[str | None, str | None]) -> None:
+        """Raise the error every API call gets before its own checks: auth, then an outage."""
+        self._check_auth(path_sid, *auth)
+        outage = self._outage_error()
+        if outage is not None:
+            raise outage
+
+    def handle_create(
+        self, path_sid: str, auth: tuple[str | None, str | None], form: MultiMapping[str]
     ) -> tuple[int, dict[str, Any]]:
-        """Run one CreateMessage request; return (HTTP status, JSON body)."""
+        """Run one CreateMessage request; return (HTTP status, JSON body).
+
+        ``auth`` is the Basic-auth (username, password), (None, None) when absent.
+        """
         with self._lock:
-            self.requests.append(form.to_dict())
+            self.requests.append(_first_values(form))
             try:
-                self._check_auth(path_sid, *auth)
-                outage = self._outage_error()
-                if outage is not None:
-                    raise outage
+                self._check_access(path_sid, auth)
                 send = parse_send(form)
                 self._check_refusals(send)
                 return 201, self._accept(send)
             except ApiError as err:
                 return err.status, err.body()
 
-    def _handle_fetch(
+    def handle_fetch(
         self, path_sid: str, auth: tuple[str | None, str | None], sid: str
     ) -> tuple[int, dict[str, Any]]:
-        """Run one Message fetch; return (HTTP status, JSON body)."""
+        """Run one FetchMessage request; return (HTTP status, JSON body)."""
         with self._lock:
             try:
-                self._check_auth(path_sid, *auth)
-                outage = self._outage_error()
-                if outage is not None:
-                    raise outage
+                self._check_access(path_sid, auth)
                 message = self._by_sid.get(sid)
                 if message is None:
                     path = f"/{API_VERSION}/Accounts/{path_sid}/Messages/{sid}.json"
                     raise ApiError(404, 20404, f"The requested resource {path} was not found")
-                return 200, _copy_message(message)
+                return 200, message
             except ApiError as err:
                 return err.status, err.body()
+
+    def handle_list(
+        self, path_sid: str, auth: tuple[str | None, str | None], query: MultiMapping[str]
+    ) -> tuple[int, dict[str, Any]]:
+        """Run one ListMessage request; return (HTTP status, JSON body).
+
+        Lists every message both ways, newest first, filtered by ``To``, ``From`` and the
+        ``DateSent`` bounds (see :func:`~gotv.fakecarrier.protocol.parse_list`), one page of
+        ``PageSize`` (default 50) at a time, in Twilio's ``ListMessageResponse`` shape.
+        """
+        with self._lock:
+            try:
+                self._check_access(path_sid, auth)
+                listing = parse_list(query)
+            except ApiError as err:
+                return err.status, err.body()
+            messages, next_token = self._page(listing)
+            return 200, self._list_body(path_sid, listing, messages, next_token)
+
+    def _page(self, listing: ListQuery) -> tuple[list[dict[str, Any]], int | None]:
+        """One page of matches, newest first, and the cursor of the next page (None: last)."""
+        if listing.to is not None:
+            source = self._log_by_to.get(listing.to, [])
+        elif listing.from_ is not None:
+            source = self._log_by_from.get(listing.from_, [])
+        else:
+            source = self._log
+        index = len(source) if listing.page_token is None else min(listing.page_token, len(source))
+        ordered = self._log_in_date_order
+        if ordered and listing.sent_until is not None:
+            index = min(index, bisect.bisect_right(source, listing.sent_until, key=_sent_at))
+        found: list[dict[str, Any]] = []
+        while index > 0:
+            index -= 1
+            sent, message = source[index]
+            if ordered and listing.sent_from is not None and sent < listing.sent_from:
+                break  # everything further back was sent even earlier
+            if listing.admits(sent, message):
+                if len(found) == listing.page_size:
+                    return found, index + 1
+                found.append(message)
+        return found, None
+
+    def _list_body(
+        self,
+        path_sid: str,
+        listing: ListQuery,
+        messages: list[dict[str, Any]],
+        next_token: int | None,
+    ) -> dict[str, Any]:
+        path = f"/{API_VERSION}/Accounts/{path_sid}/Messages.json"
+        page = listing.page
+        start = page * listing.page_size
+        # The cursor only runs forwards, so only the second page can link back (to the first).
+        previous = f"{path}?{listing.page_query(0, None)}" if page == 1 else None
+        return {
+            "end": start + max(len(messages) - 1, 0),
+            "first_page_uri": f"{path}?{listing.page_query(0, None)}",
+            "messages": messages,
+            "next_page_uri": (
+                None if next_token is None else f"{path}?{listing.page_query(page + 1, next_token)}"
+            ),
+            "page": page,
+            "page_size": listing.page_size,
+            "previous_page_uri": previous,
+            "start": start,
+            "uri": f"{path}?{listing.page_query(page, listing.page_token)}",
+        }
 
     def _check_refusals(self, send: Send) -> None:
         failure = self._send_failures.get(send.to)
@@ -222,12 +319,22 @@ class FakeCarrier:
             }
         )
         self.messages.append(record)
-        self._by_sid[sid] = record
-        self._conversations.setdefault(send.to, []).append(record)
+        self._store(record, send.to, now)
         self._last_sender[send.to] = (sender, send.service_sid)
-        if send.status_callback is not None:
+        if send.status_callback is not None and self.status_callbacks:
             self._queue_callbacks(send, record, error_code)
         return response
+
+    def _store(self, record: dict[str, Any], voter: str, sent: datetime) -> None:
+        """File a message (final JSON, never changed again) under every index."""
+        entry = (int(sent.timestamp()), record)
+        if self._log and entry[0] < self._log[-1][0]:
+            self._log_in_date_order = False
+        self._log.append(entry)
+        self._log_by_to.setdefault(record["to"], []).append(entry)
+        self._log_by_from.setdefault(record["from"], []).append(entry)
+        self._by_sid[record["sid"]] = record
+        self._conversations.setdefault(voter, []).append(record)
 
     def _queue_callbacks(self, send: Send, record: dict[str, Any], error_code: int | None) -> None:
         assert send.status_callback is not None
@@ -303,7 +410,8 @@ class FakeCarrier:
         service_sid: str | None,
         direction: str,
     ) -> None:
-        stamp = rfc2822(datetime.now(UTC))
+        now = datetime.now(UTC)
+        stamp = rfc2822(now)
         inbound = direction == "inbound"
         base = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}"
         record: dict[str, Any] = {
@@ -328,8 +436,7 @@ class FakeCarrier:
             "to": ours if inbound else voter,
             "uri": f"{base}.json",
         }
-        self._by_sid[sid] = record
-        self._conversations.setdefault(voter, []).append(record)
+        self._store(record, voter, now)
 
     def _apply_keyword(self, voter: str, ours: str, service_sid: str | None, body: str) -> None:
         # Twilio matches the whole message, case-insensitively; "STOP please" is not a keyword.
@@ -369,21 +476,33 @@ class FakeCarrier:
     def _enqueue(self, webhook: Webhook, step: int) -> None:
         # Callbacks for one message are spaced out so that a live demo shows them in turn.
         self._seq += 1
-        due = time.monotonic() + self.delivery_delay * step
-        self._pending.append(Pending(webhook, self._seq, due))
-        self._wake.notify_all()
+        self._schedule(Pending(webhook, self._seq, time.monotonic() + self.delivery_delay * step))
+
+    def _schedule(self, item: Pending) -> None:
+        """(Re)queue ``item`` for its ``due`` time; wake the delivery thread if it is first."""
+        self._pending[item.seq] = item
+        earliest = self._due[0][0] if self._due else None
+        heapq.heappush(self._due, (item.due, item.seq))
+        # Waking the thread for every message would make it contend for the GIL with the
+        # server; it only needs to know when the earliest due time moves up.
+        if earliest is None or item.due < earliest:
+            self._wake.notify_all()
+
+    def _in_order(self) -> list[Webhook]:
+        return [self._pending[seq].webhook for seq in sorted(self._pending)]
 
     def take_webhooks(self) -> list[Webhook]:
         """Remove and return every pending webhook (status callbacks and inbound), in order."""
         with self._lock:
-            taken = [p.webhook for p in self._pending]
+            taken = self._in_order()
             self._pending.clear()
+            self._due.clear()
             return taken
 
     def pending_webhooks(self) -> list[Webhook]:
         """Return the pending webhooks, in order, without removing them."""
         with self._lock:
-            return [p.webhook for p in self._pending]
+            return self._in_order()
 
     def start_delivery(self) -> None:
         """Start the daemon thread that POSTs pending webhooks when due (idempotent).
@@ -420,14 +539,22 @@ class FakeCarrier:
             self._after_attempt(item, status)
 
     def _next_due(self) -> Pending | None:
+        """Block until a webhook is due and remove it from the queue; None once stopping."""
         with self._wake:
             while not self._stopping:
                 now = time.monotonic()
-                for item in self._pending:
-                    if item.due <= now:
-                        self._pending.remove(item)
-                        return item
-                wait = min((p.due for p in self._pending), default=now + 1.0) - now
+                while self._due:
+                    due, seq = self._due[0]
+                    item = self._pending.get(seq)
+                    if item is None or item.due != due:
+                        heapq.heappop(self._due)  # stale: taken, or rescheduled since
+                        continue
+                    if due > now:
+                        break
+                    heapq.heappop(self._due)
+                    del self._pending[seq]
+                    return item
+                wait = self._due[0][0] - now if self._due else 1.0
                 self._wake.wait(timeout=max(wait, 0.001))
             return None
 
@@ -441,9 +568,19 @@ class FakeCarrier:
             if retry and item.attempts < MAX_ATTEMPTS:
                 backoff = max(self.delivery_delay, 0.05) * 2 ** (item.attempts - 1)
                 item.due = time.monotonic() + backoff
-                self._pending.append(item)
-                self._pending.sort(key=lambda p: p.seq)
-                self._wake.notify_all()
+                self._schedule(item)
+
+
+def _sent_at(entry: tuple[int, dict[str, Any]]) -> int:
+    return entry[0]
+
+
+def _first_values(form: MultiMapping[str]) -> dict[str, str]:
+    """The form as a plain dict, keeping the first value of a repeated field."""
+    first: dict[str, str] = {}
+    for name, value in form.items():
+        first.setdefault(name, value)
+    return first
 
 
 def _copy_message(message: dict[str, Any]) -> dict[str, Any]:

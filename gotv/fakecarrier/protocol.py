@@ -14,15 +14,16 @@ import urllib.request
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from email.utils import format_datetime
+from datetime import UTC, date, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
-from werkzeug.datastructures import MultiDict
+from multidict import MultiMapping
 
 API_VERSION = "2010-04-01"
-MESSAGES_ROUTE = "/2010-04-01/Accounts/<AccountSid>/Messages.json"
-MESSAGE_ROUTE = "/2010-04-01/Accounts/<AccountSid>/Messages/<Sid>.json"
+#: The API's paths, in the contract's (and aiohttp's) ``{Name}`` placeholder syntax.
+MESSAGES_ROUTE = "/2010-04-01/Accounts/{AccountSid}/Messages.json"
+MESSAGE_ROUTE = "/2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json"
 
 #: Every form field of Twilio's CreateMessage operation; the fake reads the ones that matter
 #: to gotv and, like Twilio, ignores any other name.
@@ -123,6 +124,7 @@ _GSM7_BASIC = frozenset(
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 _GSM7_EXTENDED = frozenset("^{}\\[~]|€\f")  # each costs two septets (ESC + char)
+_GSM7 = _GSM7_BASIC | _GSM7_EXTENDED
 # A few of Twilio's Smart Encoding substitutions: the look-alikes that usually sneak in.
 _SMART_ENCODING = str.maketrans(
     {
@@ -228,8 +230,9 @@ def rfc2822(moment: datetime) -> str:
 
 def count_segments(body: str) -> int:
     """Segments Twilio bills for ``body``: GSM-7 160/153 septets, else UCS-2 70/67 units."""
-    if all(ch in _GSM7_BASIC or ch in _GSM7_EXTENDED for ch in body):
-        units = sum(2 if ch in _GSM7_EXTENDED else 1 for ch in body)
+    # Set and str methods rather than a loop per character: this runs on every send.
+    if _GSM7.issuperset(body):
+        units = len(body) + sum(body.count(ch) for ch in _GSM7_EXTENDED)
         single, multi = 160, 153
     else:
         # UCS-2 counts UTF-16 code units, so an emoji (a surrogate pair) costs two.
@@ -240,7 +243,7 @@ def count_segments(body: str) -> int:
     return math.ceil(units / multi)
 
 
-def _field(form: MultiDict[str, str], name: str) -> str | None:
+def _field(form: MultiMapping[str], name: str) -> str | None:
     # Twilio treats an empty parameter as an absent one.
     value = form.get(name)
     return value if value else None
@@ -251,7 +254,7 @@ def _is_http_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
-def _parse_senders(form: MultiDict[str, str]) -> tuple[str, str | None, str | None]:
+def _parse_senders(form: MultiMapping[str]) -> tuple[str, str | None, str | None]:
     to = _field(form, "To")
     if to is None:
         raise ApiError(400, 21604, "A 'To' phone number is required.")
@@ -274,9 +277,9 @@ def _parse_senders(form: MultiDict[str, str]) -> tuple[str, str | None, str | No
     return to, from_, service_sid
 
 
-def _parse_content(form: MultiDict[str, str]) -> tuple[str, list[str]]:
+def _parse_content(form: MultiMapping[str]) -> tuple[str, list[str]]:
     body = form.get("Body", "")
-    media = [url for url in form.getlist("MediaUrl") if url]
+    media = [url for url in form.getall("MediaUrl", []) if url]
     if not body and not media and _field(form, "ContentSid") is None:
         raise ApiError(400, 21602, "Message body is required.")
     if (_field(form, "SmartEncoded") or "").lower() == "true":
@@ -288,7 +291,7 @@ def _parse_content(form: MultiDict[str, str]) -> tuple[str, list[str]]:
     return body, media
 
 
-def _parse_options(form: MultiDict[str, str]) -> str | None:
+def _parse_options(form: MultiMapping[str]) -> str | None:
     callback = _field(form, "StatusCallback")
     if callback is not None and not _is_http_url(callback):
         raise ApiError(400, 21609, f"Invalid StatusCallback url: {callback}")
@@ -298,12 +301,140 @@ def _parse_options(form: MultiDict[str, str]) -> str | None:
     return callback
 
 
-def parse_send(form: MultiDict[str, str]) -> Send:
+def parse_send(form: MultiMapping[str]) -> Send:
     """Validate a CreateMessage form as Twilio does; raise :class:`ApiError` on a bad one."""
     to, from_, service_sid = _parse_senders(form)
     body, media = _parse_content(form)
     callback = _parse_options(form)
     return Send(to, from_, service_sid, body, media, callback)
+
+
+#: ListMessage's filters, in the order Twilio writes them into page URIs.
+LIST_FILTERS: tuple[str, ...] = ("To", "From", "DateSent", "DateSent<", "DateSent>")
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+_DAY_SECONDS = 86400
+_PAGE_TOKEN = re.compile(r"^PA(\d+)$")
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """A validated ListMessage query.
+
+    ``sent_from``/``sent_until`` are inclusive bounds on ``date_sent`` in whole Unix seconds
+    (Twilio's dates have one-second precision). ``page_token`` is the fake's own cursor: the
+    exclusive upper index, into the carrier's arrival-ordered list, where the page starts.
+    """
+
+    filters: dict[str, str]
+    to: str | None
+    from_: str | None
+    sent_from: int | None
+    sent_until: int | None
+    page_size: int
+    page: int
+    page_token: int | None
+
+    def admits(self, sent: int, message: Mapping[str, Any]) -> bool:
+        """Whether a message sent at ``sent`` (Unix seconds) passes every filter."""
+        return (
+            (self.to is None or message["to"] == self.to)
+            and (self.from_ is None or message["from"] == self.from_)
+            and (self.sent_from is None or sent >= self.sent_from)
+            and (self.sent_until is None or sent <= self.sent_until)
+        )
+
+    def page_query(self, page: int, page_token: int | None) -> str:
+        """The query string of a page of this list, as Twilio writes it into page URIs."""
+        params = [*self.filters.items(), ("PageSize", str(self.page_size)), ("Page", str(page))]
+        if page_token is not None:
+            params.append(("PageToken", f"PA{page_token}"))
+        return urllib.parse.urlencode(params)
+
+
+def _bad_parameter(name: str, value: str) -> ApiError:
+    # Twilio's "Invalid parameter" error; the fake names the offending query parameter.
+    return ApiError(400, 20001, f"Invalid {name}: {value}")
+
+
+def sent_bounds(name: str, value: str) -> tuple[int, int]:
+    """Parse a DateSent filter value into inclusive (first, last) Unix seconds, in GMT.
+
+    ``YYYY-MM-DD`` covers that whole day; a date-time (ISO 8601 as the twilio client writes
+    it, ``YYYY-MM-DD HH:MM:SS[.fff]``, or RFC 2822) is one second. A time without a zone is
+    GMT, as Twilio documents. Raises :class:`ApiError` for anything else.
+    """
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            start = datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+            first = int(start.timestamp())
+            return first, first + _DAY_SECONDS - 1
+        moment = _parse_moment(text)
+    except (TypeError, ValueError):
+        raise _bad_parameter(name, value) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    second = math.floor(moment.timestamp())
+    return second, second
+
+
+def _parse_moment(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return parsedate_to_datetime(text)
+
+
+def _page_size(query: MultiMapping[str]) -> int:
+    raw = query.get("PageSize")
+    if raw is None:
+        return DEFAULT_PAGE_SIZE
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+        raise _bad_parameter("PageSize", raw)
+    return int(raw)
+
+
+def _page_position(query: MultiMapping[str]) -> tuple[int, int | None]:
+    raw_page, raw_token = query.get("Page", "0"), query.get("PageToken")
+    if not raw_page.isdigit():
+        raise _bad_parameter("Page", raw_page)
+    if raw_token is None:
+        return int(raw_page), None
+    match = _PAGE_TOKEN.match(raw_token)
+    if match is None:
+        raise _bad_parameter("PageToken", raw_token)
+    return int(raw_page), int(match.group(1))
+
+
+def parse_list(query: MultiMapping[str]) -> ListQuery:
+    """Validate a ListMessage query string; raise :class:`ApiError` on a bad parameter.
+
+    ``DateSent`` keeps one day (or second), ``DateSent>`` is on-or-after and ``DateSent<``
+    on-or-before its value, as in Twilio's ``>=``/``<=`` spelling of them.
+    """
+    filters = {name: query[name] for name in LIST_FILTERS if query.get(name)}
+    sent_from: int | None = None
+    sent_until: int | None = None
+    for name in ("DateSent", "DateSent>", "DateSent<"):
+        if name not in filters:
+            continue
+        first, last = sent_bounds(name, filters[name])
+        if name != "DateSent<":
+            sent_from = first if sent_from is None else max(sent_from, first)
+        if name != "DateSent>":
+            sent_until = last if sent_until is None else min(sent_until, last)
+    page, token = _page_position(query)
+    return ListQuery(
+        filters=filters,
+        to=filters.get("To"),
+        from_=filters.get("From"),
+        sent_from=sent_from,
+        sent_until=sent_until,
+        page_size=_page_size(query),
+        page=page,
+        page_token=token,
+    )
 
 
 def post_webhook(webhook: Webhook) -> int | None:
