@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from decimal import Decimal
+
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from sqlalchemy import func, select
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from gotv import lint, texting
+from gotv import consent, lint, segments, texting
 from gotv.auth import get_owned, organizer_required
 from gotv.db import db
 from gotv.models import (
@@ -28,6 +30,8 @@ bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
 FILTERED_BY_CARRIER = 30007
 RECENT_IMPORTS = 5
+# Enough contacts to catch the odd "Zoë" in a list, few enough to render on every page view.
+SAMPLE_SIZE = 200
 
 
 class CampaignForm(FlaskForm):
@@ -51,6 +55,10 @@ class AppendOptOutForm(FlaskForm):
 
 class StatusForm(FlaskForm):
     status = SelectField("Status", choices=[s.value for s in CampaignStatus])
+
+
+class SmartEncodingForm(FlaskForm):
+    smart_encoding = BooleanField("Smart Encoding")
 
 
 @bp.get("")
@@ -93,6 +101,57 @@ def show(campaign_id: int) -> ResponseReturnValue:
         append_form=AppendOptOutForm(),
         filtered=filtered_count(campaign),
         recent_imports=recent_imports(campaign),
+        cost=script_report(campaign),
+        smart_form=SmartEncodingForm(smart_encoding=campaign.smart_encoding),
+        describe_risk=segments.describe,
+    )
+
+
+def script_report(campaign: Campaign) -> segments.ScriptReport:
+    """The script rendered for a sample of the contacts not yet texted, counted and priced.
+
+    The organizer viewing the page stands in for the volunteer in {texter_name}.
+    """
+    return segments.report(
+        campaign.script,
+        sample_contacts(campaign),
+        current_user,
+        smart_encoding=campaign.smart_encoding,
+        recipients=untexted_count(campaign),
+        price_per_segment=price_per_segment(),
+    )
+
+
+def price_per_segment() -> Decimal:
+    """The deployment's PRICE_PER_SEGMENT, else Twilio's US list price."""
+    return Decimal(str(current_app.config.get("PRICE_PER_SEGMENT", segments.US_PRICE_PER_SEGMENT)))
+
+
+def sample_contacts(campaign: Campaign) -> list[Contact]:
+    """Up to SAMPLE_SIZE contacts not yet texted, in list order."""
+    return list(
+        db.session.scalars(
+            select(Contact)
+            .where(Contact.campaign_id == campaign.id, Contact.status == ContactStatus.NEW)
+            .order_by(Contact.id)
+            .limit(SAMPLE_SIZE)
+        )
+    )
+
+
+def untexted_count(campaign: Campaign) -> int:
+    """Contacts still to get the initial text: not texted, not opted out, not blocked."""
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Contact)
+            .where(
+                Contact.campaign_id == campaign.id,
+                Contact.status == ContactStatus.NEW,
+                texting.textable_number(campaign),
+            )
+        )
+        or 0
     )
 
 
@@ -188,4 +247,23 @@ def change_status(campaign_id: int) -> ResponseReturnValue:
             campaign.status = new_status
             db.session.commit()
             flash(f"Campaign is now {new_status.value}.", "success")
+    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+
+
+@bp.post("/<int:campaign_id>/smart-encoding")
+@organizer_required
+def save_smart_encoding(campaign_id: int) -> ResponseReturnValue:
+    campaign = get_owned(Campaign, campaign_id)
+    form = SmartEncodingForm()
+    if form.validate_on_submit():
+        campaign.smart_encoding = bool(form.smart_encoding.data)
+        consent.audit(
+            campaign.organization_id,
+            "smart_encoding_changed",
+            f"campaign {campaign.id}",
+            current_user.id,
+            smart_encoding=campaign.smart_encoding,
+        )
+        db.session.commit()
+        flash(f"Smart Encoding is {'on' if campaign.smart_encoding else 'off'}.", "success")
     return redirect(url_for("campaigns.show", campaign_id=campaign.id))

@@ -73,6 +73,7 @@ ROUTES = [
     Route("GET", "/campaigns/<int:campaign_id>/imports/<int:import_id>/rejections.csv"),
     Route("POST", "/campaigns/<int:campaign_id>/status", (("status", "archived"),)),
     Route("POST", "/campaigns/<int:campaign_id>/script/opt-out-language"),
+    Route("POST", "/campaigns/<int:campaign_id>/smart-encoding", (("smart_encoding", "y"),)),
     Route("GET", "/texting"),
     Route("GET", "/texting/<int:campaign_id>/send"),
     Route("POST", "/texting/<int:campaign_id>/send", (("idempotency_key", KEY),)),
