@@ -19,6 +19,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         db,
         imports_web,
         inbox,
+        operations,
         optouts,
         queue,
         settings,
@@ -55,6 +56,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(campaigns.bp)
     app.register_blueprint(imports_web.bp)
     app.register_blueprint(inbox.bp)
+    app.register_blueprint(operations.bp)
     app.register_blueprint(optouts.bp)
     app.register_blueprint(settings.bp)
     app.register_blueprint(webhooks.bp)

@@ -17,7 +17,7 @@ from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
 from gotv.db import db
-from gotv.models import Campaign, ContactImport, OptOut, User
+from gotv.models import Campaign, ContactImport, Message, OptOut, Sender, User
 
 bp = Blueprint("auth", __name__)
 csrf = CSRFProtect()
@@ -38,7 +38,7 @@ def load_user(user_id: str) -> User | None:
     return db.session.get(User, int(user_id)) if user_id.isdigit() else None
 
 
-OwnedRow = TypeVar("OwnedRow", Campaign, ContactImport, OptOut)
+OwnedRow = TypeVar("OwnedRow", Campaign, ContactImport, Message, OptOut, Sender)
 
 
 def get_owned(model: type[OwnedRow], row_id: int) -> OwnedRow:

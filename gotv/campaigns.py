@@ -24,6 +24,7 @@ from gotv.models import (
     ContactStatus,
     Direction,
     Message,
+    Sender,
 )
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
@@ -104,7 +105,44 @@ def show(campaign_id: int) -> ResponseReturnValue:
         cost=script_report(campaign),
         smart_form=SmartEncodingForm(smart_encoding=campaign.smart_encoding),
         describe_risk=segments.describe,
+        sender_form=sender_form(campaign),
     )
+
+
+class SenderChoiceForm(FlaskForm):
+    sender_id = SelectField("Sends from", coerce=int)
+
+
+def sender_form(campaign: Campaign) -> SenderChoiceForm:
+    """The campaign's sender choice: the deployment's default (0) or one of the org's senders."""
+    form = SenderChoiceForm(sender_id=campaign.sender_id or 0)
+    senders = db.session.scalars(
+        select(Sender).where(Sender.organization_id == campaign.organization_id).order_by(Sender.id)
+    )
+    form.sender_id.choices = [(0, "The default sender")] + [
+        (sender.id, f"{sender.address} {sender.label}".strip()) for sender in senders
+    ]
+    return form
+
+
+@bp.post("/<int:campaign_id>/sender")
+@organizer_required
+def save_sender(campaign_id: int) -> ResponseReturnValue:
+    """Choose the sender for the campaign's texts queued from now on."""
+    campaign = get_owned(Campaign, campaign_id)
+    form = sender_form(campaign)
+    if form.validate_on_submit():
+        campaign.sender_id = form.sender_id.data or None
+        consent.audit(
+            campaign.organization_id,
+            "campaign_sender_changed",
+            f"campaign {campaign.id}",
+            current_user.id,
+            sender_id=campaign.sender_id,
+        )
+        db.session.commit()
+        flash("Sender saved: texts queued from now on go out from it.", "success")
+    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
 
 
 def script_report(campaign: Campaign) -> segments.ScriptReport:

@@ -7,12 +7,15 @@ worker package; they take ids, never ORM objects.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask import Flask, current_app
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
+from rq.job import Job
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,39 @@ def wake_senders() -> bool:
         log.warning("redis unavailable; queued messages left for the sweeper")
         return False
     return enqueue("workers.texting.pump_outbox", queue_name=SEND, job_timeout=PUMP_TIMEOUT_SECONDS)
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    """A job RQ gave up on: where, what, when, and the kind of error (not its details)."""
+
+    queue: str
+    function: str
+    ended_at: datetime | None
+    error: str
+
+
+def failed_jobs(limit: int = 50) -> list[FailedJob] | None:
+    """The most recent failed jobs of every queue; None when Redis cannot be reached.
+
+    Only the exception's type is shown: jobs are shared by all organizations, and a traceback
+    could carry another organization's data.
+    """
+    found = []
+    try:
+        for name in QUEUES:
+            registry = queue(name).failed_job_registry
+            for job in Job.fetch_many(registry.get_job_ids(0, limit - 1), connection=redis()):
+                if job is not None:
+                    result = job.latest_result()
+                    error = ((result and result.exc_string) or "").strip().splitlines()
+                    kind = error[-1].split(":")[0] if error else ""
+                    found.append(FailedJob(name, job.func_name or "", job.ended_at, kind))
+    except RedisError:
+        return None
+    return sorted(
+        found, key=lambda job: job.ended_at.timestamp() if job.ended_at else 0, reverse=True
+    )[:limit]
 
 
 # A million-row import takes about 20 s on a small box; leave room for a slow one.

@@ -39,6 +39,8 @@ class Route:
             .replace("<int:contact_id>", str(contact.id))
             .replace("<int:opt_out_id>", str(NO_SUCH_OPT_OUT))
             .replace("<int:import_id>", str(NO_SUCH_IMPORT))
+            .replace("<int:message_id>", str(NO_SUCH_IMPORT))
+            .replace("<int:sender_id>", str(NO_SUCH_IMPORT))
         )
 
     @property
@@ -74,6 +76,7 @@ ROUTES = [
     Route("POST", "/campaigns/<int:campaign_id>/status", (("status", "archived"),)),
     Route("POST", "/campaigns/<int:campaign_id>/script/opt-out-language"),
     Route("POST", "/campaigns/<int:campaign_id>/smart-encoding", (("smart_encoding", "y"),)),
+    Route("POST", "/campaigns/<int:campaign_id>/sender", (("sender_id", "0"),)),
     Route("GET", "/texting"),
     Route("GET", "/texting/<int:campaign_id>/send"),
     Route("POST", "/texting/<int:campaign_id>/send", (("idempotency_key", KEY),)),
@@ -88,6 +91,12 @@ ROUTES = [
     Route("POST", "/texting/conversations/<int:contact_id>/not-an-opt-out"),
     Route("GET", "/settings"),
     Route("POST", "/settings", (("name", "Hijacked"), ("help_text", "Hijacked"))),
+    Route("GET", "/settings/senders"),
+    Route("POST", "/settings/senders", (("address", "+14155550199"),)),
+    Route("POST", "/settings/senders/<int:sender_id>", (("per_second", "5"),)),
+    Route("POST", "/settings/senders/limit", (("per_second", "5"),)),
+    Route("GET", "/operations"),
+    Route("POST", "/operations/messages/<int:message_id>/settle"),
     Route("GET", "/opt-outs"),
     Route("POST", "/opt-outs", (("cell", CONTACT_CELL),)),
     Route("POST", "/opt-outs/import"),
@@ -97,7 +106,7 @@ ROUTES = [
 PUBLIC = ("/login", "/static/", "/twilio/")
 GET_ROUTES = [r for r in ROUTES if r.method == "GET"]
 ORGANIZER_ROUTES = [
-    r for r in ROUTES if r.rule.startswith(("/campaigns", "/opt-outs", "/settings"))
+    r for r in ROUTES if r.rule.startswith(("/campaigns", "/opt-outs", "/settings", "/operations"))
 ]
 CONVERSATION_ROUTES = [r for r in ROUTES if "<int:contact_id>" in r.rule]
 ID_ROUTES = [r for r in ROUTES if r.names_a_campaign_or_contact]
