@@ -52,9 +52,10 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
         # Uploaded voter lists wait here for the import worker: web and worker must share it.
         "UPLOAD_DIR": setting("UPLOAD_DIR", os.path.abspath(".gotv/uploads")),
         "PROXY_COUNT": parse_int("PROXY_COUNT", env.get("PROXY_COUNT", "").strip() or "1"),
-        # Requests to Twilio each send pump keeps in flight (Twilio answers in 100-300 ms).
+        # Requests to Twilio each worker keeps in flight. Twilio answers in 100-300 ms and limits
+        # an account's concurrent API requests (about 100 by default; more answer 429).
         "SEND_CONCURRENCY": parse_int(
-            "SEND_CONCURRENCY", env.get("SEND_CONCURRENCY", "").strip() or "200"
+            "SEND_CONCURRENCY", env.get("SEND_CONCURRENCY", "").strip() or "100"
         ),
         "SESSION_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_SECURE": production,

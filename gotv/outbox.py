@@ -26,23 +26,26 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, case, select, tuple_, update
-from sqlalchemy.orm import joinedload
+from sqlalchemy import Table, bindparam, case, select, text, tuple_, update
 
-from gotv import carrier_errors, consent, pacing, queue, sms
+from gotv import carrier_errors, consent, hours, pacing, queue, sms
 from gotv.carrier_errors import Action
 from gotv.db import db
 from gotv.models import (
     BlockedNumber,
+    Campaign,
+    CampaignStatus,
+    Contact,
     Message,
     MessageKind,
     MessageStatus,
     OptOut,
     Organization,
     Sender,
+    User,
     utcnow,
 )
-from gotv.texting import CONFIRMATION_SECONDS, MAX_VALIDITY_SECONDS, window_closes_at
+from gotv.texting import CONFIRMATION_SECONDS, MAX_VALIDITY_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -190,28 +193,52 @@ def claim_rows(message_ids: list[int], now: datetime) -> list[int]:
 # --- The last gate -------------------------------------------------------------------------
 
 
+# Everything the last gate reads about a claimed message, in one query of plain rows.
+_GATE_ROWS = (
+    select(
+        Message.id,
+        Message.organization_id,
+        Message.to_number,
+        Message.kind,
+        Message.texter_id,
+        Message.body,
+        Message.sender,
+        Message.created_at,
+        Contact.id.label("contact_id"),
+        Contact.texter_id.label("assigned_texter_id"),
+        Contact.time_zones,
+        Contact.rule_states,
+        Campaign.status.label("campaign_status"),
+        Campaign.window_start_hour,
+        Campaign.window_end_hour,
+        Campaign.smart_encoding,
+        User.role.label("texter_role"),
+    )
+    .outerjoin(Contact, Contact.id == Message.contact_id)
+    .outerjoin(Campaign, Campaign.id == Message.campaign_id)
+    .outerjoin(User, User.id == Message.texter_id)
+    .order_by(Message.id)
+)
+
+
+GateRow = Any  # a row of _GATE_ROWS: its columns by name (row.kind, row.campaign_status...)
+
+
 def gate(message_ids: list[int], now: datetime) -> list[Outgoing]:
     """Check claimed messages against every rule; refuse the failures, return the rest."""
     if not message_ids:
         return []
-    messages = list(
-        db.session.scalars(
-            select(Message)
-            .where(Message.id.in_(message_ids))
-            .options(joinedload(Message.contact), joinedload(Message.campaign))
-            .order_by(Message.id)
-        )
-    )
-    checks = Checks.load(messages)
+    rows = db.session.execute(_GATE_ROWS.where(Message.id.in_(message_ids))).all()
+    checks = Checks.load(rows)
     outgoing, refused = [], defaultdict(list)
-    for message in messages:
-        reason = checks.refusal_reason(message, now)
+    for row in rows:
+        reason = checks.refusal_reason(row, now)
         if reason:
-            refused[reason].append(message.id)
+            refused[reason].append(row.id)
         else:
-            outgoing.append(checks.outgoing(message, now))
+            outgoing.append(checks.outgoing(row, now))
     for reason, ids in refused.items():
-        log.info("refused %s: messages %s", reason, ids)
+        log.info("refused=%s messages=%s", reason, ids)
         db.session.execute(
             update(Message)
             .where(Message.id.in_(ids))
@@ -223,88 +250,89 @@ def gate(message_ids: list[int], now: datetime) -> list[Outgoing]:
 
 @dataclass
 class Checks:
-    """Opt-outs and blocks for a batch of messages, loaded with one query each."""
+    """Opt-outs and blocks for a batch of gate rows, loaded with one query each."""
 
     opted_out: set[tuple[int, str]]
     blocked: set[tuple[int, str]]
     closes: dict[tuple[Any, ...], datetime | None]
 
     @classmethod
-    def load(cls, messages: list[Message]) -> Checks:
-        pairs = {(m.organization_id, m.to_number) for m in messages if m.organization_id}
+    def load(cls, rows: Sequence[GateRow]) -> Checks:
+        pairs = {(row.organization_id, row.to_number) for row in rows if row.organization_id}
         return cls(_existing(OptOut, pairs), _existing(BlockedNumber, pairs), {})
 
-    def refusal_reason(self, message: Message, now: datetime) -> str | None:
+    def refusal_reason(self, row: GateRow, now: datetime) -> str | None:
         """Why this message must not go out now; None if it may.
 
         The confirmation of an opt-out goes to an opted-out number by definition; nothing else
         does. Automatic replies (confirmation, help) skip the campaign and assignment checks,
         never the carrier's blocks, the recipient's hours or their age.
         """
-        contact, campaign = message.contact, message.campaign
-        if contact is None or campaign is None or message.organization_id is None:
+        if row.contact_id is None or row.campaign_status is None or row.organization_id is None:
             return "no_contact"
-        number = (message.organization_id, message.to_number)
-        if message.kind != MessageKind.OPT_OUT_CONFIRMATION and number in self.opted_out:
+        number = (row.organization_id, row.to_number)
+        if row.kind != MessageKind.OPT_OUT_CONFIRMATION and number in self.opted_out:
             return "opted_out"
         if number in self.blocked:
             return "undeliverable"
-        if message.kind == MessageKind.TEXT:
-            if not campaign.is_active:
+        if row.kind == MessageKind.TEXT:
+            if row.campaign_status != CampaignStatus.ACTIVE:
                 return "campaign_not_active"
-            if contact.texter_id != message.texter_id and not (
-                message.texter and message.texter.is_organizer
-            ):
+            sent_by_organizer = row.texter_role is not None and row.texter_role.is_organizer
+            if row.assigned_texter_id != row.texter_id and not sent_by_organizer:
                 return "contact_reassigned"
-        if now - message.created_at > MAX_AGE.get(message.kind, DEFAULT_MAX_AGE):
+        if now - row.created_at > MAX_AGE.get(row.kind, DEFAULT_MAX_AGE):
             return "expired"
-        if self.closes_at(message, now) is None:
+        if self.closes_at(row, now) is None:
             return "quiet_hours"
         return None
 
-    def closes_at(self, message: Message, now: datetime) -> datetime | None:
+    def closes_at(self, row: GateRow, now: datetime) -> datetime | None:
         """When the recipient's window closes (None: closed), computed once per kind of place."""
-        contact, campaign = message.contact, message.campaign
-        assert contact is not None and campaign is not None
-        place = (
-            contact.time_zones,
-            contact.rule_states,
-            campaign.window_start_hour,
-            campaign.window_end_hour,
-        )
+        place = (row.time_zones, row.rule_states, row.window_start_hour, row.window_end_hour)
         if place not in self.closes:
-            self.closes[place] = window_closes_at(contact, now)
+            self.closes[place] = hours.closes_at(
+                row.time_zones,
+                now,
+                row.window_start_hour,
+                row.window_end_hour,
+                state=row.rule_states,
+            )
         return self.closes[place]
 
-    def outgoing(self, message: Message, now: datetime) -> Outgoing:
+    def outgoing(self, row: GateRow, now: datetime) -> Outgoing:
         """The send of a message that passed, valid until its recipient's window closes.
 
         A confirmation also never waits past the five minutes the FCC allows it.
         """
-        closes = self.closes_at(message, now)
+        closes = self.closes_at(row, now)
         seconds = int((closes - now).total_seconds()) if closes else 1
-        if message.kind == MessageKind.OPT_OUT_CONFIRMATION:
+        if row.kind == MessageKind.OPT_OUT_CONFIRMATION:
             seconds = min(seconds, CONFIRMATION_SECONDS)
-        assert message.campaign is not None
         return Outgoing(
-            id=message.id,
-            to=message.to_number,
-            body=message.body,
-            sender=message.sender,
+            id=row.id,
+            to=row.to_number,
+            body=row.body,
+            sender=row.sender,
             validity=max(1, min(MAX_VALIDITY_SECONDS, seconds)),
-            smart_encoding=message.campaign.smart_encoding,
+            smart_encoding=row.smart_encoding,
         )
 
 
 def _existing(model: type[OptOut] | type[BlockedNumber], pairs: set[tuple[Any, str]]) -> set:
-    if not pairs:
-        return set()
-    rows = db.session.execute(
-        select(model.organization_id, model.cell).where(
-            tuple_(model.organization_id, model.cell).in_(list(pairs))
+    """Which (organization, cell) pairs have a row in `model`, by one query per organization."""
+    cells_by_organization: dict[int, list[str]] = defaultdict(list)
+    for organization_id, cell in pairs:
+        cells_by_organization[organization_id].append(cell)
+    found = set()
+    for organization_id, cells in cells_by_organization.items():
+        rows = db.session.scalars(
+            select(model.cell).where(
+                model.organization_id == organization_id, model.cell.in_(cells)
+            )
         )
-    )
-    return {(organization_id, cell) for organization_id, cell in rows}
+        found.update((organization_id, cell) for cell in rows)
+    return found
 
 
 # --- Recording Twilio's answers ------------------------------------------------------------
@@ -323,6 +351,20 @@ def record(results: list[Result], now: datetime) -> None:
 
 def record_accepted(results: list[Result], now: datetime) -> None:
     """Store SIDs; a status callback that came first has already moved the status further."""
+    answers = [
+        {
+            "message_id": result.message_id,
+            "sid": result.accepted.sid,
+            "from_number": result.accepted.from_number,
+            "segments": result.accepted.segments,
+        }
+        for result in results
+        if result.accepted
+    ]
+    if db.session.get_bind().dialect.name == "postgresql":
+        # One statement for the whole batch (and one firing of the tally trigger), not one each.
+        db.session.execute(_RECORD_ACCEPTED_PG, {"now": now, **_columns(answers)})
+        return
     table = Message.__table__
     assert isinstance(table, Table)
     statement = (
@@ -340,19 +382,24 @@ def record_accepted(results: list[Result], now: datetime) -> None:
             ),
         )
     )
-    db.session.execute(
-        statement,
-        [
-            {
-                "message_id": result.message_id,
-                "sid": result.accepted.sid,
-                "from_number": result.accepted.from_number,
-                "segments": result.accepted.segments,
-            }
-            for result in results
-            if result.accepted
-        ],
-    )
+    db.session.execute(statement, answers)
+
+
+_RECORD_ACCEPTED_PG = text(
+    """
+    UPDATE message SET twilio_sid = answer.sid, from_number = answer.from_number,
+        segments = answer.segments, sent_at = :now, updated_at = :now,
+        status = CASE WHEN message.status = 'sending' THEN 'accepted' ELSE message.status END
+    FROM unnest(CAST(:message_id AS integer[]), CAST(:sid AS text[]),
+                CAST(:from_number AS text[]), CAST(:segments AS integer[]))
+        AS answer(id, sid, from_number, segments)
+    WHERE message.id = answer.id
+    """
+)
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    return {key: [row[key] for row in rows] for key in rows[0]} if rows else {}
 
 
 def record_error(message_id: int, error: sms.SendError, now: datetime) -> None:
@@ -384,7 +431,7 @@ def record_error(message_id: int, error: sms.SendError, now: datetime) -> None:
 @dataclass(frozen=True)
 class PumpSettings:
     status_callback: str  # the status webhook's URL; each message adds ?message=<id>
-    concurrency: int = 200  # requests to Twilio in flight at once
+    concurrency: int = 100  # requests to Twilio in flight at once
     run_seconds: float = 60.0  # then stop claiming, finish, and leave the worker to other jobs
     flush_seconds: float = 0.02  # how long answers wait to be recorded together
     idle_wait_seconds: float = 2.0  # wait this long for a throttled sender, not longer
@@ -490,10 +537,10 @@ class Pump:
     def flush(self) -> None:
         answers, self.answers = self.answers, []
         record(answers, utcnow())
-        self.sent += sum(1 for answer in answers if answer.accepted)
-        for answer in answers:
-            if answer.accepted:
-                log.info("message=%s sid=%s accepted", answer.message_id, answer.accepted.sid)
+        accepted = [answer.message_id for answer in answers if answer.accepted]
+        self.sent += len(accepted)
+        if accepted:
+            log.info("accepted=%d messages=%s", len(accepted), accepted)
 
     def next_unthrottle(self) -> float | None:
         if not self.throttled:

@@ -429,7 +429,7 @@ def main() -> None:
     parser.add_argument("--ceiling-messages", type=int, default=50_000)
     parser.add_argument("--latency", type=float, default=0.15, help="carrier seconds per call")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=300, help="in flight per worker")
+    parser.add_argument("--concurrency", type=int, default=500, help="in flight per worker")
     parser.add_argument("--latency-seconds", type=float, default=20)
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--per-second", type=float, default=50)

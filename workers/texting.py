@@ -18,7 +18,7 @@ def pump_settings() -> outbox.PumpSettings:
     config = current_app.config
     return outbox.PumpSettings(
         status_callback=config["PUBLIC_URL"].rstrip("/") + "/twilio/status",
-        concurrency=config.get("SEND_CONCURRENCY") or 200,
+        concurrency=config.get("SEND_CONCURRENCY") or 100,
     )
 
 
