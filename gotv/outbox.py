@@ -324,7 +324,7 @@ def _existing(model: type[OptOut] | type[BlockedNumber], pairs: set[tuple[Any, s
     cells_by_organization: dict[int, list[str]] = defaultdict(list)
     for organization_id, cell in pairs:
         cells_by_organization[organization_id].append(cell)
-    found = set()
+    found: set[tuple[int, str]] = set()
     for organization_id, cells in cells_by_organization.items():
         rows = db.session.scalars(
             select(model.cell).where(
