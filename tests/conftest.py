@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import threading
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -193,3 +195,26 @@ def deliver_webhooks(client: FlaskClient, carrier: FakeCarrier) -> list[int]:
         client.post(hook.url, data=hook.params, headers=hook.headers).status_code
         for hook in carrier.take_webhooks()
     ]
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A server that accepts connections and reads requests but never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(connection)
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
+    for connection in accepted:
+        connection.close()

@@ -185,6 +185,34 @@ def test_failed_background_jobs_are_listed_by_kind_not_by_details(
     assert "Traceback" not in page
 
 
+# --- Twilio's answers ----------------------------------------------------------------------
+
+
+def test_a_busy_twilio_429_puts_the_message_back_with_a_backoff(
+    volunteer: User, carrier: FakeCarrier
+) -> None:
+    carrier.fail_all_sends(429)
+    (message,) = queued_messages(volunteer, 1)
+
+    assert send_message(message.id) == "queued"
+
+    db.session.refresh(message)
+    assert message.next_attempt_at is not None and message.next_attempt_at > utcnow()
+    assert message.error_code == 20429
+
+
+def test_a_send_that_times_out_stays_sending_and_is_never_sent_again(
+    app: Flask, volunteer: User, silent_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sms, "HTTP_TIMEOUT_SECONDS", 0.3)
+    (message,) = queued_messages(volunteer, 1)
+
+    asyncio.run(outbox.pump({**app.config, "TWILIO_API_URL": silent_server}, pump_settings()))
+
+    assert status_of(message) == MessageStatus.SENDING
+    assert outbox.due_messages_exist(utcnow()) is False
+
+
 # --- Redis outages ---------------------------------------------------------------------------
 
 

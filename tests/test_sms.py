@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -86,29 +84,6 @@ def test_a_refused_connection_is_retryable(app: Flask) -> None:
         send(app, TWILIO_API_URL=f"http://127.0.0.1:{closed}")
 
     assert outage.value.retryable and not outage.value.uncertain
-
-
-@pytest.fixture
-def silent_server() -> Iterator[str]:
-    """A server that accepts connections and reads requests but never answers."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    accepted: list[socket.socket] = []
-
-    def accept() -> None:
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            accepted.append(connection)
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    listener.close()
-    for connection in accepted:
-        connection.close()
 
 
 def test_a_request_that_times_out_is_uncertain_and_never_retried(
