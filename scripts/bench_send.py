@@ -344,9 +344,10 @@ def percentile(values: list[float], share: float) -> float:
 
 def throughput(args: argparse.Namespace, engine: sa.Engine, carrier_url: str) -> float:
     ids = setup(engine, [("", None)])
+    first = 10_000_000 + ids["organization"] * args.messages  # new recipients for every run
     log(f"throughput: writing {args.messages} queued messages")
-    for first in range(0, args.messages, 10_000):
-        click(engine, ids, first, min(10_000, args.messages - first), hold=True)
+    for start in range(first, first + args.messages, 10_000):
+        click(engine, ids, start, min(10_000, first + args.messages - start), hold=True)
     started = release(engine, ids["campaigns"])
     wake(args.redis_url)
     wait_until_settled(engine, ids["campaigns"], timeout=args.messages / 50 + 60)
@@ -355,7 +356,7 @@ def throughput(args: argparse.Namespace, engine: sa.Engine, carrier_url: str) ->
     total = (accepted[-1] - started).total_seconds()
     low, high = accepted[len(accepted) // 10], accepted[len(accepted) * 9 // 10]
     middle = (len(accepted) * 8 // 10) / (high - low).total_seconds()
-    duplicates, lost = check_once(carrier_url, 0, args.messages)
+    duplicates, lost = check_once(carrier_url, first, args.messages)
     log(
         f"throughput: {len(accepted)} accepted of {args.messages} in {total:.1f} s: "
         f"{len(accepted) / total:.0f} msg/s overall, {middle:.0f} msg/s over the middle 80%; "
@@ -435,6 +436,7 @@ def main() -> None:
     parser.add_argument("--per-second", type=float, default=50)
     parser.add_argument("--pacing-seconds", type=float, default=30)
     parser.add_argument("--phases", default="ceiling,throughput,latency,pacing")
+    parser.add_argument("--runs", type=int, default=3, help="ceiling and throughput runs")
     args = parser.parse_args()
     phases = args.phases.split(",")
 
@@ -458,14 +460,24 @@ def main() -> None:
         f"latency {args.latency:g} s, {os.cpu_count()} CPUs"
     )
     try:
-        ceiling = measure_ceiling(args, carrier_url) if "ceiling" in phases else None
-        if ceiling:
-            log(f"ceiling: {ceiling:.0f} msg/s (plain aiohttp clients, no app)")
-        workers = start_workers(args.workers, env)
-        time.sleep(2)
-        rate = throughput(args, engine, carrier_url) if "throughput" in phases else 500.0
-        if ceiling and "throughput" in phases:
-            log(f"throughput / ceiling: {rate / ceiling:.0%}")
+        ceilings, rates = [], []
+        for run in range(1, args.runs + 1):
+            log(f"--- run {run} of {args.runs}")
+            if "ceiling" in phases:
+                ceilings.append(measure_ceiling(args, carrier_url))
+                log(f"ceiling: {ceilings[-1]:.0f} msg/s (plain aiohttp clients, no app)")
+            if "throughput" in phases:
+                workers = workers or start_workers(args.workers, env)
+                time.sleep(2)
+                rates.append(throughput(args, engine, carrier_url))
+        rate = statistics.median(rates) if rates else 500.0
+        if ceilings and rates:
+            log(
+                f"median of {args.runs}: throughput {rate:.0f} msg/s, ceiling "
+                f"{statistics.median(ceilings):.0f} msg/s, throughput / ceiling "
+                f"{statistics.median(r / c for r, c in zip(rates, ceilings, strict=True)):.0%}"
+            )
+        workers = workers or start_workers(args.workers, env)
         if "latency" in phases:
             latency(args, engine, carrier_url, rate / 2)
         if "pacing" in phases:
