@@ -426,3 +426,25 @@ def test_the_campaign_tally_always_equals_the_messages_by_status(
 
     assert tally() == counted()
     assert set(status for _, status in tally()) >= {"failed", "refused"}
+
+
+def test_an_organizations_limit_holds_across_all_its_senders(
+    app: Flask, volunteer: User, carrier: FakeCarrier
+) -> None:
+    volunteer.organization.per_second = 20
+    senders = [
+        Sender(organization_id=volunteer.organization_id, address=f"+1415555020{n}")
+        for n in range(2)
+    ]
+    db.session.add_all(senders)
+    db.session.flush()
+    messages = queued_messages(volunteer, 15, senders[0]) + queued_messages(
+        volunteer, 15, senders[1]
+    )
+    outbox._limits_cache.clear()
+
+    started = time.monotonic()
+    sent = run_pump(app)
+
+    assert sent == 30 and time.monotonic() - started >= 0.45
+    assert {status_of(message) for message in messages} == {MessageStatus.ACCEPTED}
