@@ -257,6 +257,7 @@ def test_an_html_page_a_csv_export_and_twiml_all_carry_the_security_headers(
 
     with client.get("/opt-outs/export.csv") as export:
         assert export.mimetype == "text/csv"
+        assert export.get_data(as_text=True).startswith("cell")  # read it all: closes the cursor
         assert_security_headers(export)
     page = client.get("/campaigns")
     twiml = post_signed(client, "/twilio/inbound", inbound_params())
