@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 
@@ -17,6 +17,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         campaigns,
         cli,
         db,
+        errors,
         imports_web,
         inbox,
         operations,
@@ -36,8 +37,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(config)
     # Voter files of a million rows run to 100 MB or so.
     app.config.setdefault("MAX_CONTENT_LENGTH", 256 * 1024 * 1024)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    # Flask's own default for the session cookie is None (no SameSite at all); only a value
+    # given in `config` overrides Lax.
+    app.config["SESSION_COOKIE_SAMESITE"] = config.get("SESSION_COOKIE_SAMESITE", "Lax")
     app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
     if not app.config.get("UPLOAD_DIR"):
         app.config["UPLOAD_DIR"] = os.path.join(app.instance_path, "uploads")
     proxies = app.config.get("PROXY_COUNT", 1)
@@ -61,12 +65,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(settings.bp)
     app.register_blueprint(webhooks.bp)
     auth.csrf.exempt(webhooks.bp)
+    auth.limit_logins(app)
+    errors.init_app(app)
     app.after_request(add_security_headers)
     return app
 
 
 def add_security_headers(response: Response) -> Response:
-    """Headers every page gets: no framing, no sniffing, scripts and styles only from us."""
+    """Headers every page gets: no framing, no sniffing, scripts and styles only from us.
+
+    Over HTTPS, HSTS too: browsers then refuse plain HTTP to this host for a year.
+    """
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
@@ -74,4 +83,6 @@ def add_security_headers(response: Response) -> Response:
         "Content-Security-Policy",
         "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
     )
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return response

@@ -1,6 +1,7 @@
 """Twilio's webhooks: replies from voters and delivery status callbacks.
 
-Every request must carry a valid X-Twilio-Signature (403 otherwise). Valid requests get 200
+Every request must carry a valid X-Twilio-Signature and be addressed to our PUBLIC_URL's host
+(403 otherwise). Valid requests get 200
 quickly, even for messages we do not know, so Twilio does not retry them forever.
 """
 
@@ -9,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, request
+from flask import Blueprint, Response, abort, current_app, request
 
 from gotv import sms, texting
 
@@ -25,11 +27,27 @@ def signed_by_twilio(view: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         signature = request.headers.get("X-Twilio-Signature", "")
-        if not signature or not sms.is_valid_signature(request.url, request.form, signature):
+        if (
+            not signature
+            or not addressed_to_us(request.url)
+            or not sms.is_valid_signature(request.url, request.form, signature)
+        ):
             abort(403)
         return view(*args, **kwargs)
 
     return wrapped
+
+
+def addressed_to_us(url: str) -> bool:
+    """True when `url` has our PUBLIC_URL's scheme and host.
+
+    Twilio signs the URL it calls, host included, and the Host header is the caller's to choose:
+    without this, a request Twilio signed for another deployment on the same account (staging,
+    say) could be replayed here with that deployment's Host.
+    """
+    ours = urlsplit(current_app.config["PUBLIC_URL"])
+    asked = urlsplit(url)
+    return (asked.scheme, asked.netloc.lower()) == (ours.scheme, ours.netloc.lower())
 
 
 @bp.post("/inbound")

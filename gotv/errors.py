@@ -1,0 +1,64 @@
+"""Pages for requests gotv refuses or cannot serve: too many sign-ins, too large, no database.
+
+Each says plainly what happened and what to do. Twilio's webhooks get a bare status instead of a
+page: a 503 tells Twilio the request failed, so it is not taken as delivered.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, current_app, render_template, request
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 60
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(TooManyRequests, too_many_requests)
+    app.register_error_handler(RequestEntityTooLarge, too_large)
+    app.register_error_handler(DBAPIError, database_error)
+
+
+def too_many_requests(_error: TooManyRequests) -> Response:
+    """Only sign-in is rate limited, so the page speaks of sign-in attempts."""
+    page = render_template("errors/too_many_attempts.html")
+    return Response(page, 429, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+def too_large(_error: RequestEntityTooLarge) -> Response:
+    """Name the limit the request went over: the whole upload, or one form field."""
+    upload_limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if upload_limit and (request.content_length or 0) > upload_limit:
+        limit, what = upload_limit, "upload"
+    else:
+        limit, what = current_app.config.get("MAX_FORM_MEMORY_SIZE") or 0, "form field"
+    page = render_template("errors/too_large.html", limit=human_size(limit), what=what)
+    return Response(page, 413)
+
+
+def database_error(error: DBAPIError) -> Response:
+    """503 and Retry-After while the database cannot be reached; other errors stay 500s.
+
+    The page is a static file: rendering a template would ask the database who is signed in.
+    """
+    if not (isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated):
+        raise error
+    log.warning("database unreachable: %s", error.orig or error)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if request.blueprint == "webhooks":
+        return Response("", 503, headers)
+    with current_app.open_resource("templates/errors/database_unavailable.html") as page:
+        return Response(page.read(), 503, headers, mimetype="text/html")
+
+
+def human_size(size: int) -> str:
+    """1024 -> "1 KB", 256 * 1024 * 1024 -> "256 MB" (rounded to whole units)."""
+    for unit in ("bytes", "KB", "MB"):
+        if size < 1024:
+            return f"{size} {unit}"
+        size //= 1024
+    return f"{size} GB"
