@@ -47,6 +47,7 @@ def enqueue(
     queue_name: str = DEFAULT,
     retry: Retry | None = None,
     job_timeout: int = 120,
+    job_id: str | None = None,
 ) -> bool:
     """Enqueue `function` (a dotted name) with `args`; call only after the commit it depends on.
 
@@ -54,7 +55,9 @@ def enqueue(
     and the sweeper re-enqueues it later, so a Redis outage delays work but never loses it.
     """
     try:
-        queue(queue_name).enqueue(function, *args, retry=retry, job_timeout=job_timeout)
+        queue(queue_name).enqueue(
+            function, *args, retry=retry, job_timeout=job_timeout, job_id=job_id
+        )
     except RedisError:
         log.warning("redis unavailable; %s%r left for the sweeper", function, args)
         return False
@@ -121,6 +124,10 @@ def failed_jobs(limit: int = 50) -> list[FailedJob] | None:
 IMPORT_TIMEOUT_SECONDS = 3600
 
 
+def import_job_id(import_id: int) -> str:
+    return f"import-{import_id}"
+
+
 def enqueue_import(import_id: int) -> bool:
     """Enqueue the job for a committed, queued contact import."""
     return enqueue(
@@ -128,4 +135,10 @@ def enqueue_import(import_id: int) -> bool:
         import_id,
         queue_name=IMPORT,
         job_timeout=IMPORT_TIMEOUT_SECONDS,
+        job_id=import_job_id(import_id),
     )
+
+
+def import_job_exists(import_id: int) -> bool:
+    """True while Redis still knows the import's job (queued, running, finished or failed)."""
+    return Job.exists(import_job_id(import_id), connection=redis())

@@ -30,6 +30,7 @@ from gotv.models import (
 )
 from tests.conftest import run_jobs
 from tests.factories import make_campaign, make_contact, make_org
+from workers.imports import sweep_imports
 
 VOTERS = "first_name,phone,zip\nAnn,602-555-0101,85001\nBob,602-555-0102,85001\n"
 
@@ -589,3 +590,32 @@ def test_a_second_job_for_the_same_import_does_nothing(app: Flask, campaign: Cam
 
     db.session.refresh(imp)
     assert imp.status == ImportStatus.DONE and imp.loaded == 2
+
+
+# --- Lost jobs -------------------------------------------------------------------------------
+
+
+def queued_import(campaign: Campaign) -> ContactImport:
+    imp = upload(campaign, VOTERS)
+    imports.start(imp, dict(imp.mapping), ImportMode.APPEND, [])
+    db.session.commit()
+    return imp
+
+
+def test_a_queued_import_whose_job_redis_lost_is_enqueued_again_and_runs(
+    app: Flask, campaign: Campaign
+) -> None:
+    imp = queued_import(campaign)  # committed, but its job never reached Redis
+
+    assert sweep_imports() == 1
+    run_jobs(app)
+
+    db.session.refresh(imp)
+    assert imp.status == ImportStatus.DONE
+
+
+def test_a_queued_import_whose_job_is_waiting_is_left_alone(campaign: Campaign) -> None:
+    imp = queued_import(campaign)
+    assert queue.enqueue_import(imp.id)
+
+    assert sweep_imports() == 0

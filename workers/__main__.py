@@ -15,6 +15,7 @@ from rq import SimpleWorker
 
 from gotv import create_app, queue
 from gotv.db import db
+from workers.imports import sweep_imports
 from workers.texting import sweep_outbox
 
 # Retries come due on their own; a pump must notice within seconds, not minutes.
@@ -39,6 +40,7 @@ def sweep_forever(app: Flask, stop: threading.Event) -> None:
         with app.app_context():
             try:
                 sweep_outbox()
+                sweep_imports()
             except Exception:  # the sweeper must outlive a database or Redis outage
                 logging.getLogger(__name__).exception("sweep failed")
             finally:

@@ -2,9 +2,34 @@
 
 from __future__ import annotations
 
-from gotv import imports
+import logging
+
+from sqlalchemy import select
+
+from gotv import imports, queue
+from gotv.db import db
+from gotv.models import ContactImport, ImportStatus
+
+log = logging.getLogger(__name__)
 
 
 def import_contacts(import_id: int) -> None:
     """Load one queued import, all or nothing (see gotv.imports.run)."""
     imports.run(import_id)
+
+
+def sweep_imports() -> int:
+    """Enqueue again every queued import whose job Redis no longer knows (Redis restarted).
+
+    An import is claimed with a conditional UPDATE before it runs, so a second job for one that
+    did run does nothing.
+    """
+    queued = db.session.scalars(
+        select(ContactImport.id).where(ContactImport.status == ImportStatus.QUEUED)
+    ).all()
+    lost = [import_id for import_id in queued if not queue.import_job_exists(import_id)]
+    for import_id in lost:
+        queue.enqueue_import(import_id)
+    if lost:
+        log.warning("re-enqueued imports whose jobs were lost: %s", lost)
+    return len(lost)
