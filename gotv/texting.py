@@ -28,6 +28,8 @@ from gotv.models import (
     Message,
     MessageStatus,
     OptOut,
+    Organization,
+    Sender,
     User,
     utcnow,
 )
@@ -343,11 +345,37 @@ def record_inbound(params: Mapping[str, str]) -> Message | None:
             db.session.add(message)
     except IntegrityError:
         return None  # the same webhook, delivered twice at once
-    replies = act_on_reply(contact, message) if contact is not None else []
+    if contact is not None:
+        replies = act_on_reply(contact, message)
+    else:
+        replies = []
+        opt_out_stranger(message)
     db.session.commit()
     if replies:
         queue.wake_senders()
     return message
+
+
+def opt_out_stranger(message: Message) -> None:
+    """Honour an opt-out from a number we never texted, for every organization it could mean.
+
+    That is the organizations with a sender at the number it was sent to; when none has one,
+    the number is the deployment's default sender, which every organization may text from.
+    Twilio's own block already stops its keywords; this also covers the phrases.
+    """
+    verdict = keywords.explain(message.body)
+    if verdict.intent != Intent.OPT_OUT:
+        return
+    organization_ids = list(
+        db.session.scalars(
+            select(Sender.organization_id).where(Sender.address == message.to_number)
+        )
+    ) or list(db.session.scalars(select(Organization.id)))
+    source = "inbound_keyword" if verdict.rule.startswith("keyword") else "inbound_phrase"
+    for organization_id in organization_ids:
+        consent.record_opt_out(
+            organization_id, message.from_number, source, message.id, rule=verdict.rule
+        )
 
 
 def conversation_for(cell: str) -> Contact | None:

@@ -9,10 +9,10 @@ from werkzeug.test import TestResponse
 
 from gotv.db import db
 from gotv.fakecarrier import FakeCarrier, twilio_signature
-from gotv.models import Contact, Direction, Message, MessageStatus, OptOut, User
+from gotv.models import Contact, Direction, Message, MessageStatus, OptOut, Sender, User
 from gotv.webhooks import EMPTY_TWIML
 from tests.conftest import AUTH_TOKEN, FROM_NUMBER, PUBLIC_URL
-from tests.factories import make_campaign, make_contact, make_message
+from tests.factories import make_campaign, make_contact, make_message, make_org
 
 VOTER = "+12125550142"
 SID = "SM" + "a" * 32  # a voter's text
@@ -215,6 +215,44 @@ def test_an_inbound_from_an_unknown_number_is_stored_and_answered(client: FlaskC
         None,
         None,
     )
+
+
+def test_a_stop_from_a_number_we_never_texted_opts_it_out_of_every_organization(
+    client: FlaskClient,
+) -> None:
+    organizations = [make_org(), make_org()]
+
+    post_signed(client, "/twilio/inbound", inbound_params(From="+13125550000", Body="STOP"))
+
+    opted_out = db.session.scalars(
+        select(OptOut.organization_id).where(OptOut.cell == "+13125550000")
+    )
+    assert {organization.id for organization in organizations} <= set(opted_out)
+
+
+def test_a_stop_to_an_organizations_own_sender_opts_out_of_that_organization_only(
+    client: FlaskClient,
+) -> None:
+    ours, theirs = make_org(), make_org()
+    db.session.add(Sender(organization_id=ours.id, address="+14155550123"))
+    db.session.flush()
+
+    post_signed(
+        client,
+        "/twilio/inbound",
+        inbound_params(From="+13125550000", To="+14155550123", Body="take me off your list"),
+    )
+
+    opted_out = set(db.session.scalars(select(OptOut.organization_id)))
+    assert ours.id in opted_out and theirs.id not in opted_out
+
+
+def test_a_question_from_a_number_we_never_texted_opts_nobody_out(client: FlaskClient) -> None:
+    make_org()
+
+    post_signed(client, "/twilio/inbound", inbound_params(From="+13125550000", Body="Who is this?"))
+
+    assert db.session.scalars(select(OptOut)).first() is None
 
 
 # --- Status callbacks ------------------------------------------------------------------------
