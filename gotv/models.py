@@ -258,6 +258,8 @@ class Message(Model):
             postgresql_where=text("is_initial"),
         ),
         Index("ix_message_contact_created", "contact_id", "created_at"),
+        # A reply finds its conversation by the number we texted (texting.conversation_for).
+        Index("ix_message_to_number_created", "to_number", "created_at"),
         # The outbox: send pumps scan queued rows in id order, and admins look for stuck ones.
         Index(
             "ix_message_queued",

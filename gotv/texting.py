@@ -311,13 +311,17 @@ def record_status(params: Mapping[str, str], message_id: str | None = None) -> N
 
 def message_for_callback(sid: str, message_id: str | None) -> Message | None:
     """The message a status callback is about: by our id when given, else by Twilio's SID."""
+    # Locked until the commit: two callbacks for one message (sent, delivered) arriving together
+    # must not both read the old status and let the earlier one win.
     if message_id and message_id.isdigit():
-        message = db.session.get(Message, int(message_id))
+        message = db.session.get(Message, int(message_id), with_for_update=True)
         # The callback URL is signed, but a SID we stored already must agree with it.
         if message is None or message.twilio_sid not in (None, sid):
             return None
         return message
-    return db.session.scalars(select(Message).where(Message.twilio_sid == sid)).first()
+    return db.session.scalars(
+        select(Message).where(Message.twilio_sid == sid).with_for_update()
+    ).first()
 
 
 def record_inbound(params: Mapping[str, str]) -> Message | None:
