@@ -30,8 +30,8 @@ from gotv.models import (
     Contact,
     ContactImport,
     ContactStatus,
-    Direction,
     Message,
+    MessageStatus,
     Sender,
 )
 
@@ -251,26 +251,18 @@ def filtered_count(campaign: Campaign) -> int:
 
 
 def campaign_counts(campaign: Campaign) -> dict[str, int]:
-    """Contacts, texted, and messages by direction for the campaign page."""
-    contacts = dict(
-        db.session.execute(
-            select(Contact.status, func.count())
-            .where(Contact.campaign_id == campaign.id)
-            .group_by(Contact.status)
-        ).all()
-    )
-    messages = dict(
-        db.session.execute(
-            select(Message.direction, func.count())
-            .where(Message.campaign_id == campaign.id)
-            .group_by(Message.direction)
-        ).all()
-    )
+    """Contacts, texted, and messages by direction for the campaign page.
+
+    Message counts come from the triggers' tally: every message not received is outbound.
+    """
+    contacts, texted = dashboard.contact_counts(db.session, campaign)
+    by_status = dashboard.tally(db.session, campaign)
+    replies = by_status.get(MessageStatus.RECEIVED.value, 0)
     return {
-        "contacts": sum(contacts.values()),
-        "texted": contacts.get(ContactStatus.TEXTED, 0),
-        "sent": messages.get(Direction.OUTBOUND, 0),
-        "replies": messages.get(Direction.INBOUND, 0),
+        "contacts": contacts,
+        "texted": texted,
+        "sent": sum(by_status.values()) - replies,
+        "replies": replies,
     }
 
 

@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from gotv import dashboard
+from gotv.campaigns import campaign_counts
 from gotv.db import db
 from gotv.models import (
     Campaign,
@@ -284,3 +285,18 @@ def test_an_anonymous_visitor_is_sent_to_log_in(
 
     assert response.status_code == 302
     assert "/login" in response.headers["Location"]
+
+
+def test_the_campaign_pages_counts_come_from_the_tally_and_match_the_messages(
+    known: Known,
+) -> None:
+    outbound = db.session.scalar(
+        select(func.count()).where(
+            Message.campaign_id == known.campaign.id, Message.direction == Direction.OUTBOUND
+        )
+    )
+
+    counts = campaign_counts(known.campaign)
+
+    assert counts == {"contacts": 11, "texted": 10, "sent": outbound, "replies": 3}
+    assert outbound == 10
