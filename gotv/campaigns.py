@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -13,7 +21,7 @@ from sqlalchemy import func, select
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from gotv import consent, lint, segments, texting
+from gotv import consent, dashboard, lint, segments, texting
 from gotv.auth import get_owned, organizer_required
 from gotv.db import db
 from gotv.models import (
@@ -22,8 +30,8 @@ from gotv.models import (
     Contact,
     ContactImport,
     ContactStatus,
-    Direction,
     Message,
+    MessageStatus,
     Sender,
 )
 
@@ -107,6 +115,31 @@ def show(campaign_id: int) -> ResponseReturnValue:
         describe_risk=segments.describe,
         sender_form=sender_form(campaign),
     )
+
+
+@bp.get("/<int:campaign_id>/dashboard")
+@organizer_required
+def show_dashboard(campaign_id: int) -> ResponseReturnValue:
+    """The campaign's live numbers, breakdowns and chart; dashboard.js keeps the totals fresh."""
+    campaign = get_owned(Campaign, campaign_id)
+    board = dashboard.build(db.session, campaign)
+    return render_template(
+        "campaigns/dashboard.html",
+        campaign=campaign,
+        board=board,
+        chart=dashboard.chart(board.hours),
+        window_hours=dashboard.WINDOW_HOURS,
+    )
+
+
+@bp.get("/<int:campaign_id>/dashboard.json")
+@organizer_required
+def dashboard_json(campaign_id: int) -> ResponseReturnValue:
+    """The dashboard's numbers, for the page to poll."""
+    campaign = get_owned(Campaign, campaign_id)
+    response = jsonify(dashboard.build(db.session, campaign).as_json())
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 class SenderChoiceForm(FlaskForm):
@@ -218,26 +251,18 @@ def filtered_count(campaign: Campaign) -> int:
 
 
 def campaign_counts(campaign: Campaign) -> dict[str, int]:
-    """Contacts, texted, and messages by direction for the campaign page."""
-    contacts = dict(
-        db.session.execute(
-            select(Contact.status, func.count())
-            .where(Contact.campaign_id == campaign.id)
-            .group_by(Contact.status)
-        ).all()
-    )
-    messages = dict(
-        db.session.execute(
-            select(Message.direction, func.count())
-            .where(Message.campaign_id == campaign.id)
-            .group_by(Message.direction)
-        ).all()
-    )
+    """Contacts, texted, and messages by direction for the campaign page.
+
+    Message counts come from the triggers' tally: every message not received is outbound.
+    """
+    contacts, texted = dashboard.contact_counts(db.session, campaign)
+    by_status = dashboard.tally(db.session, campaign)
+    replies = by_status.get(MessageStatus.RECEIVED.value, 0)
     return {
-        "contacts": sum(contacts.values()),
-        "texted": contacts.get(ContactStatus.TEXTED, 0),
-        "sent": messages.get(Direction.OUTBOUND, 0),
-        "replies": messages.get(Direction.INBOUND, 0),
+        "contacts": contacts,
+        "texted": texted,
+        "sent": sum(by_status.values()) - replies,
+        "replies": replies,
     }
 
 

@@ -62,6 +62,8 @@ ROUTES = [
     Route("GET", "/campaigns"),
     Route("POST", "/campaigns", (("name", "New campaign"),)),
     Route("GET", "/campaigns/<int:campaign_id>"),
+    Route("GET", "/campaigns/<int:campaign_id>/dashboard"),
+    Route("GET", "/campaigns/<int:campaign_id>/dashboard.json"),
     Route("POST", "/campaigns/<int:campaign_id>/script", (("script", "Hijacked {first_name}"),)),
     Route("POST", "/campaigns/<int:campaign_id>/imports"),
     Route("GET", "/campaigns/<int:campaign_id>/imports/<int:import_id>"),
