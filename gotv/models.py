@@ -260,6 +260,15 @@ class Message(Model):
         Index("ix_message_contact_created", "contact_id", "created_at"),
         # A reply finds its conversation by the number we texted (texting.conversation_for).
         Index("ix_message_to_number_created", "to_number", "created_at"),
+        # The dashboard: a campaign's messages over a window of time, and who replied.
+        Index("ix_message_campaign_created", "campaign_id", "created_at"),
+        Index(
+            "ix_message_campaign_replies",
+            "campaign_id",
+            "contact_id",
+            sqlite_where=text("direction = 'inbound'"),
+            postgresql_where=text("direction = 'inbound'"),
+        ),
         # The outbox: send pumps scan queued rows in id order, and admins look for stuck ones.
         Index(
             "ix_message_queued",
