@@ -149,25 +149,33 @@ def measure_ceiling(args: argparse.Namespace, carrier_url: str) -> float:
 BODY = "Hi Maria, it's Val. Will you vote Tuesday? Reply STOP to opt out."
 
 
+def new_organization(db: sa.Connection) -> tuple[int, int]:
+    """A new organization and its volunteer Val; returns their ids."""
+    from gotv.models import Organization, User
+
+    organization = db.execute(
+        sa.insert(Organization.__table__).returning(Organization.__table__.c.id),
+        {"name": "Bench"},
+    ).scalar_one()
+    user = db.execute(
+        sa.insert(User.__table__).returning(User.__table__.c.id),
+        {
+            "organization_id": organization,
+            "email": f"v{organization}@bench.test",
+            "name": "Val",
+            "password_hash": "x",
+            "role": "texter",
+        },
+    ).scalar_one()
+    return organization, user
+
+
 def setup(engine: sa.Engine, senders: list[tuple[str, float | None]]) -> dict[str, Any]:
     """An organization, a volunteer and one active campaign per sender; returns their ids."""
-    from gotv.models import Campaign, Organization, Sender, User
+    from gotv.models import Campaign, Sender
 
     with engine.begin() as db:
-        organization = db.execute(
-            sa.insert(Organization.__table__).returning(Organization.__table__.c.id),
-            {"name": "Bench"},
-        ).scalar_one()
-        user = db.execute(
-            sa.insert(User.__table__).returning(User.__table__.c.id),
-            {
-                "organization_id": organization,
-                "email": f"v{organization}@bench.test",
-                "name": "Val",
-                "password_hash": "x",
-                "role": "texter",
-            },
-        ).scalar_one()
+        organization, user = new_organization(db)
         campaigns = []
         for address, per_second in senders:
             sender = None

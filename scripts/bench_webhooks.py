@@ -43,6 +43,7 @@ from bench_send import (  # noqa: E402
     FROM_NUMBER,
     free_port,
     log,
+    new_organization,
     percentile,
     wait_for_port,
 )
@@ -82,25 +83,12 @@ def start_gunicorn(args: argparse.Namespace, port: int, env: dict[str, str]) -> 
 
 def setup(engine: sa.Engine, count: int, first: int) -> dict[str, Any]:
     """An organization, a texter, a campaign and `count` contacts with accepted initial texts."""
-    from gotv.models import Campaign, Contact, Message, Organization, User
+    from gotv.models import Campaign, Contact, Message
 
     with engine.begin() as db:
         # Fresh tables for every phase: the same table sizes for every run.
         db.execute(sa.text("TRUNCATE organization RESTART IDENTITY CASCADE"))
-        organization = db.execute(
-            sa.insert(Organization.__table__).returning(Organization.__table__.c.id),
-            {"name": "Bench"},
-        ).scalar_one()
-        user = db.execute(
-            sa.insert(User.__table__).returning(User.__table__.c.id),
-            {
-                "organization_id": organization,
-                "email": f"v{organization}@bench.test",
-                "name": "Val",
-                "password_hash": "x",
-                "role": "texter",
-            },
-        ).scalar_one()
+        organization, user = new_organization(db)
         campaign = db.execute(
             sa.insert(Campaign.__table__).returning(Campaign.__table__.c.id),
             {
