@@ -107,20 +107,30 @@ def settle(client: FlaskClient, message: Message) -> str:
     return client.get(response.headers["Location"]).text
 
 
-def test_a_stuck_message_twilio_never_got_is_queued_again_and_sent_once(
-    app: Flask,
-    client: FlaskClient,
-    organizer: User,
-    volunteer: User,
-    carrier: FakeCarrier,
-    weekday_morning: time_machine.Traveller,
-) -> None:
+@pytest.fixture
+def claimed(volunteer: User) -> Message:
+    """A message a worker claimed just before it was killed."""
     (message,) = queued_messages(volunteer, 1)
     crash_after_claiming()
+    return message
+
+
+@pytest.fixture
+def organizer_six_minutes_later(
+    client: FlaskClient, organizer: User, weekday_morning: time_machine.Traveller
+) -> FlaskClient:
+    """An organizer signed in once the claimed message has been stuck for six minutes."""
     weekday_morning.shift(timedelta(minutes=6))
     login(client, organizer)
+    return client
 
-    page = settle(client, message)
+
+def test_a_stuck_message_twilio_never_got_is_queued_again_and_sent_once(
+    app: Flask, claimed: Message, carrier: FakeCarrier, organizer_six_minutes_later: FlaskClient
+) -> None:
+    message = claimed
+
+    page = settle(organizer_six_minutes_later, message)
     run_jobs(app)
 
     assert "queued to send again" in page
@@ -130,24 +140,21 @@ def test_a_stuck_message_twilio_never_got_is_queued_again_and_sent_once(
 
 def test_a_stuck_message_twilio_has_is_recorded_as_sent_without_sending_it_again(
     app: Flask,
-    client: FlaskClient,
-    organizer: User,
-    volunteer: User,
+    claimed: Message,
     carrier: FakeCarrier,
-    weekday_morning: time_machine.Traveller,
+    client: FlaskClient,
+    request: pytest.FixtureRequest,
 ) -> None:
-    (message,) = queued_messages(volunteer, 1)
-    crash_after_claiming()
+    message = claimed
 
     async def send_then_die() -> sms.Accepted:  # Twilio took it; the worker died before recording
         async with sms.Connection(app.config, 1) as twilio:
             return await twilio.send(message.to_number, message.body, "https://gotv.test/s", 60)
 
     accepted = asyncio.run(send_then_die())
-    weekday_morning.shift(timedelta(minutes=6))
-    login(client, organizer)
+    organizer = request.getfixturevalue("organizer_six_minutes_later")
 
-    page = settle(client, message)
+    page = settle(organizer, message)
     run_jobs(app)
 
     assert "it was sent" in page
