@@ -142,38 +142,56 @@ def pace(by_sender: dict[SenderKey, list[int]], now: datetime) -> tuple[list[int
     return allowed, waits
 
 
+@dataclass(frozen=True)
+class Pace:
+    """What the organizer set for a sender and its organization (None: no limit)."""
+
+    per_second: float | None = None
+    daily_cap: int | None = None
+    organization_per_second: float | None = None
+
+
 def limits_for(key: SenderKey, now: datetime) -> list[pacing.Limit]:
-    """The limits a send from this sender counts against (cached for a few seconds)."""
+    """The limits a send from this sender counts against now."""
+    organization_id, address = key
+    pace = pace_of(key)
+    name = f"sender:{organization_id}:{address or 'default'}"
+    limits = []
+    if pace.per_second:
+        limits.append(pacing.Limit.rate(name, pace.per_second))
+    if pace.daily_cap is not None:
+        limits.append(pacing.Limit.daily_cap(name, pace.daily_cap, now))
+    if pace.organization_per_second:
+        organization = f"organization:{organization_id}"
+        limits.append(pacing.Limit.rate(organization, pace.organization_per_second))
+    return limits
+
+
+# Settings change rarely and pumps ask on every claim: read them again every few seconds.
+PACE_CACHE_SECONDS = 5.0
+_limits_cache: dict[SenderKey, tuple[float, Pace]] = {}
+
+
+def pace_of(key: SenderKey) -> Pace:
+    """The sender's and its organization's pace, cached for PACE_CACHE_SECONDS."""
     cached = _limits_cache.get(key)
     if cached is None or cached[0] < time.monotonic():
-        cached = (time.monotonic() + LIMITS_CACHE_SECONDS, _load_limits(key))
+        cached = (time.monotonic() + PACE_CACHE_SECONDS, _load_pace(key))
         _limits_cache[key] = cached
-    return [
-        pacing.Limit.daily_cap(limit.key, int(limit.amount), now) if limit.kind == "cap" else limit
-        for limit in cached[1]
-    ]
+    return cached[1]
 
 
-LIMITS_CACHE_SECONDS = 5.0
-_limits_cache: dict[SenderKey, tuple[float, list[pacing.Limit]]] = {}
-
-
-def _load_limits(key: SenderKey) -> list[pacing.Limit]:
+def _load_pace(key: SenderKey) -> Pace:
     organization_id, address = key
-    limits = []
     sender = db.session.scalars(
         select(Sender).where(Sender.organization_id == organization_id, Sender.address == address)
     ).first()
-    name = f"{organization_id}:{address or 'default'}"
-    if sender and sender.per_second:
-        limits.append(pacing.Limit.rate(f"sender:{name}", sender.per_second))
-    if sender and sender.daily_cap is not None:
-        # The day is filled in at take time (limits_for); "cap" limits carry the bare key here.
-        limits.append(pacing.Limit(f"sender:{name}", "cap", sender.daily_cap))
     organization = db.session.get(Organization, organization_id)
-    if organization and organization.per_second:
-        limits.append(pacing.Limit.rate(f"organization:{organization_id}", organization.per_second))
-    return limits
+    return Pace(
+        per_second=sender.per_second if sender else None,
+        daily_cap=sender.daily_cap if sender else None,
+        organization_per_second=organization.per_second if organization else None,
+    )
 
 
 def claim_rows(message_ids: list[int], now: datetime) -> list[int]:

@@ -95,6 +95,19 @@ def start_workers(count: int, env: dict[str, str]) -> list[subprocess.Popen[byte
     ]
 
 
+def migrated_engine(env: dict[str, str]) -> sa.Engine:
+    """Migrate the benchmark's database as the app configured by `env` would; its engine."""
+    import flask_migrate
+
+    from gotv import create_app
+    from gotv.db import db
+
+    os.environ.update(env)
+    with create_app().app_context():
+        flask_migrate.upgrade()
+        return db.engine
+
+
 def free_port() -> int:
     import socket
 
@@ -448,19 +461,10 @@ def main() -> None:
     args = parser.parse_args()
     phases = args.phases.split(",")
 
-    from gotv import create_app
-    from gotv.db import db
-
     port = free_port()
     carrier_url = f"http://127.0.0.1:{port}"
     env = environment(args, carrier_url)
-    os.environ.update(env)
-    app = create_app()
-    with app.app_context():
-        import flask_migrate
-
-        flask_migrate.upgrade()
-        engine = db.engine
+    engine = migrated_engine(env)
     carrier = start_carrier(args, port)
     workers: list[subprocess.Popen[bytes]] = []
     log(

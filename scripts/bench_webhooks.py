@@ -43,6 +43,7 @@ from bench_send import (  # noqa: E402
     FROM_NUMBER,
     free_port,
     log,
+    migrated_engine,
     new_organization,
     percentile,
     wait_for_port,
@@ -380,16 +381,7 @@ def main() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = environment(args, base)
-    os.environ.update(env)
-    from gotv import create_app
-    from gotv.db import db
-
-    app = create_app()
-    with app.app_context():
-        import flask_migrate
-
-        flask_migrate.upgrade()
-        engine = db.engine
+    engine = migrated_engine(env)
     web = start_gunicorn(args, port, env)
     log(
         f"webhooks benchmark: gunicorn {args.web_workers} x {args.worker_class} workers x "

@@ -218,3 +218,28 @@ def silent_server() -> Iterator[str]:
     listener.close()
     for connection in accepted:
         connection.close()
+
+
+def closed_port() -> int:
+    """A local port where nothing listens."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def config_like(app: Flask, **changes: Any) -> dict[str, Any]:
+    """The test app's own settings with `changes`, for create_app() of a variant app."""
+    keys = (
+        "TESTING",
+        "SECRET_KEY",
+        "SQLALCHEMY_DATABASE_URI",
+        "REDIS_URL",
+        "PUBLIC_URL",
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_AUTH_TOKEN",
+        "TWILIO_FROM_NUMBER",
+        "TWILIO_API_URL",
+        "DEFAULT_REGION",
+    )
+    return {**{key: app.config[key] for key in keys}, **changes}

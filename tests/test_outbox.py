@@ -50,6 +50,15 @@ def queued_messages(volunteer: User, count: int, sender: Sender | None = None) -
     return messages
 
 
+def make_sender(volunteer: User, address: str, **pace: float) -> Sender:
+    """A sender of the volunteer's organization, paced as `pace` says; the pump sees it at once."""
+    sender = Sender(organization_id=volunteer.organization_id, address=address, **pace)
+    db.session.add(sender)
+    db.session.flush()
+    outbox._limits_cache.clear()
+    return sender
+
+
 def crash_after_claiming() -> list[int]:
     """Claim due messages and die before calling Twilio, as a killed worker would."""
     claimed = outbox.claim(100, utcnow())
@@ -247,12 +256,8 @@ def test_a_click_while_redis_is_down_is_sent_once_redis_is_back(
 def test_redis_failing_mid_claim_leaves_no_message_claimed(
     app: Flask, volunteer: User, carrier: FakeCarrier, redis_down: None
 ) -> None:
-    sender = Sender(organization_id=volunteer.organization_id, address="+14155550100")
-    sender.per_second = 10
-    db.session.add(sender)
-    db.session.flush()
+    sender = make_sender(volunteer, "+14155550100", per_second=10)
     (message,) = queued_messages(volunteer, 1, sender)
-    outbox._limits_cache.clear()
 
     with pytest.raises(RedisError):
         run_pump(app)
@@ -359,12 +364,8 @@ def test_a_daily_cap_is_shared_and_resets_at_midnight_utc(redis_url: str) -> Non
 def test_a_paced_sender_sends_no_faster_than_its_limit(
     app: Flask, volunteer: User, carrier: FakeCarrier
 ) -> None:
-    sender = Sender(organization_id=volunteer.organization_id, address="+14155550101")
-    sender.per_second = 20
-    db.session.add(sender)
-    db.session.flush()
+    sender = make_sender(volunteer, "+14155550101", per_second=20)
     messages = queued_messages(volunteer, 30, sender)
-    outbox._limits_cache.clear()
 
     started = time.monotonic()
     sent = run_pump(app)
@@ -379,12 +380,8 @@ def test_a_paced_sender_sends_no_faster_than_its_limit(
 def test_messages_beyond_a_senders_daily_cap_wait_in_the_queue(
     app: Flask, volunteer: User, carrier: FakeCarrier
 ) -> None:
-    sender = Sender(organization_id=volunteer.organization_id, address="+14155550102")
-    sender.daily_cap = 2
-    db.session.add(sender)
-    db.session.flush()
+    sender = make_sender(volunteer, "+14155550102", daily_cap=2)
     messages = queued_messages(volunteer, 3, sender)
-    outbox._limits_cache.clear()
 
     assert run_pump(app) == 2
 
@@ -439,16 +436,10 @@ def test_an_organizations_limit_holds_across_all_its_senders(
     app: Flask, volunteer: User, carrier: FakeCarrier
 ) -> None:
     volunteer.organization.per_second = 20
-    senders = [
-        Sender(organization_id=volunteer.organization_id, address=f"+1415555020{n}")
-        for n in range(2)
-    ]
-    db.session.add_all(senders)
-    db.session.flush()
+    senders = [make_sender(volunteer, f"+1415555020{n}") for n in range(2)]
     messages = queued_messages(volunteer, 15, senders[0]) + queued_messages(
         volunteer, 15, senders[1]
     )
-    outbox._limits_cache.clear()
 
     started = time.monotonic()
     sent = run_pump(app)

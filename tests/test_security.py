@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import socket
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -38,7 +37,15 @@ from gotv.models import (
     User,
 )
 from gotv.models import utcnow as now_utc
-from tests.conftest import AUTH_TOKEN, PUBLIC_URL, csrf_token, login, run_jobs
+from tests.conftest import (
+    AUTH_TOKEN,
+    PUBLIC_URL,
+    closed_port,
+    config_like,
+    csrf_token,
+    login,
+    run_jobs,
+)
 from tests.factories import PASSWORD, make_campaign, make_message
 from tests.test_webhooks import inbound_params, post_signed
 
@@ -50,14 +57,6 @@ ADDRESS = "203.0.113.7"
 OTHER_ADDRESS = "198.51.100.9"
 
 
-def closed_port() -> int:
-    """A local port where nothing listens."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 def app_like(app: Flask, in_context: bool = True, **changes: Any) -> Iterator[Flask]:
     """An app configured like the test app, with `changes`; its engine is disposed after.
 
@@ -65,19 +64,7 @@ def app_like(app: Flask, in_context: bool = True, **changes: Any) -> Iterator[Fl
     requests share the test's: a request's own context would, on leaving, close the test's
     session and so roll back the rows the test made.
     """
-    keys = (
-        "TESTING",
-        "SECRET_KEY",
-        "SQLALCHEMY_DATABASE_URI",
-        "REDIS_URL",
-        "PUBLIC_URL",
-        "TWILIO_ACCOUNT_SID",
-        "TWILIO_AUTH_TOKEN",
-        "TWILIO_FROM_NUMBER",
-        "TWILIO_API_URL",
-        "DEFAULT_REGION",
-    )
-    other = create_app({**{key: app.config[key] for key in keys}, **changes})
+    other = create_app(config_like(app, **changes))
     if in_context:
         with other.app_context():
             yield other

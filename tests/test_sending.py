@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import socket
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -29,7 +28,7 @@ from gotv.models import (
     utcnow,
 )
 from tests import conftest
-from tests.conftest import csrf_token, login, run_jobs
+from tests.conftest import closed_port, config_like, csrf_token, login, run_jobs
 from tests.factories import make_campaign, make_contact, make_message, make_user
 from workers.texting import send_message, sweep_outbox
 
@@ -286,24 +285,7 @@ def test_a_message_queued_through_a_long_outage_expires_instead_of_going_late(
 @pytest.fixture
 def app_with_twilio_down(app: Flask) -> Iterator[Flask]:
     """The app configured with a Twilio URL on a local port where nothing listens."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    config = {
-        key: app.config[key]
-        for key in (
-            "TESTING",
-            "SECRET_KEY",
-            "SQLALCHEMY_DATABASE_URI",
-            "REDIS_URL",
-            "PUBLIC_URL",
-            "TWILIO_ACCOUNT_SID",
-            "TWILIO_AUTH_TOKEN",
-            "TWILIO_FROM_NUMBER",
-            "DEFAULT_REGION",
-        )
-    }
-    unreachable = create_app({**config, "TWILIO_API_URL": f"http://127.0.0.1:{closed_port}"})
+    unreachable = create_app(config_like(app, TWILIO_API_URL=f"http://127.0.0.1:{closed_port()}"))
     yield unreachable
     with unreachable.app_context():
         db.engine.dispose()

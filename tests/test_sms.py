@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from typing import Any
 
 import pytest
@@ -11,6 +10,7 @@ from flask import Flask
 
 from gotv import sms
 from gotv.fakecarrier import FakeCarrier
+from tests.conftest import closed_port
 from tests.twilio_contract import request_schema
 
 CALLBACK = "https://gotv.test/twilio/status?message=1"
@@ -76,12 +76,8 @@ def test_a_twilio_outage_is_a_retryable_send_error(app: Flask, carrier: FakeCarr
 
 
 def test_a_refused_connection_is_retryable(app: Flask) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed = probe.getsockname()[1]
-
     with pytest.raises(sms.SendError) as outage:
-        send(app, TWILIO_API_URL=f"http://127.0.0.1:{closed}")
+        send(app, TWILIO_API_URL=f"http://127.0.0.1:{closed_port()}")
 
     assert outage.value.retryable and not outage.value.uncertain
 
