@@ -14,6 +14,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the web app from `config`, or from the environment when none is given."""
     from gotv import (
         auth,
+        campaign_content,
         campaigns,
         cli,
         db,
@@ -58,6 +59,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(campaigns.bp)
+    app.register_blueprint(campaign_content.bp)
     app.register_blueprint(imports_web.bp)
     app.register_blueprint(inbox.bp)
     app.register_blueprint(operations.bp)

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session, scoped_session
 
-from gotv import carrier_errors
+from gotv import carrier_errors, content
 from gotv.models import (
     Campaign,
     CampaignTally,
@@ -97,6 +97,7 @@ class Dashboard:
     refusals: list[tuple[str, int]] = field(default_factory=list)
     volunteers: list[VolunteerProgress] = field(default_factory=list)
     hours: list[Hour] = field(default_factory=list)
+    survey: list[content.QuestionResult] = field(default_factory=list)
 
     def status(self, *statuses: MessageStatus) -> int:
         return sum(self.by_status.get(status.value, 0) for status in statuses)
@@ -185,6 +186,7 @@ def build(session: AnySession, campaign: Campaign, now: datetime | None = None) 
         refusals=refusal_counts(session, campaign, since),
         volunteers=volunteer_progress(session, campaign, since),
         hours=hourly(session, campaign, since),
+        survey=content.survey_results(session, campaign),
     )
 
 

@@ -453,3 +453,114 @@ class ImportRejection(Model):
     line: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(100))
     row: Mapped[list[str]] = mapped_column(JSON)
+
+
+# --- Campaign content: survey questions, canned responses, tags ----------------------------
+
+
+class SurveyQuestion(Model):
+    """A question volunteers ask in a campaign's conversations, in the organizer's order.
+
+    A question that has answers is retired rather than deleted, so its answers stay readable.
+    """
+
+    __tablename__ = "survey_question"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    text: Mapped[str] = mapped_column(String(300))
+    retired_at: Mapped[datetime | None] = mapped_column(Timestamp())
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+    campaign: Mapped[Campaign] = relationship()
+    choices: Mapped[list[SurveyChoice]] = relationship(
+        order_by="SurveyChoice.position, SurveyChoice.id",
+        back_populates="question",
+        cascade="all, delete-orphan",
+    )
+
+
+class SurveyChoice(Model):
+    """One answer a survey question offers, in the organizer's order."""
+
+    __tablename__ = "survey_choice"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("survey_question.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    label: Mapped[str] = mapped_column(String(100))
+
+    question: Mapped[SurveyQuestion] = relationship(back_populates="choices")
+
+
+class SurveyAnswer(Model):
+    """A contact's current answer to a question: one per contact and question, replaced."""
+
+    __tablename__ = "survey_answer"
+    __table_args__ = (
+        UniqueConstraint("contact_id", "question_id"),
+        # The dashboard counts answers per choice of a question: an index-only GROUP BY.
+        Index("ix_survey_answer_question_choice", "question_id", "choice_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id"))
+    question_id: Mapped[int] = mapped_column(ForeignKey("survey_question.id"))
+    choice_id: Mapped[int] = mapped_column(ForeignKey("survey_choice.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    answered_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+    choice: Mapped[SurveyChoice] = relationship()
+
+
+class CannedResponse(Model):
+    """A reply a campaign's volunteers can insert with one click; merge fields as in the script."""
+
+    __tablename__ = "canned_response"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), index=True)
+    title: Mapped[str] = mapped_column(String(100))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+
+class Tag(Model):
+    """A label an organization puts on contacts; names are unique ignoring case."""
+
+    __tablename__ = "tag"
+    __table_args__ = (UniqueConstraint("organization_id", "name_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    name: Mapped[str] = mapped_column(String(60))
+    # The name case-folded with spaces collapsed: what uniqueness is checked on.
+    name_key: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+    @validates("name")
+    def keep_key(self, _key: str, name: str) -> str:
+        name = " ".join(name.split())
+        self.name_key = tag_key(name)
+        return name
+
+
+def tag_key(name: str) -> str:
+    """What makes two tag names the same: case and runs of spaces do not count."""
+    return " ".join(name.split()).casefold()
+
+
+class ContactTag(Model):
+    """A tag on a contact, with who put it there and when."""
+
+    __tablename__ = "contact_tag"
+    __table_args__ = (UniqueConstraint("contact_id", "tag_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id"))
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tag.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+    tag: Mapped[Tag] = relationship()

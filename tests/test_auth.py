@@ -17,7 +17,19 @@ from werkzeug.security import check_password_hash
 from werkzeug.test import TestResponse
 
 from gotv.db import db
-from gotv.models import Campaign, CampaignStatus, Contact, Message, OptOut, Organization, Role, User
+from gotv.models import (
+    Campaign,
+    CampaignStatus,
+    CannedResponse,
+    Contact,
+    Message,
+    OptOut,
+    Organization,
+    Role,
+    SurveyQuestion,
+    Tag,
+    User,
+)
 from tests.conftest import csrf_token, login
 from tests.factories import PASSWORD, make_campaign, make_contact, make_user
 
@@ -41,6 +53,10 @@ class Route:
             .replace("<int:import_id>", str(NO_SUCH_IMPORT))
             .replace("<int:message_id>", str(NO_SUCH_IMPORT))
             .replace("<int:sender_id>", str(NO_SUCH_IMPORT))
+            .replace("<int:question_id>", str(NO_SUCH_IMPORT))
+            .replace("<int:choice_id>", str(NO_SUCH_IMPORT))
+            .replace("<int:response_id>", str(NO_SUCH_IMPORT))
+            .replace("<int:tag_id>", str(NO_SUCH_IMPORT))
         )
 
     @property
@@ -79,6 +95,50 @@ ROUTES = [
     Route("POST", "/campaigns/<int:campaign_id>/script/opt-out-language"),
     Route("POST", "/campaigns/<int:campaign_id>/smart-encoding", (("smart_encoding", "y"),)),
     Route("POST", "/campaigns/<int:campaign_id>/sender", (("sender_id", "0"),)),
+    Route("POST", "/campaigns/<int:campaign_id>/script/preview", (("script", "Hi {first_name}"),)),
+    Route(
+        "POST",
+        "/campaigns/<int:campaign_id>/questions",
+        (("text", "Hijacked?"), ("choices", "Yes\nNo")),
+    ),
+    Route("POST", "/campaigns/<int:campaign_id>/questions/<int:question_id>", (("text", "Q?"),)),
+    Route(
+        "POST",
+        "/campaigns/<int:campaign_id>/questions/<int:question_id>/move",
+        (("direction", "up"),),
+    ),
+    Route("POST", "/campaigns/<int:campaign_id>/questions/<int:question_id>/delete"),
+    Route(
+        "POST",
+        "/campaigns/<int:campaign_id>/questions/<int:question_id>/choices",
+        (("label", "Maybe"),),
+    ),
+    Route(
+        "POST",
+        "/campaigns/<int:campaign_id>/questions/<int:question_id>/choices/<int:choice_id>",
+        (("label", "Maybe"),),
+    ),
+    Route(
+        "POST",
+        "/campaigns/<int:campaign_id>/questions/<int:question_id>/choices/<int:choice_id>/move",
+        (("direction", "up"),),
+    ),
+    Route(
+        "POST",
+        "/campaigns/<int:campaign_id>/questions/<int:question_id>/choices/<int:choice_id>/delete",
+    ),
+    Route(
+        "POST",
+        "/campaigns/<int:campaign_id>/canned",
+        (("title", "Hijacked"), ("body", "Hijacked")),
+    ),
+    Route(
+        "POST",
+        "/campaigns/<int:campaign_id>/canned/<int:response_id>",
+        (("title", "Hijacked"), ("body", "Hijacked")),
+    ),
+    Route("POST", "/campaigns/<int:campaign_id>/canned/<int:response_id>/delete"),
+    Route("POST", "/campaigns/<int:campaign_id>/canned/import"),
     Route("GET", "/texting"),
     Route("GET", "/texting/<int:campaign_id>/send"),
     Route("POST", "/texting/<int:campaign_id>/send", (("idempotency_key", KEY),)),
@@ -91,12 +151,23 @@ ROUTES = [
     ),
     Route("POST", "/texting/conversations/<int:contact_id>/opt-out"),
     Route("POST", "/texting/conversations/<int:contact_id>/not-an-opt-out"),
+    Route(
+        "POST",
+        "/texting/conversations/<int:contact_id>/answers",
+        (("question_id", "1"), ("choice_id", "1")),
+    ),
+    Route("POST", "/texting/conversations/<int:contact_id>/tags", (("name", "Hijacked"),)),
+    Route("POST", "/texting/conversations/<int:contact_id>/tags/<int:tag_id>/remove"),
     Route("GET", "/settings"),
     Route("POST", "/settings", (("name", "Hijacked"), ("help_text", "Hijacked"))),
     Route("GET", "/settings/senders"),
     Route("POST", "/settings/senders", (("address", "+14155550199"),)),
     Route("POST", "/settings/senders/<int:sender_id>", (("per_second", "5"),)),
     Route("POST", "/settings/senders/limit", (("per_second", "5"),)),
+    Route("GET", "/settings/tags"),
+    Route("POST", "/settings/tags", (("name", "Hijacked"),)),
+    Route("POST", "/settings/tags/<int:tag_id>", (("name", "Hijacked"),)),
+    Route("POST", "/settings/tags/<int:tag_id>/delete"),
     Route("GET", "/operations"),
     Route("POST", "/operations/messages/<int:message_id>/settle"),
     Route("GET", "/opt-outs"),
@@ -178,6 +249,9 @@ def assert_unchanged(campaign: Campaign) -> None:
     assert "Hijacked" not in campaign.script
     assert db.session.scalars(select(OptOut)).first() is None
     assert db.session.scalars(select(Message)).first() is None
+    assert db.session.scalars(select(Tag)).first() is None
+    assert db.session.scalars(select(SurveyQuestion)).first() is None
+    assert db.session.scalars(select(CannedResponse)).first() is None
 
 
 def test_the_route_table_lists_every_route_that_needs_a_login(app: Flask) -> None:
