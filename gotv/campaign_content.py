@@ -98,7 +98,7 @@ def back_to_campaign(campaign: Campaign, anchor: str) -> ResponseReturnValue:
 
 
 def refused(error: content.ContentError) -> None:
-    db.session.rollback()
+    """Say why. The content functions check before they write, so there is nothing to undo."""
     flash(str(error), "error")
 
 
@@ -543,7 +543,6 @@ def record_answer(contact_id: int) -> ResponseReturnValue:
             contact, form.question_id.data or 0, form.choice_id.data or None, current_user
         )
     except content.ContentError as error:
-        db.session.rollback()
         return back_to_conversation(contact, str(error), error=True)
     db.session.commit()
     return back_to_conversation(contact, "Answer saved.")
@@ -563,7 +562,6 @@ def tag_contact(contact_id: int) -> ResponseReturnValue:
         )
         content.tag_contact(contact, tag, current_user)
     except content.ContentError as error:
-        db.session.rollback()
         return back_to_conversation(contact, str(error), error=True)
     db.session.commit()
     return back_to_conversation(contact, f"Tagged “{tag.name}”.")

@@ -9,12 +9,16 @@ from gotv.db import db
 from gotv.models import (
     Campaign,
     CampaignStatus,
+    CannedResponse,
     Contact,
     Direction,
     Message,
     MessageStatus,
     Organization,
     Role,
+    SurveyChoice,
+    SurveyQuestion,
+    Tag,
     User,
 )
 
@@ -97,3 +101,30 @@ def make_message(contact: Contact, **overrides: Any) -> Message:
     db.session.add(message)
     db.session.flush()
     return message
+
+
+def make_question(
+    campaign: Campaign, text: str = "Will you vote?", labels: tuple[str, ...] = ("Yes", "No")
+) -> SurveyQuestion:
+    question = SurveyQuestion(campaign_id=campaign.id, text=text, position=next(_serial))
+    question.choices = [
+        SurveyChoice(label=label, position=position) for position, label in enumerate(labels)
+    ]
+    db.session.add(question)
+    db.session.flush()
+    return question
+
+
+def make_canned(campaign: Campaign, **overrides: Any) -> CannedResponse:
+    fields = {"campaign_id": campaign.id, "title": "Where", "body": "Hi {first_name}!", **overrides}
+    response = CannedResponse(**fields)
+    db.session.add(response)
+    db.session.flush()
+    return response
+
+
+def make_tag(organization: Organization, name: str = "Needs a ride") -> Tag:
+    tag = Tag(organization_id=organization.id, name=name)
+    db.session.add(tag)
+    db.session.flush()
+    return tag
