@@ -281,6 +281,9 @@ def save_script(campaign_id: int) -> ResponseReturnValue:
         flash(f"The script uses merge fields this list does not have: {names}", "error")
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
     campaign.script = script
+    consent.audit(
+        campaign.organization_id, "script_saved", f"campaign {campaign.id}", current_user.id
+    )
     db.session.commit()
     flash("Script saved.", "success")
     return redirect(url_for("campaigns.show", campaign_id=campaign.id))
@@ -308,6 +311,13 @@ def change_status(campaign_id: int) -> ResponseReturnValue:
             flash("Write a script before launching.", "error")
         else:
             campaign.status = new_status
+            consent.audit(
+                campaign.organization_id,
+                "campaign_status_changed",
+                f"campaign {campaign.id}",
+                current_user.id,
+                status=new_status.value,
+            )
             db.session.commit()
             flash(f"Campaign is now {new_status.value}.", "success")
     return redirect(url_for("campaigns.show", campaign_id=campaign.id))
