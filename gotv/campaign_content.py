@@ -122,12 +122,7 @@ class Preview:
 def script_preview(campaign: Campaign, script: str) -> dict[str, Any]:
     """`script` rendered for up to PREVIEW_CONTACTS of the campaign's contacts (untexted first),
     with the merge fields the list cannot fill."""
-    contacts = db.session.scalars(
-        select(Contact)
-        .where(Contact.campaign_id == campaign.id)
-        .order_by(Contact.status != ContactStatus.NEW, Contact.id)
-        .limit(PREVIEW_CONTACTS)
-    ).all()
+    contacts = preview_contacts(campaign)
     previews = []
     for contact in contacts:
         text = texting.render(script, contact, current_user)
@@ -138,6 +133,19 @@ def script_preview(campaign: Campaign, script: str) -> dict[str, Any]:
         "unknown": texting.unknown_merge_fields(script, campaign.custom_field_names),
         "previews": [preview.__dict__ for preview in previews],
     }
+
+
+def preview_contacts(campaign: Campaign) -> list[Contact]:
+    """The first PREVIEW_CONTACTS contacts still to be texted, topped up with texted ones."""
+    query = select(Contact).where(Contact.campaign_id == campaign.id).order_by(Contact.id)
+    contacts = list(
+        db.session.scalars(query.where(Contact.status == ContactStatus.NEW).limit(PREVIEW_CONTACTS))
+    )
+    if len(contacts) < PREVIEW_CONTACTS:
+        contacts += db.session.scalars(
+            query.where(Contact.status != ContactStatus.NEW).limit(PREVIEW_CONTACTS - len(contacts))
+        )
+    return contacts
 
 
 @dataclass(frozen=True)
@@ -539,13 +547,13 @@ def record_answer(contact_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         return back_to_conversation(contact, "Choose an answer.", error=True)
     try:
-        content.record_answer(
+        answer = content.record_answer(
             contact, form.question_id.data or 0, form.choice_id.data or None, current_user
         )
     except content.ContentError as error:
         return back_to_conversation(contact, str(error), error=True)
     db.session.commit()
-    return back_to_conversation(contact, "Answer saved.")
+    return back_to_conversation(contact, "Answer saved." if answer else "Answer cleared.")
 
 
 @bp.post("/texting/conversations/<int:contact_id>/tags")

@@ -39,6 +39,7 @@ TITLE_MAX = 100
 BODY_MAX = 1600
 TAG_MAX = 60
 CANNED_IMPORT_MAX_ROWS = 500
+CANNED_IMPORT_MAX_BYTES = 1024 * 1024
 
 AnySession = Session | scoped_session[Any]
 
@@ -129,6 +130,8 @@ def move(rows: list[Any], row: Any, step: int) -> bool:
 
     :return: False when `row` is already first (or last) and nothing moved.
     """
+    if row not in rows:  # a retired question keeps its place
+        return False
     index = rows.index(row)
     target = index + step
     if not 0 <= target < len(rows):
@@ -464,6 +467,8 @@ def import_canned(campaign: Campaign, data: bytes, user: User) -> CannedImport:
 
 def read_canned_csv(data: bytes) -> list[tuple[int, str, str]]:
     """(line, title, body) for each non-blank row; the header names are matched ignoring case."""
+    if len(data) > CANNED_IMPORT_MAX_BYTES:
+        raise ContentError("The file is too large for canned responses (1 MB at most).")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:

@@ -18,6 +18,7 @@ from gotv.models import (
     Campaign,
     CannedResponse,
     Contact,
+    ContactStatus,
     ContactTag,
     Organization,
     Role,
@@ -603,3 +604,34 @@ def test_survey_answers_and_tags_are_readable_for_exports(
     assert json.dumps(content.tags_by_contact(db.session, [contact.id])) == json.dumps(
         {contact.id: ["Spanish"]}
     )
+
+
+def test_moving_a_retired_question_changes_nothing(
+    client: FlaskClient, organizer: User, campaign: Campaign, contact: Contact
+) -> None:
+    retired = make_question(campaign)
+    content.record_answer(contact, retired.id, retired.choices[0].id, organizer)
+    content.delete_question(retired, organizer)
+    login(client, organizer)
+
+    response = client.post(
+        f"/campaigns/{campaign.id}/questions/{retired.id}/move",
+        data={"csrf_token": token(client, "/campaigns"), "direction": "up"},
+    )
+
+    assert response.status_code == 302
+
+
+def test_the_preview_uses_texted_contacts_when_too_few_are_left(
+    client: FlaskClient, organizer: User, campaign: Campaign
+) -> None:
+    make_contact(campaign, first_name="Texted", status=ContactStatus.TEXTED)
+    make_contact(campaign, first_name="Fresh")
+    login(client, organizer)
+
+    result = client.post(
+        f"/campaigns/{campaign.id}/script/preview",
+        data={"csrf_token": token(client, "/campaigns"), "script": "Hi {first_name}"},
+    ).get_json()
+
+    assert [p["text"] for p in result["previews"]] == ["Hi Fresh", "Hi Texted"]
