@@ -17,6 +17,13 @@ pytestmark = pytest.mark.browser
 stack, browser, page = shared.stack, shared.browser, shared.page
 
 
+def assert_fits_a_phone(page: Page) -> None:
+    """At a phone's width the page scrolls only down, never sideways."""
+    page.set_viewport_size({"width": 360, "height": 740})
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{page.url} is {overflow}px too wide for a phone"
+
+
 def test_a_volunteer_uses_canned_responses_the_survey_and_tags(
     page: Page, browser: Browser, stack: dict[str, str]
 ) -> None:
@@ -39,7 +46,7 @@ def test_a_volunteer_uses_canned_responses_the_survey_and_tags(
     ).click()
     first_name = re.match(r"Hi (\w+),", volunteer.locator("#message-body").inner_text())
     assert first_name, volunteer.content()
-    volunteer.keyboard.press("Enter")
+    volunteer.get_by_role("button", name="Send", exact=True).click()
     expect(volunteer.locator("#message-body")).not_to_contain_text(f"Hi {first_name.group(1)},")
     volunteer.get_by_role("link", name="Your conversations").click()
     volunteer.get_by_role("link", name=re.compile(first_name.group(1))).first.click()
@@ -58,6 +65,7 @@ def test_a_volunteer_uses_canned_responses_the_survey_and_tags(
     expect(volunteer.locator("#tag-list")).to_contain_text("No tags.")
     volunteer.reload()
     expect(volunteer.get_by_label("Yes", exact=True)).to_be_checked()
+    assert_fits_a_phone(volunteer)
     volunteer.context.close()
 
 
@@ -106,3 +114,4 @@ def test_an_organizer_builds_a_campaign_with_a_survey_and_canned_responses(
     expect(page.locator("h1")).to_contain_text("active")
     expect(page.locator("#count-contacts")).to_have_text("2")
     expect(page.locator("#survey")).to_contain_text("Will you vote early?")
+    assert_fits_a_phone(page)
