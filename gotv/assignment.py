@@ -123,21 +123,25 @@ def take_batch(campaign: Campaign, texter: User, now: datetime) -> int:
         )
         .order_by(Contact.id)
         .limit(wanted)
+        # Rows another volunteer's request is taking are skipped, not waited for (PostgreSQL;
+        # SQLite runs one writer at a time, and the UPDATE's own conditions suffice there).
+        .with_for_update(skip_locked=True)
     )
-    if db.session.get_bind().dialect.name == "postgresql":
-        # Rows another volunteer's request is taking are skipped, not waited for.
-        free = free.with_for_update(skip_locked=True)
+    # MATERIALIZED: PostgreSQL picks the batch exactly once. As a plain IN (subquery) it may
+    # re-run the pick for each row it updates and, skipping rows it just updated, take them all.
+    picked = free.cte("picked").prefix_with("MATERIALIZED", dialect="postgresql")
     taken = db.session.execute(
         update(Contact)
         .where(
-            Contact.id.in_(free.scalar_subquery()),
+            Contact.id.in_(select(picked.c.id)),
             Contact.texter_id.is_(None),
             Contact.status == ContactStatus.NEW,
         )
         .values(texter_id=texter.id, assigned_at=now)
+        .returning(Contact.id)  # counted so: SQLite reports no rowcount for a WITH statement
         .execution_options(synchronize_session=False)
     )
-    return int(taken.rowcount)  # type: ignore[attr-defined]
+    return len(taken.all())
 
 
 def release(campaign: Campaign, texter: User) -> int:
