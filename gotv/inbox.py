@@ -453,7 +453,8 @@ def events() -> ResponseReturnValue:
         heartbeat_seconds=config.get("LIVE_HEARTBEAT_SECONDS", live.HEARTBEAT_SECONDS),
         stream_seconds=config.get("LIVE_STREAM_SECONDS", live.STREAM_SECONDS),
     )
-    db.session.remove()  # a stream holds a web thread for minutes, never a database connection
+    # No database work below: Flask tears the app context down (returning the session's
+    # connection to the pool) before the stream is iterated, which takes minutes.
     response = Response(stream, mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: pass events on as they come
