@@ -18,10 +18,10 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from sqlalchemy import func, select
-from wtforms import BooleanField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length
+from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange
 
-from gotv import consent, dashboard, lint, segments, texting
+from gotv import assignment, consent, dashboard, lint, segments, texting
 from gotv.auth import get_owned, organizer_required
 from gotv.db import db
 from gotv.models import (
@@ -70,6 +70,14 @@ class SmartEncodingForm(FlaskForm):
     smart_encoding = BooleanField("Smart Encoding")
 
 
+class BatchSettingsForm(FlaskForm):
+    batch_size = IntegerField("Batch size", validators=[NumberRange(1, assignment.MAX_BATCH_SIZE)])
+    batch_while_replies_wait = BooleanField("Allow a new batch while replies wait")
+    release_after_minutes = IntegerField(
+        "Release after idle (minutes)", validators=[NumberRange(5, 24 * 60)]
+    )
+
+
 @bp.get("")
 @organizer_required
 def index() -> ResponseReturnValue:
@@ -114,6 +122,7 @@ def show(campaign_id: int) -> ResponseReturnValue:
         smart_form=SmartEncodingForm(smart_encoding=campaign.smart_encoding),
         describe_risk=segments.describe,
         sender_form=sender_form(campaign),
+        batch_form=BatchSettingsForm(obj=campaign),
     )
 
 
@@ -339,4 +348,21 @@ def save_smart_encoding(campaign_id: int) -> ResponseReturnValue:
         )
         db.session.commit()
         flash(f"Smart Encoding is {'on' if campaign.smart_encoding else 'off'}.", "success")
+    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+
+
+@bp.post("/<int:campaign_id>/batches")
+@organizer_required
+def save_batch_settings(campaign_id: int) -> ResponseReturnValue:
+    """How volunteers take contacts: batch size, batches while replies wait, idle release."""
+    campaign = get_owned(Campaign, campaign_id)
+    form = BatchSettingsForm()
+    if form.validate_on_submit():
+        campaign.batch_size = form.batch_size.data or campaign.batch_size
+        campaign.batch_while_replies_wait = bool(form.batch_while_replies_wait.data)
+        campaign.release_after_minutes = form.release_after_minutes.data or 60
+        db.session.commit()
+        flash("Batch settings saved.", "success")
+    else:
+        flash("Batches hold 1 to 1,000 contacts; idle release is 5 to 1,440 minutes.", "error")
     return redirect(url_for("campaigns.show", campaign_id=campaign.id))

@@ -1,24 +1,44 @@
-"""Volunteers: the send loop for initial texts, and their conversations."""
+"""Volunteers: batches, the send loop for initial texts, and their conversations.
+
+Every page works as plain forms; send.js and inbox.js add the JSON send loop and live updates
+(`/texting/events`, Server-Sent Events fed by Redis pub/sub, see gotv/live.py) on top.
+"""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from wtforms import BooleanField, HiddenField, IntegerField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from gotv import consent, queue, texting
+from gotv import assignment, consent, live, queue, segments, texting
 from gotv.auth import get_owned
 from gotv.db import db
-from gotv.models import Campaign, CampaignStatus, Contact, Message, utcnow
+from gotv.models import Campaign, CampaignStatus, Contact, ContactStatus, Message, utcnow
 
 bp = Blueprint("inbox", __name__, url_prefix="/texting")
+
+# Contacts the send loop keeps ready in the page, so the next is there when one is sent.
+PREFETCH = 5
 
 
 class SendForm(FlaskForm):
@@ -39,6 +59,10 @@ class DismissForm(FlaskForm):
     pass
 
 
+class BatchForm(FlaskForm):
+    pass
+
+
 def new_key() -> str:
     """A fresh key for a send form: resubmitting the same form cannot send twice."""
     return secrets.token_urlsafe(24)
@@ -54,21 +78,27 @@ def get_conversation(contact_id: int) -> Contact:
     return contact
 
 
-def queue_once(idempotency_key: str, queue_message: Callable[[], Message]) -> None:
+def queue_once(idempotency_key: str, queue_message: Callable[[], Message]) -> str | None:
     """Queue a text unless this form was already submitted, then wake a send pump after commit.
 
-    When the text may not be sent, nothing is written and the reason is flashed.
+    Returns why the text may not be sent (nothing is written then), or None.
     """
     if texting.message_for_key(idempotency_key) is not None:
-        return
+        return None
     try:
         queue_message()
     except texting.CannotText as refusal:
         db.session.rollback()
-        flash(str(refusal), "error")
-        return
+        return str(refusal)
+    assignment.touch(current_user, utcnow())
     db.session.commit()
     queue.wake_senders()
+    return None
+
+
+def flash_refusal(refusal: str | None) -> None:
+    if refusal:
+        flash(refusal, "error")
 
 
 @bp.get("")
@@ -92,50 +122,207 @@ def index() -> ResponseReturnValue:
     return render_template("inbox/index.html", campaigns=campaigns, waiting=waiting)
 
 
+# --- Batches and the send loop -------------------------------------------------------------
+
+
 @bp.get("/<int:campaign_id>/send")
 @login_required
 def send_loop(campaign_id: int) -> ResponseReturnValue:
     campaign = get_owned(Campaign, campaign_id)
     now = utcnow()
-    contact = texting.next_contact(campaign, current_user, now) if campaign.is_active else None
+    state = loop_state(campaign, now)
+    contact = state.pop("contact")
+    body = texting.render(campaign.script, contact, current_user) if contact else ""
     return render_template(
         "inbox/send.html",
         campaign=campaign,
         contact=contact,
-        body=texting.render(campaign.script, contact, current_user) if contact else "",
+        body=body,
+        segment_count=segments.count(body, smart_encoding=campaign.smart_encoding).segments,
         form=SendForm(contact_id=contact.id if contact else None, idempotency_key=new_key()),
-        later=None if contact else texting.next_opening(campaign, current_user, now),
+        batch_form=BatchForm(),
+        **state,
     )
+
+
+def loop_state(campaign: Campaign, now: datetime) -> dict[str, Any]:
+    """What the send screen shows: the batch, replies waiting, and when quiet hours lift."""
+    batch = (
+        assignment.batch(campaign, current_user, now, PREFETCH)
+        if campaign.is_active
+        else assignment.Batch()
+    )
+    return {
+        "batch": batch,
+        "contact": batch.ready[0] if batch.ready else None,
+        "replies_waiting": assignment.replies_waiting(campaign, current_user),
+        # Only when the batch is empty: then the pool's next opening is worth a query.
+        "pool_opens_at": (
+            texting.next_opening(campaign, current_user, now)
+            if campaign.is_active and not batch.held
+            else None
+        ),
+    }
+
+
+@bp.post("/<int:campaign_id>/batch")
+@login_required
+def take_batch(campaign_id: int) -> ResponseReturnValue:
+    """ "Get N contacts": lock up to a batch of free contacts to this volunteer."""
+    campaign = get_owned(Campaign, campaign_id)
+    if BatchForm().validate_on_submit():
+        try:
+            taken = assignment.take_batch(campaign, current_user, utcnow())
+        except assignment.BatchRefused as refusal:
+            db.session.rollback()
+            flash(str(refusal), "error")
+        else:
+            db.session.commit()
+            if taken:
+                flash(f"{taken} new contacts are yours to text.", "success")
+            else:
+                flash("Nobody more can be texted right now.", "error")
+    return redirect(url_for("inbox.send_loop", campaign_id=campaign.id))
+
+
+@bp.post("/<int:campaign_id>/batch/release")
+@login_required
+def release_batch(campaign_id: int) -> ResponseReturnValue:
+    """ "I'm done for now": the volunteer's unsent contacts go back for others to text."""
+    campaign = get_owned(Campaign, campaign_id)
+    if BatchForm().validate_on_submit():
+        released = assignment.release(campaign, current_user)
+        db.session.commit()
+        flash(f"Thank you! {released} unsent contacts went back to the team.", "success")
+    return redirect(url_for("inbox.send_loop", campaign_id=campaign.id))
 
 
 @bp.post("/<int:campaign_id>/send")
 @login_required
 def send_initial(campaign_id: int) -> ResponseReturnValue:
+    """The send loop without JavaScript: a form post, then the next contact's page."""
     campaign = get_owned(Campaign, campaign_id)
     form = SendForm()
     if not form.validate_on_submit():
         abort(400)
     key = form.idempotency_key.data or ""
-    queue_once(
-        key,
-        lambda: texting.queue_initial_message(
-            campaign, form.contact_id.data or 0, current_user, key, utcnow()
-        ),
+    flash_refusal(
+        queue_once(
+            key,
+            lambda: texting.queue_initial_message(
+                campaign, form.contact_id.data or 0, current_user, key, utcnow()
+            ),
+        )
     )
     return redirect(url_for("inbox.send_loop", campaign_id=campaign.id))
+
+
+@bp.get("/<int:campaign_id>/queue.json")
+@login_required
+def queue_json(campaign_id: int) -> ResponseReturnValue:
+    """The send loop's state: the next few contacts, ready to send, and who opens later."""
+    campaign = get_owned(Campaign, campaign_id)
+    return no_store(jsonify(queue_payload(campaign, utcnow())))
+
+
+@bp.post("/<int:campaign_id>/send.json")
+@login_required
+def send_json(campaign_id: int) -> ResponseReturnValue:
+    """Send one initial text; answers with the send loop's new state (the next contacts).
+
+    Body: {"contact_id": int, "idempotency_key": str}. A repeated key answers as the first
+    send did; a contact already texted is refused with 409 and {"error": ...}.
+    """
+    campaign = get_owned(Campaign, campaign_id)
+    sent = request.get_json(silent=True) or {}
+    contact_id, key = sent.get("contact_id"), sent.get("idempotency_key")
+    if not isinstance(contact_id, int) or not isinstance(key, str) or not 16 <= len(key) <= 64:
+        abort(400)
+    refusal = queue_once(
+        key,
+        lambda: texting.queue_initial_message(campaign, contact_id, current_user, key, utcnow()),
+    )
+    payload = queue_payload(campaign, utcnow())
+    if refusal:
+        return no_store(jsonify(error=refusal, **payload)), 409
+    return no_store(jsonify(sent={"contact_id": contact_id}, **payload))
+
+
+def queue_payload(campaign: Campaign, now: datetime) -> dict[str, Any]:
+    """The JSON shape of `loop_state`, each ready contact with its own send key."""
+    state = loop_state(campaign, now)
+    batch: assignment.Batch = state["batch"]
+    pool_opens_at: datetime | None = state["pool_opens_at"]
+    return {
+        "active": campaign.is_active,
+        "ready": [ready_contact(campaign, contact) for contact in batch.ready],
+        "ready_count": batch.ready_count,
+        "held": batch.held,
+        "later": [
+            {
+                "count": group.count,
+                "opens_at": group.opens_at.isoformat(),
+                "local_time": group.local_time,
+            }
+            for group in batch.later
+        ],
+        "replies_waiting": state["replies_waiting"],
+        "pool_opens_at": pool_opens_at.isoformat() if pool_opens_at else None,
+    }
+
+
+def ready_contact(campaign: Campaign, contact: Contact) -> dict[str, Any]:
+    body = texting.render(campaign.script, contact, current_user)
+    counted = segments.count(body, smart_encoding=campaign.smart_encoding)
+    return {
+        "contact_id": contact.id,
+        "first_name": contact.first_name,
+        "body": body,
+        "segments": counted.segments,
+        "encoding": counted.encoding,
+        "idempotency_key": new_key(),
+    }
+
+
+def no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# --- Conversations -------------------------------------------------------------------------
 
 
 @bp.get("/<int:campaign_id>/conversations")
 @login_required
 def conversations(campaign_id: int) -> ResponseReturnValue:
+    """The volunteer's inbox: conversations needing a reply first, most unread first."""
     campaign = get_owned(Campaign, campaign_id)
     contacts = db.session.scalars(
         select(Contact)
-        .where(Contact.campaign_id == campaign.id, Contact.texter_id == current_user.id)
-        .order_by(Contact.needs_reply.desc(), Contact.updated_at.desc())
+        .where(
+            Contact.campaign_id == campaign.id,
+            Contact.texter_id == current_user.id,
+            Contact.status == ContactStatus.TEXTED,
+        )
+        .order_by(Contact.needs_reply.desc(), Contact.updated_at.desc(), Contact.id.desc())
         .limit(200)
     ).all()
     return render_template("inbox/conversations.html", campaign=campaign, contacts=contacts)
+
+
+def next_waiting(contact: Contact) -> Contact | None:
+    """Another of the volunteer's conversations in the campaign that needs a reply."""
+    return db.session.scalars(
+        select(Contact)
+        .where(
+            Contact.campaign_id == contact.campaign_id,
+            Contact.texter_id == current_user.id,
+            Contact.needs_reply.is_(True),
+            Contact.id != contact.id,
+        )
+        .order_by(Contact.updated_at.desc(), Contact.id.desc())
+        .limit(1)
+    ).first()
 
 
 @bp.get("/conversations/<int:contact_id>")
@@ -148,6 +335,8 @@ def conversation(contact_id: int) -> ResponseReturnValue:
         .order_by(Message.created_at, Message.id)
     ).all()
     opted_out = consent.opt_out_of(contact.campaign.organization_id, contact.cell)
+    if contact.unread and contact.texter_id == current_user.id:
+        mark_read(contact)
     return render_template(
         "inbox/conversation.html",
         contact=contact,
@@ -156,7 +345,30 @@ def conversation(contact_id: int) -> ResponseReturnValue:
         form=ReplyForm(idempotency_key=new_key()),
         opt_out_form=OptOutForm(),
         dismiss_form=DismissForm(),
+        close_form=DismissForm(),
+        skip_to=next_waiting(contact),
     )
+
+
+def mark_read(contact: Contact) -> None:
+    """The volunteer has seen every reply so far (updated_at untouched: order is by activity)."""
+    db.session.execute(
+        update(Contact)
+        .where(Contact.id == contact.id)
+        .values(unread=0, updated_at=Contact.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+@bp.post("/conversations/<int:contact_id>/read")
+@login_required
+def read(contact_id: int) -> ResponseReturnValue:
+    """An open thread showed a reply live: it is read (inbox.js posts this, 204)."""
+    contact = get_conversation(contact_id)
+    if contact.texter_id == current_user.id:
+        mark_read(contact)
+    return "", 204
 
 
 @bp.post("/conversations/<int:contact_id>/reply")
@@ -168,10 +380,28 @@ def reply(contact_id: int) -> ResponseReturnValue:
         flash("Write a reply of up to 1,600 characters.", "error")
     else:
         key = form.idempotency_key.data or ""
-        queue_once(
-            key, lambda: texting.queue_reply(contact, current_user, form.body.data or "", key)
+        flash_refusal(
+            queue_once(
+                key, lambda: texting.queue_reply(contact, current_user, form.body.data or "", key)
+            )
         )
     return redirect(url_for("inbox.conversation", contact_id=contact.id))
+
+
+@bp.post("/conversations/<int:contact_id>/close")
+@login_required
+def close(contact_id: int) -> ResponseReturnValue:
+    """No reply needed: the conversation leaves the needs-reply list; on to the next one."""
+    contact = get_conversation(contact_id)
+    if DismissForm().validate_on_submit():
+        contact.needs_reply = False
+        contact.unread = 0
+        db.session.commit()
+        flash("Conversation closed: no reply needed.", "success")
+        following = next_waiting(contact)
+        if following is not None:
+            return redirect(url_for("inbox.conversation", contact_id=following.id))
+    return redirect(url_for("inbox.conversations", campaign_id=contact.campaign_id))
 
 
 @bp.post("/conversations/<int:contact_id>/opt-out")
@@ -183,6 +413,7 @@ def opt_out(contact_id: int) -> ResponseReturnValue:
         confirmation = consent.opt_out_contact(
             contact, "texter", current_user.id, confirm=bool(form.confirm.data)
         )
+        contact.needs_reply = False
         db.session.commit()
         if confirmation is not None:
             queue.wake_senders()
@@ -205,3 +436,26 @@ def dismiss_suggestion(contact_id: int) -> ResponseReturnValue:
         )
         db.session.commit()
     return redirect(url_for("inbox.conversation", contact_id=contact.id))
+
+
+# --- Live updates --------------------------------------------------------------------------
+
+
+@bp.get("/events")
+@login_required
+def events() -> ResponseReturnValue:
+    """Server-Sent Events for the signed-in user only: new replies and message statuses."""
+    user_id, connection = current_user.id, queue.redis()
+    config = current_app.config
+    stream = live.stream(
+        connection,
+        user_id,
+        heartbeat_seconds=config.get("LIVE_HEARTBEAT_SECONDS", live.HEARTBEAT_SECONDS),
+        stream_seconds=config.get("LIVE_STREAM_SECONDS", live.STREAM_SECONDS),
+    )
+    # No database work below: Flask tears the app context down (returning the session's
+    # connection to the pool) before the stream is iterated, which takes minutes.
+    response = Response(stream, mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Accel-Buffering"] = "no"  # nginx: pass events on as they come
+    return response

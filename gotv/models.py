@@ -151,6 +151,8 @@ class User(UserMixin, Model):
     password_hash: Mapped[str] = mapped_column(String(300))
     role: Mapped[Role] = mapped_column(enum_column(Role), default=Role.TEXTER)
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+    # Last texting action (batch, send, reply): a batch held past the campaign's idle time is freed.
+    last_active_at: Mapped[datetime | None] = mapped_column(Timestamp())
 
     organization: Mapped[Organization] = relationship()
 
@@ -207,6 +209,13 @@ class Campaign(Model):
     sender_id: Mapped[int | None] = mapped_column(ForeignKey("sender.id"))
     # Ask Twilio to replace look-alike Unicode (curly quotes...) with GSM-7 characters.
     smart_encoding: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Dynamic batches (gotv/assignment.py): how many contacts a volunteer takes at once, whether
+    # they may take more while replies wait, and after how many idle minutes unsent ones go back.
+    batch_size: Mapped[int] = mapped_column(Integer, default=200, server_default="200")
+    batch_while_replies_wait: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    release_after_minutes: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
 
     organization: Mapped[Organization] = relationship()
@@ -219,7 +228,18 @@ class Campaign(Model):
 
 class Contact(Model):
     __tablename__ = "contact"
-    __table_args__ = (UniqueConstraint("campaign_id", "cell"),)
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "cell"),
+        # Batches: untexted contacts by holder (NULL: free to take), in list order.
+        Index(
+            "ix_contact_new_by_texter",
+            "campaign_id",
+            "texter_id",
+            "id",
+            sqlite_where=text("status = 'new'"),
+            postgresql_where=text("status = 'new'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), index=True)
@@ -237,6 +257,9 @@ class Contact(Model):
         enum_column(ContactStatus), default=ContactStatus.NEW
     )
     texter_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    assigned_at: Mapped[datetime | None] = mapped_column(Timestamp())  # when texter_id took it
+    # Replies the volunteer has not yet seen (reset when they open the conversation).
+    unread: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     needs_reply: Mapped[bool] = mapped_column(Boolean, default=False)
     # A reply looked like a request to stop; a volunteer confirms or dismisses it.
     opt_out_suggested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

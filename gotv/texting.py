@@ -12,10 +12,10 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, exists, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, exists, select, update
 from sqlalchemy.exc import IntegrityError
 
-from gotv import consent, hours, keywords, queue
+from gotv import consent, hours, keywords, live, queue
 from gotv.consent import is_opted_out
 from gotv.db import db
 from gotv.keywords import Intent
@@ -141,15 +141,6 @@ def untexted(campaign: Campaign, texter: User) -> Select[Contact]:
     )
 
 
-def next_contact(campaign: Campaign, texter: User, now: datetime) -> Contact | None:
-    """The next contact this volunteer should text now, or None when none may be texted."""
-    places = open_places(campaign, now)
-    if not places:
-        return None
-    where_open = tuple_(Contact.time_zones, Contact.rule_states).in_(places)
-    return db.session.scalars(untexted(campaign, texter).where(where_open).limit(1)).first()
-
-
 def next_opening(campaign: Campaign, texter: User, now: datetime) -> datetime | None:
     """When the next contact held back by quiet hours may be texted (None if nobody waits).
 
@@ -159,6 +150,7 @@ def next_opening(campaign: Campaign, texter: User, now: datetime) -> datetime | 
     waiting = db.session.execute(
         untexted(campaign, texter)
         .with_only_columns(Contact.time_zones, Contact.rule_states)
+        .order_by(None)
         .distinct()
     )
     openings = []
@@ -306,7 +298,9 @@ def record_status(params: Mapping[str, str], message_id: str | None = None) -> N
     if error_code.isdigit() and message.error_code is None:
         message.error_code = int(error_code)
         consent.apply_carrier_error(message, message.error_code)
+    texter_id, event = message.texter_id, live.status_event(message)  # read before the commit
     db.session.commit()
+    live.publish(texter_id, event)
 
 
 def message_for_callback(sid: str, message_id: str | None) -> Message | None:
@@ -350,6 +344,7 @@ def record_inbound(params: Mapping[str, str]) -> Message | None:
     except IntegrityError:
         return None  # the same webhook, delivered twice at once
     if contact is not None:
+        contact.unread = Contact.unread + 1
         replies = act_on_reply(contact, message)
     else:
         replies = []
@@ -357,6 +352,8 @@ def record_inbound(params: Mapping[str, str]) -> Message | None:
     db.session.commit()
     if replies:
         queue.wake_senders()
+    if contact is not None:
+        live.publish(contact.texter_id, live.inbound_event(contact, message))
     return message
 
 

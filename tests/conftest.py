@@ -182,6 +182,13 @@ def csrf_token(html: str) -> str:
     return match.group(1)
 
 
+def take_batch(client: FlaskClient, campaign_id: int) -> None:
+    """Press "Get N contacts" on the send screen, as a volunteer does before sending."""
+    page = client.get(f"/texting/{campaign_id}/send").get_data(as_text=True)
+    taken = client.post(f"/texting/{campaign_id}/batch", data={"csrf_token": csrf_token(page)})
+    assert taken.status_code == 302
+
+
 def run_jobs(app: Flask) -> None:
     """Run every queued job in this process (and this test's transaction), as a worker would."""
     connection: Redis = app.extensions["gotv.redis"]

@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from gotv import carrier_errors, consent, texting
+from gotv import assignment, carrier_errors, consent
 from gotv.carrier_errors import Action
 from gotv.db import db
 from gotv.fakecarrier import FakeCarrier
@@ -288,7 +288,8 @@ def test_a_blocked_number_is_never_offered_to_a_volunteer(app: Flask, volunteer:
     make_contact(campaign, cell=CELL)
     consent.block_number(volunteer.organization_id, CELL, 30006, "landline")
 
-    assert texting.next_contact(campaign, volunteer, utcnow()) is None
+    assert assignment.take_batch(campaign, volunteer, utcnow()) == 0
+    assert assignment.batch(campaign, volunteer, utcnow()).ready == []
 
 
 @pytest.mark.parametrize("entry", list(carrier_errors.TABLE.values()), ids=str)

@@ -30,6 +30,7 @@ from gotv.fakecarrier import twilio_signature
 from gotv.models import (
     Campaign,
     Contact,
+    ContactStatus,
     Direction,
     Message,
     MessageStatus,
@@ -426,8 +427,9 @@ def test_markup_and_sql_are_stored_verbatim_and_shown_escaped_on_every_page(
     contacts = db.session.scalars(
         select(Contact).where(Contact.campaign_id == campaign.id).order_by(Contact.cell)
     ).all()
-    first = contacts[0]
-    first.texter_id = volunteer.id
+    first, second = contacts
+    first.texter_id, first.status = volunteer.id, ContactStatus.TEXTED
+    second.texter_id = volunteer.id  # in the volunteer's batch, still to text
     make_message(first, status=MessageStatus.DELIVERED, twilio_sid="SM" + "c" * 32)
     make_message(
         first,

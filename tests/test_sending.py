@@ -28,7 +28,7 @@ from gotv.models import (
     utcnow,
 )
 from tests import conftest
-from tests.conftest import closed_port, config_like, csrf_token, login, run_jobs
+from tests.conftest import closed_port, config_like, csrf_token, login, run_jobs, take_batch
 from tests.factories import make_campaign, make_contact, make_message, make_user
 from workers.texting import send_message, sweep_outbox
 
@@ -54,7 +54,8 @@ def status_of(message: Message) -> tuple[MessageStatus, str | None]:
 
 
 def click_send(client: FlaskClient, campaign: Campaign) -> None:
-    """Open the send screen and press Send once, as a volunteer does."""
+    """Take a batch, open the send screen and press Send once, as a volunteer does."""
+    take_batch(client, campaign.id)
     page = client.get(f"/texting/{campaign.id}/send").get_data(as_text=True)
     form = {"csrf_token": csrf_token(page)}
     for name in ("contact_id", "idempotency_key"):

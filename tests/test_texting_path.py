@@ -22,7 +22,7 @@ from gotv.models import (
     OptOut,
     User,
 )
-from tests.conftest import csrf_token, deliver_webhooks, login, run_jobs
+from tests.conftest import csrf_token, deliver_webhooks, login, run_jobs, take_batch
 from tests.factories import make_campaign, make_contact
 
 pytestmark = pytest.mark.usefixtures("weekday_morning")
@@ -70,7 +70,8 @@ def auto_mapped_form(html: str) -> dict[str, str]:
 
 
 def click_send(client: FlaskClient, campaign: Campaign) -> str:
-    """Open the send screen and press Send once; returns the page text that was shown."""
+    """Take a batch, open the send screen and press Send once; returns the page shown."""
+    take_batch(client, campaign.id)
     page = client.get(f"/texting/{campaign.id}/send").get_data(as_text=True)
     form = {
         "csrf_token": csrf_token(page),
@@ -208,6 +209,7 @@ def test_pressing_send_twice_on_the_same_screen_sends_one_text(
 ) -> None:
     campaign = _active_campaign_with_one_contact(volunteer)
     login(client, volunteer)
+    take_batch(client, campaign.id)
     page = client.get(f"/texting/{campaign.id}/send").get_data(as_text=True)
     form = {
         "csrf_token": csrf_token(page),

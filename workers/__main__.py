@@ -16,10 +16,12 @@ from rq import SimpleWorker
 from gotv import create_app, queue
 from gotv.db import db
 from workers.imports import sweep_imports
-from workers.texting import sweep_outbox
+from workers.texting import release_idle_batches, sweep_outbox
 
 # Retries come due on their own; a pump must notice within seconds, not minutes.
 SWEEP_EVERY_SECONDS = 5
+# Idle batches are measured in minutes: release them every minute.
+RELEASE_EVERY_SWEEPS = 12
 
 
 class AppWorker(SimpleWorker):
@@ -36,11 +38,15 @@ class AppWorker(SimpleWorker):
 
 
 def sweep_forever(app: Flask, stop: threading.Event) -> None:
+    sweeps = 0
     while not stop.wait(SWEEP_EVERY_SECONDS):
+        sweeps += 1
         with app.app_context():
             try:
                 sweep_outbox()
                 sweep_imports()
+                if sweeps % RELEASE_EVERY_SWEEPS == 0:
+                    release_idle_batches()
             except Exception:  # the sweeper must outlive a database or Redis outage
                 logging.getLogger(__name__).exception("sweep failed")
             finally:

@@ -7,7 +7,7 @@ import logging
 
 from flask import current_app
 
-from gotv import outbox, queue
+from gotv import assignment, outbox, queue
 from gotv.db import db
 from gotv.models import Message, utcnow
 
@@ -54,3 +54,12 @@ def sweep_outbox() -> bool:
     if outbox.due_messages_exist(utcnow()):
         return queue.wake_senders()
     return False
+
+
+def release_idle_batches() -> int:
+    """Give idle volunteers' unsent contacts back to the pool (each campaign's idle time)."""
+    released = assignment.release_idle(utcnow())
+    db.session.commit()
+    if released:
+        log.info("released %d contacts held by idle volunteers", released)
+    return released

@@ -1,0 +1,250 @@
+"""Dynamic batches: which untexted contacts each volunteer holds, taken and given back.
+
+A volunteer asks for a batch and gets up to the campaign's batch size of untexted, textable,
+unheld contacts who may be texted now, locked to them (`Contact.texter_id`, `assigned_at`) by
+one conditional UPDATE, so two volunteers never hold the same contact. The send loop offers only
+the volunteer's own batch. Contacts still unsent go back to the pool when the volunteer says
+they are done, or when they have been idle longer than the campaign allows (the worker's
+sweeper calls `release_idle`).
+
+Plain functions with no Flask imports beyond the database session.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, func, select, tuple_, update
+
+from gotv import hours, texting
+from gotv.db import db
+from gotv.models import Campaign, CampaignStatus, Contact, ContactStatus, User
+
+# A volunteer's last activity is written at most this often, so a send costs no extra write.
+ACTIVITY_GRANULARITY = timedelta(minutes=1)
+MAX_BATCH_SIZE = 1000
+
+
+class BatchRefused(Exception):
+    """No batch was given; `str(error)` says why, in words a volunteer understands."""
+
+
+@dataclass(frozen=True)
+class Later:
+    """Contacts of a batch held back by quiet hours, who all open at the same moment."""
+
+    count: int
+    opens_at: datetime  # UTC
+    local_time: str  # the opening in the recipients' own time, e.g. "9:00 AM"
+
+
+@dataclass
+class Batch:
+    """What a volunteer holds in a campaign: who may be texted now (in order) and who later."""
+
+    ready: list[Contact] = field(default_factory=list)
+    ready_count: int = 0
+    later: list[Later] = field(default_factory=list)
+
+    @property
+    def held(self) -> int:
+        return self.ready_count + sum(group.count for group in self.later)
+
+
+def replies_waiting(campaign: Campaign, texter: User) -> int:
+    """How many of the volunteer's conversations in this campaign wait for a reply."""
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Contact)
+            .where(
+                Contact.campaign_id == campaign.id,
+                Contact.texter_id == texter.id,
+                Contact.needs_reply.is_(True),
+            )
+        )
+        or 0
+    )
+
+
+def held(campaign: Campaign, texter: User) -> int:
+    """How many untexted, still textable contacts the volunteer holds in this campaign."""
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Contact)
+            .where(*holding(campaign, texter), texting.textable_number(campaign))
+        )
+        or 0
+    )
+
+
+def holding(campaign: Campaign, texter: User) -> tuple[ColumnElement[bool], ...]:
+    """The WHERE clauses of the volunteer's batch: their untexted contacts in the campaign."""
+    return (
+        Contact.campaign_id == campaign.id,
+        Contact.texter_id == texter.id,
+        Contact.status == ContactStatus.NEW,
+    )
+
+
+def take_batch(campaign: Campaign, texter: User, now: datetime) -> int:
+    """Lock up to the batch size (less what they already hold) of free contacts to the volunteer.
+
+    Only contacts who may be texted now are taken: a batch full of people in quiet hours would
+    leave the volunteer idle. Returns how many were taken; the caller commits.
+
+    :raise BatchRefused: when the campaign is not active, or replies wait and the campaign
+        does not allow a new batch until they are answered.
+    """
+    if not campaign.is_active:
+        raise BatchRefused("This campaign is not active.")
+    waiting = replies_waiting(campaign, texter)
+    if waiting and not campaign.batch_while_replies_wait:
+        people = "person is" if waiting == 1 else "people are"
+        raise BatchRefused(
+            f"{waiting} {people} waiting for your reply. Answer them before taking more contacts."
+        )
+    wanted = min(campaign.batch_size, MAX_BATCH_SIZE) - held(campaign, texter)
+    touch(texter, now)
+    places = texting.open_places(campaign, now)
+    if wanted <= 0 or not places:
+        return 0
+    free = (
+        select(Contact.id)
+        .where(
+            Contact.campaign_id == campaign.id,
+            Contact.status == ContactStatus.NEW,
+            Contact.texter_id.is_(None),
+            tuple_(Contact.time_zones, Contact.rule_states).in_(places),
+            texting.textable_number(campaign),
+        )
+        .order_by(Contact.id)
+        .limit(wanted)
+        # Rows another volunteer's request is taking are skipped, not waited for (PostgreSQL;
+        # SQLite runs one writer at a time, and the UPDATE's own conditions suffice there).
+        .with_for_update(skip_locked=True)
+    )
+    # MATERIALIZED: PostgreSQL picks the batch exactly once. As a plain IN (subquery) it may
+    # re-run the pick for each row it updates and, skipping rows it just updated, take them all.
+    picked = free.cte("picked").prefix_with("MATERIALIZED", dialect="postgresql")
+    taken = db.session.execute(
+        update(Contact)
+        .where(
+            Contact.id.in_(select(picked.c.id)),
+            Contact.texter_id.is_(None),
+            Contact.status == ContactStatus.NEW,
+        )
+        .values(texter_id=texter.id, assigned_at=now)
+        .returning(Contact.id)  # counted so: SQLite reports no rowcount for a WITH statement
+        .execution_options(synchronize_session=False)
+    )
+    return len(taken.all())
+
+
+def release(campaign: Campaign, texter: User) -> int:
+    """Give the volunteer's untexted contacts back to the pool ("I'm done for now")."""
+    released = db.session.execute(
+        update(Contact)
+        .where(*holding(campaign, texter))
+        .values(texter_id=None, assigned_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(released.rowcount)  # type: ignore[attr-defined]
+
+
+def release_idle(now: datetime) -> int:
+    """Give back the untexted contacts of volunteers idle longer than their campaign allows.
+
+    Idle means no texting action (batch, send, reply) since the cutoff, and the contact was
+    taken before it. Returns how many contacts went back; the caller commits.
+    """
+    released = 0
+    campaigns = db.session.execute(
+        select(Campaign.id, Campaign.release_after_minutes).where(
+            Campaign.status != CampaignStatus.ARCHIVED
+        )
+    ).all()
+    for campaign_id, minutes in campaigns:
+        cutoff = now - timedelta(minutes=minutes)
+        idle = select(User.id).where(
+            (User.last_active_at.is_(None)) | (User.last_active_at < cutoff)
+        )
+        result = db.session.execute(
+            update(Contact)
+            .where(
+                Contact.campaign_id == campaign_id,
+                Contact.status == ContactStatus.NEW,
+                Contact.texter_id.in_(idle.scalar_subquery()),
+                (Contact.assigned_at.is_(None)) | (Contact.assigned_at < cutoff),
+            )
+            .values(texter_id=None, assigned_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        released += int(result.rowcount)  # type: ignore[attr-defined]
+    return released
+
+
+def touch(texter: User, now: datetime) -> None:
+    """Record a texting action, at most once a minute (it keeps the volunteer's batch)."""
+    if texter.last_active_at is None or now - texter.last_active_at >= ACTIVITY_GRANULARITY:
+        texter.last_active_at = now
+
+
+def batch(campaign: Campaign, texter: User, now: datetime, ready_limit: int = 5) -> Batch:
+    """The volunteer's batch: the first `ready_limit` contacts who may be texted now, in list
+    order, how many may be, and the rest grouped by when quiet hours let them be texted.
+
+    One query, over the batch only (at most MAX_BATCH_SIZE rows), whatever the campaign's size.
+    Opted-out and blocked numbers are left out.
+    """
+    contacts = db.session.scalars(
+        select(Contact)
+        .where(*holding(campaign, texter), texting.textable_number(campaign))
+        .order_by(Contact.id)
+        .limit(MAX_BATCH_SIZE)
+    ).all()
+    found = Batch()
+    open_now: dict[tuple[str, str], bool] = {}
+    closed: Counter[tuple[str, str]] = Counter()
+    for contact in contacts:
+        place = (contact.time_zones, contact.rule_states)
+        if place not in open_now:
+            open_now[place] = hours.is_open(
+                place[0], now, campaign.window_start_hour, campaign.window_end_hour, state=place[1]
+            )
+        if open_now[place]:
+            found.ready_count += 1
+            if len(found.ready) < ready_limit:
+                found.ready.append(contact)
+        else:
+            closed[place] += 1
+    found.later = later_groups(campaign, closed, now)
+    return found
+
+
+def later_groups(
+    campaign: Campaign, closed: Counter[tuple[str, str]], now: datetime
+) -> list[Later]:
+    """Contacts in quiet hours, counted by the moment they open, soonest first."""
+    counts: Counter[tuple[datetime, str]] = Counter()
+    for (zones, states), count in closed.items():
+        try:
+            opens = hours.next_opening(
+                zones, now, campaign.window_start_hour, campaign.window_end_hour, state=states
+            )
+        except ValueError:
+            continue  # their state never allows this campaign's window
+        local = opens.astimezone(hours.zones_of(zones)[0])
+        counts[(opens.astimezone(now.tzinfo), local_clock(local))] += count
+    return [
+        Later(count, opens_at, local_time)
+        for (opens_at, local_time), count in sorted(counts.items())
+    ]
+
+
+def local_clock(moment: datetime) -> str:
+    """ "9:00 AM": a wall-clock time as volunteers read it."""
+    return moment.strftime("%I:%M %p").lstrip("0")

@@ -1,0 +1,99 @@
+"""Live updates for volunteers: small JSON events over Redis pub/sub, streamed as SSE.
+
+The webhooks publish after their commit on the channel of the volunteer who holds the
+conversation; each open inbox subscribes to its own user's channel only, through whichever web
+process serves it. Publishing is best effort: a lost event costs a live update (the page is
+still right when reloaded), never a webhook.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from redis import Redis
+
+from gotv import queue
+from gotv.models import Contact, Message
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 15
+# A stream ends after this long and the browser's EventSource reconnects, so no web thread is
+# held for ever and a redeploy drains quickly.
+STREAM_SECONDS = 180
+RECONNECT_MILLISECONDS = 2000
+
+
+def channel(connection: Redis, user_id: int) -> str:
+    """The user's channel. Channels are server-wide in Redis, so the database number is in it:
+    deployments sharing a Redis server on different databases never hear each other."""
+    database = connection.connection_pool.connection_kwargs.get("db", 0)
+    return f"gotv:{database}:user:{user_id}"
+
+
+def publish(user_id: int | None, event: dict[str, Any]) -> None:
+    """Publish `event` to the user's open pages; never raises (call after the commit)."""
+    if user_id is None:
+        return
+    try:
+        connection = queue.redis()
+        connection.publish(channel(connection, user_id), json.dumps(event))
+    except Exception:  # a live update is never worth failing a webhook for
+        log.warning("could not publish a live update for user %s", user_id, exc_info=True)
+
+
+def inbound_event(contact: Contact, message: Message) -> dict[str, Any]:
+    """What an open inbox needs to show a new reply in place."""
+    return {
+        "type": "inbound",
+        "contact_id": contact.id,
+        "campaign_id": contact.campaign_id,
+        "message_id": message.id,
+        "name": f"{contact.first_name} {contact.last_name}".strip(),
+        "body": message.body,
+        "needs_reply": contact.needs_reply,
+        "unread": contact.unread,
+        "opt_out_suggested": contact.opt_out_suggested,
+    }
+
+
+def status_event(message: Message) -> dict[str, Any]:
+    """A message's new status, for an open thread."""
+    return {
+        "type": "status",
+        "contact_id": message.contact_id,
+        "message_id": message.id,
+        "status": message.status.value,
+    }
+
+
+def stream(
+    connection: Redis,
+    user_id: int,
+    heartbeat_seconds: float = HEARTBEAT_SECONDS,
+    stream_seconds: float = STREAM_SECONDS,
+) -> Iterator[str]:
+    """Server-Sent Events for one user: their channel's events, a comment every heartbeat, and
+    an end after `stream_seconds` (the browser reconnects). Subscribed before the first chunk."""
+    pubsub = connection.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(channel(connection, user_id))
+    try:
+        yield f"retry: {RECONNECT_MILLISECONDS}\n: connected\n\n"
+        ends = time.monotonic() + stream_seconds
+        beat = time.monotonic() + heartbeat_seconds
+        while (now := time.monotonic()) < ends:
+            message = pubsub.get_message(timeout=max(0.0, min(beat, ends) - now))
+            if message is not None and message["type"] == "message":
+                data = message["data"]
+                text = data.decode() if isinstance(data, bytes) else str(data)
+                kind = json.loads(text).get("type", "message")
+                yield f"event: {kind}\ndata: {text}\n\n"
+            elif time.monotonic() >= beat:
+                beat = time.monotonic() + heartbeat_seconds
+                yield ": heartbeat\n\n"
+    finally:
+        pubsub.close()

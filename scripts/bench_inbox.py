@@ -1,0 +1,212 @@
+"""Benchmark the volunteers' texting screens over HTTP (see scripts/bench).
+
+    python scripts/bench_inbox.py --database-url ... --redis-url ... [--contacts 10000]
+        [--users 20] [--seconds 30] [--web-workers 2] [--threads 32]
+
+Writes an organization, `--users` volunteers and one active campaign of `--contacts` untexted
+contacts (10,000; try 1,000,000) into the private PostgreSQL, starts gunicorn (threaded
+workers, production settings) and runs Locust (scripts/bench_inbox_locust.py): each simulated
+volunteer logs in, takes a batch, and sends initials through the JSON send endpoint at one a
+second; every fifth text gets a signed reply webhook, and the volunteer opens the inbox and the
+thread and answers it. No worker runs: texts stay queued in the outbox, so this measures the
+web side only.
+
+Prints sends/s, p50/p95/p99 of each request (the send, the inbox page...), errors, and the
+database queries each request ran (counted by a SQLAlchemy event in the web process,
+scripts/bench_inbox_wsgi.py, and returned in an X-DB-Queries header).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+import sqlalchemy as sa
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_send import (  # noqa: E402
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    FROM_NUMBER,
+    free_port,
+    log,
+    migrated_engine,
+    wait_for_port,
+)
+
+PASSWORD = "bench-password"
+SCRIPT = "Hi {first_name}, it's {texter_name}. Will you vote Tuesday? Reply STOP to opt out."
+
+
+def environment(args: argparse.Namespace, public_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "GOTV_ENV": "production",
+        "SECRET_KEY": "bench",
+        "DATABASE_URL": args.database_url,
+        "REDIS_URL": args.redis_url,
+        "PUBLIC_URL": public_url,
+        "PROXY_COUNT": "0",
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_FROM_NUMBER": FROM_NUMBER,
+        "TWILIO_API_URL": "http://127.0.0.1:9",
+    }
+
+
+def setup(engine: sa.Engine, contacts: int, users: int) -> dict[str, Any]:
+    """The organization, its volunteers and the campaign; contact n (id n) has cell +1212n."""
+    from werkzeug.security import generate_password_hash
+
+    from gotv.models import Campaign, Organization, User
+
+    password_hash = generate_password_hash(PASSWORD)
+    with engine.begin() as db:
+        db.execute(sa.text("TRUNCATE organization RESTART IDENTITY CASCADE"))
+        db.execute(sa.text("TRUNCATE contact RESTART IDENTITY CASCADE"))
+        organization = db.execute(
+            sa.insert(Organization.__table__).returning(Organization.__table__.c.id),
+            {"name": "Bench"},
+        ).scalar_one()
+        emails = [f"v{n}@bench.test" for n in range(users)]
+        db.execute(
+            sa.insert(User.__table__),
+            [
+                {
+                    "organization_id": organization,
+                    "email": email,
+                    "name": f"Val {n}",
+                    "password_hash": password_hash,
+                    "role": "texter",
+                }
+                for n, email in enumerate(emails)
+            ],
+        )
+        campaign = db.execute(
+            sa.insert(Campaign.__table__).returning(Campaign.__table__.c.id),
+            {
+                "organization_id": organization,
+                "name": "Bench",
+                "script": SCRIPT,
+                "custom_field_names": [],
+                "status": "active",
+                "window_start_hour": 0,
+                "window_end_hour": 24,
+                "smart_encoding": True,
+                "batch_size": 200,
+                "batch_while_replies_wait": True,
+                "release_after_minutes": 60,
+            },
+        ).scalar_one()
+        db.execute(
+            sa.text(
+                "INSERT INTO contact (campaign_id, cell, first_name, last_name, zip, state,"
+                " rule_states, time_zones, custom_fields, status, needs_reply,"
+                " opt_out_suggested, unread, updated_at)"
+                " SELECT :campaign, '+1212' || lpad(n::text, 7, '0'), 'Maria', 'Voter', '10001',"
+                " 'NY', 'NY', 'America/New_York', '{}', 'new', false, false, 0, now()"
+                " FROM generate_series(1, :count) AS n"
+            ),
+            {"campaign": campaign, "count": contacts},
+        )
+        db.execute(sa.text("ANALYZE contact"))
+    return {"campaign": campaign, "emails": emails}
+
+
+def start_gunicorn(args: argparse.Namespace, port: int, env: dict[str, str]) -> subprocess.Popen:
+    here = os.path.dirname(os.path.abspath(__file__))
+    command = [sys.executable, "-m", "gunicorn", "bench_inbox_wsgi:app", "--pythonpath", here]
+    command += ["--bind", f"127.0.0.1:{port}", "--workers", str(args.web_workers)]
+    command += ["--worker-class", "gthread", "--threads", str(args.threads)]
+    command += ["--log-level", "warning", "--timeout", "60"]
+    process = subprocess.Popen(command, env=env)
+    wait_for_port(port)
+    time.sleep(1.0)  # let every worker boot
+    return process
+
+
+def run_locust(args: argparse.Namespace, base: str, ids: dict[str, Any], results: str) -> None:
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = {
+        **os.environ,
+        "BENCH_CAMPAIGN": str(ids["campaign"]),
+        "BENCH_EMAILS": ",".join(ids["emails"]),
+        "BENCH_PASSWORD": PASSWORD,
+        "BENCH_AUTH_TOKEN": AUTH_TOKEN,
+        "BENCH_ACCOUNT_SID": ACCOUNT_SID,
+        "BENCH_FROM_NUMBER": FROM_NUMBER,
+        "BENCH_RESULTS": results,
+    }
+    command = [sys.executable, "-m", "locust", "-f", os.path.join(here, "bench_inbox_locust.py")]
+    command += ["--headless", "--host", base, "-u", str(args.users), "-r", str(args.users)]
+    command += ["--run-time", f"{args.seconds}s", "--only-summary", "--loglevel", "WARNING"]
+    subprocess.run(command, env=env, check=False)
+
+
+def report(results: dict[str, Any], seconds: float) -> None:
+    log("")
+    log(
+        f"{'request':<16}{'count':>8}{'errors':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+        f"{'queries':>9}"
+    )
+    for name, row in sorted(results["requests"].items()):
+        times = sorted(row["times"])
+
+        def pct(share: float, times: list[float] = times) -> float:
+            return times[min(len(times) - 1, int(share * len(times)))] if times else 0.0
+
+        queries = row["queries"]
+        per_request = f"{sum(queries) / len(queries):.1f}" if queries else "-"
+        log(
+            f"{name:<16}{len(times):>8}{row['errors']:>8}{pct(0.5):>9.1f}{pct(0.95):>9.1f}"
+            f"{pct(0.99):>9.1f}{per_request:>9}"
+        )
+    sends = len(results["requests"].get("send", {}).get("times", []))
+    log(
+        f"\nsends/s: {sends / seconds:.1f} over {seconds:.0f} s "
+        f"({results['users']} volunteers at one send a second each)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--redis-url", required=True)
+    parser.add_argument("--contacts", type=int, default=10_000)
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=32)
+    args = parser.parse_args()
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = environment(args, base)
+    engine = migrated_engine(env)
+    log(f"writing {args.contacts:,} contacts and {args.users} volunteers")
+    started = time.perf_counter()
+    ids = setup(engine, args.contacts, args.users)
+    log(f"  {time.perf_counter() - started:.1f} s")
+    web = start_gunicorn(args, port, env)
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        results_file = handle.name
+    try:
+        log(f"locust: {args.users} volunteers for {args.seconds} s against {base}")
+        run_locust(args, base, ids, results_file)
+    finally:
+        web.terminate()
+        web.wait(timeout=30)
+    with open(results_file) as handle:
+        results = json.load(handle)
+    os.unlink(results_file)
+    report(results, args.seconds)
+
+
+if __name__ == "__main__":
+    main()

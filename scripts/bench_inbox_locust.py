@@ -1,0 +1,142 @@
+"""Locust volunteers for scripts/bench_inbox.py (configured by its BENCH_* environment).
+
+Each logs in, takes a batch, sends one initial text a second through the JSON send endpoint,
+has every fifth voter reply (a signed webhook), and answers through the inbox and the thread.
+At the end the response times, errors and X-DB-Queries of every request go to BENCH_RESULTS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import defaultdict
+from typing import Any
+
+from locust import HttpUser, constant_pacing, events, task
+
+from gotv.fakecarrier.protocol import twilio_signature
+
+CAMPAIGN = os.environ["BENCH_CAMPAIGN"]
+EMAILS = os.environ["BENCH_EMAILS"].split(",")
+PASSWORD = os.environ["BENCH_PASSWORD"]
+REPLY_EVERY = 5
+CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+KEY = re.compile(r'name="idempotency_key"[^>]*value="([^"]+)"')
+WAITING = re.compile(r'data-contact-id="(\d+)" data-needs-reply="yes"')
+
+stats: dict[str, dict[str, Any]] = defaultdict(lambda: {"times": [], "errors": 0, "queries": []})
+users = {"count": 0}
+
+
+@events.request.add_listener
+def record(
+    name: str, response_time: float, exception: Exception | None, response: Any, **_: Any
+) -> None:
+    row = stats[name]
+    if exception is not None:
+        row["errors"] += 1
+        return
+    row["times"].append(response_time)
+    queries = response.headers.get("X-DB-Queries") if response is not None else None
+    if queries is not None:
+        row["queries"].append(int(queries))
+
+
+@events.quitting.add_listener
+def save(**_: Any) -> None:
+    with open(os.environ["BENCH_RESULTS"], "w") as handle:
+        json.dump({"requests": stats, "users": users["count"]}, handle)
+
+
+class Volunteer(HttpUser):
+    wait_time = constant_pacing(1)  # one send a second
+
+    def on_start(self) -> None:
+        users["count"] += 1
+        self.email = EMAILS.pop()
+        page = self.client.get("/login", name="login page").text
+        self.client.post(
+            "/login",
+            data={"email": self.email, "password": PASSWORD, "csrf_token": csrf(page)},
+            name="login",
+        )
+        self.take_batch()
+
+    def take_batch(self) -> None:
+        page = self.client.get(f"/texting/{CAMPAIGN}/send", name="send page").text
+        self.token = csrf(page)
+        self.client.post(
+            f"/texting/{CAMPAIGN}/batch", data={"csrf_token": self.token}, name="take batch"
+        )
+        self.ready = self.client.get(f"/texting/{CAMPAIGN}/queue.json", name="queue").json()[
+            "ready"
+        ]
+        self.sent = 0
+
+    @task
+    def send(self) -> None:
+        if not self.ready:
+            self.take_batch()
+            if not self.ready:
+                return
+        contact = self.ready[0]
+        with self.client.post(
+            f"/texting/{CAMPAIGN}/send.json",
+            json={
+                "contact_id": contact["contact_id"],
+                "idempotency_key": contact["idempotency_key"],
+            },
+            headers={"X-CSRFToken": self.token},
+            name="send",
+            catch_response=True,
+        ) as response:
+            if response.status_code != 200:
+                response.failure(f"{response.status_code}")
+                self.ready = self.ready[1:]
+                return
+            self.ready = response.json()["ready"]
+        self.sent += 1
+        if self.sent % REPLY_EVERY == 0:
+            self.voter_replies(contact["contact_id"])
+            self.answer_replies()
+
+    def voter_replies(self, contact_id: int) -> None:
+        """The voter texts back: Twilio's signed webhook, as the carrier would send it."""
+        cell = f"+1212{contact_id:07d}"
+        sid = f"SM{contact_id:032d}"
+        form = {
+            "MessageSid": sid,
+            "AccountSid": os.environ["BENCH_ACCOUNT_SID"],
+            "From": cell,
+            "To": os.environ["BENCH_FROM_NUMBER"],
+            "Body": "Yes! Where do I vote?",
+        }
+        url = self.host + "/twilio/inbound"
+        signature = twilio_signature(os.environ["BENCH_AUTH_TOKEN"], url, form)
+        self.client.post(
+            "/twilio/inbound",
+            data=form,
+            headers={"X-Twilio-Signature": signature},
+            name="reply webhook",
+        )
+
+    def answer_replies(self) -> None:
+        inbox = self.client.get(f"/texting/{CAMPAIGN}/conversations", name="inbox").text
+        for contact_id in WAITING.findall(inbox)[:1]:
+            thread = self.client.get(f"/texting/conversations/{contact_id}", name="thread").text
+            key = KEY.search(thread)
+            self.client.post(
+                f"/texting/conversations/{contact_id}/reply",
+                data={
+                    "csrf_token": csrf(thread),
+                    "body": "At the library on Main St, 7am to 8pm.",
+                    "idempotency_key": key.group(1) if key else "",
+                },
+                name="answer",
+            )
+
+
+def csrf(html: str) -> str:
+    found = CSRF.search(html)
+    return found.group(1) if found else ""

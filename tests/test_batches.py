@@ -1,0 +1,245 @@
+"""Dynamic batches: volunteers take contacts in batches, never the same one, and give them back."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from gotv import assignment, consent
+from gotv.db import db
+from gotv.models import Campaign, Contact, ContactStatus, Organization, User, utcnow
+from tests.conftest import csrf_token, login
+from tests.factories import make_campaign, make_contact, make_org, make_user
+from workers.texting import release_idle_batches
+
+pytestmark = pytest.mark.usefixtures("weekday_morning")
+
+
+def campaign_with(organization: Organization, contacts: int, **fields: object) -> Campaign:
+    campaign = make_campaign(organization, **fields)
+    for number in range(contacts):
+        make_contact(campaign, cell=f"+1212555{number:04d}")
+    return campaign
+
+
+def held_by(user: User) -> set[int]:
+    return set(
+        db.session.scalars(
+            select(Contact.id).where(
+                Contact.texter_id == user.id, Contact.status == ContactStatus.NEW
+            )
+        )
+    )
+
+
+def test_a_batch_is_the_campaigns_batch_size_in_list_order(
+    organization: Organization, volunteer: User
+) -> None:
+    campaign = campaign_with(organization, 12, batch_size=5)
+
+    taken = assignment.take_batch(campaign, volunteer, utcnow())
+
+    first_five = db.session.scalars(
+        select(Contact.id).where(Contact.campaign_id == campaign.id).order_by(Contact.id).limit(5)
+    ).all()
+    assert taken == 5 and held_by(volunteer) == set(first_five)
+    assert all(
+        contact.assigned_at is not None
+        for contact in db.session.scalars(select(Contact).where(Contact.id.in_(first_five)))
+    )
+
+
+def test_asking_again_tops_the_batch_up_to_its_size_and_no_further(
+    organization: Organization, volunteer: User
+) -> None:
+    campaign = campaign_with(organization, 12, batch_size=5)
+    assignment.take_batch(campaign, volunteer, utcnow())
+
+    assert assignment.take_batch(campaign, volunteer, utcnow()) == 0
+    assert len(held_by(volunteer)) == 5
+
+
+def test_two_volunteers_never_get_the_same_contact(organization: Organization) -> None:
+    campaign = campaign_with(organization, 8, batch_size=5)
+    first, second = make_user(organization), make_user(organization)
+
+    assignment.take_batch(campaign, first, utcnow())
+    assignment.take_batch(campaign, second, utcnow())
+
+    assert len(held_by(first)) == 5 and len(held_by(second)) == 3
+    assert not held_by(first) & held_by(second)
+
+
+def test_opted_out_and_blocked_numbers_are_never_taken(
+    organization: Organization, volunteer: User
+) -> None:
+    campaign = campaign_with(organization, 3)
+    consent.record_opt_out(organization.id, "+12125550000", "admin", None)
+    consent.block_number(organization.id, "+12125550001", 30006, "landline")
+
+    assert assignment.take_batch(campaign, volunteer, utcnow()) == 1
+
+
+def test_contacts_in_quiet_hours_are_left_for_later(
+    organization: Organization, volunteer: User
+) -> None:
+    campaign = campaign_with(organization, 2)
+    make_contact(campaign, time_zones="Pacific/Honolulu", state="HI", zip="96813")  # 6 am there
+
+    assert assignment.take_batch(campaign, volunteer, utcnow()) == 2
+
+
+def test_it_refuses_a_new_batch_while_replies_wait(
+    organization: Organization, volunteer: User
+) -> None:
+    campaign = campaign_with(organization, 3)
+    make_contact(campaign, texter_id=volunteer.id, status=ContactStatus.TEXTED, needs_reply=True)
+
+    with pytest.raises(assignment.BatchRefused, match="1 person is waiting for your reply"):
+        assignment.take_batch(campaign, volunteer, utcnow())
+    assert held_by(volunteer) == set()
+
+
+def test_a_campaign_may_allow_a_new_batch_while_replies_wait(
+    organization: Organization, volunteer: User
+) -> None:
+    campaign = campaign_with(organization, 3, batch_while_replies_wait=True)
+    make_contact(campaign, texter_id=volunteer.id, status=ContactStatus.TEXTED, needs_reply=True)
+
+    assert assignment.take_batch(campaign, volunteer, utcnow()) == 3
+
+
+def test_im_done_gives_unsent_contacts_back_and_keeps_conversations(
+    client: FlaskClient, organization: Organization, volunteer: User
+) -> None:
+    campaign = campaign_with(organization, 4)
+    texted = make_contact(campaign, texter_id=volunteer.id, status=ContactStatus.TEXTED)
+    login(client, volunteer)
+    page = client.get(f"/texting/{campaign.id}/send").get_data(as_text=True)
+    client.post(f"/texting/{campaign.id}/batch", data={"csrf_token": csrf_token(page)})
+    assert len(held_by(volunteer)) == 4
+
+    response = client.post(
+        f"/texting/{campaign.id}/batch/release", data={"csrf_token": csrf_token(page)}
+    )
+
+    assert response.status_code == 302
+    assert held_by(volunteer) == set()
+    db.session.refresh(texted)
+    assert texted.texter_id == volunteer.id
+
+
+def test_an_idle_volunteers_batch_goes_back_after_the_campaigns_idle_time(
+    app: Flask, organization: Organization, volunteer: User
+) -> None:
+    campaign = campaign_with(organization, 3, release_after_minutes=30)
+    busy = make_user(organization)
+    busy_campaign = campaign_with(organization, 0, release_after_minutes=30)
+    make_contact(busy_campaign)
+    start = utcnow()
+    assignment.take_batch(campaign, volunteer, start - timedelta(minutes=31))
+    assignment.take_batch(busy_campaign, busy, start - timedelta(minutes=31))
+    assignment.touch(busy, start - timedelta(minutes=2))  # sent a text two minutes ago
+    db.session.flush()
+
+    released = release_idle_batches()
+
+    assert released == 3
+    assert held_by(volunteer) == set() and len(held_by(busy)) == 1
+
+
+def test_a_volunteer_idle_less_than_the_idle_time_keeps_their_batch(
+    organization: Organization, volunteer: User
+) -> None:
+    campaign = campaign_with(organization, 3, release_after_minutes=30)
+    assignment.take_batch(campaign, volunteer, utcnow() - timedelta(minutes=29))
+    db.session.flush()
+
+    assert assignment.release_idle(utcnow()) == 0
+    assert len(held_by(volunteer)) == 3
+
+
+def test_an_organizer_sets_the_batch_size_idle_time_and_replies_rule(
+    client: FlaskClient, organizer: User
+) -> None:
+    campaign = make_campaign(organizer.organization)
+    login(client, organizer)
+    page = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    assert 'id="batch-settings"' in page
+
+    client.post(
+        f"/campaigns/{campaign.id}/batches",
+        data={
+            "csrf_token": csrf_token(page),
+            "batch_size": "50",
+            "release_after_minutes": "20",
+            "batch_while_replies_wait": "y",
+        },
+    )
+
+    db.session.refresh(campaign)
+    assert (campaign.batch_size, campaign.release_after_minutes) == (50, 20)
+    assert campaign.batch_while_replies_wait
+
+
+@pytest.mark.skipif(
+    "postgresql" not in __import__("os").environ.get("GOTV_TEST_DATABASE_URL", ""),
+    reason="row locks (FOR UPDATE SKIP LOCKED) are PostgreSQL's",
+)
+def test_volunteers_asking_at_the_same_moment_never_share_a_contact_on_postgresql(
+    app: Flask,
+) -> None:
+    """Eight volunteers ask at once, each in their own connection and transaction."""
+    original, engine = db.session, db.engine
+    db.session = sa.orm.scoped_session(sa.orm.sessionmaker(bind=engine))
+    try:
+        organization = make_org()
+        campaign = campaign_with(organization, 100, batch_size=15)
+        users = [make_user(organization) for _ in range(8)]
+        db.session.commit()
+        ids = [user.id for user in users]
+        start = threading.Barrier(len(ids))
+        errors: list[BaseException] = []
+
+        def take(user_id: int) -> None:
+            try:
+                with app.app_context():
+                    user = db.session.get(User, user_id)
+                    mine = db.session.get(Campaign, campaign.id)
+                    assert user is not None and mine is not None
+                    start.wait()
+                    assignment.take_batch(mine, user, utcnow())
+                    db.session.commit()
+            except BaseException as error:  # noqa: BLE001  (reported below)
+                errors.append(error)
+            finally:
+                db.session.remove()
+
+        threads = [threading.Thread(target=take, args=(user_id,)) for user_id in ids]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert errors == []
+        holders = db.session.execute(
+            select(Contact.id, Contact.texter_id).where(Contact.campaign_id == campaign.id)
+        ).all()
+        taken = [texter for _, texter in holders if texter is not None]
+        assert len(taken) == 100  # 8 x 15 wanted, 100 there: all taken, each once
+        assert all(taken.count(user_id) <= 15 for user_id in ids)
+    finally:
+        db.session.rollback()
+        with engine.begin() as connection:
+            connection.execute(sa.delete(Contact).where(Contact.campaign_id == campaign.id))
+            connection.execute(sa.delete(Campaign).where(Campaign.id == campaign.id))
+            connection.execute(sa.delete(User).where(User.organization_id == organization.id))
+            connection.execute(sa.delete(Organization).where(Organization.id == organization.id))
+        db.session.remove()
+        db.session = original

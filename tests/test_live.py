@@ -1,0 +1,178 @@
+"""Live conversations: replies streamed to their volunteer only, unread counts, closing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from redis import Redis
+from sqlalchemy import select
+
+from gotv import texting
+from gotv.db import db
+from gotv.fakecarrier import FakeCarrier
+from gotv.models import (
+    Contact,
+    ContactStatus,
+    Direction,
+    Message,
+    MessageStatus,
+    Organization,
+    User,
+)
+from tests.conftest import csrf_token, deliver_webhooks, login
+from tests.factories import make_campaign, make_contact, make_message, make_org, make_user
+
+pytestmark = pytest.mark.usefixtures("weekday_morning")
+
+VOTER = "+12125550142"
+
+
+@pytest.fixture
+def short_streams(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(app.config, "LIVE_HEARTBEAT_SECONDS", 0.2)
+    monkeypatch.setitem(app.config, "LIVE_STREAM_SECONDS", 1.0)
+
+
+def texted_by(volunteer: User) -> Contact:
+    """A contact the volunteer texted, whose reply the carrier can send."""
+    campaign = make_campaign(volunteer.organization)
+    contact = make_contact(
+        campaign,
+        cell=VOTER,
+        first_name="Maria",
+        texter_id=volunteer.id,
+        status=ContactStatus.TEXTED,
+    )
+    make_message(contact, status=MessageStatus.DELIVERED, is_initial=True)
+    db.session.commit()
+    return contact
+
+
+def open_stream(app: Flask, user: User) -> Iterator[bytes]:
+    """The user's /texting/events stream, subscribed (its first chunk read)."""
+    client = app.test_client()
+    login(client, user)
+    response = client.get("/texting/events", buffered=False)
+    assert response.status_code == 200
+    assert response.mimetype == "text/event-stream"
+    chunks = iter(response.response)
+    assert b"retry:" in next(chunks)
+    return chunks
+
+
+def test_a_reply_is_streamed_to_its_volunteer_and_nobody_else(
+    app: Flask,
+    client: FlaskClient,
+    carrier: FakeCarrier,
+    organization: Organization,
+    volunteer: User,
+    short_streams: None,
+) -> None:
+    contact = texted_by(volunteer)
+    colleague = make_user(organization)
+    outsider = make_user(make_org())
+    db.session.commit()
+    streams = {user.id: open_stream(app, user) for user in (volunteer, colleague, outsider)}
+
+    carrier.reply(VOTER, "Yes! Where do I vote?")
+    assert deliver_webhooks(client, carrier) == [200]
+
+    heard = {user_id: b"".join(chunks).decode() for user_id, chunks in streams.items()}
+    assert "event: inbound" in heard[volunteer.id]
+    assert '"body": "Yes! Where do I vote?"' in heard[volunteer.id]
+    assert f'"contact_id": {contact.id}' in heard[volunteer.id]
+    assert '"unread": 1' in heard[volunteer.id]
+    assert ": heartbeat" in heard[colleague.id]
+    for other in (colleague.id, outsider.id):
+        assert "event:" not in heard[other] and "Where do I vote" not in heard[other]
+
+
+def test_a_status_change_is_streamed_to_the_volunteer_who_sent_it(
+    app: Flask, client: FlaskClient, volunteer: User, short_streams: None
+) -> None:
+    contact = texted_by(volunteer)
+    message = make_message(
+        contact, texter_id=volunteer.id, status=MessageStatus.ACCEPTED, twilio_sid="SM" + "a" * 32
+    )
+    db.session.commit()
+    stream = open_stream(app, volunteer)
+
+    texting.record_status({"MessageSid": message.twilio_sid or "", "MessageStatus": "delivered"})
+
+    heard = b"".join(stream).decode()
+    assert "event: status" in heard and '"status": "delivered"' in heard
+
+
+def test_unread_replies_are_counted_until_the_volunteer_opens_the_conversation(
+    client: FlaskClient, carrier: FakeCarrier, volunteer: User
+) -> None:
+    contact = texted_by(volunteer)
+    carrier.reply(VOTER, "Hello?")
+    carrier.reply(VOTER, "Are you there?")
+    deliver_webhooks(client, carrier)
+    db.session.refresh(contact)
+    assert contact.unread == 2 and contact.needs_reply
+    login(client, volunteer)
+
+    listed = client.get(f"/texting/{contact.campaign_id}/conversations").get_data(as_text=True)
+    client.get(f"/texting/conversations/{contact.id}")
+
+    assert "2 unread" in listed
+    db.session.refresh(contact)
+    assert contact.unread == 0 and contact.needs_reply
+
+
+def test_closing_a_conversation_means_no_reply_is_needed(
+    client: FlaskClient, volunteer: User
+) -> None:
+    contact = texted_by(volunteer)
+    contact.needs_reply, contact.unread = True, 1
+    db.session.commit()
+    login(client, volunteer)
+    page = client.get(f"/texting/conversations/{contact.id}").get_data(as_text=True)
+    assert "Close: no reply needed" in page and 'id="body"' in page
+
+    response = client.post(
+        f"/texting/conversations/{contact.id}/close", data={"csrf_token": csrf_token(page)}
+    )
+
+    assert response.status_code == 302
+    db.session.refresh(contact)
+    assert not contact.needs_reply and contact.unread == 0
+
+
+def test_the_thread_offers_to_skip_to_the_next_conversation_waiting(
+    client: FlaskClient, volunteer: User
+) -> None:
+    contact = texted_by(volunteer)
+    waiting = make_contact(
+        contact.campaign, texter_id=volunteer.id, status=ContactStatus.TEXTED, needs_reply=True
+    )
+    db.session.commit()
+    login(client, volunteer)
+
+    page = client.get(f"/texting/conversations/{contact.id}").get_data(as_text=True)
+
+    assert f'href="/texting/conversations/{waiting.id}" id="skip"' in page
+
+
+def test_a_publishing_failure_never_breaks_the_webhook(
+    app: Flask, client: FlaskClient, carrier: FakeCarrier, volunteer: User
+) -> None:
+    contact = texted_by(volunteer)
+    good = app.extensions["gotv.redis"]
+    app.extensions["gotv.redis"] = Redis(port=1, socket_connect_timeout=0.2)
+    try:
+        carrier.reply(VOTER, "Still there?")
+        assert deliver_webhooks(client, carrier) == [200]
+    finally:
+        app.extensions["gotv.redis"] = good
+    stored = db.session.scalars(
+        select(Message.body).where(Message.direction == Direction.INBOUND)
+    ).all()
+    assert stored == ["Still there?"]
+    db.session.refresh(contact)
+    assert contact.needs_reply and contact.unread == 1
