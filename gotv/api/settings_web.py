@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import SelectMultipleField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -30,7 +31,7 @@ class TokenForm(FlaskForm):
     )
     scopes = ScopesField(
         "What it may do",
-        choices=[(scope, f"{scope}: {text}") for scope, text in tokens.SCOPES.items()],
+        choices=[SelectChoice(scope, f"{scope}: {text}") for scope, text in tokens.SCOPES.items()],
         validators=[DataRequired(message="Choose at least one scope.")],
     )
 
