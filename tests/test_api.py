@@ -339,6 +339,21 @@ def test_a_body_that_is_not_json_is_a_json_400(client: FlaskClient, secret: str)
     assert (response.status_code, error_code(response)) == (400, "invalid_json")
 
 
+def test_json_nested_too_deep_is_a_json_400(client: FlaskClient, secret: str) -> None:
+    response = post(
+        client, "/opt-outs", secret, data="[" * 100_000, content_type="application/json"
+    )
+
+    assert (response.status_code, error_code(response)) == (400, "invalid_json")
+
+
+@pytest.mark.parametrize(
+    "wrong", ["gotv_", "gotv_abc_x", "gotv_ABCDEF012345_x", "gotv_0123456789ab", "gotv_\x00_x"]
+)
+def test_a_malformed_token_is_not_even_looked_up(wrong: str) -> None:
+    assert tokens.prefix_of(wrong) is None
+
+
 def test_a_bad_parameter_is_a_json_400(client: FlaskClient, secret: str) -> None:
     for query in ({"limit": "0"}, {"limit": "many"}, {"after": "-1"}):
         response = get(client, "/campaigns", secret, query_string=query)

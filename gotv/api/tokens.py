@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import datetime, timedelta
 
@@ -31,6 +32,8 @@ SCOPES = {
 }
 # How stale last_used_at may get: one write a minute per token at most, however busy it is.
 LAST_USED_PRECISION = timedelta(minutes=1)
+PREFIX_BYTES = 6
+PREFIX = re.compile(f"[0-9a-f]{{{PREFIX_BYTES * 2}}}")
 NAME_LENGTH = 100
 
 
@@ -51,7 +54,7 @@ def create_token(
         raise ValueError("a token needs a name")
     if unknown:
         raise ValueError(f"unknown scope: {', '.join(unknown)}")
-    prefix = secrets.token_hex(6)
+    prefix = secrets.token_hex(PREFIX_BYTES)
     secret = f"{TOKEN_START}{prefix}_{secrets.token_urlsafe(32)}"
     token = ApiToken(
         organization_id=organization_id,
@@ -74,7 +77,7 @@ def prefix_of(secret: str) -> str | None:
     if not secret.startswith(TOKEN_START):
         return None
     prefix, _, rest = secret[len(TOKEN_START) :].partition("_")
-    return prefix if prefix and rest else None
+    return prefix if PREFIX.fullmatch(prefix) and rest else None
 
 
 def authenticate(secret: str, now: datetime | None = None) -> ApiToken | None:
