@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the web app from `config`, or from the environment when none is given."""
     from gotv import (
+        api,
         auth,
         campaign_content,
         campaigns,
@@ -67,6 +68,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(settings.bp)
     app.register_blueprint(webhooks.bp)
     auth.csrf.exempt(webhooks.bp)
+    api.init_app(app)
     auth.limit_logins(app)
     errors.init_app(app)
     app.after_request(add_security_headers)

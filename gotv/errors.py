@@ -12,6 +12,8 @@ from flask import Flask, Response, current_app, render_template, request
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
 
+from gotv.api.errors import from_http_exception, is_api_request, json_error
+
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 60
@@ -23,14 +25,18 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(DBAPIError, database_error)
 
 
-def too_many_requests(_error: TooManyRequests) -> Response:
+def too_many_requests(error: TooManyRequests) -> Response:
     """Only sign-in is rate limited, so the page speaks of sign-in attempts."""
+    if is_api_request():
+        return from_http_exception(error)
     page = render_template("errors/too_many_attempts.html")
     return Response(page, 429, {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
-def too_large(_error: RequestEntityTooLarge) -> Response:
+def too_large(error: RequestEntityTooLarge) -> Response:
     """Name the limit the request went over: the whole upload, or one form field."""
+    if is_api_request():
+        return from_http_exception(error)
     upload_limit = current_app.config.get("MAX_CONTENT_LENGTH")
     if upload_limit and (request.content_length or 0) > upload_limit:
         limit, what = upload_limit, "upload"
@@ -51,6 +57,10 @@ def database_error(error: DBAPIError) -> Response:
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     if request.blueprint == "webhooks":
         return Response("", 503, headers)
+    if is_api_request():
+        response = json_error(503, "database_unavailable", "Try again in a minute.")
+        response.headers.update(headers)
+        return response
     with current_app.open_resource("templates/errors/database_unavailable.html") as page:
         return Response(page.read(), 503, headers, mimetype="text/html")
 

@@ -587,3 +587,27 @@ class ContactTag(Model):
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
 
     tag: Mapped[Tag] = relationship()
+# --- The JSON API: per-organization tokens ---------------------------------------------------
+
+
+class ApiToken(Model):
+    """A secret that lets a program use the JSON API for one organization, within its scopes.
+
+    Only a hash of the secret is stored; `prefix` is its public part, to find the row.
+    """
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 hex of the whole token
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+    # Updated at most once a minute, so a busy token's row is not written on every request.
+    last_used_at: Mapped[datetime | None] = mapped_column(Timestamp())
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp())
+
+    created_by: Mapped[User | None] = relationship()

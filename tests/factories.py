@@ -128,3 +128,14 @@ def make_tag(organization: Organization, name: str = "Needs a ride") -> Tag:
     db.session.add(tag)
     db.session.flush()
     return tag
+def make_api_token(
+    organization: Organization, user: User | None = None, scopes: list[str] | None = None
+) -> str:
+    """A live API token of the organization, with every scope unless told; returns its secret."""
+    from gotv.api import tokens
+
+    creator = user or make_user(organization, role=Role.OWNER)
+    _token, secret = tokens.create_token(
+        organization.id, "test token", list(tokens.SCOPES) if scopes is None else scopes, creator.id
+    )
+    return secret
