@@ -370,14 +370,17 @@ def postgres_pids(engine: sa.Engine) -> list[int]:
     """The database server's processes: its postmaster and every child of it."""
     with engine.connect() as db:
         backend = db.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
-    with open(f"/proc/{backend}/stat") as stat:
-        postmaster = int(stat.read().rpartition(")")[2].split()[1])
+    postmaster = _parent_of(backend)
+    assert postmaster is not None
+    return process_tree(postmaster)
+
+
+def process_tree(parent: int) -> list[int]:
+    """A process and its children (gunicorn's master and workers, PostgreSQL's backends)."""
     children = [
-        int(pid)
-        for pid in os.listdir("/proc")
-        if pid.isdigit() and _parent_of(int(pid)) == postmaster
+        int(pid) for pid in os.listdir("/proc") if pid.isdigit() and _parent_of(int(pid)) == parent
     ]
-    return [postmaster, *children]
+    return [parent, *children]
 
 
 def _parent_of(pid: int) -> int | None:
