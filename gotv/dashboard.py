@@ -221,8 +221,7 @@ def contact_counts(session: AnySession, campaign: Campaign) -> tuple[int, int]:
 def replied_contacts(session: AnySession, campaign: Campaign) -> int:
     """Contacts of the campaign who sent at least one reply, ever.
 
-    Reads the campaign's messages through `ix_message_campaign_id`: the one all-time scan here;
-    an index on message (campaign_id, contact_id) WHERE direction = 'inbound' would bound it.
+    Reads only the campaign's replies, through the partial index `ix_message_campaign_replies`.
     """
     return (
         session.scalar(

@@ -17,7 +17,7 @@ from typing import Any
 from redis import Redis
 
 from gotv import queue
-from gotv.models import Contact, Message
+from gotv.models import Contact, Message, MessageStatus
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +61,13 @@ def inbound_event(contact: Contact, message: Message) -> dict[str, Any]:
     }
 
 
-def status_event(message: Message) -> dict[str, Any]:
+def status_event(contact_id: int | None, message_id: int, status: MessageStatus) -> dict[str, Any]:
     """A message's new status, for an open thread."""
     return {
         "type": "status",
-        "contact_id": message.contact_id,
-        "message_id": message.id,
-        "status": message.status.value,
+        "contact_id": contact_id,
+        "message_id": message_id,
+        "status": MessageStatus(status).value,
     }
 
 

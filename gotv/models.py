@@ -309,7 +309,8 @@ class Message(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
-    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id"), index=True)
+    # Indexed by ix_message_campaign_created, which leads with it.
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id"))
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"))
     texter_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     direction: Mapped[Direction] = mapped_column(enum_column(Direction))
@@ -587,6 +588,8 @@ class ContactTag(Model):
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
 
     tag: Mapped[Tag] = relationship()
+
+
 # --- The JSON API: per-organization tokens ---------------------------------------------------
 
 

@@ -22,11 +22,11 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, case, select, text, tuple_, update
+from sqlalchemy import Table, bindparam, case, exists, select, text, tuple_, update
 
 from gotv import carrier_errors, consent, hours, pacing, queue, sms
 from gotv.carrier_errors import Action
@@ -124,8 +124,7 @@ def claim(
     for message_id, organization_id, sender in rows[:limit]:
         by_sender[(organization_id or 0, sender)].append(message_id)
     allowed, waits = pace(by_sender, now)
-    claimed = claim_rows(allowed, now)
-    outgoing = gate(claimed, now)
+    outgoing = gate(claim_rows(allowed, now), now)
     db.session.commit()
     return Claim(outgoing, waits, more_waiting)
 
@@ -194,10 +193,16 @@ def _load_pace(key: SenderKey) -> Pace:
     )
 
 
-def claim_rows(message_ids: list[int], now: datetime) -> list[int]:
-    """Move these messages from `queued` to `sending`; returns the ones this call moved."""
+def claim_rows(message_ids: list[int], now: datetime) -> Sequence[GateRow]:
+    """Move these messages from `queued` to `sending`; the gate rows of the ones this call moved.
+
+    On PostgreSQL the claim and the reads of the last gate are one statement; elsewhere the gate
+    rows are read after the claim, in the same transaction.
+    """
     if not message_ids:
         return []
+    if db.session.get_bind().dialect.name == "postgresql":
+        return db.session.execute(_CLAIM_AND_READ_PG, {"ids": message_ids, "now": now}).all()
     result = db.session.execute(
         update(Message)
         .where(Message.id.in_(message_ids), Message.status == MessageStatus.QUEUED)
@@ -205,49 +210,89 @@ def claim_rows(message_ids: list[int], now: datetime) -> list[int]:
         .returning(Message.id)
         .execution_options(synchronize_session=False)
     )
-    return list(result.scalars())
+    claimed = list(result.scalars())
+    if not claimed:
+        return []
+    return db.session.execute(_GATE_ROWS.where(Message.id.in_(claimed))).all()
 
 
 # --- The last gate -------------------------------------------------------------------------
 
 
-# Everything the last gate reads about a claimed message, in one query of plain rows.
+# Everything the last gate reads about a claimed message, in one query of plain rows: the
+# message, its contact, campaign and author, and whether its number is opted out or blocked.
+_GATE_COLUMNS = (
+    Message.id,
+    Message.organization_id,
+    Message.to_number,
+    Message.kind,
+    Message.texter_id,
+    Message.body,
+    Message.sender,
+    Message.created_at,
+    Contact.id.label("contact_id"),
+    Contact.texter_id.label("assigned_texter_id"),
+    Contact.time_zones,
+    Contact.rule_states,
+    Campaign.status.label("campaign_status"),
+    Campaign.window_start_hour,
+    Campaign.window_end_hour,
+    Campaign.smart_encoding,
+    User.role.label("texter_role"),
+)
+_OPTED_OUT = exists().where(
+    OptOut.organization_id == Message.organization_id, OptOut.cell == Message.to_number
+)
+_BLOCKED = exists().where(
+    BlockedNumber.organization_id == Message.organization_id,
+    BlockedNumber.cell == Message.to_number,
+)
 _GATE_ROWS = (
-    select(
-        Message.id,
-        Message.organization_id,
-        Message.to_number,
-        Message.kind,
-        Message.texter_id,
-        Message.body,
-        Message.sender,
-        Message.created_at,
-        Contact.id.label("contact_id"),
-        Contact.texter_id.label("assigned_texter_id"),
-        Contact.time_zones,
-        Contact.rule_states,
-        Campaign.status.label("campaign_status"),
-        Campaign.window_start_hour,
-        Campaign.window_end_hour,
-        Campaign.smart_encoding,
-        User.role.label("texter_role"),
-    )
+    select(*_GATE_COLUMNS, _OPTED_OUT.label("opted_out"), _BLOCKED.label("blocked"))
     .outerjoin(Contact, Contact.id == Message.contact_id)
     .outerjoin(Campaign, Campaign.id == Message.campaign_id)
     .outerjoin(User, User.id == Message.texter_id)
     .order_by(Message.id)
+)
+# The same rows, read from the claiming UPDATE itself: one statement, one round trip.
+_CLAIM_AND_READ_PG = text(
+    """
+    WITH claimed AS (
+        UPDATE message SET status = 'sending', attempts = attempts + 1, updated_at = :now
+        WHERE id = ANY(:ids) AND status = 'queued'
+        RETURNING id, organization_id, to_number, kind, texter_id, body, sender, created_at,
+            contact_id, campaign_id
+    )
+    SELECT claimed.id, claimed.organization_id, claimed.to_number, claimed.kind,
+        claimed.texter_id, claimed.body, claimed.sender, claimed.created_at,
+        contact.id AS contact_id, contact.texter_id AS assigned_texter_id, contact.time_zones,
+        contact.rule_states, campaign.status AS campaign_status, campaign.window_start_hour,
+        campaign.window_end_hour, campaign.smart_encoding, "user".role AS texter_role,
+        EXISTS (SELECT FROM opt_out WHERE opt_out.organization_id = claimed.organization_id
+            AND opt_out.cell = claimed.to_number) AS opted_out,
+        EXISTS (SELECT FROM blocked_number
+            WHERE blocked_number.organization_id = claimed.organization_id
+            AND blocked_number.cell = claimed.to_number) AS blocked
+    FROM claimed
+    LEFT JOIN contact ON contact.id = claimed.contact_id
+    LEFT JOIN campaign ON campaign.id = claimed.campaign_id
+    LEFT JOIN "user" ON "user".id = claimed.texter_id
+    ORDER BY claimed.id
+    """
+).columns(
+    kind=Message.kind.type,
+    created_at=Message.created_at.type,
+    campaign_status=Campaign.status.type,
+    texter_role=User.role.type,
 )
 
 
 GateRow = Any  # a row of _GATE_ROWS: its columns by name (row.kind, row.campaign_status...)
 
 
-def gate(message_ids: list[int], now: datetime) -> list[Outgoing]:
+def gate(rows: Sequence[GateRow], now: datetime) -> list[Outgoing]:
     """Check claimed messages against every rule; refuse the failures, return the rest."""
-    if not message_ids:
-        return []
-    rows = db.session.execute(_GATE_ROWS.where(Message.id.in_(message_ids))).all()
-    checks = Checks.load(rows)
+    checks = Checks()
     outgoing, refused = [], defaultdict(list)
     for row in rows:
         reason = checks.refusal_reason(row, now)
@@ -268,16 +313,9 @@ def gate(message_ids: list[int], now: datetime) -> list[Outgoing]:
 
 @dataclass
 class Checks:
-    """Opt-outs and blocks for a batch of gate rows, loaded with one query each."""
+    """The rules of the last gate, with each place's texting window computed once per batch."""
 
-    opted_out: set[tuple[int, str]]
-    blocked: set[tuple[int, str]]
-    closes: dict[tuple[Any, ...], datetime | None]
-
-    @classmethod
-    def load(cls, rows: Sequence[GateRow]) -> Checks:
-        pairs = {(row.organization_id, row.to_number) for row in rows if row.organization_id}
-        return cls(_existing(OptOut, pairs), _existing(BlockedNumber, pairs), {})
+    closes: dict[tuple[Any, ...], datetime | None] = field(default_factory=dict)
 
     def refusal_reason(self, row: GateRow, now: datetime) -> str | None:
         """Why this message must not go out now; None if it may.
@@ -288,10 +326,9 @@ class Checks:
         """
         if row.contact_id is None or row.campaign_status is None or row.organization_id is None:
             return "no_contact"
-        number = (row.organization_id, row.to_number)
-        if row.kind != MessageKind.OPT_OUT_CONFIRMATION and number in self.opted_out:
+        if row.kind != MessageKind.OPT_OUT_CONFIRMATION and row.opted_out:
             return "opted_out"
-        if number in self.blocked:
+        if row.blocked:
             return "undeliverable"
         if row.kind == MessageKind.TEXT:
             if row.campaign_status != CampaignStatus.ACTIVE:
@@ -335,22 +372,6 @@ class Checks:
             validity=max(1, min(MAX_VALIDITY_SECONDS, seconds)),
             smart_encoding=row.smart_encoding,
         )
-
-
-def _existing(model: type[OptOut] | type[BlockedNumber], pairs: set[tuple[Any, str]]) -> set:
-    """Which (organization, cell) pairs have a row in `model`, by one query per organization."""
-    cells_by_organization: dict[int, list[str]] = defaultdict(list)
-    for organization_id, cell in pairs:
-        cells_by_organization[organization_id].append(cell)
-    found: set[tuple[int, str]] = set()
-    for organization_id, cells in cells_by_organization.items():
-        rows = db.session.scalars(
-            select(model.cell).where(
-                model.organization_id == organization_id, model.cell.in_(cells)
-            )
-        )
-        found.update((organization_id, cell) for cell in rows)
-    return found
 
 
 # --- Recording Twilio's answers ------------------------------------------------------------

@@ -118,17 +118,16 @@ class Connection:
         if smart_encoded:
             fields["smart_encoded"] = True
         try:
-            # twilio's async client passes no timeout of its own to aiohttp, so bound it here.
-            message = await asyncio.wait_for(
-                self.client.messages.create_async(
+            # twilio's async client passes no timeout of its own to aiohttp, so bound it here
+            # (in this task: wait_for would start another task for every send).
+            async with asyncio.timeout(HTTP_TIMEOUT_SECONDS):
+                message = await self.client.messages.create_async(
                     to=to,
                     body=body,
                     status_callback=status_callback,
                     validity_period=validity_period,
                     **fields,
-                ),
-                HTTP_TIMEOUT_SECONDS,
-            )
+                )
         except TwilioRestException as error:
             retryable = error.status >= 500 or error.status == 429
             raise SendError(error.msg, error.code, error.status, retryable=retryable) from error

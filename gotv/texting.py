@@ -12,8 +12,19 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, exists, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Update,
+    bindparam,
+    case,
+    exists,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from gotv import consent, hours, keywords, live, queue
 from gotv.consent import is_opted_out
@@ -284,38 +295,70 @@ def record_status(params: Mapping[str, str], message_id: str | None = None) -> N
 
     `message_id` comes from the callback URL the send gave Twilio, so a callback that arrives
     before the send recorded Twilio's answer still finds its message (and stores the SID).
+    One conditional UPDATE does it: the database serializes callbacks for one message, and
+    each compares its status with the row as it is then, so the furthest status always wins.
     """
     sid = params.get("MessageSid", "")
     status = TWILIO_STATUS.get(params.get("MessageStatus", ""))
-    message = message_for_callback(sid, message_id)
-    if message is None or status is None:
-        log.info("status callback for unknown message %s (%s)", sid, params.get("MessageStatus"))
+    if status is None or not sid:
+        log.info("status callback we cannot apply: %s (%s)", sid, params.get("MessageStatus"))
         return
-    message.twilio_sid = message.twilio_sid or sid
-    if STATUS_RANK.get(status, 0) > STATUS_RANK.get(message.status, 99):
-        message.status = status
-    error_code = params.get("ErrorCode", "")
-    if error_code.isdigit() and message.error_code is None:
-        message.error_code = int(error_code)
-        consent.apply_carrier_error(message, message.error_code)
-    texter_id, event = message.texter_id, live.status_event(message)  # read before the commit
-    db.session.commit()
-    live.publish(texter_id, event)
-
-
-def message_for_callback(sid: str, message_id: str | None) -> Message | None:
-    """The message a status callback is about: by our id when given, else by Twilio's SID."""
-    # Locked until the commit: two callbacks for one message (sent, delivered) arriving together
-    # must not both read the old status and let the earlier one win.
-    if message_id and message_id.isdigit():
-        message = db.session.get(Message, int(message_id), with_for_update=True)
-        # The callback URL is signed, but a SID we stored already must agree with it.
-        if message is None or message.twilio_sid not in (None, sid):
-            return None
-        return message
-    return db.session.scalars(
-        select(Message).where(Message.twilio_sid == sid).with_for_update()
+    by_id = message_id is not None and message_id.isdigit()
+    target = {"sid": sid, "message_id": int(message_id) if by_id and message_id else None}
+    advance, first_error = _STATUS_BY_ID if by_id else _STATUS_BY_SID
+    moved = db.session.execute(
+        advance, {**target, "rank": STATUS_RANK[status], "status": status.value}
     ).first()
+    error_code = params.get("ErrorCode", "")
+    if error_code.isdigit():
+        first = db.session.execute(first_error, {**target, "code": int(error_code)}).scalar()
+        if first is not None:
+            message = db.session.get(Message, first)
+            assert message is not None
+            consent.apply_carrier_error(message, int(error_code))
+    db.session.commit()
+    if moved is not None:
+        live.publish(moved.texter_id, live.status_event(moved.contact_id, moved.id, moved.status))
+
+
+def _status_statements(target: ColumnElement[bool]) -> tuple[Update, Update]:
+    """For the messages `target` picks: the UPDATE that moves a status forward (and stores a
+    missing SID), returning what a live update needs, and the UPDATE that stores the first
+    error code, returning the message id.
+
+    Built once: a status callback is the busiest request we serve.
+    """
+    # STATUS_RANK in SQL; the statuses outside it (refused, received) are final.
+    rank = case(
+        {key.value: rank for key, rank in STATUS_RANK.items()}, value=Message.status, else_=99
+    )
+    moves_forward = rank < bindparam("rank")
+    advance = (
+        update(Message)
+        .where(target, moves_forward | Message.twilio_sid.is_(None))
+        .values(
+            twilio_sid=func.coalesce(Message.twilio_sid, bindparam("sid")),
+            status=case((moves_forward, bindparam("status")), else_=Message.status),
+        )
+        .returning(Message.id, Message.texter_id, Message.contact_id, Message.status)
+        .execution_options(synchronize_session=False)
+    )
+    first_error = (
+        update(Message)
+        .where(target, Message.error_code.is_(None))
+        .values(error_code=bindparam("code"))
+        .returning(Message.id)
+        .execution_options(synchronize_session=False)
+    )
+    return advance, first_error
+
+
+# By our id, from the signed callback URL; a SID we stored already must agree with the callback.
+_STATUS_BY_ID = _status_statements(
+    (Message.id == bindparam("message_id"))
+    & (Message.twilio_sid.is_(None) | (Message.twilio_sid == bindparam("sid")))
+)
+_STATUS_BY_SID = _status_statements(Message.twilio_sid == bindparam("sid"))
 
 
 def record_inbound(params: Mapping[str, str]) -> Message | None:
@@ -324,7 +367,7 @@ def record_inbound(params: Mapping[str, str]) -> Message | None:
     Idempotent on MessageSid: a retried webhook returns None and changes nothing.
     """
     sid, cell, body = params.get("MessageSid", ""), params.get("From", ""), params.get("Body", "")
-    if not sid or db.session.scalars(select(Message.id).where(Message.twilio_sid == sid)).first():
+    if not sid:
         return None
     contact = conversation_for(cell)
     message = Message(
@@ -338,11 +381,12 @@ def record_inbound(params: Mapping[str, str]) -> Message | None:
         status=MessageStatus.RECEIVED,
         twilio_sid=sid,
     )
+    db.session.add(message)
     try:
-        with db.session.begin_nested():
-            db.session.add(message)
+        db.session.flush()  # the first write: a repeated MessageSid stops here
     except IntegrityError:
-        return None  # the same webhook, delivered twice at once
+        db.session.rollback()
+        return None  # the same webhook again (Twilio retries), maybe at the same moment
     if contact is not None:
         contact.unread = Contact.unread + 1
         replies = act_on_reply(contact, message)
@@ -383,6 +427,7 @@ def conversation_for(cell: str) -> Contact | None:
     """The contact a reply from `cell` belongs to: whoever we texted last at that number."""
     return db.session.scalars(
         select(Contact)
+        .options(joinedload(Contact.campaign))
         .join(Message, Message.contact_id == Contact.id)
         .where(Message.to_number == cell, Message.direction == Direction.OUTBOUND)
         .order_by(Message.created_at.desc(), Message.id.desc())

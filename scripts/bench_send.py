@@ -9,7 +9,8 @@ Starts the fake carrier (its own process, `--latency` seconds per API call, no c
 - ceiling: a plain aiohttp client per worker, the same requests in flight, straight at the
   carrier: the most this carrier and this HTTP stack give with no app in between;
 - throughput: `--messages` queued rows, written as a click writes them, then one wake-up:
-  sustained messages/s from the first click to the last accepted, and over the middle 80%;
+  sustained messages/s from the first click to the last accepted, and over the middle 80%, and
+  the CPU each message cost the carrier, the workers and PostgreSQL;
 - latency: clicks offered at a steady rate (half the measured throughput) for `--latency-seconds`:
   p50/p99 from click (created_at) to Twilio-accepted (sent_at);
 - pacing: `--senders` senders limited to `--per-second` each: each sender's measured rate.
@@ -355,6 +356,65 @@ def check_once(carrier_url: str, first: int, count: int, prefix: str = "+1212") 
     return duplicates, lost
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids(engine: sa.Engine) -> list[int]:
+    """The database server's processes: its postmaster and every child of it."""
+    with engine.connect() as db:
+        backend = db.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+    postmaster = _parent_of(backend)
+    assert postmaster is not None
+    return process_tree(postmaster)
+
+
+def process_tree(parent: int) -> list[int]:
+    """A process and its children (gunicorn's master and workers, PostgreSQL's backends)."""
+    children = [
+        int(pid) for pid in os.listdir("/proc") if pid.isdigit() and _parent_of(int(pid)) == parent
+    ]
+    return [parent, *children]
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rpartition(")")[2].split()[1])
+    except OSError:
+        return None
+
+
+class CpuMeter:
+    """CPU seconds used by each part of the pipeline between start() and the report."""
+
+    def __init__(self, parts: dict[str, Any]) -> None:
+        self.parts = parts  # name -> a function returning that part's pids
+
+    def start(self) -> None:
+        self.before = {name: self._seconds(pids()) for name, pids in self.parts.items()}
+
+    def _seconds(self, pids: list[int]) -> dict[int, float]:
+        return {pid: process_cpu_seconds(pid) for pid in pids}
+
+    def report(self, messages: int) -> str:
+        """Microseconds of CPU per message for each part, and their sum."""
+        per_message = {}
+        for name, pids in self.parts.items():
+            before = self.before[name]
+            after = self._seconds(pids())
+            used = sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+            per_message[name] = used / messages * 1e6
+        parts = ", ".join(f"{name} {us:.0f}" for name, us in per_message.items())
+        return f"CPU per message (us): {parts}; total {sum(per_message.values()):.0f}"
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -363,15 +423,19 @@ def percentile(values: list[float], share: float) -> float:
 # --- Phases ----------------------------------------------------------------------------------
 
 
-def throughput(args: argparse.Namespace, engine: sa.Engine, carrier_url: str) -> float:
+def throughput(
+    args: argparse.Namespace, engine: sa.Engine, carrier_url: str, meter: CpuMeter
+) -> float:
     ids = setup(engine, [("", None)])
     first = 10_000_000 + ids["organization"] * args.messages  # new recipients for every run
     log(f"throughput: writing {args.messages} queued messages")
     for start in range(first, first + args.messages, 10_000):
         click(engine, ids, start, min(10_000, first + args.messages - start), hold=True)
+    meter.start()
     started = release(engine, ids["campaigns"])
     wake(args.redis_url)
     wait_until_settled(engine, ids["campaigns"], timeout=args.messages / 50 + 60)
+    cpu = meter.report(args.messages)
     rows = sends(engine, ids["campaigns"])
     accepted = sorted(sent for _, sent, _, status in rows if status == "accepted")
     total = (accepted[-1] - started).total_seconds()
@@ -383,6 +447,7 @@ def throughput(args: argparse.Namespace, engine: sa.Engine, carrier_url: str) ->
         f"{len(accepted) / total:.0f} msg/s overall, {middle:.0f} msg/s over the middle 80%; "
         f"duplicates {duplicates}, lost {lost}"
     )
+    log(f"throughput: {cpu}")
     return len(accepted) / total
 
 
@@ -481,7 +546,15 @@ def main() -> None:
             if "throughput" in phases:
                 workers = workers or start_workers(args.workers, env)
                 time.sleep(2)
-                rates.append(throughput(args, engine, carrier_url))
+                worker_pids = [worker.pid for worker in workers]
+                meter = CpuMeter(
+                    {
+                        "carrier": lambda: [carrier.pid],
+                        "workers": lambda pids=worker_pids: pids,
+                        "postgres": lambda: postgres_pids(engine),
+                    }
+                )
+                rates.append(throughput(args, engine, carrier_url, meter))
         rate = statistics.median(rates) if rates else 500.0
         if ceilings and rates:
             log(

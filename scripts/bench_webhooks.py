@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -41,11 +42,14 @@ from bench_send import (  # noqa: E402
     ACCOUNT_SID,
     AUTH_TOKEN,
     FROM_NUMBER,
+    CpuMeter,
     free_port,
     log,
     migrated_engine,
     new_organization,
     percentile,
+    postgres_pids,
+    process_tree,
     wait_for_port,
 )
 
@@ -312,12 +316,28 @@ def load(
 
 
 def phase(
-    args: argparse.Namespace, engine: sa.Engine, base: str, name: str, in_flight: int, run: int
+    args: argparse.Namespace,
+    engine: sa.Engine,
+    web: subprocess.Popen,
+    name: str,
+    in_flight: int,
+    run: int,
 ) -> dict[str, Any]:
     first = 1_000_000 * run
     ids = setup(engine, args.contacts, first)
-    requests, expected = plan(args, base, ids, first)
-    results, elapsed = load(args, base, requests, in_flight)
+    requests, expected = plan(args, args.base, ids, first)
+    meter = CpuMeter(
+        {"gunicorn": lambda: process_tree(web.pid), "postgres": lambda: postgres_pids(engine)}
+    )
+    meter.start()
+    clients_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    results, elapsed = load(args, args.base, requests, in_flight)
+    cpu = meter.report(len(requests))
+    clients_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client_seconds = sum(
+        getattr(clients_after, field) - getattr(clients_before, field)
+        for field in ("ru_utime", "ru_stime")
+    )
     ok = [latency for code, latency, _ in results if isinstance(code, int) and 200 <= code < 300]
     codes: dict[str, int] = {}
     for code, _, _ in results:
@@ -348,6 +368,7 @@ def phase(
         f"p50 {result['p50']:.1f} ms, p95 {result['p95']:.1f} ms, p99 {result['p99']:.1f} ms; "
         f"non-2xx {codes or 0}"
     )
+    log(f"{name} (run {run}): {cpu}; load client {client_seconds / len(requests) * 1e6:.0f}")
     log(
         f"{name} (run {run}): check: "
         + (
@@ -380,6 +401,7 @@ def main() -> None:
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    args.base = base
     env = environment(args, base)
     engine = migrated_engine(env)
     web = start_gunicorn(args, port, env)
@@ -398,7 +420,7 @@ def main() -> None:
         for run in range(1, args.runs + 1):
             log(f"--- run {run} of {args.runs}")
             for name in args.phases.split(","):
-                result = phase(args, engine, base, name, in_flight[name], run)
+                result = phase(args, engine, web, name, in_flight[name], run)
                 results.setdefault(name, []).append(result)
     finally:
         web.terminate()

@@ -128,6 +128,8 @@ def make_tag(organization: Organization, name: str = "Needs a ride") -> Tag:
     db.session.add(tag)
     db.session.flush()
     return tag
+
+
 def make_api_token(
     organization: Organization, user: User | None = None, scopes: list[str] | None = None
 ) -> str:
