@@ -151,6 +151,11 @@ class User(UserMixin, Model):
     password_hash: Mapped[str] = mapped_column(String(300))
     role: Mapped[Role] = mapped_column(enum_column(Role), default=Role.TEXTER)
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+    # Team: a suspended member cannot sign in; see gotv.team.suspend.
+    suspended_at: Mapped[datetime | None] = mapped_column(Timestamp())
+    # Two-step sign-in (gotv.twofactor): the TOTP secret, and the last time step accepted.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     organization: Mapped[Organization] = relationship()
 
@@ -168,6 +173,10 @@ class User(UserMixin, Model):
     @property
     def is_organizer(self) -> bool:
         return self.role.is_organizer
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses to sign in an inactive user
+        return self.suspended_at is None
 
 
 class Sender(Model):
@@ -453,3 +462,40 @@ class ImportRejection(Model):
     line: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(100))
     row: Mapped[list[str]] = mapped_column(JSON)
+
+
+# --- Team: invitations ---------------------------------------------------------------------
+
+
+class Invite(Model):
+    """A link that lets new people join an organization with a role (see gotv.team).
+
+    Only the SHA-256 of the link's token is stored: the database never holds a usable link.
+    """
+
+    __tablename__ = "invite"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[Role] = mapped_column(enum_column(Role))
+    # Where a new volunteer lands after signing up: this campaign's send page.
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp())
+    max_uses: Mapped[int | None] = mapped_column(Integer)  # None: any number of people
+    uses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp())
+
+    organization: Mapped[Organization] = relationship()
+    campaign: Mapped[Campaign | None] = relationship()
+    created_by: Mapped[User | None] = relationship()
+
+    def is_open(self, now: datetime) -> bool:
+        """The link still lets people join: not revoked, not expired, not used up."""
+        return (
+            self.revoked_at is None
+            and self.expires_at > now
+            and (self.max_uses is None or self.uses < self.max_uses)
+        )
