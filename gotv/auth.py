@@ -243,7 +243,9 @@ def login_code() -> ResponseReturnValue:
             flash("Too many wrong codes. Please sign in again.", "error")
             # A page, not a redirect: the rate limit counts this as the failure it is.
             return render_template("auth/login.html", form=LoginForm(formdata=None))
-        flash("That code is not right. Type the code your app shows now.", "error")
+        flash(
+            "That code is not right, or was used already. Type the one your app shows now.", "error"
+        )
     return render_template("auth/code.html", form=form)
 
 

@@ -17,6 +17,7 @@ from flask import (
     flash,
     redirect,
     render_template,
+    request,
     session,
     url_for,
 )
@@ -25,6 +26,7 @@ from flask_login import current_user, login_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import EmailField, IntegerField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
     DataRequired,
     EqualTo,
@@ -62,7 +64,9 @@ class InviteForm(FlaskForm):
 
 
 class RoleForm(FlaskForm):
-    role = SelectField("Role", choices=[(role.value, ROLE_NAMES[role]) for role in Role])
+    role = SelectField(
+        "Role", choices=[SelectChoice(role.value, ROLE_NAMES[role]) for role in Role]
+    )
 
 
 class ActionForm(FlaskForm):
@@ -73,7 +77,9 @@ def invite_form() -> InviteForm:
     """The invitation form, offering only the roles and campaigns this organizer may pick."""
     form = InviteForm()
     form.role.choices = [
-        (role.value, ROLE_NAMES[role]) for role in Role if team.may_invite(current_user, role)
+        SelectChoice(role.value, ROLE_NAMES[role])
+        for role in Role
+        if team.may_invite(current_user, role)
     ]
     campaigns = db.session.scalars(
         select(Campaign)
@@ -83,8 +89,8 @@ def invite_form() -> InviteForm:
         )
         .order_by(Campaign.created_at.desc())
     )
-    form.campaign_id.choices = [(0, "None: they start at home")] + [
-        (campaign.id, campaign.name) for campaign in campaigns
+    form.campaign_id.choices = [SelectChoice("0", "None: they start at home")] + [
+        SelectChoice(str(campaign.id), campaign.name) for campaign in campaigns
     ]
     return form
 
@@ -108,12 +114,13 @@ def index() -> ResponseReturnValue:
 @bp.post("/invites")
 @organizer_required
 def create_invite() -> ResponseReturnValue:
+    campaign_id = request.form.get("campaign_id", 0, type=int)
+    campaign = get_owned(Campaign, campaign_id) if campaign_id else None  # 404 for others'
     form = invite_form()
     if not form.validate_on_submit():
         for field, errors in form.errors.items():
             flash(f"{form[field].label.text}: {'; '.join(errors)}", "error")
         return redirect(url_for("team.index"))
-    campaign = get_owned(Campaign, form.campaign_id.data) if form.campaign_id.data else None
     try:
         _invite, token = team.create_invite(
             current_user,
