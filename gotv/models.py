@@ -491,11 +491,3 @@ class Invite(Model):
     organization: Mapped[Organization] = relationship()
     campaign: Mapped[Campaign | None] = relationship()
     created_by: Mapped[User | None] = relationship()
-
-    def is_open(self, now: datetime) -> bool:
-        """The link still lets people join: not revoked, not expired, not used up."""
-        return (
-            self.revoked_at is None
-            and self.expires_at > now
-            and (self.max_uses is None or self.uses < self.max_uses)
-        )

@@ -18,6 +18,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from gotv import consent
 from gotv.db import db
@@ -122,7 +123,7 @@ def open_invites(organization_id: int, now: datetime) -> list[Invite]:
         )
         .order_by(Invite.created_at.desc(), Invite.id.desc())
     )
-    return [invite for invite in invites if invite.is_open(now)]
+    return [invite for invite in invites if why_closed(invite, now) is None]
 
 
 def revoke_invite(invite: Invite, by: User, now: datetime) -> None:
@@ -140,8 +141,12 @@ def join(invite: Invite, name: str, email: str, password: str, now: datetime) ->
     The use is counted with a conditional UPDATE, so two people racing for the last use of a
     link cannot both get in.
 
-    :raise TeamRuleBroken: when the link closed meanwhile, or the email already has an account.
+    :raise TeamRuleBroken: when the email already has an account, or the link closed meanwhile
+        (the caller rolls back).
     """
+    email_taken = TeamRuleBroken("An account with that email already exists: log in instead.")
+    if db.session.scalars(select(User.id).where(User.email == email.strip().lower())).first():
+        raise email_taken
     counted = db.session.execute(
         update(Invite)
         .where(
@@ -156,8 +161,6 @@ def join(invite: Invite, name: str, email: str, password: str, now: datetime) ->
     if counted.rowcount != 1:  # type: ignore[attr-defined]
         raise TeamRuleBroken("This invitation link no longer works. Ask for a new one.")
     db.session.refresh(invite)
-    if db.session.scalars(select(User.id).where(User.email == email.strip().lower())).first():
-        raise TeamRuleBroken("An account with that email already exists: log in instead.")
     user = User(
         organization_id=invite.organization_id,
         name=name.strip(),
@@ -166,8 +169,11 @@ def join(invite: Invite, name: str, email: str, password: str, now: datetime) ->
         created_at=now,
     )
     user.set_password(password)
-    db.session.add(user)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():  # the same email signing up twice at once
+            db.session.add(user)
+    except IntegrityError:
+        raise email_taken from None
     consent.audit(
         invite.organization_id,
         "invite_used",
