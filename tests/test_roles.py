@@ -89,6 +89,7 @@ def outcomes(client: FlaskClient, world: World, token: str) -> dict[str, tuple[i
     seen = {}
     for route in ORDERED:
         response = request(client, route, world.campaign, world.contact, token, world.ids)
+        response.get_data()  # streamed CSVs run to the end and close their database cursor
         seen[str(route)] = (
             response.status_code,
             urlsplit(response.headers.get("Location", "")).path,
