@@ -228,7 +228,7 @@ def test_a_newcomer_joins_through_an_invitation_link_and_starts_texting(
     page.get_by_role("link", name="Team").click()
     page.get_by_label("Start them on campaign").select_option(label="GOTV weekend")
     page.get_by_role("button", name="Create invitation link").click()
-    link = page.get_by_label("Invitation link").input_value()
+    link = page.get_by_role("textbox", name="Invitation link").input_value()
     page.get_by_role("button", name="Copy link").click()
     expect(page.locator("#copy-status")).not_to_be_empty()
 
