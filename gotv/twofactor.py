@@ -12,8 +12,11 @@ from datetime import datetime
 import pyotp
 import segno
 from pyotp.utils import strings_equal
+from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from gotv import consent
+from gotv.db import db
 from gotv.models import User
 
 ISSUER = "gotv"
@@ -59,14 +62,26 @@ def matching_step(secret: str, code: str, now: datetime) -> int | None:
 def check_code(user: User, code: str, now: datetime) -> bool:
     """Whether `code` is the user's current code and was not used before; if so, uses it up.
 
+    Using it up is a conditional UPDATE, so two sign-ins racing with one code cannot both pass.
     A user without two-step sign-in has no code to check: False.
     """
     if not user.totp_secret:
         return False
     step = matching_step(user.totp_secret, code, now)
-    if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
+    if step is None:
         return False
-    user.totp_last_step = step
+    used = db.session.execute(
+        update(User)
+        .where(
+            User.id == user.id,
+            User.totp_last_step.is_(None) | (User.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    if used.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    set_committed_value(user, "totp_last_step", step)
     return True
 
 
