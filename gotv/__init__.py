@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the web app from `config`, or from the environment when none is given."""
     from gotv import (
+        account,
         api,
         auth,
         campaign_content,
@@ -27,6 +28,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         queue,
         settings,
         sms,
+        team_web,
         webhooks,
     )
     from gotv import config as configuration
@@ -66,6 +68,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(operations.bp)
     app.register_blueprint(optouts.bp)
     app.register_blueprint(settings.bp)
+    app.register_blueprint(team_web.bp)
+    app.register_blueprint(team_web.join_bp)
+    app.register_blueprint(account.bp)
     app.register_blueprint(webhooks.bp)
     auth.csrf.exempt(webhooks.bp)
     api.init_app(app)

@@ -1,8 +1,9 @@
-"""Logging in and out, and the role checks every view goes through."""
+"""Logging in and out (with the code of two-step sign-in), and the role checks of every view."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -28,11 +29,22 @@ from flask_login import LoginManager, current_user, login_required, login_user, 
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import select
-from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired
+from wtforms import EmailField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length
 
+from gotv import twofactor
 from gotv.db import db
-from gotv.models import Campaign, ContactImport, Message, OptOut, Sender, User
+from gotv.models import (
+    Campaign,
+    ContactImport,
+    Invite,
+    Message,
+    OptOut,
+    Role,
+    Sender,
+    User,
+    utcnow,
+)
 
 bp = Blueprint("auth", __name__)
 csrf = CSRFProtect()
@@ -48,6 +60,13 @@ View = TypeVar("View", bound=Callable[..., Any])
 # 9 am. Successful sign-ins are not counted, so that phone bank never locks itself out.
 LOGIN_FAILURES_PER_ADDRESS = "10 per minute"
 LOGIN_FAILURES_PER_EMAIL = "5 per minute"
+# Wrong two-step codes, per account: a code is one of a million, so the hourly cap matters most.
+CODE_FAILURES_PER_USER = "5 per minute;20 per hour"
+# After the password, the code must follow within this time, or the password is asked again.
+CODE_STEP_TIMEOUT = timedelta(minutes=5)
+# Wrong codes in one sign-in before the password is asked again.
+CODE_TRIES = 5
+PENDING = "two_factor"
 
 
 def init_app(app: Flask) -> None:
@@ -71,15 +90,23 @@ def limit_logins(app: Flask) -> None:
         swallow_errors=True,
     )
     limiter.init_app(app)
-    view: Callable[..., Any] = app.view_functions["auth.login"]
-    for limit, key in (
-        (LOGIN_FAILURES_PER_ADDRESS, get_remote_address),
-        (LOGIN_FAILURES_PER_EMAIL, submitted_email),
-    ):
-        view = limiter.limit(limit, key_func=key, methods=["POST"], deduct_when=sign_in_failed)(
-            view
-        )
-    app.view_functions["auth.login"] = view
+    steps: dict[str, tuple[tuple[str, Callable[[], str]], ...]] = {
+        "auth.login": (
+            (LOGIN_FAILURES_PER_ADDRESS, get_remote_address),
+            (LOGIN_FAILURES_PER_EMAIL, submitted_email),
+        ),
+        "auth.login_code": (
+            (LOGIN_FAILURES_PER_ADDRESS, get_remote_address),
+            (CODE_FAILURES_PER_USER, pending_user_key),
+        ),
+    }
+    for endpoint, limits in steps.items():
+        view: Callable[..., Any] = app.view_functions[endpoint]
+        for limit, key in limits:
+            view = limiter.limit(limit, key_func=key, methods=["POST"], deduct_when=sign_in_failed)(
+                view
+            )
+        app.view_functions[endpoint] = view
 
 
 def sign_in_failed(response: Response) -> bool:
@@ -91,12 +118,19 @@ def submitted_email() -> str:
     return "email:" + request.form.get("email", "").strip().lower()
 
 
+def pending_user_key() -> str:
+    """Wrong codes count against the account whose password was given, in any session."""
+    return f"code-user:{session.get(PENDING, {}).get('user')}"
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    """The signed-in user of a session; None (signed out) once they are suspended."""
+    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    return user if user is not None and user.is_active else None
 
 
-OwnedRow = TypeVar("OwnedRow", Campaign, ContactImport, Message, OptOut, Sender)
+OwnedRow = TypeVar("OwnedRow", Campaign, ContactImport, Invite, Message, OptOut, Sender, User)
 
 
 def get_owned(model: type[OwnedRow], row_id: int) -> OwnedRow:
@@ -124,6 +158,19 @@ def organizer_required(view: View) -> View:
     return wrapped  # type: ignore[return-value]
 
 
+def owner_required(view: View) -> View:
+    """Only owners of the organization may use this view."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if current_user.role != Role.OWNER:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
 class LoginForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired()])
     password = PasswordField("Password", validators=[DataRequired()])
@@ -134,17 +181,72 @@ def find_user(email: str) -> User | None:
     return db.session.scalars(query).first()
 
 
+class CodeForm(FlaskForm):
+    code = StringField("6-digit code", validators=[DataRequired(), Length(max=10)])
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
     form = LoginForm()
     if form.validate_on_submit():
         user = find_user(form.email.data or "")
-        if user is not None and user.check_password(form.password.data or ""):
+        if user is None or not user.check_password(form.password.data or ""):
+            flash("That email and password do not match.", "error")
+        elif not user.is_active:
+            flash("This account is suspended. Ask an organizer of your team.", "error")
+        elif user.totp_secret:
+            start_new_session()
+            session[PENDING] = {
+                "user": user.id,
+                "since": utcnow().timestamp(),
+                "next": request.args.get("next"),
+                "failures": 0,
+            }
+            return redirect(url_for("auth.login_code"))
+        else:
             start_new_session()
             login_user(user)
             return redirect(safe_next(request.args.get("next")))
-        flash("That email and password do not match.", "error")
     return render_template("auth/login.html", form=form)
+
+
+def pending_sign_in() -> User | None:
+    """The user whose password this session gave, while their code may still follow."""
+    pending = session.get(PENDING)
+    if not pending or utcnow().timestamp() - pending["since"] > CODE_STEP_TIMEOUT.total_seconds():
+        return None
+    user = db.session.get(User, pending["user"])
+    return user if user is not None and user.is_active and user.totp_secret else None
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+def login_code() -> ResponseReturnValue:
+    """The second step of signing in, for users with two-step sign-in on."""
+    user = pending_sign_in()
+    if user is None:
+        session.pop(PENDING, None)
+        flash("Please sign in again.", "error")
+        return redirect(url_for("auth.login"))
+    form = CodeForm()
+    if form.validate_on_submit():
+        if twofactor.check_code(user, form.code.data or "", utcnow()):
+            target = session[PENDING]["next"]
+            db.session.commit()  # the code is used up
+            start_new_session()
+            login_user(user)
+            return redirect(safe_next(target))
+        pending = session[PENDING]
+        pending["failures"] += 1
+        session[PENDING] = pending
+        if pending["failures"] >= CODE_TRIES:
+            session.pop(PENDING)
+            flash("Too many wrong codes. Please sign in again.", "error")
+            # A page, not a redirect: the rate limit counts this as the failure it is.
+            return render_template("auth/login.html", form=LoginForm(formdata=None))
+        flash(
+            "That code is not right, or was used already. Type the one your app shows now.", "error"
+        )
+    return render_template("auth/code.html", form=form)
 
 
 def start_new_session() -> None:
@@ -160,8 +262,10 @@ def start_new_session() -> None:
 @bp.post("/logout")
 @login_required
 def logout() -> ResponseReturnValue:
+    """Sign out; a `next` on this site (an invitation link, say) is followed."""
     logout_user()
-    return redirect(url_for("auth.login"))
+    target = request.form.get("next")
+    return redirect(safe_next(target) if target else url_for("auth.login"))
 
 
 @bp.get("/")

@@ -1,4 +1,4 @@
-"""`flask` commands for operators: organizations, users and the demo data."""
+"""`flask` commands for operators: organizations, users, two-step sign-in and the demo data."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import click
 from flask import Flask, current_app
 from sqlalchemy import select
 
-from gotv import imports
+from gotv import consent, imports
 from gotv.db import db
 from gotv.models import (
     Campaign,
@@ -31,6 +31,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(create_org)
     app.cli.add_command(create_user)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(disable_two_factor)
 
 
 @click.command("create-org")
@@ -60,6 +61,20 @@ def create_user(organization_id: int, email: str, name: str, role: str, password
     db.session.add(user)
     db.session.commit()
     click.echo(f"user {user.id}: {email} ({role})")
+
+
+@click.command("disable-two-factor")
+@click.argument("email")
+def disable_two_factor(email: str) -> None:
+    """Turn off two-step sign-in for someone who lost their authenticator app. Audited."""
+    user = db.session.scalars(select(User).where(User.email == email.strip().lower())).first()
+    if user is None:
+        raise click.ClickException(f"no user with the email {email}")
+    user.totp_secret = None
+    user.totp_last_step = None
+    consent.audit(user.organization_id, "two_factor_disabled", user.email, by="operator")
+    db.session.commit()
+    click.echo(f"two-step sign-in is off for {user.email}")
 
 
 @click.command("seed-demo")

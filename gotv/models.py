@@ -153,6 +153,11 @@ class User(UserMixin, Model):
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
     # Last texting action (batch, send, reply): a batch held past the campaign's idle time is freed.
     last_active_at: Mapped[datetime | None] = mapped_column(Timestamp())
+    # Team: a suspended member cannot sign in; see gotv.team.suspend.
+    suspended_at: Mapped[datetime | None] = mapped_column(Timestamp())
+    # Two-step sign-in (gotv.twofactor): the TOTP secret, and the last time step accepted.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     organization: Mapped[Organization] = relationship()
 
@@ -170,6 +175,10 @@ class User(UserMixin, Model):
     @property
     def is_organizer(self) -> bool:
         return self.role.is_organizer
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses to sign in an inactive user
+        return self.suspended_at is None
 
 
 class Sender(Model):
@@ -613,4 +622,33 @@ class ApiToken(Model):
     last_used_at: Mapped[datetime | None] = mapped_column(Timestamp())
     revoked_at: Mapped[datetime | None] = mapped_column(Timestamp())
 
+    created_by: Mapped[User | None] = relationship()
+
+
+# --- Team: invitations ---------------------------------------------------------------------
+
+
+class Invite(Model):
+    """A link that lets new people join an organization with a role (see gotv.team).
+
+    Only the SHA-256 of the link's token is stored: the database never holds a usable link.
+    """
+
+    __tablename__ = "invite"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[Role] = mapped_column(enum_column(Role))
+    # Where a new volunteer lands after signing up: this campaign's send page.
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp())
+    max_uses: Mapped[int | None] = mapped_column(Integer)  # None: any number of people
+    uses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp())
+
+    organization: Mapped[Organization] = relationship()
+    campaign: Mapped[Campaign | None] = relationship()
     created_by: Mapped[User | None] = relationship()

@@ -161,7 +161,7 @@ def next_opening(campaign: Campaign, texter: User, now: datetime) -> datetime | 
     waiting = db.session.execute(
         untexted(campaign, texter)
         .with_only_columns(Contact.time_zones, Contact.rule_states)
-        .order_by(None)
+        .order_by(None)  # PostgreSQL refuses DISTINCT with an ORDER BY on other columns
         .distinct()
     )
     openings = []

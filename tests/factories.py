@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import secrets
+from datetime import timedelta
 from typing import Any
 
+from gotv import team
 from gotv.db import db
 from gotv.models import (
     Campaign,
@@ -12,6 +15,7 @@ from gotv.models import (
     CannedResponse,
     Contact,
     Direction,
+    Invite,
     Message,
     MessageStatus,
     Organization,
@@ -20,6 +24,7 @@ from gotv.models import (
     SurveyQuestion,
     Tag,
     User,
+    utcnow,
 )
 
 PASSWORD = "correct horse battery staple"
@@ -141,3 +146,21 @@ def make_api_token(
         organization.id, "test token", list(tokens.SCOPES) if scopes is None else scopes, creator.id
     )
     return secret
+
+
+def make_invite(inviter: User, **overrides: Any) -> tuple[Invite, str]:
+    """An open invitation to join the inviter's organization as a texter, and its token."""
+    token = secrets.token_urlsafe(32)
+    fields = {
+        "organization_id": inviter.organization_id,
+        "token_hash": team.hash_token(token),
+        "role": Role.TEXTER,
+        "created_by_id": inviter.id,
+        "expires_at": utcnow() + timedelta(days=14),
+        "uses": 0,
+        **overrides,
+    }
+    invite = Invite(**fields)
+    db.session.add(invite)
+    db.session.flush()
+    return invite, token

@@ -1,11 +1,16 @@
 """Who may open what: logging in, roles, organizations, CSRF and the headers every page gets.
 
-ROUTES lists every route of the app that needs a login; the first test fails when a route is
-added without being listed here, so every new route gets the checks below.
+ROUTES lists every route of the app that needs a login, with who may use it (its Access); the
+first test fails when a route is added without being listed here, and tests/test_roles.py fails
+when one is listed without its Access, so every new route gets the checks below and those of
+test_roles.py.
 """
 
 from __future__ import annotations
 
+import enum
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -16,6 +21,7 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash
 from werkzeug.test import TestResponse
 
+from gotv import team
 from gotv.db import db
 from gotv.models import (
     Campaign,
@@ -30,6 +36,7 @@ from gotv.models import (
     Tag,
     User,
 )
+from gotv.models import utcnow as now_utc
 from tests.conftest import csrf_token, login
 from tests.factories import PASSWORD, make_campaign, make_contact, make_user
 
@@ -38,26 +45,33 @@ CONTACT_NAME = "Philippa"
 CONTACT_CELL = "+12125550177"
 
 
+class Access(enum.Enum):
+    """Who may use a route (signed in, of the route's organization)."""
+
+    MEMBER = "every member, texters too"
+    ORGANIZER = "owners and admins"
+    OWNER = "owners only"
+
+
+MEMBER, ORGANIZER, OWNER = Access.MEMBER, Access.ORGANIZER, Access.OWNER
+
+
 @dataclass(frozen=True)
 class Route:
     method: str
     rule: str
     # A form that would pass validation, so a refusal is about who asks, not what they sent.
     form: tuple[tuple[str, str], ...] = ()
+    # None: not classified yet, which tests/test_roles.py refuses.
+    access: Access | None = None
 
-    def url(self, campaign: Campaign, contact: Contact) -> str:
-        return (
-            self.rule.replace("<int:campaign_id>", str(campaign.id))
-            .replace("<int:contact_id>", str(contact.id))
-            .replace("<int:opt_out_id>", str(NO_SUCH_OPT_OUT))
-            .replace("<int:import_id>", str(NO_SUCH_IMPORT))
-            .replace("<int:message_id>", str(NO_SUCH_IMPORT))
-            .replace("<int:sender_id>", str(NO_SUCH_IMPORT))
-            .replace("<int:question_id>", str(NO_SUCH_IMPORT))
-            .replace("<int:choice_id>", str(NO_SUCH_IMPORT))
-            .replace("<int:response_id>", str(NO_SUCH_IMPORT))
-            .replace("<int:tag_id>", str(NO_SUCH_IMPORT))
-            .replace("<int:token_id>", str(NO_SUCH_IMPORT))
+    def url(
+        self, campaign: Campaign, contact: Contact, ids: Mapping[str, int] | None = None
+    ) -> str:
+        """The route's URL; ids the caller does not give name no row at all."""
+        values = {"campaign_id": campaign.id, "contact_id": contact.id, **(ids or {})}
+        return re.sub(
+            r"<int:(\w+)>", lambda match: str(values.get(match[1], NO_SUCH_ROW)), self.rule
         )
 
     @property
@@ -69,137 +83,206 @@ class Route:
 
 
 KEY = "k" * 24
-# Opt-out ids are checked by role first and organization second; no row is needed for either.
-NO_SUCH_OPT_OUT = 999_999
-# Likewise imports: the campaign's organization is checked before the import is looked up.
-NO_SUCH_IMPORT = 999_999
+# Opt-out, import, message and sender ids are checked by role first and organization second; no
+# row is needed for either (an import's campaign is checked before the import is looked up).
+NO_SUCH_ROW = 999_999
 ROUTES = [
-    Route("GET", "/"),
-    Route("POST", "/logout"),
-    Route("GET", "/campaigns"),
-    Route("POST", "/campaigns", (("name", "New campaign"),)),
-    Route("GET", "/campaigns/<int:campaign_id>"),
-    Route("GET", "/campaigns/<int:campaign_id>/dashboard"),
-    Route("GET", "/campaigns/<int:campaign_id>/dashboard.json"),
-    Route("POST", "/campaigns/<int:campaign_id>/script", (("script", "Hijacked {first_name}"),)),
-    Route("POST", "/campaigns/<int:campaign_id>/imports"),
-    Route("GET", "/campaigns/<int:campaign_id>/imports/<int:import_id>"),
+    Route("GET", "/", access=MEMBER),
+    Route("POST", "/logout", (("next", "/texting"),), access=MEMBER),
+    Route("GET", "/campaigns", access=ORGANIZER),
+    Route("POST", "/campaigns", (("name", "New campaign"),), access=ORGANIZER),
+    Route("GET", "/campaigns/<int:campaign_id>", access=ORGANIZER),
+    Route("GET", "/campaigns/<int:campaign_id>/dashboard", access=ORGANIZER),
+    Route("GET", "/campaigns/<int:campaign_id>/dashboard.json", access=ORGANIZER),
+    Route(
+        "POST",
+        "/campaigns/<int:campaign_id>/script",
+        (("script", "Hijacked {first_name}"),),
+        access=ORGANIZER,
+    ),
+    Route("POST", "/campaigns/<int:campaign_id>/imports", access=ORGANIZER),
+    Route("GET", "/campaigns/<int:campaign_id>/imports/<int:import_id>", access=ORGANIZER),
     Route(
         "POST",
         "/campaigns/<int:campaign_id>/imports/<int:import_id>",
         (("cell", "cell"), ("mode", "append")),
+        access=ORGANIZER,
     ),
-    Route("GET", "/campaigns/<int:campaign_id>/imports/<int:import_id>.json"),
-    Route("POST", "/campaigns/<int:campaign_id>/imports/<int:import_id>/cancel"),
-    Route("GET", "/campaigns/<int:campaign_id>/imports/<int:import_id>/rejections.csv"),
-    Route("POST", "/campaigns/<int:campaign_id>/status", (("status", "archived"),)),
-    Route("POST", "/campaigns/<int:campaign_id>/script/opt-out-language"),
-    Route("POST", "/campaigns/<int:campaign_id>/smart-encoding", (("smart_encoding", "y"),)),
-    Route("POST", "/campaigns/<int:campaign_id>/sender", (("sender_id", "0"),)),
-    Route("POST", "/campaigns/<int:campaign_id>/script/preview", (("script", "Hi {first_name}"),)),
+    Route("GET", "/campaigns/<int:campaign_id>/imports/<int:import_id>.json", access=ORGANIZER),
+    Route("POST", "/campaigns/<int:campaign_id>/imports/<int:import_id>/cancel", access=ORGANIZER),
+    Route(
+        "GET",
+        "/campaigns/<int:campaign_id>/imports/<int:import_id>/rejections.csv",
+        access=ORGANIZER,
+    ),
+    Route(
+        "POST", "/campaigns/<int:campaign_id>/status", (("status", "archived"),), access=ORGANIZER
+    ),
+    Route("POST", "/campaigns/<int:campaign_id>/script/opt-out-language", access=ORGANIZER),
+    Route(
+        "POST",
+        "/campaigns/<int:campaign_id>/smart-encoding",
+        (("smart_encoding", "y"),),
+        access=ORGANIZER,
+    ),
+    Route("POST", "/campaigns/<int:campaign_id>/sender", (("sender_id", "0"),), access=ORGANIZER),
+    Route("GET", "/texting", access=MEMBER),
+    Route("GET", "/texting/<int:campaign_id>/send", access=MEMBER),
+    Route("POST", "/texting/<int:campaign_id>/send", (("idempotency_key", KEY),), access=MEMBER),
+    Route("GET", "/texting/<int:campaign_id>/conversations", access=MEMBER),
+    Route("GET", "/texting/conversations/<int:contact_id>", access=MEMBER),
+    Route(
+        "POST",
+        "/texting/conversations/<int:contact_id>/reply",
+        (("body", "Hello from elsewhere"), ("idempotency_key", KEY)),
+        access=MEMBER,
+    ),
+    Route("POST", "/texting/conversations/<int:contact_id>/opt-out", access=MEMBER),
+    Route("POST", "/texting/conversations/<int:contact_id>/not-an-opt-out", access=MEMBER),
+    Route("GET", "/settings", access=ORGANIZER),
+    Route("POST", "/settings", (("name", "Hijacked"), ("help_text", "Hijacked")), access=ORGANIZER),
+    Route("GET", "/settings/senders", access=ORGANIZER),
+    Route("POST", "/settings/senders", (("address", "+14155550199"),), access=ORGANIZER),
+    Route("POST", "/settings/senders/<int:sender_id>", (("per_second", "5"),), access=ORGANIZER),
+    Route("POST", "/settings/senders/limit", (("per_second", "5"),), access=ORGANIZER),
+    Route("GET", "/operations", access=ORGANIZER),
+    Route("POST", "/operations/messages/<int:message_id>/settle", access=ORGANIZER),
+    Route("GET", "/opt-outs", access=ORGANIZER),
+    Route("POST", "/opt-outs", (("cell", CONTACT_CELL),), access=ORGANIZER),
+    Route("POST", "/opt-outs/import", access=ORGANIZER),
+    Route("GET", "/opt-outs/export.csv", access=ORGANIZER),
+    Route(
+        "POST",
+        "/opt-outs/<int:opt_out_id>/reverse",
+        (("reason", "x"), ("sure", "y")),
+        access=ORGANIZER,
+    ),
+    Route(
+        "POST",
+        "/campaigns/<int:campaign_id>/script/preview",
+        (("script", "Hi {first_name}"),),
+        access=ORGANIZER,
+    ),
     Route(
         "POST",
         "/campaigns/<int:campaign_id>/questions",
         (("text", "Hijacked?"), ("choices", "Yes\nNo")),
+        access=ORGANIZER,
     ),
-    Route("POST", "/campaigns/<int:campaign_id>/questions/<int:question_id>", (("text", "Q?"),)),
+    Route(
+        "POST",
+        "/campaigns/<int:campaign_id>/questions/<int:question_id>",
+        (("text", "Q?"),),
+        access=ORGANIZER,
+    ),
     Route(
         "POST",
         "/campaigns/<int:campaign_id>/questions/<int:question_id>/move",
         (("direction", "up"),),
+        access=ORGANIZER,
     ),
-    Route("POST", "/campaigns/<int:campaign_id>/questions/<int:question_id>/delete"),
+    Route(
+        "POST", "/campaigns/<int:campaign_id>/questions/<int:question_id>/delete", access=ORGANIZER
+    ),
     Route(
         "POST",
         "/campaigns/<int:campaign_id>/questions/<int:question_id>/choices",
         (("label", "Maybe"),),
+        access=ORGANIZER,
     ),
     Route(
         "POST",
         "/campaigns/<int:campaign_id>/questions/<int:question_id>/choices/<int:choice_id>",
         (("label", "Maybe"),),
+        access=ORGANIZER,
     ),
     Route(
         "POST",
         "/campaigns/<int:campaign_id>/questions/<int:question_id>/choices/<int:choice_id>/move",
         (("direction", "up"),),
+        access=ORGANIZER,
     ),
     Route(
         "POST",
         "/campaigns/<int:campaign_id>/questions/<int:question_id>/choices/<int:choice_id>/delete",
+        access=ORGANIZER,
     ),
     Route(
         "POST",
         "/campaigns/<int:campaign_id>/canned",
         (("title", "Hijacked"), ("body", "Hijacked")),
+        access=ORGANIZER,
     ),
     Route(
         "POST",
         "/campaigns/<int:campaign_id>/canned/<int:response_id>",
         (("title", "Hijacked"), ("body", "Hijacked")),
+        access=ORGANIZER,
     ),
-    Route("POST", "/campaigns/<int:campaign_id>/canned/<int:response_id>/delete"),
-    Route("POST", "/campaigns/<int:campaign_id>/canned/import"),
+    Route("POST", "/campaigns/<int:campaign_id>/canned/<int:response_id>/delete", access=ORGANIZER),
+    Route("POST", "/campaigns/<int:campaign_id>/canned/import", access=ORGANIZER),
     Route(
         "POST",
         "/campaigns/<int:campaign_id>/batches",
         (("batch_size", "5"), ("release_after_minutes", "30")),
+        access=ORGANIZER,
     ),
-    Route("GET", "/texting"),
-    Route("GET", "/texting/events"),
-    Route("GET", "/texting/<int:campaign_id>/send"),
-    Route("POST", "/texting/<int:campaign_id>/send", (("idempotency_key", KEY),)),
-    Route("POST", "/texting/<int:campaign_id>/batch"),
-    Route("POST", "/texting/<int:campaign_id>/batch/release"),
-    Route("GET", "/texting/<int:campaign_id>/queue.json"),
-    Route("POST", "/texting/<int:campaign_id>/send.json"),
-    Route("GET", "/texting/<int:campaign_id>/conversations"),
-    Route("GET", "/texting/conversations/<int:contact_id>"),
-    Route(
-        "POST",
-        "/texting/conversations/<int:contact_id>/reply",
-        (("body", "Hello from elsewhere"), ("idempotency_key", KEY)),
-    ),
-    Route("POST", "/texting/conversations/<int:contact_id>/opt-out"),
-    Route("POST", "/texting/conversations/<int:contact_id>/not-an-opt-out"),
+    Route("GET", "/texting/events", access=MEMBER),
+    Route("POST", "/texting/<int:campaign_id>/batch", access=MEMBER),
+    Route("POST", "/texting/<int:campaign_id>/batch/release", access=MEMBER),
+    Route("GET", "/texting/<int:campaign_id>/queue.json", access=MEMBER),
+    Route("POST", "/texting/<int:campaign_id>/send.json", access=MEMBER),
     Route(
         "POST",
         "/texting/conversations/<int:contact_id>/answers",
         (("question_id", "1"), ("choice_id", "1")),
+        access=MEMBER,
     ),
-    Route("POST", "/texting/conversations/<int:contact_id>/tags", (("name", "Hijacked"),)),
-    Route("POST", "/texting/conversations/<int:contact_id>/tags/<int:tag_id>/remove"),
-    Route("POST", "/texting/conversations/<int:contact_id>/close"),
-    Route("POST", "/texting/conversations/<int:contact_id>/read"),
-    Route("GET", "/settings"),
-    Route("POST", "/settings", (("name", "Hijacked"), ("help_text", "Hijacked"))),
-    Route("GET", "/settings/senders"),
-    Route("POST", "/settings/senders", (("address", "+14155550199"),)),
-    Route("POST", "/settings/senders/<int:sender_id>", (("per_second", "5"),)),
-    Route("POST", "/settings/senders/limit", (("per_second", "5"),)),
-    Route("GET", "/settings/tags"),
-    Route("POST", "/settings/tags", (("name", "Hijacked"),)),
-    Route("POST", "/settings/tags/<int:tag_id>", (("name", "Hijacked"),)),
-    Route("POST", "/settings/tags/<int:tag_id>/delete"),
-    Route("GET", "/settings/api-tokens"),
-    Route("POST", "/settings/api-tokens", (("name", "Hijacked"), ("scopes", "optouts:read"))),
-    Route("POST", "/settings/api-tokens/<int:token_id>/revoke"),
-    Route("GET", "/operations"),
-    Route("POST", "/operations/messages/<int:message_id>/settle"),
-    Route("GET", "/opt-outs"),
-    Route("POST", "/opt-outs", (("cell", CONTACT_CELL),)),
-    Route("POST", "/opt-outs/import"),
-    Route("GET", "/opt-outs/export.csv"),
-    Route("POST", "/opt-outs/<int:opt_out_id>/reverse", (("reason", "x"), ("sure", "y"))),
+    Route(
+        "POST",
+        "/texting/conversations/<int:contact_id>/tags",
+        (("name", "Hijacked"),),
+        access=MEMBER,
+    ),
+    Route(
+        "POST", "/texting/conversations/<int:contact_id>/tags/<int:tag_id>/remove", access=MEMBER
+    ),
+    Route("POST", "/texting/conversations/<int:contact_id>/close", access=MEMBER),
+    Route("POST", "/texting/conversations/<int:contact_id>/read", access=MEMBER),
+    Route("GET", "/settings/tags", access=ORGANIZER),
+    Route("POST", "/settings/tags", (("name", "Hijacked"),), access=ORGANIZER),
+    Route("POST", "/settings/tags/<int:tag_id>", (("name", "Hijacked"),), access=ORGANIZER),
+    Route("POST", "/settings/tags/<int:tag_id>/delete", access=ORGANIZER),
+    Route("GET", "/settings/api-tokens", access=ORGANIZER),
+    Route(
+        "POST",
+        "/settings/api-tokens",
+        (("name", "Hijacked"), ("scopes", "optouts:read")),
+        access=ORGANIZER,
+    ),
+    Route("POST", "/settings/api-tokens/<int:token_id>/revoke", access=ORGANIZER),
+    Route("GET", "/team", access=ORGANIZER),
+    Route(
+        "POST",
+        "/team/invites",
+        (("role", "texter"), ("campaign_id", "0"), ("days", "14")),
+        access=ORGANIZER,
+    ),
+    Route("POST", "/team/invites/<int:invite_id>/revoke", access=ORGANIZER),
+    Route("POST", "/team/members/<int:user_id>/role", (("role", "admin"),), access=OWNER),
+    Route("POST", "/team/members/<int:user_id>/suspend", access=ORGANIZER),
+    Route("POST", "/team/members/<int:user_id>/reinstate", access=ORGANIZER),
+    Route("GET", "/account", access=MEMBER),
+    Route("GET", "/account/two-factor", access=MEMBER),
+    Route("POST", "/account/two-factor", (("code", "123456"),), access=MEMBER),
+    Route("POST", "/account/two-factor/disable", (("code", "123456"),), access=MEMBER),
 ]
-PUBLIC = ("/login", "/static/", "/twilio/")
+PUBLIC = ("/login", "/static/", "/twilio/", "/join/")
 # The JSON API takes no login: a bearer token instead, never a cookie. tests/test_api.py runs
 # the same checks on every API route (no token, wrong scope, another organization's ids).
 TOKEN_AUTH = "/api/"
 GET_ROUTES = [r for r in ROUTES if r.method == "GET"]
-ORGANIZER_ROUTES = [
-    r for r in ROUTES if r.rule.startswith(("/campaigns", "/opt-outs", "/settings", "/operations"))
-]
+ORGANIZER_ROUTES = [r for r in ROUTES if r.access in (ORGANIZER, OWNER)]
 CONVERSATION_ROUTES = [r for r in ROUTES if "<int:contact_id>" in r.rule]
 ID_ROUTES = [r for r in ROUTES if r.names_a_campaign_or_contact]
 POST_ROUTES = [r for r in ROUTES if r.method == "POST"]
@@ -221,8 +304,9 @@ def request(
     campaign: Campaign,
     contact: Contact,
     token: str | None = None,
+    ids: Mapping[str, int] | None = None,
 ) -> TestResponse:
-    url = route.url(campaign, contact)
+    url = route.url(campaign, contact, ids)
     if route.method == "GET":
         return client.get(url)
     data = dict(route.form)
@@ -239,11 +323,12 @@ def outcomes(
     campaign: Campaign,
     contact: Contact,
     token: str | None = None,
+    ids: Mapping[str, int] | None = None,
 ) -> dict[str, tuple[int, str]]:
     """Request every route in turn: route -> (status, redirect path), checking nothing leaked."""
     seen = {}
     for route in routes:
-        response = request(client, route, campaign, contact, token)
+        response = request(client, route, campaign, contact, token, ids)
         body = response.get_data(as_text=True)
         leaked = [
             secret for secret in (CAMPAIGN_NAME, CONTACT_NAME, CONTACT_CELL) if secret in body
@@ -330,16 +415,27 @@ def test_a_texter_is_forbidden_every_organizer_route(
     assert_unchanged(campaign)
 
 
-def test_an_organizer_of_another_organization_finds_none_of_its_campaigns_or_contacts(
-    client: FlaskClient, other_org_organizer: User, campaign: Campaign, contact: Contact
+def test_an_organizer_of_another_organization_finds_none_of_its_rows(
+    client: FlaskClient,
+    organization: Organization,
+    volunteer: User,
+    other_org_organizer: User,
+    campaign: Campaign,
+    contact: Contact,
 ) -> None:
+    owner = make_user(organization, role=Role.OWNER)
+    invite, _token = team.create_invite(owner, Role.TEXTER, now_utc())
+    ids = {"user_id": volunteer.id, "invite_id": invite.id}
     login(client, other_org_organizer)
     token = token_from(client, "/campaigns")
 
-    seen = outcomes(client, ID_ROUTES, campaign, contact, token)
+    seen = outcomes(client, ID_ROUTES, campaign, contact, token, ids)
 
     assert seen == every(ID_ROUTES, 404)
     assert_unchanged(campaign)
+    db.session.refresh(volunteer)
+    db.session.refresh(invite)
+    assert (volunteer.role, volunteer.suspended_at, invite.revoked_at) == (Role.TEXTER, None, None)
 
 
 def test_a_texter_cannot_open_another_texters_conversation(

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.browser_support import browser, log_in, page, reload_until, stack
 
@@ -115,3 +115,29 @@ def test_an_organizer_checks_a_lists_columns_and_watches_it_load(
     expect(page.locator("#count-contacts")).to_have_text("2")
     expect(page.locator("#recent-imports")).to_contain_text("van-export.csv")
     expect(page.locator("#script")).to_be_visible()
+
+
+def test_a_newcomer_joins_through_an_invitation_link_and_starts_texting(
+    page: Page, stack: dict[str, str], browser: Browser
+) -> None:
+    log_in(page, stack["app"], "organizer@demo.test")
+    page.get_by_role("link", name="Team").click()
+    page.get_by_label("Start them on campaign").select_option(label="GOTV weekend")
+    page.get_by_role("button", name="Create invitation link").click()
+    link = page.get_by_role("textbox", name="Invitation link").input_value()
+    page.get_by_role("button", name="Copy link").click()
+    expect(page.locator("#copy-status")).not_to_be_empty()
+
+    context = browser.new_context()
+    newcomer = context.new_page()
+    newcomer.goto(link)
+    expect(newcomer.get_by_label("Your name")).to_be_focused()
+    newcomer.keyboard.type("Nadia Newcomer")
+    newcomer.get_by_label("Email").fill("nadia@example.test")
+    newcomer.get_by_label(re.compile(r"^Password \(")).fill("a long enough password")
+    newcomer.get_by_label("Password again").fill("a long enough password")
+    newcomer.get_by_role("button", name="Join and start").click()
+    newcomer.get_by_role("button", name=re.compile(r"Get \d+ contacts")).click()
+
+    expect(newcomer.locator("#message-body")).to_contain_text("it's Nadia Newcomer")
+    context.close()

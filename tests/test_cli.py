@@ -1,4 +1,4 @@
-"""The operator commands: `flask create-org`, `flask create-user` and `flask seed-demo`."""
+"""The operator commands: `flask create-org`, `create-user`, `seed-demo`, `disable-two-factor`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from gotv.db import db
 from gotv.models import (
+    AuditEvent,
     Campaign,
     CampaignStatus,
     Contact,
@@ -161,3 +162,30 @@ def test_create_user_refuses_an_email_that_is_taken_whatever_its_case(app: Flask
 
     assert result.exit_code != 0
     assert "already exists" in result.output
+
+
+def test_disable_two_factor_turns_it_off_for_someone_who_lost_their_phone(
+    cli: FlaskCliRunner,
+) -> None:
+    organization = make_org()
+    user = User(
+        organization_id=organization.id,
+        email="gina@example.test",
+        name="Gina",
+        role=Role.OWNER,
+        password_hash="x",
+        totp_secret="JBSWY3DPEHPK3PXP",
+        totp_last_step=1,
+    )
+    db.session.add(user)
+    db.session.flush()
+
+    result = cli.invoke(args=["disable-two-factor", "Gina@Example.test"])
+    missing = cli.invoke(args=["disable-two-factor", "nobody@example.test"])
+
+    assert result.exit_code == 0, result.output
+    db.session.refresh(user)
+    assert (user.totp_secret, user.totp_last_step) == (None, None)
+    event = db.session.scalars(select(AuditEvent)).one()
+    assert (event.action, event.details) == ("two_factor_disabled", {"by": "operator"})
+    assert missing.exit_code != 0 and "no user with the email" in missing.output

@@ -47,7 +47,14 @@ def test_only_the_config_module_reads_the_environment() -> None:
 
 
 def test_domain_modules_do_not_import_flask() -> None:
-    domain = ("gotv/contacts.py", "gotv/content.py", "gotv/hours.py", "gotv/keywords.py")
+    domain = (
+        "gotv/contacts.py",
+        "gotv/content.py",
+        "gotv/hours.py",
+        "gotv/keywords.py",
+        "gotv/team.py",
+        "gotv/twofactor.py",
+    )
     flask_users = [
         path for path, tree in modules() if path in domain and "flask" in imported_packages(tree)
     ]
