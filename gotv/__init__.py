@@ -13,16 +13,19 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the web app from `config`, or from the environment when none is given."""
     from gotv import (
+        audit_web,
         auth,
         campaigns,
         cli,
         db,
         errors,
+        exports_web,
         imports_web,
         inbox,
         operations,
         optouts,
         queue,
+        review_web,
         settings,
         sms,
         webhooks,
@@ -64,6 +67,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(optouts.bp)
     app.register_blueprint(settings.bp)
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(review_web.bp)
+    app.register_blueprint(exports_web.bp)
+    app.register_blueprint(audit_web.bp)
     auth.csrf.exempt(webhooks.bp)
     auth.limit_logins(app)
     errors.init_app(app)

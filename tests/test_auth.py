@@ -104,13 +104,25 @@ ROUTES = [
     Route("POST", "/opt-outs/import"),
     Route("GET", "/opt-outs/export.csv"),
     Route("POST", "/opt-outs/<int:opt_out_id>/reverse", (("reason", "x"), ("sure", "y"))),
+    Route("GET", "/campaigns/<int:campaign_id>/export/contacts.csv"),
+    Route("GET", "/campaigns/<int:campaign_id>/export/messages.csv"),
+    Route("GET", "/review"),
+    Route("POST", "/review/reassign", (("to", "none"), ("all_matching", "y"))),
+    Route("GET", "/review/conversations/<int:contact_id>"),
+    Route("POST", "/review/conversations/<int:contact_id>/reassign", (("to", "none"),)),
+    Route("GET", "/audit"),
 ]
 PUBLIC = ("/login", "/static/", "/twilio/")
 GET_ROUTES = [r for r in ROUTES if r.method == "GET"]
 ORGANIZER_ROUTES = [
-    r for r in ROUTES if r.rule.startswith(("/campaigns", "/opt-outs", "/settings", "/operations"))
+    r
+    for r in ROUTES
+    if r.rule.startswith(
+        ("/campaigns", "/opt-outs", "/settings", "/operations", "/review", "/audit")
+    )
 ]
-CONVERSATION_ROUTES = [r for r in ROUTES if "<int:contact_id>" in r.rule]
+# A volunteer's own conversations; organizers' review pages of any conversation are above.
+CONVERSATION_ROUTES = [r for r in ROUTES if r.rule.startswith("/texting/conversations/")]
 ID_ROUTES = [r for r in ROUTES if r.names_a_campaign_or_contact]
 POST_ROUTES = [r for r in ROUTES if r.method == "POST"]
 
