@@ -21,6 +21,7 @@ from gotv.models import Campaign, Contact, Direction, Message, OptOut, User
 # (OWASP's list, plus LF). Spreadsheets also skip leading spaces before a formula, so a cell
 # whose first non-blank character is one of these is made safe too.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
+TRIGGER_CHARACTERS = frozenset(FORMULA_TRIGGERS)
 FORMULA_STARTS = frozenset("=+-@")
 ROWS_PER_FETCH = 5000  # rows a server-side cursor hands over at a time
 CHUNK_BYTES = 64 * 1024  # about how much CSV each yield of a streamed response carries
@@ -30,11 +31,9 @@ def safe_cell(value: object) -> str:
     """The value as text that a spreadsheet shows as text, never runs as a formula (OWASP)."""
     if value is None:
         return ""
-    if type(value) is int:  # noqa: E721 (bool is an int subclass; str(True) is harmless anyway)
-        return str(value)
-    text = str(value)
-    if text.startswith(FORMULA_TRIGGERS) or (
-        text[:1].isspace() and text.lstrip()[:1] in FORMULA_STARTS
+    text = value if type(value) is str else str(value)
+    if text and (
+        text[0] in TRIGGER_CHARACTERS or (text[0].isspace() and text.lstrip()[:1] in FORMULA_STARTS)
     ):
         return "'" + text
     return text
@@ -62,9 +61,9 @@ def csv_chunks(
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow([safe_cell(name) for name in header])
+    writer.writerow(map(safe_cell, header))
     for values in rows:
-        writer.writerow([safe_cell(value) for value in values])
+        writer.writerow(map(safe_cell, values))
         if buffer.tell() >= chunk_bytes:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -121,22 +120,16 @@ def contacts_header(campaign: Campaign) -> list[str]:
     return [*CONTACT_COLUMNS, *campaign.custom_field_names]
 
 
-def contact_rows(campaign: Campaign) -> Iterator[list[object]]:
-    """One row per contact of the campaign, in `contacts_header` order, streamed.
-
-    The last reply comes from one grouped pass over the campaign's replies (the partial index
-    of inbound messages by campaign), joined by id, not a lookup per contact.
-    """
-    custom_names = list(campaign.custom_field_names)
-    for row in stream(contacts_query(campaign)):
-        fields = row.custom_fields or {}
-        yield [
-            *row[: len(CONTACT_COLUMNS)],
-            *(fields.get(name, "") for name in custom_names),
-        ]
+def contact_rows(campaign: Campaign) -> Iterator[Any]:
+    """One row per contact of the campaign, in `contacts_header` order, streamed."""
+    return stream(contacts_query(campaign))
 
 
 def contacts_query(campaign: Campaign) -> Executable:
+    """The contacts export's query. The list's own fields are read out of the JSON by the
+    database; the last reply comes from one grouped pass over the campaign's replies (the
+    partial index of inbound messages by campaign), joined by id, not a lookup per contact.
+    """
     last_reply_ids = (
         select(Message.contact_id, func.max(Message.id).label("message_id"))
         .where(Message.campaign_id == campaign.id, Message.direction == Direction.INBOUND)
@@ -158,7 +151,7 @@ def contacts_query(campaign: Campaign) -> Executable:
             OptOut.created_at,
             last_reply.c.created_at,
             last_reply.c.body,
-            Contact.custom_fields,
+            *(Contact.custom_fields[name].as_string() for name in campaign.custom_field_names),
         )
         .select_from(Contact)
         .outerjoin(User, User.id == Contact.texter_id)
