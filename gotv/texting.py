@@ -159,6 +159,7 @@ def next_opening(campaign: Campaign, texter: User, now: datetime) -> datetime | 
     waiting = db.session.execute(
         untexted(campaign, texter)
         .with_only_columns(Contact.time_zones, Contact.rule_states)
+        .order_by(None)  # PostgreSQL refuses DISTINCT ordered by a column it does not select
         .distinct()
     )
     openings = []
