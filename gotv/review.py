@@ -117,7 +117,18 @@ def last_message(column: Any) -> Any:
 
 
 def by_error_code(value: str, organization_id: int) -> Condition:
-    return last_message(Message.error_code) == int(value) if value.isdigit() else nothing()
+    """The conversation's latest message has this error code.
+
+    The few contacts with any message of that code are found first in one pass (a hashed
+    semi-join), so the latest-message lookup runs for them, not for every conversation.
+    """
+    if not value.isdigit():
+        return nothing()
+    code = int(value)
+    with_code = select(Message.contact_id).where(
+        Message.organization_id == organization_id, Message.error_code == code
+    )
+    return Contact.id.in_(with_code) & (last_message(Message.error_code) == code)
 
 
 def by_person(value: str, organization_id: int) -> Condition:
