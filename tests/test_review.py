@@ -18,6 +18,7 @@ from gotv.models import (
     Organization,
     Role,
     User,
+    utcnow,
 )
 from tests.conftest import csrf_token, login
 from tests.factories import (
@@ -244,6 +245,24 @@ def test_it_refuses_to_reassign_to_a_user_of_another_organization(
 
     assert holders(known) == before
     assert reassignments(organization) == []
+
+
+@pytest.mark.skipif(
+    not hasattr(User, "suspended_at"), reason="users can be suspended once the team feature lands"
+)
+def test_it_refuses_to_reassign_to_a_suspended_user(
+    organization: Organization, organizer: User, known: Known
+) -> None:
+    setattr(known.sam, "suspended_at", utcnow())  # noqa: B010 (the column is the team feature's)
+    db.session.flush()
+
+    with pytest.raises(review.CannotReassign):
+        review.reassign_selected(
+            organization.id, [known.contacts["Ana"].id], known.sam.id, organizer.id
+        )
+
+    assert known.sam not in review.assignable_users(organization.id)
+    assert holders(known)["Ana"] == known.val.id
 
 
 def test_a_selection_never_reaches_another_organizations_contacts(
