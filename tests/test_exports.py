@@ -17,7 +17,6 @@ from gotv.models import (
     AuditEvent,
     Campaign,
     ContactStatus,
-    Direction,
     MessageStatus,
     Organization,
     User,
@@ -270,7 +269,3 @@ def test_everything_matching_is_reassigned_at_a_hundred_thousand_contacts(
         len(review.page(organization.id, {"texter": str(volunteer.id)}).conversations)
         == review.PAGE_SIZE
     )
-
-
-def test_direction_values_are_the_ones_exported() -> None:
-    assert {d.value for d in Direction} == {"outbound", "inbound"}
