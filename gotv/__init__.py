@@ -15,17 +15,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from gotv import (
         account,
         api,
+        audit_web,
         auth,
         campaign_content,
         campaigns,
         cli,
         db,
         errors,
+        exports_web,
         imports_web,
         inbox,
         operations,
         optouts,
         queue,
+        review_web,
         settings,
         sms,
         team_web,
@@ -72,6 +75,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(team_web.join_bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(review_web.bp)
+    app.register_blueprint(exports_web.bp)
+    app.register_blueprint(audit_web.bp)
     auth.csrf.exempt(webhooks.bp)
     api.init_app(app)
     auth.limit_logins(app)

@@ -290,12 +290,20 @@ def save_script(campaign_id: int) -> ResponseReturnValue:
         flash(f"The script uses merge fields this list does not have: {names}", "error")
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
     campaign.script = script
-    consent.audit(
-        campaign.organization_id, "script_saved", f"campaign {campaign.id}", current_user.id
-    )
+    audit_script(campaign)
     db.session.commit()
     flash("Script saved.", "success")
     return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+
+
+def audit_script(campaign: Campaign) -> None:
+    consent.audit(
+        campaign.organization_id,
+        "script_changed",
+        f"campaign {campaign.id}",
+        current_user.id,
+        script=campaign.script,
+    )
 
 
 @bp.post("/<int:campaign_id>/script/opt-out-language")
@@ -304,6 +312,7 @@ def append_opt_out_language(campaign_id: int) -> ResponseReturnValue:
     campaign = get_owned(Campaign, campaign_id)
     if AppendOptOutForm().validate_on_submit():
         campaign.script = lint.with_opt_out_language(campaign.script)
+        audit_script(campaign)
         db.session.commit()
         flash("Added opt-out language to the script.", "success")
     return redirect(url_for("campaigns.show", campaign_id=campaign.id))

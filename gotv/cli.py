@@ -80,7 +80,7 @@ def disable_two_factor(email: str) -> None:
 @click.command("seed-demo")
 @click.option("--password", default="demo-password", show_default=True)
 def seed_demo(password: str) -> None:
-    """Create the demo organization, an organizer, a volunteer and an active campaign (once)."""
+    """Create the demo organization, an organizer, two volunteers and an active campaign (once)."""
     if db.session.scalars(select(User).where(User.email == "organizer@demo.test")).first():
         click.echo("demo data already present")
         return
@@ -92,6 +92,8 @@ def seed_demo(password: str) -> None:
         for email, name, role in (
             ("organizer@demo.test", "Olivia Organizer", Role.OWNER),
             ("volunteer@demo.test", "Val", Role.TEXTER),
+            # A second volunteer, so organizers can try handing conversations over.
+            ("sam@demo.test", "Sam", Role.TEXTER),
         )
     ]
     for user in users:

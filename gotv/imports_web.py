@@ -28,7 +28,7 @@ from wtforms import RadioField, SelectField, SelectMultipleField
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from gotv import imports, queue
+from gotv import consent, imports, queue
 from gotv.auth import get_owned, organizer_required
 from gotv.campaigns import UploadForm
 from gotv.db import db
@@ -239,6 +239,16 @@ def cancel(campaign_id: int, import_id: int) -> ResponseReturnValue:
 @organizer_required
 def rejections(campaign_id: int, import_id: int) -> ResponseReturnValue:
     imp = get_import(campaign_id, import_id)
+    consent.audit(
+        imp.organization_id,
+        "export",
+        f"rejected rows of import {imp.id}",
+        current_user.id,
+        export="import_rejections",
+        import_id=imp.id,
+        rows=imp.rejected,
+    )
+    db.session.commit()
     return Response(
         stream_with_context(rejection_lines(imp.id)),
         mimetype="text/csv",

@@ -314,6 +314,14 @@ class Message(Model):
             sqlite_where=text("status = 'sending'"),
             postgresql_where=text("status = 'sending'"),
         ),
+        # Message review: conversations by the error code of a message (the few that have one).
+        Index(
+            "ix_message_errors",
+            "organization_id",
+            "error_code",
+            sqlite_where=text("error_code IS NOT NULL"),
+            postgresql_where=text("error_code IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

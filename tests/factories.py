@@ -7,6 +7,8 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import text
+
 from gotv import team
 from gotv.db import db
 from gotv.models import (
@@ -14,6 +16,7 @@ from gotv.models import (
     CampaignStatus,
     CannedResponse,
     Contact,
+    ContactStatus,
     Direction,
     Invite,
     Message,
@@ -106,6 +109,68 @@ def make_message(contact: Contact, **overrides: Any) -> Message:
     db.session.add(message)
     db.session.flush()
     return message
+
+
+def make_conversation(
+    campaign: Campaign, texter: User | None = None, replies: tuple[str, ...] = (), **overrides: Any
+) -> Contact:
+    """A texted contact: the initial text (delivered), then each of `replies` from the voter."""
+    contact = make_contact(
+        campaign,
+        status=ContactStatus.TEXTED,
+        texter_id=texter.id if texter else None,
+        **overrides,
+    )
+    make_message(contact, is_initial=True, status=MessageStatus.DELIVERED)
+    for body in replies:
+        make_message(
+            contact,
+            direction=Direction.INBOUND,
+            body=body,
+            status=MessageStatus.RECEIVED,
+            texter_id=None,
+            from_number=contact.cell,
+            to_number="",
+        )
+    return contact
+
+
+def insert_contacts(campaign: Campaign, count: int, **columns: Any) -> None:
+    """Add `count` contacts to the campaign in one INSERT ... SELECT (fast at a million rows).
+
+    Cells are +12000000001 onwards; each has a custom field "ward". `columns` may set status
+    and texter_id.
+    """
+    connection = db.session.connection()
+    postgres = connection.dialect.name == "postgresql"
+    numbers = (
+        "generate_series(1, :count) AS g(n)"
+        if postgres
+        else "(WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < :count)"
+        " SELECT n FROM g) AS g"
+    )
+    ward = (
+        "json_build_object('ward', 'W' || (n % 100))"
+        if postgres
+        else ("json_object('ward', 'W' || (n % 100))")
+    )
+    now = "now()" if postgres else "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+    connection.execute(
+        text(
+            "INSERT INTO contact (campaign_id, cell, first_name, last_name, zip, state,"
+            " rule_states, time_zones, custom_fields, status, texter_id, needs_reply,"
+            " opt_out_suggested, updated_at)"
+            f" SELECT :campaign_id, '+1' || CAST(2000000000 + n AS TEXT), 'First' || n,"
+            f" 'Last' || n, '10001', 'NY', 'NY', 'America/New_York', {ward}, :status,"
+            f" :texter_id, false, false, {now} FROM {numbers}"
+        ),
+        {
+            "campaign_id": campaign.id,
+            "count": count,
+            "status": columns.get("status", ContactStatus.NEW).value,
+            "texter_id": columns.get("texter_id"),
+        },
+    )
 
 
 def make_question(

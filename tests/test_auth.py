@@ -261,6 +261,18 @@ ROUTES = [
         access=ORGANIZER,
     ),
     Route("POST", "/settings/api-tokens/<int:token_id>/revoke", access=ORGANIZER),
+    Route("GET", "/campaigns/<int:campaign_id>/export/contacts.csv", access=ORGANIZER),
+    Route("GET", "/campaigns/<int:campaign_id>/export/messages.csv", access=ORGANIZER),
+    Route("GET", "/review", access=ORGANIZER),
+    Route("POST", "/review/reassign", (("to", "none"), ("all_matching", "y")), access=ORGANIZER),
+    Route("GET", "/review/conversations/<int:contact_id>", access=ORGANIZER),
+    Route(
+        "POST",
+        "/review/conversations/<int:contact_id>/reassign",
+        (("to", "none"),),
+        access=ORGANIZER,
+    ),
+    Route("GET", "/audit", access=ORGANIZER),
     Route("GET", "/team", access=ORGANIZER),
     Route(
         "POST",
@@ -283,7 +295,8 @@ PUBLIC = ("/login", "/static/", "/twilio/", "/join/")
 TOKEN_AUTH = "/api/"
 GET_ROUTES = [r for r in ROUTES if r.method == "GET"]
 ORGANIZER_ROUTES = [r for r in ROUTES if r.access in (ORGANIZER, OWNER)]
-CONVERSATION_ROUTES = [r for r in ROUTES if "<int:contact_id>" in r.rule]
+# A volunteer's own conversations; organizers' review pages of any conversation are above.
+CONVERSATION_ROUTES = [r for r in ROUTES if r.rule.startswith("/texting/conversations/")]
 ID_ROUTES = [r for r in ROUTES if r.names_a_campaign_or_contact]
 POST_ROUTES = [r for r in ROUTES if r.method == "POST"]
 
@@ -309,6 +322,9 @@ def request(
     url = route.url(campaign, contact, ids)
     if route.method == "GET":
         return client.get(url)
+    if route.rule.endswith(".json"):  # the send loop's JSON posts carry the token in a header
+        body = {"contact_id": contact.id, "idempotency_key": KEY}
+        return client.post(url, json=body, headers={"X-CSRFToken": token or ""})
     data = dict(route.form)
     if route.rule.endswith("/send"):
         data["contact_id"] = str(contact.id)

@@ -119,7 +119,7 @@ def test_create_user_for_a_missing_organization_fails_cleanly(cli: FlaskCliRunne
     assert user_by_email("x@example.test") is None
 
 
-def test_seed_demo_creates_an_organizer_a_volunteer_and_an_active_campaign(
+def test_seed_demo_creates_an_organizer_volunteers_and_an_active_campaign(
     cli: FlaskCliRunner,
 ) -> None:
     result = cli.invoke(args=["seed-demo"])
@@ -133,6 +133,8 @@ def test_seed_demo_creates_an_organizer_a_volunteer_and_an_active_campaign(
     assert (organizer.role, volunteer.role) == (Role.OWNER, Role.TEXTER)
     assert organizer.organization_id == volunteer.organization_id
     assert organizer.check_password("demo-password")
+    second = user_by_email("sam@demo.test")  # someone to hand conversations to in Review
+    assert second is not None and second.organization_id == organizer.organization_id
     campaign = db.session.scalars(select(Campaign)).one()
     assert (campaign.organization_id, campaign.status) == (
         organizer.organization_id,
@@ -149,7 +151,7 @@ def test_seed_demo_a_second_time_changes_nothing(cli: FlaskCliRunner) -> None:
 
     assert result.exit_code == 0, result.output
     assert result.output == "demo data already present\n"
-    assert (count(Organization), count(User), count(Campaign), count(Contact)) == (1, 2, 1, 20)
+    assert (count(Organization), count(User), count(Campaign), count(Contact)) == (1, 3, 1, 20)
 
 
 def test_create_user_refuses_an_email_that_is_taken_whatever_its_case(app: Flask) -> None:

@@ -13,11 +13,14 @@ from urllib.parse import urlsplit
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from gotv.db import db
 from gotv.models import (
+    ApiToken,
     ContactImport,
     ContactStatus,
+    ContactTag,
     ImportStatus,
     MessageStatus,
     OptOut,
@@ -27,18 +30,38 @@ from gotv.models import (
     utcnow,
 )
 from tests.conftest import login
-from tests.factories import make_campaign, make_contact, make_invite, make_message, make_user
+from tests.factories import (
+    make_api_token,
+    make_campaign,
+    make_canned,
+    make_contact,
+    make_invite,
+    make_message,
+    make_question,
+    make_tag,
+    make_user,
+)
 from tests.test_auth import MEMBER, OWNER, PUBLIC, ROUTES, TOKEN_AUTH, Access, request, token_from
 
-# POST /logout last: it ends the session the other routes are asked in.
-ORDERED = sorted(ROUTES, key=lambda route: route.rule == "/logout")
+# Deletions late, the deepest first (a choice before its question), and POST /logout last: it
+# ends the session the other routes are asked in.
+ORDERED = sorted(
+    ROUTES,
+    key=lambda route: (
+        route.rule == "/logout",
+        route.rule.endswith("/delete"),
+        -route.rule.count("/"),
+    ),
+)
 # Who may use routes of each Access.
 ALLOWED: dict[Access, set[str]] = {
     Access.MEMBER: {"owner", "admin", "texter"},
     Access.ORGANIZER: {"owner", "admin"},
     Access.OWNER: {"owner"},
 }
-ALLOWED_STATUSES = {200, 302}
+# 201: created (an API token, shown once); 204: done, nothing to show (a thread marked read);
+# 409: the view ran and refused on the merits (the JSON send of a contact already texted).
+ALLOWED_STATUSES = {200, 201, 204, 302, 409}
 
 
 class World:
@@ -67,6 +90,11 @@ class World:
         db.session.add_all([imp, sender, opt_out])
         message = make_message(self.contact, status=MessageStatus.SENDING)
         invite, _token = make_invite(self.members["owner"])
+        question = make_question(self.campaign, labels=("Yes", "No", "Maybe"))
+        tag = make_tag(organization)
+        db.session.add(ContactTag(contact_id=self.contact.id, tag_id=tag.id))
+        make_api_token(organization, self.members["owner"])
+        token = db.session.scalars(select(ApiToken)).one()
         self.ids = {
             "import_id": imp.id,
             "sender_id": sender.id,
@@ -74,6 +102,11 @@ class World:
             "message_id": message.id,
             "invite_id": invite.id,
             "user_id": target.id,
+            "question_id": question.id,
+            "choice_id": question.choices[0].id,
+            "response_id": make_canned(self.campaign).id,
+            "tag_id": tag.id,
+            "token_id": token.id,
         }
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import datetime
 
 import pytest
+import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -20,6 +22,7 @@ from gotv.models import (
     Message,
     MessageStatus,
     OptOut,
+    Organization,
     User,
 )
 from tests.conftest import csrf_token, deliver_webhooks, login, run_jobs, take_batch
@@ -229,3 +232,17 @@ def _active_campaign_with_one_contact(volunteer: User) -> Campaign:
     campaign = make_campaign(volunteer.organization, script="Hi {first_name}!")
     make_contact(campaign, cell="+12125550142")
     return campaign
+
+
+def test_the_send_page_at_night_says_when_the_next_voter_may_be_texted(
+    client: FlaskClient, organization: Organization, volunteer: User
+) -> None:
+    campaign = make_campaign(organization)
+    make_contact(campaign)
+    login(client, volunteer)
+
+    with time_machine.travel(datetime.fromisoformat("2026-11-03T03:00:00-05:00"), tick=False):
+        page = client.get(f"/texting/{campaign.id}/send")
+
+    assert page.status_code == 200
+    assert "The next opens at 14:00 UTC, Nov 03." in page.text
