@@ -1,0 +1,185 @@
+"""Fault runs: Redis, PostgreSQL, a worker or Twilio dying mid-send, and a full disk mid-import.
+
+Each kills or stops a real thing (a private redis-server or PostgreSQL of its own, a real
+`python -m workers` process, the fake carrier's API) and checks the three outbox promises from
+the carrier's own record: every message sent, none twice, none silently lost. Time is travelled
+(time_machine), not waited for, so each run takes seconds. docs/reliability.md reports them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+import time_machine
+from flask import Flask
+from redis import Redis
+from redis.exceptions import RedisError
+
+from gotv import outbox
+from gotv.db import db
+from gotv.fakecarrier import CarrierServer, FakeCarrier
+from gotv.models import Message, MessageKind, MessageStatus, User
+from tests.conftest import closed_port, run_jobs
+from tests.factories import make_contact, make_message
+from tests.fault_support import PrivateRedis, private_redis, wait_until
+from tests.test_outbox import make_sender, queued_messages, run_pump, status_of
+from workers.texting import pump_settings, sweep_outbox
+
+__all__ = ["private_redis"]  # a fixture, used by name
+
+pytestmark = pytest.mark.usefixtures("weekday_morning")
+
+
+def sent_once(carrier: FakeCarrier, messages: list[Message]) -> tuple[int, int, int]:
+    """(messages the carrier holds, numbers it got more than once, ours it never got)."""
+    received = Counter(record["to"] for record in carrier.messages)
+    duplicates = sum(1 for count in received.values() if count > 1)
+    lost = sum(1 for message in messages if message.to_number not in received)
+    return len(carrier.messages), duplicates, lost
+
+
+# --- Redis killed mid-send -------------------------------------------------------------------
+
+
+def kill_when_carrier_holds(carrier: FakeCarrier, count: int, redis: PrivateRedis) -> None:
+    """SIGKILL the private Redis (from another thread) once the carrier holds `count` sends."""
+
+    def kill() -> None:
+        wait_until(lambda: len(carrier.messages) >= count, what=f"{count} sends")
+        redis.kill()
+
+    threading.Thread(target=kill, daemon=True).start()
+
+
+def test_redis_killed_mid_send_and_restarted_loses_and_repeats_no_message(
+    app: Flask,
+    volunteer: User,
+    carrier: FakeCarrier,
+    carrier_server: CarrierServer,
+    private_redis: PrivateRedis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """300 messages from a paced sender (every claim asks Redis for tokens); redis-server gets
+    SIGKILL once the carrier holds 100, with 20 requests in flight; it restarts empty on the
+    same port and the sweeper wakes a pump through the real RQ job."""
+    monkeypatch.setitem(app.extensions, "gotv.redis", Redis.from_url(private_redis.url))
+    monkeypatch.setattr(carrier_server, "latency", 0.02)
+    sender = make_sender(volunteer, "+14155550150", per_second=1000)
+    messages = queued_messages(volunteer, 300, sender)
+
+    kill_when_carrier_holds(carrier, 100, private_redis)
+    with pytest.raises(RedisError):
+        asyncio.run(outbox.pump(app.config, outbox.PumpSettings("https://gotv.test/s", 20)))
+    sent_before_restart = len(carrier.messages)
+    private_redis.start()
+    assert sweep_outbox() is True
+    run_jobs(app)
+
+    assert 100 <= sent_before_restart < 300
+    assert sent_once(carrier, messages) == (300, 0, 0)
+    assert {status_of(message) for message in messages} == {MessageStatus.ACCEPTED}
+
+
+def test_a_pump_that_loses_redis_records_the_answers_already_in_flight(
+    app: Flask,
+    volunteer: User,
+    carrier: FakeCarrier,
+    carrier_server: CarrierServer,
+    private_redis: PrivateRedis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(app.extensions, "gotv.redis", Redis.from_url(private_redis.url))
+    monkeypatch.setattr(carrier_server, "latency", 0.3)
+    sender = make_sender(volunteer, "+14155550151", per_second=1000)
+    messages = queued_messages(volunteer, 20, sender)
+    settings = outbox.PumpSettings("https://gotv.test/s", concurrency=8)
+    kill_when_carrier_holds(carrier, 8, private_redis)
+
+    with pytest.raises(RedisError):
+        asyncio.run(outbox.pump(app.config, settings))
+
+    statuses = Counter(status_of(message) for message in messages)
+    assert statuses == {MessageStatus.ACCEPTED: 8, MessageStatus.QUEUED: 12}
+    assert len(carrier.messages) == 8
+
+
+# --- Twilio down, then back ------------------------------------------------------------------
+
+
+def run_pumps_for(
+    app: Flask, traveller: time_machine.Traveller, minutes: int, step_seconds: int, twilio: str
+) -> None:
+    """Run a pump every `step_seconds` of travelled time for `minutes`, against `twilio`."""
+    config = {**app.config, "TWILIO_API_URL": twilio}
+    for _ in range(minutes * 60 // step_seconds):
+        asyncio.run(outbox.pump(config, pump_settings()))
+        traveller.shift(timedelta(seconds=step_seconds))
+
+
+@pytest.fixture(params=["503", "connection refused"])
+def twilio_down(request: pytest.FixtureRequest, carrier: FakeCarrier, app: Flask) -> Iterator[str]:
+    """Twilio's API answering 503 to everything, or refusing connections; the URL to use."""
+    if request.param == "503":
+        carrier.fail_all_sends(503)
+        yield app.config["TWILIO_API_URL"]
+        carrier.recover()
+    else:
+        yield f"http://127.0.0.1:{closed_port()}"
+
+
+def test_twilio_down_for_ten_minutes_is_retried_with_backoff_and_sent_once_when_back(
+    app: Flask,
+    volunteer: User,
+    carrier: FakeCarrier,
+    weekday_morning: time_machine.Traveller,
+    twilio_down: str,
+) -> None:
+    messages = queued_messages(volunteer, 20)
+    confirmation = make_contact(messages[0].campaign)
+    late = make_message(confirmation, kind=MessageKind.OPT_OUT_CONFIRMATION)
+    db.session.commit()
+
+    run_pumps_for(app, weekday_morning, minutes=10, step_seconds=10, twilio=twilio_down)
+    attempts_while_down = [message.attempts for message in messages if refresh(message)]
+    carrier.recover()
+    run_pump(app)
+
+    # Backoff 5, 15, 30, then 60 s: about 12 attempts in 10 minutes, not one every 10 s (60).
+    assert set(attempts_while_down) <= {11, 12, 13}
+    assert sent_once(carrier, messages) == (20, 0, 0)
+    assert {status_of(message) for message in messages} == {MessageStatus.ACCEPTED}
+    # An opt-out confirmation must reach the voter within 5 minutes or not at all.
+    assert (status_of(late), late.refusal_reason) == (MessageStatus.REFUSED, "expired")
+
+
+def test_texts_queued_before_an_outage_longer_than_an_hour_are_refused_not_sent_late(
+    app: Flask,
+    volunteer: User,
+    carrier: FakeCarrier,
+    weekday_morning: time_machine.Traveller,
+) -> None:
+    messages = queued_messages(volunteer, 10)
+    carrier.fail_all_sends(503)
+
+    run_pumps_for(app, weekday_morning, minutes=62, step_seconds=60, twilio=carrier_url(app))
+    carrier.recover()
+    run_pump(app)
+
+    assert carrier.messages == []
+    assert {(status_of(m), m.refusal_reason) for m in messages} == {
+        (MessageStatus.REFUSED, "expired")
+    }
+
+
+def carrier_url(app: Flask) -> str:
+    return str(app.config["TWILIO_API_URL"])
+
+
+def refresh(message: Message) -> bool:
+    db.session.refresh(message)
+    return True
