@@ -180,21 +180,38 @@ def open_rows(imp: ContactImport) -> tuple[io.TextIOWrapper, Any]:
     """The open file and a csv reader past the header row."""
     errors = "replace" if imp.encoding == "cp1252" else "strict"
     handle = open(imp.file_path, encoding=imp.encoding, errors=errors, newline="")
-    reader = csv.reader(handle, delimiter=imp.delimiter)
-    next(reader, None)
+    try:
+        reader = csv.reader(handle, delimiter=imp.delimiter)
+        next(reader, None)
+    except BaseException:
+        handle.close()
+        raise
     return handle, reader
 
 
+# What reading a stored upload may raise for a file that is not good CSV text.
+UNREADABLE = (UnicodeDecodeError, csv.Error)
+
+
 def preview_rows(imp: ContactImport, limit: int = 5) -> list[list[str]]:
-    """The first `limit` non-blank data rows, as read (for the mapping screen)."""
+    """The first `limit` non-blank data rows, as read (for the mapping screen).
+
+    Stops quietly at a row that cannot be read: the import itself then fails and says why.
+    """
     rows: list[list[str]] = []
-    handle, reader = open_rows(imp)
+    try:
+        handle, reader = open_rows(imp)
+    except UNREADABLE:
+        return rows
     with handle:
-        for row in reader:
-            if any(value.strip() for value in row):
-                rows.append(row)
-            if len(rows) >= limit:
-                break
+        try:
+            for row in reader:
+                if any(value.strip() for value in row):
+                    rows.append(row)
+                if len(rows) >= limit:
+                    break
+        except UNREADABLE:
+            pass
     return rows
 
 
@@ -350,6 +367,11 @@ def describe(error: Exception) -> str:
         return "the uploaded file is missing: upload the list again"
     if isinstance(error, UnicodeDecodeError):
         return f"the file is not valid {error.encoding} text near byte {error.start}"
+    if isinstance(error, csv.Error):
+        return (
+            f"the file could not be read as CSV ({error}): open it in a spreadsheet, save it "
+            "as CSV and upload it again"
+        )
     return f"the import failed ({type(error).__name__}: {error})"[:1000]
 
 

@@ -13,6 +13,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -20,19 +21,48 @@ from flask import Flask
 from redis import Redis
 from redis.exceptions import RedisError
 
-from gotv import outbox
+from gotv import outbox, queue
 from gotv.db import db
 from gotv.fakecarrier import CarrierServer, FakeCarrier
-from gotv.models import Message, MessageKind, MessageStatus, User
+from gotv.models import ContactStatus, Message, MessageKind, MessageStatus, Role, User, utcnow
 from tests.conftest import closed_port, run_jobs
-from tests.factories import make_contact, make_message
-from tests.fault_support import PrivateRedis, private_redis, wait_until
+from tests.factories import make_campaign, make_contact, make_message, make_org, make_user
+from tests.fault_support import (
+    PrivateRedis,
+    private_app,
+    private_redis,
+    sigkill,
+    start_worker,
+    wait_until,
+)
 from tests.test_outbox import make_sender, queued_messages, run_pump, status_of
 from workers.texting import pump_settings, sweep_outbox
 
 __all__ = ["private_redis"]  # a fixture, used by name
 
-pytestmark = pytest.mark.usefixtures("weekday_morning")
+
+def zone_at_noon() -> str:
+    """A time zone where it is about noon now: a real worker process runs on the real clock."""
+    offset = (12 - utcnow().hour + 12) % 24 - 12  # hours east of UTC, -12..11
+    return f"Etc/GMT{-offset:+d}"  # Etc/GMT-9 is UTC+9 (POSIX signs)
+
+
+def textable_now(volunteer: User, count: int) -> list[Message]:
+    """`count` committed queued texts to contacts inside their texting window right now."""
+    campaign = make_campaign(volunteer.organization)
+    messages = []
+    for _ in range(count):
+        contact = make_contact(
+            campaign,
+            texter_id=volunteer.id,
+            status=ContactStatus.TEXTED,
+            state="",
+            rule_states="",
+            time_zones=zone_at_noon(),
+        )
+        messages.append(make_message(contact, is_initial=True))
+    db.session.commit()
+    return messages
 
 
 def sent_once(carrier: FakeCarrier, messages: list[Message]) -> tuple[int, int, int]:
@@ -63,6 +93,7 @@ def test_redis_killed_mid_send_and_restarted_loses_and_repeats_no_message(
     carrier_server: CarrierServer,
     private_redis: PrivateRedis,
     monkeypatch: pytest.MonkeyPatch,
+    weekday_morning: time_machine.Traveller,
 ) -> None:
     """300 messages from a paced sender (every claim asks Redis for tokens); redis-server gets
     SIGKILL once the carrier holds 100, with 20 requests in flight; it restarts empty on the
@@ -92,6 +123,7 @@ def test_a_pump_that_loses_redis_records_the_answers_already_in_flight(
     carrier_server: CarrierServer,
     private_redis: PrivateRedis,
     monkeypatch: pytest.MonkeyPatch,
+    weekday_morning: time_machine.Traveller,
 ) -> None:
     monkeypatch.setitem(app.extensions, "gotv.redis", Redis.from_url(private_redis.url))
     monkeypatch.setattr(carrier_server, "latency", 0.3)
@@ -183,3 +215,48 @@ def carrier_url(app: Flask) -> str:
 def refresh(message: Message) -> bool:
     db.session.refresh(message)
     return True
+
+
+# --- A worker killed mid-batch ---------------------------------------------------------------
+
+
+def test_a_worker_killed_mid_batch_sends_nothing_twice_and_its_claimed_messages_are_settled(
+    app: Flask,
+    carrier: FakeCarrier,
+    carrier_server: CarrierServer,
+    private_redis: PrivateRedis,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A real `python -m workers` with 5 requests in flight to a carrier answering in 2 s gets
+    SIGKILL; a second worker takes over the queue. The 5 it held stay `sending` (Twilio may
+    have them) until an organizer settles them against the carrier's list."""
+    monkeypatch.setattr(carrier_server, "latency", 2.0)
+    with private_app(app, tmp_path, monkeypatch, REDIS_URL=private_redis.url) as private:
+        volunteer = make_user(make_org(), role=Role.TEXTER)
+        messages = textable_now(volunteer, 20)
+        first = start_worker(private, "send", concurrency=5)
+        try:
+            queue.wake_senders()
+            wait_until(lambda: len(carrier.requests) >= 5, seconds=20, what="5 sends in flight")
+            sigkill(first)
+        finally:
+            sigkill(first)
+        carrier_server.latency = 0.0
+        second = start_worker(private, "send", concurrency=5)
+        try:
+            queue.wake_senders()
+            wait_until(lambda: len(carrier.messages) >= 20, seconds=20, what="the other 15")
+            wait_until(lambda: not outbox.due_messages_exist(utcnow()), what="an empty queue")
+        finally:
+            sigkill(second)
+        claimed_by_the_dead = [m for m in messages if status_of(m) == MessageStatus.SENDING]
+
+        with time_machine.travel(utcnow() + outbox.STUCK_AFTER + timedelta(minutes=1)):
+            stuck = outbox.stuck_messages(volunteer.organization_id, utcnow())
+            settled = {outbox.settle_stuck(message.id) for message in stuck}
+
+        assert len(claimed_by_the_dead) == 5 and len(stuck) == 5
+        assert settled == {MessageStatus.ACCEPTED}  # the carrier had them: not sent again
+        assert sent_once(carrier, messages) == (20, 0, 0)
+        assert {status_of(message) for message in messages} == {MessageStatus.ACCEPTED}
