@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import errno
 import io
 import json
 import logging
@@ -75,6 +76,14 @@ class ImportCancelled(Exception):
     """The organizer asked to cancel a running import."""
 
 
+class StorageFull(Exception):
+    """The server's disk (or this process's file size limit) refused the upload."""
+
+
+# A write refused for lack of space: disk full, file too large for the process, quota.
+NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
 # --- Upload: store the file, sniff it -------------------------------------------------------
 
 
@@ -86,6 +95,7 @@ def receive_upload(
     The encoding (UTF-8 with or without BOM, UTF-16 LE/BE with or without BOM, else
     Windows-1252), delimiter and headers are detected and recorded; the mapping is guessed.
     :raise UnreadableList: (and the file is deleted) when the file has no header row.
+    :raise StorageFull: (and the partial file is deleted) when the disk is full.
     """
     os.makedirs(upload_dir, exist_ok=True)
     path = os.path.join(upload_dir, f"{uuid.uuid4().hex}.upload")
@@ -93,8 +103,10 @@ def receive_upload(
         size, head, utf8 = store(stream, path)
         encoding = detect_encoding(head, utf8)
         delimiter, headers = sniff(head, encoding)
-    except BaseException:
-        os.remove(path)
+    except BaseException as error:
+        remove_file(path)
+        if isinstance(error, OSError) and error.errno in NO_SPACE:
+            raise StorageFull(str(error)) from error
         raise
     imp = ContactImport(
         organization_id=campaign.organization_id,
@@ -365,6 +377,11 @@ def describe(error: Exception) -> str:
     """A message for the organizer."""
     if isinstance(error, FileNotFoundError):
         return "the uploaded file is missing: upload the list again"
+    if isinstance(error, OSError) and error.errno in NO_SPACE:
+        return (
+            "the server ran out of disk space while importing, so nothing was loaded: ask "
+            "your administrator to free some space, then upload the list again"
+        )
     if isinstance(error, UnicodeDecodeError):
         return f"the file is not valid {error.encoding} text near byte {error.start}"
     if isinstance(error, csv.Error):

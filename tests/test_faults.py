@@ -9,23 +9,41 @@ the carrier's own record: every message sent, none twice, none silently lost. Ti
 from __future__ import annotations
 
 import asyncio
+import io
+import resource
+import signal
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import time_machine
 from flask import Flask
+from flask.testing import FlaskClient
 from redis import Redis
 from redis.exceptions import RedisError
+from sqlalchemy import func, select
 
-from gotv import outbox, queue
+from gotv import imports, outbox, queue
 from gotv.db import db
 from gotv.fakecarrier import CarrierServer, FakeCarrier
-from gotv.models import ContactStatus, Message, MessageKind, MessageStatus, Role, User, utcnow
-from tests.conftest import closed_port, run_jobs
+from gotv.models import (
+    Contact,
+    ContactImport,
+    ContactStatus,
+    ImportMode,
+    ImportStatus,
+    Message,
+    MessageKind,
+    MessageStatus,
+    Role,
+    User,
+    utcnow,
+)
+from tests.conftest import closed_port, csrf_token, login, run_jobs
 from tests.factories import make_campaign, make_contact, make_message, make_org, make_user
 from tests.fault_support import (
     PrivateRedis,
@@ -260,3 +278,97 @@ def test_a_worker_killed_mid_batch_sends_nothing_twice_and_its_claimed_messages_
         assert settled == {MessageStatus.ACCEPTED}  # the carrier had them: not sent again
         assert sent_once(carrier, messages) == (20, 0, 0)
         assert {status_of(message) for message in messages} == {MessageStatus.ACCEPTED}
+
+
+# --- A full disk during an import ------------------------------------------------------------
+
+FILE_LIMIT = 64 * 1024
+
+
+@contextmanager
+def disk_full_after(limit: int) -> Iterator[None]:
+    """Writes past `limit` bytes into any file fail, as on a disk with that much room left.
+
+    RLIMIT_FSIZE makes the kernel refuse the write (EFBIG where a full disk gives ENOSPC; gotv
+    treats both alike), with SIGXFSZ ignored so the process gets the error instead of dying.
+    Only the soft limit is lowered, so it can be raised back. Mounting a tiny tmpfs would need
+    privileges the test suite does not assume.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+
+
+def big_list(rows: int, cell: str = "602-555-{:04d}") -> bytes:
+    lines = ["first_name,cell,zip"] + [
+        f"Voter{n:05d}-{'x' * 30},{cell.format(n % 10000)},85001" for n in range(rows)
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_an_upload_onto_a_full_disk_is_refused_with_a_clear_message_and_leaves_nothing(
+    client: FlaskClient, organizer: User, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(client.application.config, "UPLOAD_DIR", str(tmp_path / "uploads"))
+    campaign = make_campaign(organizer.organization)
+    make_contact(campaign, cell="+12125550100")
+    db.session.commit()
+    login(client, organizer)
+    page = client.get(f"/campaigns/{campaign.id}").text
+
+    with disk_full_after(FILE_LIMIT):
+        response = client.post(
+            f"/campaigns/{campaign.id}/imports",
+            data={
+                "csrf_token": csrf_token(page),
+                "contacts": (io.BytesIO(big_list(3000)), "v.csv"),
+            },
+            content_type="multipart/form-data",
+        )
+    shown = client.get(response.headers["Location"]).text
+
+    assert response.status_code == 302
+    assert "disk is full, so the list could not be stored and nothing was imported" in shown
+    assert db.session.scalar(select(func.count()).select_from(ContactImport)) == 0
+    assert cells_of(campaign.id) == ["+12125550100"]
+    assert list((tmp_path / "uploads").iterdir()) == []
+
+
+def test_a_disk_filling_up_during_an_import_fails_it_cleanly_and_loads_nothing(
+    app: Flask, client: FlaskClient, organizer: User, tmp_path: Path
+) -> None:
+    """On PostgreSQL the loader spools rejected rows to a temporary file while it COPYs the
+    contacts; a full disk fails that write mid-load. (SQLite's loader writes no file of its
+    own: a full disk there is the database's own error, which the same handler reports.)"""
+    if db.session.get_bind().dialect.name != "postgresql":
+        pytest.skip("only the PostgreSQL loader writes a temporary file during the load")
+    app.config["UPLOAD_DIR"] = str(tmp_path / "uploads")
+    campaign = make_campaign(organizer.organization)
+    make_contact(campaign, cell="+12125550100")
+    imp = imports.receive_upload(
+        campaign, organizer, "v.csv", io.BytesIO(big_list(4000, cell="555-{:04d}")), str(tmp_path)
+    )
+    imports.start(imp, dict(imp.mapping), ImportMode.REPLACE, [])
+    db.session.commit()
+
+    with disk_full_after(FILE_LIMIT):
+        imports.run(imp.id)
+    db.session.refresh(imp)
+    login(client, organizer)
+    page = client.get(f"/campaigns/{campaign.id}/imports/{imp.id}").text
+
+    assert imp.status is ImportStatus.FAILED
+    assert "ran out of disk space while importing, so nothing was loaded" in page
+    assert cells_of(campaign.id) == ["+12125550100"]  # REPLACE's deletes rolled back too
+    assert not Path(imp.file_path).exists()
+
+
+def cells_of(campaign_id: int) -> list[str]:
+    return sorted(
+        db.session.scalars(select(Contact.cell).where(Contact.campaign_id == campaign_id))
+    )
