@@ -26,8 +26,9 @@ from flask.testing import FlaskClient
 from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
-from gotv import imports, outbox, queue
+from gotv import create_app, imports, outbox, queue
 from gotv.db import db
 from gotv.fakecarrier import CarrierServer, FakeCarrier
 from gotv.models import (
@@ -43,10 +44,12 @@ from gotv.models import (
     User,
     utcnow,
 )
-from tests.conftest import closed_port, csrf_token, login, run_jobs
+from tests.conftest import closed_port, config_like, csrf_token, login, run_jobs
 from tests.factories import make_campaign, make_contact, make_message, make_org, make_user
 from tests.fault_support import (
+    PrivatePostgres,
     PrivateRedis,
+    postgres_bin,
     private_app,
     private_redis,
     sigkill,
@@ -54,6 +57,7 @@ from tests.fault_support import (
     wait_until,
 )
 from tests.test_outbox import make_sender, queued_messages, run_pump, status_of
+from tests.test_webhooks import VOTER, inbound_params, post_signed
 from workers.texting import pump_settings, sweep_outbox
 
 __all__ = ["private_redis"]  # a fixture, used by name
@@ -83,11 +87,12 @@ def textable_now(volunteer: User, count: int) -> list[Message]:
     return messages
 
 
-def sent_once(carrier: FakeCarrier, messages: list[Message]) -> tuple[int, int, int]:
+def sent_once(carrier: FakeCarrier, messages: list[Message] | list[str]) -> tuple[int, int, int]:
     """(messages the carrier holds, numbers it got more than once, ours it never got)."""
     received = Counter(record["to"] for record in carrier.messages)
     duplicates = sum(1 for count in received.values() if count > 1)
-    lost = sum(1 for message in messages if message.to_number not in received)
+    numbers = [m if isinstance(m, str) else m.to_number for m in messages]
+    lost = sum(1 for number in numbers if number not in received)
     return len(carrier.messages), duplicates, lost
 
 
@@ -372,3 +377,82 @@ def cells_of(campaign_id: int) -> list[str]:
     return sorted(
         db.session.scalars(select(Contact.cell).where(Contact.campaign_id == campaign_id))
     )
+
+
+# --- PostgreSQL restarted mid-send -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def private_postgres() -> Iterator[PrivatePostgres]:
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb)")
+    server = PrivatePostgres(bin_dir).create()
+    yield server
+    server.remove()
+
+
+def crash_when_carrier_holds(carrier: FakeCarrier, count: int, server: PrivatePostgres) -> None:
+    def crash() -> None:
+        wait_until(lambda: len(carrier.messages) >= count, what=f"{count} sends")
+        server.crash()
+
+    threading.Thread(target=crash, daemon=True).start()
+
+
+def test_postgresql_restarted_mid_send_answers_503_meanwhile_and_loses_or_repeats_nothing(
+    app: Flask,
+    carrier: FakeCarrier,
+    carrier_server: CarrierServer,
+    private_postgres: PrivatePostgres,
+    private_redis: PrivateRedis,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Runs in both passes, on a PostgreSQL server of its own (initdb in a temporary directory,
+    as scripts/lib.sh does), because the test must stop the server under the app; the shared
+    test database cannot be stopped. 60 messages; the server crashes (immediate shutdown) once
+    the carrier holds 20, with 10 requests in flight whose answers cannot be recorded."""
+    monkeypatch.setattr(carrier_server, "latency", 0.2)
+    changes = {"SQLALCHEMY_DATABASE_URI": private_postgres.url, "REDIS_URL": private_redis.url}
+    with private_app(app, tmp_path, monkeypatch, **changes) as private:
+        organizer = make_user(make_org(), role=Role.OWNER)
+        volunteer = make_user(organizer.organization, role=Role.TEXTER)
+        messages = textable_now(volunteer, 60)
+        ids, numbers = [m.id for m in messages], [m.to_number for m in messages]
+        organization_id = organizer.organization_id
+        web = create_app(config_like(private))  # the web process: an app of its own
+        client = web.test_client()
+        login(client, organizer)
+
+        crash_when_carrier_holds(carrier, 20, private_postgres)
+        with pytest.raises(OperationalError):
+            asyncio.run(outbox.pump(private.config, outbox.PumpSettings("https://gotv.test/s", 10)))
+        db.session.remove()
+        down_page = client.get("/campaigns")
+        down_webhook = post_signed(client, "/twilio/inbound", inbound_params(From=VOTER))
+        with pytest.raises(OperationalError):  # the sweeper logs this and tries again in 5 s
+            sweep_outbox()
+        db.session.remove()
+
+        private_postgres.start()
+        carrier_server.latency = 0.0
+        up_page = client.get("/campaigns")
+        retried_webhook = post_signed(client, "/twilio/inbound", inbound_params(From=VOTER))
+        assert sweep_outbox() is True
+        run_jobs(private)
+        with time_machine.travel(utcnow() + outbox.STUCK_AFTER + timedelta(minutes=1)):
+            stuck = outbox.stuck_messages(organization_id, utcnow())
+            settled = Counter(outbox.settle_stuck(message.id) for message in stuck)
+        final = Counter(db.session.scalars(select(Message.status).where(Message.id.in_(ids))).all())
+        replies = db.session.scalar(select(func.count()).where(Message.from_number == VOTER))
+        with web.app_context():
+            db.engine.dispose()
+
+    assert (down_page.status_code, down_webhook.status_code) == (503, 503)
+    assert "gotv can't reach its database right now" in down_page.text
+    assert (up_page.status_code, retried_webhook.status_code) == (200, 200)
+    assert settled == {MessageStatus.ACCEPTED: len(stuck)} and len(stuck) > 0
+    assert final == {MessageStatus.ACCEPTED: 60}
+    assert sent_once(carrier, numbers) == (60, 0, 0)
+    assert replies == 1
