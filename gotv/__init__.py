@@ -25,6 +25,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         queue,
         settings,
         sms,
+        trash,
         webhooks,
     )
     from gotv import config as configuration
@@ -63,6 +64,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(operations.bp)
     app.register_blueprint(optouts.bp)
     app.register_blueprint(settings.bp)
+    app.register_blueprint(trash.bp)
     app.register_blueprint(webhooks.bp)
     auth.csrf.exempt(webhooks.bp)
     auth.limit_logins(app)

@@ -208,6 +208,8 @@ class Campaign(Model):
     # Ask Twilio to replace look-alike Unicode (curly quotes...) with GSM-7 characters.
     smart_encoding: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+    # Deleted campaigns are kept (archived, hidden) until an organizer restores them.
+    deleted_at: Mapped[datetime | None] = mapped_column(Timestamp())
 
     organization: Mapped[Organization] = relationship()
     sender: Mapped[Sender | None] = relationship()

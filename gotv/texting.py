@@ -143,6 +143,8 @@ def untexted(campaign: Campaign, texter: User) -> Select[Contact]:
 
 def next_contact(campaign: Campaign, texter: User, now: datetime) -> Contact | None:
     """The next contact this volunteer should text now, or None when none may be texted."""
+    if not campaign.is_active:  # paused, archived or deleted
+        return None
     places = open_places(campaign, now)
     if not places:
         return None
