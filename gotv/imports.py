@@ -484,10 +484,12 @@ class Loader:
     def row(self, line: int, row: list[str]) -> None:
         """Sort one CSV record into a contact or a rejection (blank records are skipped)."""
         values = list(map(str.strip, row))
-        if len(values) != self.width:
-            values = (values + [""] * self.width)[: self.width]
         if not any(values):
             return
+        # Blank is judged on the whole row: values past the header's width are not mapped,
+        # but a row holding only those is rejected (and downloadable), not silently dropped.
+        if len(values) != self.width:
+            values = (values + [""] * self.width)[: self.width]
         values.append("")  # the value of every field the mapping leaves out
         cell, reason = self.normalize(values[self.cell_at])
         if not cell:

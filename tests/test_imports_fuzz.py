@@ -204,3 +204,17 @@ def test_a_field_over_the_csv_modules_limit_fails_the_import_with_a_clear_error(
     assert imp is not None and imp.status is ImportStatus.FAILED
     assert "could not be read as CSV (field larger than field limit" in imp.error
     assert_every_row_accounted_for(imp)
+
+
+def test_a_row_whose_only_values_lie_past_the_headers_is_rejected_not_dropped(
+    organizer: User, upload_dir: Path
+) -> None:
+    # Found by the fuzzing above: the row was cut to the header's width, looked blank, and
+    # vanished without a count or a rejection.
+    data = b"first_name,cell,zip\n,,,602-555-0101\nAnn,602-555-0102,85001\n"
+
+    imp = import_all_the_way(organizer, upload_dir, data)
+
+    assert imp is not None
+    assert (imp.rows_read, imp.loaded, imp.rejected) == (2, 1, 1)
+    assert_every_row_accounted_for(imp)
