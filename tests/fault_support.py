@@ -67,6 +67,7 @@ class PrivateRedis:
 
     def start(self) -> PrivateRedis:
         """Start (or restart, on the same port) and wait until it answers."""
+        self.kill()  # never leave a server behind by starting another
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
             + ["--save", "", "--appendonly", "no"],
