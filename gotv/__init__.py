@@ -32,6 +32,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         settings,
         sms,
         team_web,
+        trash,
         webhooks,
     )
     from gotv import config as configuration
@@ -74,6 +75,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(team_web.bp)
     app.register_blueprint(team_web.join_bp)
     app.register_blueprint(account.bp)
+    app.register_blueprint(trash.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(review_web.bp)
     app.register_blueprint(exports_web.bp)

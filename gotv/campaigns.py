@@ -84,6 +84,7 @@ def index() -> ResponseReturnValue:
     campaigns = db.session.scalars(
         select(Campaign)
         .where(Campaign.organization_id == current_user.organization_id)
+        .where(Campaign.deleted_at.is_(None))
         .order_by(Campaign.created_at.desc())
     ).all()
     return render_template("campaigns/index.html", campaigns=campaigns, form=CampaignForm())
@@ -325,7 +326,9 @@ def change_status(campaign_id: int) -> ResponseReturnValue:
     form = StatusForm()
     if form.validate_on_submit():
         new_status = CampaignStatus(form.status.data)
-        if new_status == CampaignStatus.ACTIVE and not campaign.script.strip():
+        if campaign.deleted_at is not None:
+            flash("This campaign is deleted: restore it first.", "error")
+        elif new_status == CampaignStatus.ACTIVE and not campaign.script.strip():
             flash("Write a script before launching.", "error")
         else:
             campaign.status = new_status

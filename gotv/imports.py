@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import errno
 import io
 import json
 import logging
@@ -75,6 +76,14 @@ class ImportCancelled(Exception):
     """The organizer asked to cancel a running import."""
 
 
+class StorageFull(Exception):
+    """The server's disk (or this process's file size limit) refused the upload."""
+
+
+# A write refused for lack of space: disk full, file too large for the process, quota.
+NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
 # --- Upload: store the file, sniff it -------------------------------------------------------
 
 
@@ -86,6 +95,7 @@ def receive_upload(
     The encoding (UTF-8 with or without BOM, UTF-16 LE/BE with or without BOM, else
     Windows-1252), delimiter and headers are detected and recorded; the mapping is guessed.
     :raise UnreadableList: (and the file is deleted) when the file has no header row.
+    :raise StorageFull: (and the partial file is deleted) when the disk is full.
     """
     os.makedirs(upload_dir, exist_ok=True)
     path = os.path.join(upload_dir, f"{uuid.uuid4().hex}.upload")
@@ -93,8 +103,10 @@ def receive_upload(
         size, head, utf8 = store(stream, path)
         encoding = detect_encoding(head, utf8)
         delimiter, headers = sniff(head, encoding)
-    except BaseException:
-        os.remove(path)
+    except BaseException as error:
+        remove_file(path)
+        if isinstance(error, OSError) and error.errno in NO_SPACE:
+            raise StorageFull(str(error)) from error
         raise
     imp = ContactImport(
         organization_id=campaign.organization_id,
@@ -180,21 +192,38 @@ def open_rows(imp: ContactImport) -> tuple[io.TextIOWrapper, Any]:
     """The open file and a csv reader past the header row."""
     errors = "replace" if imp.encoding == "cp1252" else "strict"
     handle = open(imp.file_path, encoding=imp.encoding, errors=errors, newline="")
-    reader = csv.reader(handle, delimiter=imp.delimiter)
-    next(reader, None)
+    try:
+        reader = csv.reader(handle, delimiter=imp.delimiter)
+        next(reader, None)
+    except BaseException:
+        handle.close()
+        raise
     return handle, reader
 
 
+# What reading a stored upload may raise for a file that is not good CSV text.
+UNREADABLE = (UnicodeDecodeError, csv.Error)
+
+
 def preview_rows(imp: ContactImport, limit: int = 5) -> list[list[str]]:
-    """The first `limit` non-blank data rows, as read (for the mapping screen)."""
+    """The first `limit` non-blank data rows, as read (for the mapping screen).
+
+    Stops quietly at a row that cannot be read: the import itself then fails and says why.
+    """
     rows: list[list[str]] = []
-    handle, reader = open_rows(imp)
+    try:
+        handle, reader = open_rows(imp)
+    except UNREADABLE:
+        return rows
     with handle:
-        for row in reader:
-            if any(value.strip() for value in row):
-                rows.append(row)
-            if len(rows) >= limit:
-                break
+        try:
+            for row in reader:
+                if any(value.strip() for value in row):
+                    rows.append(row)
+                if len(rows) >= limit:
+                    break
+        except UNREADABLE:
+            pass
     return rows
 
 
@@ -348,8 +377,18 @@ def describe(error: Exception) -> str:
     """A message for the organizer."""
     if isinstance(error, FileNotFoundError):
         return "the uploaded file is missing: upload the list again"
+    if isinstance(error, OSError) and error.errno in NO_SPACE:
+        return (
+            "the server ran out of disk space while importing, so nothing was loaded: ask "
+            "your administrator to free some space, then upload the list again"
+        )
     if isinstance(error, UnicodeDecodeError):
         return f"the file is not valid {error.encoding} text near byte {error.start}"
+    if isinstance(error, csv.Error):
+        return (
+            f"the file could not be read as CSV ({error}): open it in a spreadsheet, save it "
+            "as CSV and upload it again"
+        )
     return f"the import failed ({type(error).__name__}: {error})"[:1000]
 
 
@@ -445,10 +484,12 @@ class Loader:
     def row(self, line: int, row: list[str]) -> None:
         """Sort one CSV record into a contact or a rejection (blank records are skipped)."""
         values = list(map(str.strip, row))
-        if len(values) != self.width:
-            values = (values + [""] * self.width)[: self.width]
         if not any(values):
             return
+        # Blank is judged on the whole row: values past the header's width are not mapped,
+        # but a row holding only those is rejected (and downloadable), not silently dropped.
+        if len(values) != self.width:
+            values = (values + [""] * self.width)[: self.width]
         values.append("")  # the value of every field the mapping leaves out
         cell, reason = self.normalize(values[self.cell_at])
         if not cell:

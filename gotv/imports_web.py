@@ -38,6 +38,10 @@ bp = Blueprint("imports", __name__, url_prefix="/campaigns/<int:campaign_id>/imp
 
 NOT_IN_FILE = "— not in this file —"
 REJECTED_SAMPLE = 10
+STORAGE_FULL = (
+    "The server's disk is full, so the list could not be stored and nothing was imported. "
+    "Ask your administrator to free some space, then upload it again."
+)
 
 
 class CheckboxesField(SelectMultipleField):
@@ -153,6 +157,9 @@ def upload(campaign_id: int) -> ResponseReturnValue:
         )
     except imports.UnreadableList as error:  # nothing is committed
         flash(f"That file could not be read: {error}", "error")
+        return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    except imports.StorageFull:
+        flash(STORAGE_FULL, "error")
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
     db.session.commit()
     return redirect(import_url(imp))

@@ -226,6 +226,8 @@ class Campaign(Model):
     )
     release_after_minutes: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+    # Deleted campaigns are kept (archived, hidden) until an organizer restores them.
+    deleted_at: Mapped[datetime | None] = mapped_column(Timestamp())
 
     organization: Mapped[Organization] = relationship()
     sender: Mapped[Sender | None] = relationship()

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from redis.exceptions import RedisError
 from sqlalchemy import Table, bindparam, case, exists, select, text, tuple_, update
 
 from gotv import carrier_errors, consent, hours, pacing, queue, sms
@@ -500,14 +501,13 @@ class Pump:
         self.throttled: dict[SenderKey, float] = {}  # until (monotonic time)
         self.sent = 0
         self.recruited = False
+        self.failure: RedisError | None = None  # set when claiming failed: finish, then raise
 
     async def run(self) -> int:
         deadline = time.monotonic() + self.settings.run_seconds
         last_flush = time.monotonic()
         while True:
-            claimed = 0
-            if time.monotonic() < deadline and self.has_room():
-                claimed = self.claim_more()
+            claimed, tried = self.try_claim(deadline)
             if self.in_flight:
                 done, _ = await asyncio.wait(
                     self.in_flight,
@@ -521,6 +521,10 @@ class Pump:
                 self.flush()
                 last_flush = time.monotonic()
             if not self.in_flight and not claimed:
+                if self.failure is not None:
+                    break
+                if not tried and time.monotonic() < deadline:
+                    continue  # every send in flight ended in this wait: look for more work
                 wait = self.next_unthrottle()
                 if wait is None or wait > self.settings.idle_wait_seconds:
                     break
@@ -529,7 +533,23 @@ class Pump:
                 await asyncio.sleep(wait)
         if self.answers:
             self.flush()
+        if self.failure is not None:
+            raise self.failure
         return self.sent
+
+    def try_claim(self, deadline: float) -> tuple[int, bool]:
+        """Claim more when there is room and time: (messages claimed, whether it tried)."""
+        if self.failure is not None or time.monotonic() >= deadline or not self.has_room():
+            return 0, False
+        try:
+            return self.claim_more(), True
+        except RedisError as error:
+            # Pacing needs Redis. Stop claiming, but still record the answers to the requests
+            # in flight: abandoning them would leave messages Twilio has in `sending`.
+            log.error("redis failed mid-claim; finishing %d sends", len(self.in_flight))
+            db.session.rollback()
+            self.failure = error
+            return 0, True
 
     def has_room(self) -> bool:
         """Claim when a quarter of the pump is free (or all of it), not for every free slot."""

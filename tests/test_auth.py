@@ -273,6 +273,14 @@ ROUTES = [
         access=ORGANIZER,
     ),
     Route("GET", "/audit", access=ORGANIZER),
+    Route("GET", "/campaigns/archived", access=ORGANIZER),
+    Route(
+        "POST",
+        "/campaigns/<int:campaign_id>/delete",
+        (("confirm_name", CAMPAIGN_NAME),),
+        access=ORGANIZER,
+    ),
+    Route("POST", "/campaigns/<int:campaign_id>/restore", access=ORGANIZER),
     Route("GET", "/team", access=ORGANIZER),
     Route(
         "POST",

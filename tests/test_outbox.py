@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from gotv import outbox, pacing, queue, sms
 from gotv.db import db
-from gotv.fakecarrier import FakeCarrier
+from gotv.fakecarrier import CarrierServer, FakeCarrier
 from gotv.models import (
     CampaignStatus,
     CampaignTally,
@@ -445,4 +445,22 @@ def test_an_organizations_limit_holds_across_all_its_senders(
     sent = run_pump(app)
 
     assert sent == 30 and time.monotonic() - started >= 0.45
+    assert {status_of(message) for message in messages} == {MessageStatus.ACCEPTED}
+
+
+def test_a_pump_whose_whole_batch_answers_at_once_goes_on_to_the_next_batch(
+    app: Flask,
+    volunteer: User,
+    carrier: FakeCarrier,
+    carrier_server: CarrierServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Found by tests/test_faults.py: when every request in flight was answered within one
+    # wait, the pump stopped after its first batch and left the rest to another pump.
+    monkeypatch.setattr(carrier_server, "latency", 0.02)
+    messages = queued_messages(volunteer, 30)
+
+    sent = asyncio.run(outbox.pump(app.config, outbox.PumpSettings("https://gotv.test/s", 10)))
+
+    assert sent == 30
     assert {status_of(message) for message in messages} == {MessageStatus.ACCEPTED}
