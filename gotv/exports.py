@@ -16,7 +16,19 @@ from typing import Any
 from sqlalchemy import Executable, and_, func, select
 
 from gotv.db import db
-from gotv.models import Campaign, Contact, Direction, Message, OptOut, User
+from gotv.models import (
+    Campaign,
+    Contact,
+    ContactTag,
+    Direction,
+    Message,
+    OptOut,
+    SurveyAnswer,
+    SurveyChoice,
+    SurveyQuestion,
+    Tag,
+    User,
+)
 
 # A cell starting with one of these is run as a formula by Excel, LibreOffice and Sheets
 # (OWASP's list, plus LF). Spreadsheets also skip leading spaces before a formula, so a cell
@@ -119,8 +131,41 @@ MESSAGE_COLUMNS = (
 
 
 def contacts_header(campaign: Campaign) -> list[str]:
-    """The contacts export's columns: ours, then the list's own (custom) fields."""
-    return [*CONTACT_COLUMNS, *campaign.custom_field_names]
+    """The contacts export's columns: ours, the tags, one per survey question (its text), then
+    the list's own (custom) fields."""
+    questions = [f"survey: {question.text}" for question in survey_questions(campaign)]
+    return [*CONTACT_COLUMNS, "tags", *questions, *campaign.custom_field_names]
+
+
+def survey_questions(campaign: Campaign) -> list[SurveyQuestion]:
+    """Every question the campaign ever asked, retired ones too: their answers are data."""
+    return list(
+        db.session.scalars(
+            select(SurveyQuestion)
+            .where(SurveyQuestion.campaign_id == campaign.id)
+            .order_by(SurveyQuestion.position, SurveyQuestion.id)
+        )
+    )
+
+
+def tags_of_contact() -> Any:
+    """A scalar subquery: the contact's tag names joined by "; " (in no particular order)."""
+    return (
+        select(func.aggregate_strings(Tag.name, "; "))
+        .join(ContactTag, ContactTag.tag_id == Tag.id)
+        .where(ContactTag.contact_id == Contact.id)
+        .scalar_subquery()
+    )
+
+
+def answer_to(question: SurveyQuestion) -> Any:
+    """A scalar subquery: the label of the contact's current answer to `question`."""
+    return (
+        select(SurveyChoice.label)
+        .join(SurveyAnswer, SurveyAnswer.choice_id == SurveyChoice.id)
+        .where(SurveyAnswer.contact_id == Contact.id, SurveyAnswer.question_id == question.id)
+        .scalar_subquery()
+    )
 
 
 def contact_rows(campaign: Campaign) -> Iterator[Any]:
@@ -154,6 +199,8 @@ def contacts_query(campaign: Campaign) -> Executable:
             OptOut.created_at,
             last_reply.c.created_at,
             last_reply.c.body,
+            tags_of_contact(),
+            *(answer_to(question) for question in survey_questions(campaign)),
             *(Contact.custom_fields[name].as_string() for name in campaign.custom_field_names),
         )
         .select_from(Contact)

@@ -25,9 +25,11 @@ from gotv.models import (
     CampaignStatus,
     Contact,
     ContactStatus,
+    ContactTag,
     Direction,
     Message,
     OptOut,
+    Tag,
     User,
 )
 
@@ -157,13 +159,24 @@ def by_text(value: str, organization_id: int) -> Condition:
     )
 
 
-# Query parameter -> filter. To filter by tag, write by_tag(value, organization_id) returning an
-# EXISTS on the contact's tags and add "tag": by_tag here (and a field to the review form); the
-# page, the bulk reassignment and its audit entry pick it up by its name.
+def by_tag(value: str, organization_id: int) -> Condition:
+    """The contact carries this tag of the organization's (another's tag id matches nothing)."""
+    if not value.isdigit():
+        return nothing()
+    return exists().where(
+        ContactTag.contact_id == Contact.id,
+        ContactTag.tag_id == int(value),
+        ContactTag.tag_id.in_(select(Tag.id).where(Tag.organization_id == organization_id)),
+    )
+
+
+# Query parameter -> filter. The page, the bulk reassignment and its audit entry pick a new
+# one up by its name (it needs a field in the review form too).
 FILTERS: dict[str, FilterFunction] = {
     "campaign": by_campaign,
     "texter": by_texter,
     "status": by_status,
+    "tag": by_tag,
     "error": by_error_code,
     "who": by_person,
     "text": by_text,

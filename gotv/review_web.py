@@ -17,7 +17,7 @@ from sqlalchemy import select
 from wtforms import BooleanField, StringField
 from wtforms.validators import DataRequired, Length
 
-from gotv import consent, review
+from gotv import consent, content, review
 from gotv.auth import organizer_required
 from gotv.db import db
 from gotv.models import Campaign, Contact, Message
@@ -68,6 +68,7 @@ def index() -> ResponseReturnValue:
         first_page=not before,
         campaigns=campaigns,
         users=review.assignable_users(current_user.organization_id),
+        tags=content.organization_tags(current_user.organization_id),
         statuses=review.STATUSES,
         unassigned=review.UNASSIGNED,
         form=ReassignForm(),

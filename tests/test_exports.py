@@ -17,8 +17,10 @@ from gotv.models import (
     AuditEvent,
     Campaign,
     ContactStatus,
+    ContactTag,
     MessageStatus,
     Organization,
+    SurveyAnswer,
     User,
 )
 from tests.conftest import login
@@ -28,6 +30,8 @@ from tests.factories import (
     make_contact,
     make_conversation,
     make_message,
+    make_question,
+    make_tag,
 )
 
 # The 1M-row test: rows, and the most memory the export may take on top of what was there.
@@ -124,7 +128,7 @@ def test_the_contacts_export_has_status_volunteer_opt_out_last_reply_and_list_fi
 
     rows = read_csv(client, f"/campaigns/{campaign.id}/export/contacts.csv")
 
-    assert list(rows[0]) == [*exports.CONTACT_COLUMNS, "ward", "precinct"]
+    assert list(rows[0]) == [*exports.CONTACT_COLUMNS, "tags", "ward", "precinct"]
     ana, bo, cy = rows
     assert (ana["first_name"], ana["status"], ana["needs_reply"]) == ("Ana", "texted", "True")
     assert ana["texter"] == volunteer.name
@@ -146,6 +150,42 @@ def test_the_contacts_export_has_status_volunteer_opt_out_last_reply_and_list_fi
     (entry,) = exports_audited(organization)
     assert entry.user_id == organizer.id
     assert entry.details["export"] == "contacts" and entry.details["campaign_id"] == campaign.id
+
+
+def test_the_contacts_export_has_each_contacts_tags_and_survey_answers(
+    client: FlaskClient, organization: Organization, organizer: User, campaign: Campaign
+) -> None:
+    question = make_question(campaign, "Will you vote?", ("Yes", "No"))
+    ride = make_question(campaign, "Need a ride?", ("Yes", "=No"))
+    ana = make_contact(campaign, first_name="Ana")
+    make_contact(campaign, first_name="Bo")
+    for tag in (make_tag(organization, "Volunteer"), make_tag(organization, "@Ride")):
+        db.session.add(ContactTag(contact_id=ana.id, tag_id=tag.id))
+    db.session.add_all(
+        [
+            SurveyAnswer(
+                contact_id=ana.id, question_id=question.id, choice_id=question.choices[0].id
+            ),
+            SurveyAnswer(contact_id=ana.id, question_id=ride.id, choice_id=ride.choices[1].id),
+        ]
+    )
+    db.session.commit()
+    login(client, organizer)
+
+    rows = read_csv(client, f"/campaigns/{campaign.id}/export/contacts.csv")
+
+    assert list(rows[0])[len(exports.CONTACT_COLUMNS) :] == [
+        "tags",
+        "survey: Will you vote?",
+        "survey: Need a ride?",
+        "ward",
+        "precinct",
+    ]
+    by_name = {row["first_name"]: row for row in rows}
+    assert sorted(by_name["Ana"]["tags"].lstrip("'").split("; ")) == ["@Ride", "Volunteer"]
+    assert by_name["Ana"]["survey: Will you vote?"] == "Yes"
+    assert by_name["Ana"]["survey: Need a ride?"] == "'=No"
+    assert (by_name["Bo"]["tags"], by_name["Bo"]["survey: Will you vote?"]) == ("", "")
 
 
 def test_the_messages_export_lists_the_campaigns_messages_oldest_first(

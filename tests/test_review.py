@@ -15,6 +15,7 @@ from gotv.models import (
     CampaignStatus,
     Contact,
     ContactStatus,
+    ContactTag,
     Organization,
     Role,
     User,
@@ -27,6 +28,7 @@ from tests.factories import (
     make_conversation,
     make_message,
     make_org,
+    make_tag,
     make_user,
 )
 
@@ -124,6 +126,20 @@ def test_it_finds_message_text_in_any_case(organization: Organization, known: Kn
     assert names(organization.id, text="see you") == {"Ben"}
     assert names(organization.id, text="100%") == {"Ben"}  # % is a character, not a wildcard
     assert names(organization.id, text="_") == set()
+
+
+def test_it_filters_by_tag_of_the_organization_only(
+    organization: Organization, known: Known
+) -> None:
+    ride = make_tag(organization, "Needs a ride")
+    elsewhere = make_tag(make_org(), "Needs a ride")
+    for name in ("Ana", "Eve"):
+        db.session.add(ContactTag(contact_id=known.contacts[name].id, tag_id=ride.id))
+    db.session.add(ContactTag(contact_id=known.contacts["Ben"].id, tag_id=elsewhere.id))
+    db.session.flush()
+
+    assert names(organization.id, tag=str(ride.id)) == {"Ana", "Eve"}
+    assert names(organization.id, tag=str(elsewhere.id)) == set()
 
 
 def test_filters_combine(organization: Organization, known: Known) -> None:
