@@ -13,14 +13,19 @@ from gotv.db import db
 from gotv.models import (
     Campaign,
     CampaignStatus,
+    CannedResponse,
     ContactImport,
     ImportMode,
     Organization,
     Role,
+    Tag,
     User,
 )
 
 DEMO_LIST = Path(__file__).parent / "demo" / "voters.csv"
+DEMO_WHERE_TO_VOTE = (
+    "{first_name}, you can look up your polling place at vote.org. Polls are open 7am to 8pm."
+)
 DEMO_SCRIPT = (
     "Hi {first_name}, it's {texter_name}, a volunteer with Vote Together. Election day is "
     "Tuesday, Nov 3. Do you know where your polling place is? Reply STOP to opt out."
@@ -80,7 +85,8 @@ def disable_two_factor(email: str) -> None:
 @click.command("seed-demo")
 @click.option("--password", default="demo-password", show_default=True)
 def seed_demo(password: str) -> None:
-    """Create the demo organization, an organizer, two volunteers and an active campaign (once)."""
+    """Create the demo organization, an organizer, two volunteers and an active campaign with a
+    canned response, and a tag (once)."""
     if db.session.scalars(select(User).where(User.email == "organizer@demo.test")).first():
         click.echo("demo data already present")
         return
@@ -110,6 +116,12 @@ def seed_demo(password: str) -> None:
     )
     db.session.add(campaign)
     db.session.flush()
+    db.session.add_all(
+        [
+            CannedResponse(campaign_id=campaign.id, title="Where to vote", body=DEMO_WHERE_TO_VOTE),
+            Tag(organization_id=organization.id, name="Needs a ride"),
+        ]
+    )
     imp = import_demo_list(campaign, users[0])
     click.echo(f"demo campaign {campaign.id}: {imp.loaded} contacts ({imp.status.value})")
 

@@ -44,6 +44,8 @@ def test_a_volunteer_uses_canned_responses_the_survey_and_tags(
     volunteer.locator(".cards li").filter(has_text="GOTV weekend").get_by_role(
         "link", name="Send texts"
     ).click()
+    volunteer.get_by_role("button", name=re.compile(r"Get \d+ contacts")).click()
+    expect(volunteer.locator("#message-body")).to_contain_text("Hi ")
     first_name = re.match(r"Hi (\w+),", volunteer.locator("#message-body").inner_text())
     assert first_name, volunteer.content()
     volunteer.get_by_role("button", name="Send", exact=True).click()

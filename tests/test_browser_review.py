@@ -27,7 +27,9 @@ def send_texts(page: Page, app_url: str, count: int) -> None:
     """As the demo volunteer, send `count` initial texts, one Enter each."""
     log_in(page, app_url, "volunteer@demo.test")
     page.get_by_role("link", name="Send texts").first.click()
+    page.get_by_role("button", name=re.compile(r"Get \d+ contacts")).click()
     preview = page.locator("#message-body")
+    expect(preview).to_contain_text("Hi ")
     for _ in range(count):
         greeting = re.match(r"Hi \w+,", preview.inner_text())
         assert greeting, preview.inner_text()

@@ -1,5 +1,6 @@
-"""The volunteer's texting, in a phone-sized browser: a batch, twenty texts with the Enter key,
-a reply arriving live, answered, and an opt-out.
+"""The volunteer's texting, in a phone-sized browser: joining by an invitation link, a batch,
+twenty texts with the Enter key, a reply arriving live, answered with a canned response, a tag,
+and an opt-out.
 
 With GOTV_SCREENSHOTS=1 the test also writes docs/screenshots/send-loop-phone.png and
 docs/screenshots/inbox-phone.png (the images the README shows).
@@ -99,13 +100,30 @@ def assert_fits_a_phone(page: Page) -> None:
     assert small == []
 
 
-def test_a_volunteer_sends_twenty_texts_with_enter_and_answers_a_reply_live(
-    phone: Page, stack: dict[str, str]
+def invitation_link(browser: Browser, stack: dict[str, str]) -> str:
+    """An organizer's link for a new volunteer, starting them on the demo campaign."""
+    context = browser.new_context()
+    organizer = context.new_page()
+    log_in(organizer, stack["app"], "organizer@demo.test")
+    organizer.get_by_role("link", name="Team").click()
+    organizer.get_by_label("Start them on campaign").select_option(label="GOTV weekend")
+    organizer.get_by_role("button", name="Create invitation link").click()
+    link = organizer.get_by_role("textbox", name="Invitation link").input_value()
+    context.close()
+    return link
+
+
+def test_a_newcomer_joins_texts_twenty_voters_with_enter_and_answers_a_reply_live(
+    phone: Page, browser: Browser, stack: dict[str, str]
 ) -> None:
     add_new_yorkers(stack["state"])
     page = phone
-    log_in(page, stack["app"], "volunteer@demo.test")
-    page.get_by_role("link", name="Send texts").first.click()
+    page.goto(invitation_link(browser, stack))
+    page.get_by_label("Your name").fill("Nadia Newcomer")
+    page.get_by_label("Email").fill("nadia@example.test")
+    page.get_by_label(re.compile(r"^Password \(")).fill("a long enough password")
+    page.get_by_label("Password again").fill("a long enough password")
+    page.get_by_role("button", name="Join and start").click()
     page.get_by_role("button", name=re.compile(r"Get \d+ contacts")).click()
     expect(page.get_by_role("status").first).to_contain_text("new contacts are yours")
     send = page.get_by_role("button", name="Send", exact=True)
@@ -145,9 +163,16 @@ def test_a_volunteer_sends_twenty_texts_with_enter_and_answers_a_reply_live(
 
     conversation.get_by_role("link").click()
     expect(page.locator(".thread")).to_contain_text("Yes! Where do I vote?")
-    page.get_by_label("Reply").fill("At the library on Main St, 7am to 8pm.")
+    page.get_by_role("button", name="Where to vote").click()  # the demo's canned response
+    expect(page.get_by_label("Reply")).to_have_value(
+        f"{name.group(1)}, you can look up your polling place at vote.org. Polls are open 7am "
+        "to 8pm."
+    )
     page.get_by_role("button", name="Send reply").click()
-    expect(page.locator(".thread")).to_contain_text("At the library on Main St")
+    expect(page.locator(".thread")).to_contain_text("look up your polling place")
+    page.get_by_label("Add a tag").fill("Needs a ride")
+    page.get_by_role("button", name="Add tag").click()
+    expect(page.locator("#tag-list")).to_contain_text("Needs a ride")
 
     voter_replies(stack, voter, "Thanks. Please don't text me again though")
     expect(page.locator(".thread")).to_contain_text("don't text me again")  # live, in place
