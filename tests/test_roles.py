@@ -122,7 +122,10 @@ def outcomes(client: FlaskClient, world: World, token: str) -> dict[str, tuple[i
     seen = {}
     for route in ORDERED:
         response = request(client, route, world.campaign, world.contact, token, world.ids)
-        response.get_data()  # streamed CSVs run to the end and close their database cursor
+        if response.mimetype == "text/event-stream":
+            response.close()  # live events stream for minutes: the status line is the answer
+        else:
+            response.get_data()  # streamed CSVs run to the end and close their database cursor
         seen[str(route)] = (
             response.status_code,
             urlsplit(response.headers.get("Location", "")).path,
