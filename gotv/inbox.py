@@ -329,11 +329,7 @@ def next_waiting(contact: Contact) -> Contact | None:
 @login_required
 def conversation(contact_id: int) -> ResponseReturnValue:
     contact = get_conversation(contact_id)
-    messages = db.session.scalars(
-        select(Message)
-        .where(Message.contact_id == contact.id)
-        .order_by(Message.created_at, Message.id)
-    ).all()
+    messages = texting.thread(contact)
     opted_out = consent.opt_out_of(contact.campaign.organization_id, contact.cell)
     if contact.unread and contact.texter_id == current_user.id:
         mark_read(contact)

@@ -17,10 +17,10 @@ from sqlalchemy import select
 from wtforms import BooleanField, StringField
 from wtforms.validators import DataRequired, Length
 
-from gotv import consent, content, review
+from gotv import consent, content, review, texting
 from gotv.auth import organizer_required
 from gotv.db import db
-from gotv.models import Campaign, Contact, Message
+from gotv.models import Campaign, Contact
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 
@@ -126,11 +126,7 @@ def owned_conversation(contact_id: int) -> Contact:
 def conversation(contact_id: int) -> ResponseReturnValue:
     """One thread, read-only, with who holds it and a form to hand it to someone else."""
     contact = owned_conversation(contact_id)
-    messages = db.session.scalars(
-        select(Message)
-        .where(Message.contact_id == contact.id)
-        .order_by(Message.created_at, Message.id)
-    ).all()
+    messages = texting.thread(contact)
     return render_template(
         "review/conversation.html",
         contact=contact,

@@ -265,6 +265,17 @@ def add_outbound(
     return message
 
 
+def thread(contact: Contact) -> list[Message]:
+    """Every message to and from the contact, oldest first: a conversation as people read it."""
+    return list(
+        db.session.scalars(
+            select(Message)
+            .where(Message.contact_id == contact.id)
+            .order_by(Message.created_at, Message.id)
+        )
+    )
+
+
 def message_for_key(idempotency_key: str) -> Message | None:
     """The message a form submission with this key already created, if any."""
     return db.session.scalars(

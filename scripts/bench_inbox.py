@@ -39,25 +39,15 @@ from bench_send import (  # noqa: E402
     migrated_engine,
     wait_for_port,
 )
+from bench_webhooks import environment as webhook_environment  # noqa: E402
 
 PASSWORD = "bench-password"
 SCRIPT = "Hi {first_name}, it's {texter_name}. Will you vote Tuesday? Reply STOP to opt out."
 
 
 def environment(args: argparse.Namespace, public_url: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "GOTV_ENV": "production",
-        "SECRET_KEY": "bench",
-        "DATABASE_URL": args.database_url,
-        "REDIS_URL": args.redis_url,
-        "PUBLIC_URL": public_url,
-        "PROXY_COUNT": "0",
-        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "TWILIO_FROM_NUMBER": FROM_NUMBER,
-        "TWILIO_API_URL": "http://127.0.0.1:9",
-    }
+    """The webhook benchmark's production settings; no proxy in front of gunicorn here."""
+    return {**webhook_environment(args, public_url), "PROXY_COUNT": "0"}
 
 
 def setup(engine: sa.Engine, contacts: int, users: int) -> dict[str, Any]:
