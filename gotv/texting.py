@@ -398,17 +398,20 @@ def record_inbound(params: Mapping[str, str]) -> Message | None:
     except IntegrityError:
         db.session.rollback()
         return None  # the same webhook again (Twilio retries), maybe at the same moment
+    texter_id, event = None, {}
     if contact is not None:
         contact.unread = Contact.unread + 1
         replies = act_on_reply(contact, message)
+        db.session.flush()
+        # Read before the commit, which would expire both rows and cost two more queries.
+        texter_id, event = contact.texter_id, live.inbound_event(contact, message)
     else:
         replies = []
         opt_out_stranger(message)
     db.session.commit()
     if replies:
         queue.wake_senders()
-    if contact is not None:
-        live.publish(contact.texter_id, live.inbound_event(contact, message))
+    live.publish(texter_id, event)
     return message
 
 

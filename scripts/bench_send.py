@@ -394,8 +394,9 @@ def _parent_of(pid: int) -> int | None:
 class CpuMeter:
     """CPU seconds used by each part of the pipeline between start() and the report."""
 
-    def __init__(self, parts: dict[str, Any]) -> None:
+    def __init__(self, parts: dict[str, Any], unit: str = "message") -> None:
         self.parts = parts  # name -> a function returning that part's pids
+        self.unit = unit  # what report()'s count counts
 
     def start(self) -> None:
         self.before = {name: self._seconds(pids()) for name, pids in self.parts.items()}
@@ -404,7 +405,7 @@ class CpuMeter:
         return {pid: process_cpu_seconds(pid) for pid in pids}
 
     def report(self, messages: int) -> str:
-        """Microseconds of CPU per message for each part, and their sum."""
+        """Microseconds of CPU per message (or other unit) for each part, and their sum."""
         per_message = {}
         for name, pids in self.parts.items():
             before = self.before[name]
@@ -412,7 +413,7 @@ class CpuMeter:
             used = sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
             per_message[name] = used / messages * 1e6
         parts = ", ".join(f"{name} {us:.0f}" for name, us in per_message.items())
-        return f"CPU per message (us): {parts}; total {sum(per_message.values()):.0f}"
+        return f"CPU per {self.unit} (us): {parts}; total {sum(per_message.values()):.0f}"
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -327,7 +327,8 @@ def phase(
     ids = setup(engine, args.contacts, first)
     requests, expected = plan(args, args.base, ids, first)
     meter = CpuMeter(
-        {"gunicorn": lambda: process_tree(web.pid), "postgres": lambda: postgres_pids(engine)}
+        {"gunicorn": lambda: process_tree(web.pid), "postgres": lambda: postgres_pids(engine)},
+        unit="request",
     )
     meter.start()
     clients_before = resource.getrusage(resource.RUSAGE_CHILDREN)
