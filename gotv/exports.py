@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Executable, and_, func, select
 
+from gotv import content
 from gotv.db import db
 from gotv.models import (
     Campaign,
@@ -133,19 +134,11 @@ MESSAGE_COLUMNS = (
 def contacts_header(campaign: Campaign) -> list[str]:
     """The contacts export's columns: ours, the tags, one per survey question (its text), then
     the list's own (custom) fields."""
-    questions = [f"survey: {question.text}" for question in survey_questions(campaign)]
+    # Retired questions too: their answers are data.
+    questions = [
+        f"survey: {question.text}" for question in content.questions(campaign, include_retired=True)
+    ]
     return [*CONTACT_COLUMNS, "tags", *questions, *campaign.custom_field_names]
-
-
-def survey_questions(campaign: Campaign) -> list[SurveyQuestion]:
-    """Every question the campaign ever asked, retired ones too: their answers are data."""
-    return list(
-        db.session.scalars(
-            select(SurveyQuestion)
-            .where(SurveyQuestion.campaign_id == campaign.id)
-            .order_by(SurveyQuestion.position, SurveyQuestion.id)
-        )
-    )
 
 
 def tags_of_contact() -> Any:
@@ -200,7 +193,10 @@ def contacts_query(campaign: Campaign) -> Executable:
             last_reply.c.created_at,
             last_reply.c.body,
             tags_of_contact(),
-            *(answer_to(question) for question in survey_questions(campaign)),
+            *(
+                answer_to(question)
+                for question in content.questions(campaign, include_retired=True)
+            ),
             *(Contact.custom_fields[name].as_string() for name in campaign.custom_field_names),
         )
         .select_from(Contact)
