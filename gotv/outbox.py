@@ -119,6 +119,8 @@ def claim(
         query = query.where(tuple_(Message.organization_id, Message.sender).not_in(skipped))
     if only_ids is not None:
         query = query.where(Message.id.in_(only_ids))
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(_WALK_THE_QUEUE_PG)
     rows = db.session.execute(query).all()
     more_waiting = len(rows) > limit
     by_sender: dict[SenderKey, list[int]] = defaultdict(list)
@@ -128,6 +130,15 @@ def claim(
     outgoing = gate(claim_rows(allowed, now), now)
     db.session.commit()
     return Claim(outgoing, waits, more_waiting)
+
+
+# Until autovacuum next analyzes the table, PostgreSQL believes the queued-message index
+# holds what it held then: after a burst of clicks or an outage's backlog that is a few rows
+# where there are 100,000. It then plans the claim as a bitmap scan that reads and sorts every
+# queued row (45-65 ms, measured) instead of walking the index to the first few (0.3 ms).
+# Without bitmap scans, for this transaction only, the index walk is the plan whatever the
+# statistics say.
+_WALK_THE_QUEUE_PG = text("SELECT set_config('enable_bitmapscan', 'off', true)")
 
 
 def pace(by_sender: dict[SenderKey, list[int]], now: datetime) -> tuple[list[int], dict]:
