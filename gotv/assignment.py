@@ -25,6 +25,9 @@ from gotv.models import Campaign, CampaignStatus, Contact, ContactStatus, User
 # A volunteer's last activity is written at most this often, so a send costs no extra write.
 ACTIVITY_GRANULARITY = timedelta(minutes=1)
 MAX_BATCH_SIZE = 1000
+# Rows the send loop's top-up looks at, at most: past a run of contacts in quiet hours it goes
+# on from where it stopped at the next send.
+TOP_UP_SCAN = 20
 
 
 class BatchRefused(Exception):
@@ -223,6 +226,48 @@ def batch(campaign: Campaign, texter: User, now: datetime, ready_limit: int = 5)
             closed[place] += 1
     found.later = later_groups(campaign, closed, now)
     return found
+
+
+def next_ready(
+    campaign: Campaign,
+    texter: User,
+    now: datetime,
+    after: int,
+    limit: int,
+    leaving_out: int | None = None,
+) -> tuple[list[Contact], int]:
+    """Up to `limit` contacts of the volunteer's batch with ids above `after` who may be texted
+    now, in list order (`leaving_out` aside), and the id to continue after next time.
+
+    What the send loop needs after each send to keep its queue full: one query over at most
+    TOP_UP_SCAN rows of the batch index (ix_contact_new_by_texter), whatever the batch's or the
+    campaign's size. Contacts in quiet hours are passed over (`batch` lists them as later).
+    """
+    if limit <= 0:
+        return [], after
+    query = (
+        select(Contact)
+        .where(*holding(campaign, texter), Contact.id > after, texting.textable_number(campaign))
+        .order_by(Contact.id)
+        .limit(TOP_UP_SCAN)
+    )
+    if leaving_out is not None:
+        query = query.where(Contact.id != leaving_out)
+    ready: list[Contact] = []
+    last = after
+    open_now: dict[tuple[str, str], bool] = {}
+    for contact in db.session.scalars(query):
+        last = contact.id
+        place = (contact.time_zones, contact.rule_states)
+        if place not in open_now:
+            open_now[place] = hours.is_open(
+                place[0], now, campaign.window_start_hour, campaign.window_end_hour, state=place[1]
+            )
+        if open_now[place]:
+            ready.append(contact)
+            if len(ready) == limit:
+                break
+    return ready, last
 
 
 def later_groups(

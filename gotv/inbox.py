@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from flask import (
     Blueprint,
@@ -27,6 +27,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from wtforms import BooleanField, HiddenField, IntegerField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
@@ -96,6 +97,28 @@ def queue_once(idempotency_key: str, queue_message: Callable[[], Message]) -> st
     return None
 
 
+def send_initial_once(campaign: Campaign, contact_id: int, idempotency_key: str) -> str | None:
+    """Queue a contact's initial text unless this form was already sent; commit; wake a pump.
+
+    Returns why the text may not be sent (nothing is written then), or None. The key is looked
+    up only when the claim fails: a form sent twice finds its contact already texted, and then
+    answers as the first send did. So the usual send costs the claim and the insert alone.
+    """
+    try:
+        texting.queue_initial_message(campaign, contact_id, current_user, idempotency_key, utcnow())
+    except (texting.CannotText, IntegrityError) as refusal:
+        db.session.rollback()
+        if texting.message_for_key(idempotency_key) is not None:
+            return None
+        if isinstance(refusal, IntegrityError):
+            raise
+        return str(refusal)
+    assignment.touch(current_user, utcnow())
+    db.session.commit()
+    queue.wake_senders()
+    return None
+
+
 def flash_refusal(refusal: str | None) -> None:
     if refusal:
         flash(refusal, "error")
@@ -156,13 +179,17 @@ def loop_state(campaign: Campaign, now: datetime) -> dict[str, Any]:
         "batch": batch,
         "contact": batch.ready[0] if batch.ready else None,
         "replies_waiting": assignment.replies_waiting(campaign, current_user),
-        # Only when the batch is empty: then the pool's next opening is worth a query.
-        "pool_opens_at": (
-            texting.next_opening(campaign, current_user, now)
-            if campaign.is_active and not batch.held
-            else None
-        ),
+        # Only when the batch is empty, and only if nobody may be texted now.
+        "pool_opens_at": pool_opening(campaign, now)
+        if campaign.is_active and not batch.held
+        else None,
     }
+
+
+def pool_opening(campaign: Campaign, now: datetime) -> datetime | None:
+    """When someone the volunteer could take opens, if nobody may be texted right now."""
+    opens = texting.next_opening(campaign, current_user, now)
+    return opens if opens is not None and opens > now else None
 
 
 @bp.post("/<int:campaign_id>/batch")
@@ -205,14 +232,8 @@ def send_initial(campaign_id: int) -> ResponseReturnValue:
     form = SendForm()
     if not form.validate_on_submit():
         abort(400)
-    key = form.idempotency_key.data or ""
     flash_refusal(
-        queue_once(
-            key,
-            lambda: texting.queue_initial_message(
-                campaign, form.contact_id.data or 0, current_user, key, utcnow()
-            ),
-        )
+        send_initial_once(campaign, form.contact_id.data or 0, form.idempotency_key.data or "")
     )
     return redirect(url_for("inbox.send_loop", campaign_id=campaign.id))
 
@@ -228,24 +249,44 @@ def queue_json(campaign_id: int) -> ResponseReturnValue:
 @bp.post("/<int:campaign_id>/send.json")
 @login_required
 def send_json(campaign_id: int) -> ResponseReturnValue:
-    """Send one initial text; answers with the send loop's new state (the next contacts).
+    """Send one initial text; answers with what the page needs to keep PREFETCH contacts ready.
 
-    Body: {"contact_id": int, "idempotency_key": str}. A repeated key answers as the first
-    send did; a contact already texted is refused with 409 and {"error": ...}.
+    Body: {"contact_id": int, "idempotency_key": str, "after": int, "want": int}: the page
+    holds ready contacts up to id `after` and wants `want` more (at most PREFETCH; none if
+    left out). Answer: {"sent": {"contact_id": int}, "next": [ready contacts after `after`],
+    "after": the id to ask after next time}. No counts: the page keeps its own, and fetches
+    queue.json when its queue runs dry. A repeated key answers as the first send did; a contact
+    that may not be texted is refused with 409 and {"error": str, "next": [...], "after": int}.
     """
     campaign = get_owned(Campaign, campaign_id)
     sent = request.get_json(silent=True) or {}
     contact_id, key = sent.get("contact_id"), sent.get("idempotency_key")
-    if not isinstance(contact_id, int) or not isinstance(key, str) or not 16 <= len(key) <= 64:
+    after, want = sent.get("after", 0), sent.get("want", 0)
+    if not (is_int(contact_id) and is_int(after) and is_int(want)):
         abort(400)
-    refusal = queue_once(
-        key,
-        lambda: texting.queue_initial_message(campaign, contact_id, current_user, key, utcnow()),
-    )
-    payload = queue_payload(campaign, utcnow())
+    if not isinstance(key, str) or not 16 <= len(key) <= 64:
+        abort(400)
+    # Before the send: its commit expires the campaign and the user, which rendering reads.
+    top_up = next_ready(campaign, after, want, leaving_out=contact_id)
+    refusal = send_initial_once(campaign, contact_id, key)
     if refusal:
-        return no_store(jsonify(error=refusal, **payload)), 409
-    return no_store(jsonify(sent={"contact_id": contact_id}, **payload))
+        return no_store(jsonify(error=refusal, **top_up)), 409
+    return no_store(jsonify(sent={"contact_id": contact_id}, **top_up))
+
+
+def is_int(value: Any) -> TypeGuard[int]:
+    """A JSON integer (true and false are not numbers here)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def next_ready(campaign: Campaign, after: int, want: int, leaving_out: int) -> dict[str, Any]:
+    """Up to `want` (at most PREFETCH) ready contacts of the batch after id `after`, rendered."""
+    if not campaign.is_active:
+        return {"next": [], "after": after}
+    contacts, last = assignment.next_ready(
+        campaign, current_user, utcnow(), after, min(want, PREFETCH), leaving_out=leaving_out
+    )
+    return {"next": [ready_contact(campaign, contact) for contact in contacts], "after": last}
 
 
 def queue_payload(campaign: Campaign, now: datetime) -> dict[str, Any]:
@@ -256,6 +297,7 @@ def queue_payload(campaign: Campaign, now: datetime) -> dict[str, Any]:
     return {
         "active": campaign.is_active,
         "ready": [ready_contact(campaign, contact) for contact in batch.ready],
+        "after": batch.ready[-1].id if batch.ready else 0,
         "ready_count": batch.ready_count,
         "held": batch.held,
         "later": [
