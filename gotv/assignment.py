@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, select, tuple_, update
+from sqlalchemy import ColumnElement, bindparam, func, select, tuple_, update
 
 from gotv import hours, texting
 from gotv.db import db
@@ -25,9 +25,10 @@ from gotv.models import Campaign, CampaignStatus, Contact, ContactStatus, User
 # A volunteer's last activity is written at most this often, so a send costs no extra write.
 ACTIVITY_GRANULARITY = timedelta(minutes=1)
 MAX_BATCH_SIZE = 1000
-# Rows the send loop's top-up looks at, at most: past a run of contacts in quiet hours it goes
-# on from where it stopped at the next send.
-TOP_UP_SCAN = 20
+# Rows the send loop's top-up looks at beyond those it wants: past a run of contacts in quiet
+# hours it goes on from where it stopped at the next send (and queue.json recounts when the
+# page's queue runs dry). Each row is an ORM object built: few, since this runs on every send.
+TOP_UP_SLACK = 4
 
 
 class BatchRefused(Exception):
@@ -240,23 +241,27 @@ def next_ready(
     now, in list order (`leaving_out` aside), and the id to continue after next time.
 
     What the send loop needs after each send to keep its queue full: one query over at most
-    TOP_UP_SCAN rows of the batch index (ix_contact_new_by_texter), whatever the batch's or the
-    campaign's size. Contacts in quiet hours are passed over (`batch` lists them as later).
+    `limit` + TOP_UP_SLACK rows of the batch index (ix_contact_new_by_texter), whatever the
+    batch's or the campaign's size. Contacts in quiet hours are passed over (`batch` lists
+    them as later).
     """
     if limit <= 0:
         return [], after
-    query = (
-        select(Contact)
-        .where(*holding(campaign, texter), Contact.id > after, texting.textable_number(campaign))
-        .order_by(Contact.id)
-        .limit(TOP_UP_SCAN)
+    rows = db.session.scalars(
+        _TOP_UP,
+        {
+            "campaign": campaign.id,
+            "texter": texter.id,
+            "organization": campaign.organization_id,
+            "after": after,
+            "leaving_out": leaving_out if leaving_out is not None else after,
+            "rows": limit + TOP_UP_SLACK,
+        },
     )
-    if leaving_out is not None:
-        query = query.where(Contact.id != leaving_out)
     ready: list[Contact] = []
     last = after
     open_now: dict[tuple[str, str], bool] = {}
-    for contact in db.session.scalars(query):
+    for contact in rows:
         last = contact.id
         place = (contact.time_zones, contact.rule_states)
         if place not in open_now:
@@ -268,6 +273,22 @@ def next_ready(
             if len(ready) == limit:
                 break
     return ready, last
+
+
+# Built once: every send runs it.
+_TOP_UP = (
+    select(Contact)
+    .where(
+        Contact.campaign_id == bindparam("campaign"),
+        Contact.texter_id == bindparam("texter"),
+        Contact.status == ContactStatus.NEW,
+        Contact.id > bindparam("after"),
+        Contact.id != bindparam("leaving_out"),
+        texting.textable_in(bindparam("organization")),
+    )
+    .order_by(Contact.id)
+    .limit(bindparam("rows"))
+)
 
 
 def later_groups(

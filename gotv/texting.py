@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Select,
     Update,
@@ -114,12 +115,17 @@ def render(script: str, contact: Contact, texter: User) -> str:
 
 def textable_number(campaign: Campaign) -> ColumnElement[bool]:
     """A SQL condition: the contact's number is neither opted out nor blocked by the carrier."""
+    return textable_in(campaign.organization_id)
+
+
+def textable_in(organization_id: int | BindParameter[int]) -> ColumnElement[bool]:
+    """`textable_number` for an organization id, or a bound parameter standing for one (in a
+    statement built once)."""
     opted_out = exists().where(
-        OptOut.organization_id == campaign.organization_id, OptOut.cell == Contact.cell
+        OptOut.organization_id == organization_id, OptOut.cell == Contact.cell
     )
     blocked = exists().where(
-        BlockedNumber.organization_id == campaign.organization_id,
-        BlockedNumber.cell == Contact.cell,
+        BlockedNumber.organization_id == organization_id, BlockedNumber.cell == Contact.cell
     )
     return ~opted_out & ~blocked
 
@@ -250,17 +256,14 @@ def claim_contact(campaign: Campaign, contact_id: int, texter: User, now: dateti
         caller must roll back.
     """
     contact = db.session.scalars(
-        update(Contact)
-        .where(
-            Contact.id == contact_id,
-            Contact.campaign_id == campaign.id,
-            Contact.status == ContactStatus.NEW,
-            (Contact.texter_id.is_(None)) | (Contact.texter_id == texter.id),
-            textable_number(campaign),
-        )
-        .values(status=ContactStatus.TEXTED, texter_id=texter.id, updated_at=utcnow())
-        .returning(Contact)
-        .execution_options(synchronize_session=False, populate_existing=True)
+        _CLAIM,
+        {
+            "contact": contact_id,
+            "campaign": campaign.id,
+            "organization": campaign.organization_id,
+            "texter": texter.id,
+            "now": utcnow(),
+        },
     ).first()
     if contact is None:
         raise why_not_claimed(campaign, contact_id)
@@ -273,6 +276,22 @@ def claim_contact(campaign: Campaign, contact_id: int, texter: User, now: dateti
     ):
         raise CannotText("It is outside this person's texting hours.")
     return contact
+
+
+# Built once: every send runs it.
+_CLAIM = (
+    update(Contact)
+    .where(
+        Contact.id == bindparam("contact"),
+        Contact.campaign_id == bindparam("campaign"),
+        Contact.status == ContactStatus.NEW,
+        (Contact.texter_id.is_(None)) | (Contact.texter_id == bindparam("texter")),
+        textable_in(bindparam("organization")),
+    )
+    .values(status=ContactStatus.TEXTED, texter_id=bindparam("texter"), updated_at=bindparam("now"))
+    .returning(Contact)
+    .execution_options(synchronize_session=False, populate_existing=True)
+)
 
 
 def why_not_claimed(campaign: Campaign, contact_id: int) -> CannotText:
