@@ -28,6 +28,7 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 from wtforms import BooleanField, HiddenField, IntegerField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
@@ -70,8 +71,11 @@ def new_key() -> str:
 
 
 def get_conversation(contact_id: int) -> Contact:
-    """A contact the user may converse with. :raise 404: for others' or other orgs' contacts."""
-    contact = db.session.get(Contact, contact_id)
+    """A contact the user may converse with, its campaign loaded in the same query.
+
+    :raise 404: for others' or other orgs' contacts.
+    """
+    contact = db.session.get(Contact, contact_id, options=[joinedload(Contact.campaign)])
     if contact is None or contact.campaign.organization_id != current_user.organization_id:
         abort(404)
     if contact.texter_id != current_user.id and not current_user.is_organizer:
@@ -339,8 +343,16 @@ def no_store(response: Response) -> Response:
 def conversations(campaign_id: int) -> ResponseReturnValue:
     """The volunteer's inbox: conversations needing a reply first, most unread first."""
     campaign = get_owned(Campaign, campaign_id)
-    contacts = db.session.scalars(
-        select(Contact)
+    # The columns the list shows, not whole contacts (their custom fields are JSON to decode).
+    contacts = db.session.execute(
+        select(
+            Contact.id,
+            Contact.first_name,
+            Contact.last_name,
+            Contact.unread,
+            Contact.needs_reply,
+            Contact.opt_out_suggested,
+        )
         .where(
             Contact.campaign_id == campaign.id,
             Contact.texter_id == current_user.id,
@@ -349,7 +361,11 @@ def conversations(campaign_id: int) -> ResponseReturnValue:
         .order_by(Contact.needs_reply.desc(), Contact.updated_at.desc(), Contact.id.desc())
         .limit(200)
     ).all()
-    return render_template("inbox/conversations.html", campaign=campaign, contacts=contacts)
+    # Each row links to its thread: the URL is built once, not once per row.
+    thread_url = url_for("inbox.conversation", contact_id=0).removesuffix("0")
+    return render_template(
+        "inbox/conversations.html", campaign=campaign, contacts=contacts, thread_url=thread_url
+    )
 
 
 def next_waiting(contact: Contact) -> Contact | None:
@@ -373,9 +389,7 @@ def conversation(contact_id: int) -> ResponseReturnValue:
     contact = get_conversation(contact_id)
     messages = texting.thread(contact)
     opted_out = consent.opt_out_of(contact.campaign.organization_id, contact.cell)
-    if contact.unread and contact.texter_id == current_user.id:
-        mark_read(contact)
-    return render_template(
+    page = render_template(
         "inbox/conversation.html",
         contact=contact,
         messages=messages,
@@ -386,6 +400,11 @@ def conversation(contact_id: int) -> ResponseReturnValue:
         close_form=DismissForm(),
         skip_to=next_waiting(contact),
     )
+    # After rendering: mark_read commits, and a commit expires every row the page shows (each
+    # would be loaded again, one query per message).
+    if contact.unread and contact.texter_id == current_user.id:
+        mark_read(contact)
+    return page
 
 
 def mark_read(contact: Contact) -> None:
