@@ -201,30 +201,39 @@ def batch(campaign: Campaign, texter: User, now: datetime, ready_limit: int = 5)
     """The volunteer's batch: the first `ready_limit` contacts who may be texted now, in list
     order, how many may be, and the rest grouped by when quiet hours let them be texted.
 
-    One query, over the batch only (at most MAX_BATCH_SIZE rows), whatever the campaign's size.
-    Opted-out and blocked numbers are left out.
+    Two queries over the batch's index, whatever the campaign's size: the batch counted by
+    place (zones, state rules), then the first ready contacts of the places open now. Opted-out
+    and blocked numbers are left out.
     """
-    contacts = db.session.scalars(
-        select(Contact)
+    counts = db.session.execute(
+        select(Contact.time_zones, Contact.rule_states, func.count())
         .where(*holding(campaign, texter), texting.textable_number(campaign))
-        .order_by(Contact.id)
-        .limit(MAX_BATCH_SIZE)
+        .group_by(Contact.time_zones, Contact.rule_states)
     ).all()
     found = Batch()
-    open_now: dict[tuple[str, str], bool] = {}
+    open_places: list[tuple[str, str]] = []
     closed: Counter[tuple[str, str]] = Counter()
-    for contact in contacts:
-        place = (contact.time_zones, contact.rule_states)
-        if place not in open_now:
-            open_now[place] = hours.is_open(
-                place[0], now, campaign.window_start_hour, campaign.window_end_hour, state=place[1]
-            )
-        if open_now[place]:
-            found.ready_count += 1
-            if len(found.ready) < ready_limit:
-                found.ready.append(contact)
+    for zones, states, count in counts:
+        if hours.is_open(
+            zones, now, campaign.window_start_hour, campaign.window_end_hour, state=states
+        ):
+            found.ready_count += count
+            open_places.append((zones, states))
         else:
-            closed[place] += 1
+            closed[(zones, states)] += count
+    if open_places and ready_limit > 0:
+        found.ready = list(
+            db.session.scalars(
+                select(Contact)
+                .where(
+                    *holding(campaign, texter),
+                    tuple_(Contact.time_zones, Contact.rule_states).in_(open_places),
+                    texting.textable_number(campaign),
+                )
+                .order_by(Contact.id)
+                .limit(ready_limit)
+            )
+        )
     found.later = later_groups(campaign, closed, now)
     return found
 
