@@ -11,9 +11,10 @@ second; every fifth text gets a signed reply webhook, and the volunteer opens th
 thread and answers it. No worker runs: texts stay queued in the outbox, so this measures the
 web side only.
 
-Prints sends/s, p50/p95/p99 of each request (the send, the inbox page...), errors, and the
-database queries each request ran (counted by a SQLAlchemy event in the web process,
-scripts/bench_inbox_wsgi.py, and returned in an X-DB-Queries header).
+Prints sends/s, p50/p95/p99 of each request (the send, the inbox page...), errors, the
+database queries each request ran, its median CPU time in the web process and the p50/p95 of
+its time inside the app (scripts/bench_inbox_wsgi.py measures these and returns them in
+headers).
 """
 
 from __future__ import annotations
@@ -140,23 +141,29 @@ def run_locust(args: argparse.Namespace, base: str, ids: dict[str, Any], results
     subprocess.run(command, env=env, check=False)
 
 
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
+
+
 def report(results: dict[str, Any], seconds: float) -> None:
+    """Per request: client-side p50/p95/p99, queries, median CPU ms in the web process, and
+    the p50/p95 of the time inside the app (the rest of a response time is waiting)."""
     log("")
     log(
         f"{'request':<16}{'count':>8}{'errors':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
-        f"{'queries':>9}"
+        f"{'queries':>9}{'cpu ms':>8}{'app p50':>9}{'app p95':>9}"
     )
     for name, row in sorted(results["requests"].items()):
-        times = sorted(row["times"])
-
-        def pct(share: float, times: list[float] = times) -> float:
-            return times[min(len(times) - 1, int(share * len(times)))] if times else 0.0
-
+        times = row["times"]
         queries = row["queries"]
         per_request = f"{sum(queries) / len(queries):.1f}" if queries else "-"
         log(
-            f"{name:<16}{len(times):>8}{row['errors']:>8}{pct(0.5):>9.1f}{pct(0.95):>9.1f}"
-            f"{pct(0.99):>9.1f}{per_request:>9}"
+            f"{name:<16}{len(times):>8}{row['errors']:>8}{percentile(times, 0.5):>9.1f}"
+            f"{percentile(times, 0.95):>9.1f}{percentile(times, 0.99):>9.1f}{per_request:>9}"
+            f"{percentile(row.get('cpu', []), 0.5):>8.2f}"
+            f"{percentile(row.get('server', []), 0.5):>9.1f}"
+            f"{percentile(row.get('server', []), 0.95):>9.1f}"
         )
     sends = len(results["requests"].get("send", {}).get("times", []))
     log(

@@ -6,7 +6,8 @@ holds, and queue.json is fetched only when the queue runs dry), has every fifth 
 signed webhook), and answers through the inbox and the thread.
 FastHttpUser (geventhttpclient): the load generator shares the CPUs it measures, so it must be
 cheap.
-At the end the response times, errors and X-DB-Queries of every request go to BENCH_RESULTS.
+At the end the response times, errors, X-DB-Queries, X-CPU-Ms and X-Server-Ms of every request
+go to BENCH_RESULTS.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 KEY = re.compile(r'name="idempotency_key"[^>]*value="([^"]+)"')
 WAITING = re.compile(r'data-contact-id="(\d+)" data-needs-reply="yes"')
 
-stats: dict[str, dict[str, Any]] = defaultdict(lambda: {"times": [], "errors": 0, "queries": []})
+stats: dict[str, dict[str, Any]] = defaultdict(
+    lambda: {"times": [], "errors": 0, "queries": [], "cpu": [], "server": []}
+)
 # Requests count only once every volunteer has signed in and taken a batch: signing in is a
 # deliberately slow password hash, once a shift, and would otherwise swamp the steady state.
 users: dict[str, Any] = {"count": 0, "ready": 0, "expected": len(EMAILS)}
@@ -48,9 +51,14 @@ def record(
         row["errors"] += 1
         return
     row["times"].append(response_time)
-    queries = response.headers.get("X-DB-Queries") if response is not None else None
-    if queries is not None:
-        row["queries"].append(int(queries))
+    headers = response.headers if response is not None else {}
+    for header, key, kind in (
+        ("X-DB-Queries", "queries", int),
+        ("X-CPU-Ms", "cpu", float),
+        ("X-Server-Ms", "server", float),
+    ):
+        if headers.get(header) is not None:
+            row[key].append(kind(headers[header]))
 
 
 @events.quitting.add_listener
