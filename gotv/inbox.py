@@ -442,7 +442,7 @@ def reply(contact_id: int) -> ResponseReturnValue:
                 key, lambda: texting.queue_reply(contact, current_user, form.body.data or "", key)
             )
         )
-    return redirect(url_for("inbox.conversation", contact_id=contact.id))
+    return redirect(url_for("inbox.conversation", contact_id=contact_id))  # `contact` is expired
 
 
 @bp.post("/conversations/<int:contact_id>/close")
@@ -475,7 +475,7 @@ def opt_out(contact_id: int) -> ResponseReturnValue:
         if confirmation is not None:
             queue.wake_senders()
         flash("Opted out. Nobody in your organization can text this number again.", "success")
-    return redirect(url_for("inbox.conversation", contact_id=contact.id))
+    return redirect(url_for("inbox.conversation", contact_id=contact_id))  # `contact` is expired
 
 
 @bp.post("/conversations/<int:contact_id>/not-an-opt-out")
@@ -492,7 +492,7 @@ def dismiss_suggestion(contact_id: int) -> ResponseReturnValue:
             current_user.id,
         )
         db.session.commit()
-    return redirect(url_for("inbox.conversation", contact_id=contact.id))
+    return redirect(url_for("inbox.conversation", contact_id=contact_id))  # `contact` is expired
 
 
 # --- Live updates --------------------------------------------------------------------------
