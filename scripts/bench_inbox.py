@@ -1,7 +1,7 @@
 """Benchmark the volunteers' texting screens over HTTP (see scripts/bench).
 
     python scripts/bench_inbox.py --database-url ... --redis-url ... [--contacts 10000]
-        [--users 20] [--seconds 30] [--web-workers 2] [--threads 32]
+        [--users 20] [--seconds 30] [--web-workers 4] [--threads 32]
 
 Writes an organization, `--users` volunteers and one active campaign of `--contacts` untexted
 contacts (10,000; try 1,000,000) into the private PostgreSQL, starts gunicorn (threaded
@@ -183,7 +183,7 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=10_000)
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--seconds", type=int, default=30)
-    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-workers", type=int, default=4)  # as the Procfile
     parser.add_argument("--threads", type=int, default=32)
     args = parser.parse_args()
 
