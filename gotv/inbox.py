@@ -387,6 +387,11 @@ def next_waiting(contact: Contact) -> Contact | None:
 @login_required
 def conversation(contact_id: int) -> ResponseReturnValue:
     contact = get_conversation(contact_id)
+    reading = contact.unread and contact.texter_id == current_user.id
+    if reading:
+        # Before reading the thread: a reply arriving now waits for this row's lock until the
+        # commit below, then counts as unread, so none is marked read unseen.
+        mark_read(contact)
     messages = texting.thread(contact)
     opted_out = consent.opt_out_of(contact.campaign.organization_id, contact.cell)
     page = render_template(
@@ -400,22 +405,24 @@ def conversation(contact_id: int) -> ResponseReturnValue:
         close_form=DismissForm(),
         skip_to=next_waiting(contact),
     )
-    # After rendering: mark_read commits, and a commit expires every row the page shows (each
-    # would be loaded again, one query per message).
-    if contact.unread and contact.texter_id == current_user.id:
-        mark_read(contact)
+    if reading:
+        # After rendering: a commit expires every row the page shows (each would be loaded
+        # again, one query per message).
+        db.session.commit()
     return page
 
 
 def mark_read(contact: Contact) -> None:
-    """The volunteer has seen every reply so far (updated_at untouched: order is by activity)."""
+    """The volunteer has seen every reply so far (updated_at untouched: order is by activity).
+
+    The loaded `contact` is left as it was; the caller commits.
+    """
     db.session.execute(
         update(Contact)
         .where(Contact.id == contact.id)
         .values(unread=0, updated_at=Contact.updated_at)
         .execution_options(synchronize_session=False)
     )
-    db.session.commit()
 
 
 @bp.post("/conversations/<int:contact_id>/read")
@@ -425,6 +432,7 @@ def read(contact_id: int) -> ResponseReturnValue:
     contact = get_conversation(contact_id)
     if contact.texter_id == current_user.id:
         mark_read(contact)
+        db.session.commit()
     return "", 204
 
 
