@@ -13,9 +13,24 @@ from sqlalchemy import func, select
 
 from gotv import assignment
 from gotv.db import db
-from gotv.models import Campaign, Contact, ContactStatus, Direction, Message, User, utcnow
+from gotv.models import (
+    Campaign,
+    Contact,
+    ContactStatus,
+    Direction,
+    Message,
+    Organization,
+    User,
+    utcnow,
+)
 from tests.conftest import csrf_token, login, run_jobs
-from tests.factories import make_campaign, make_contact, make_user
+from tests.factories import (
+    make_campaign,
+    make_contact,
+    make_conversation,
+    make_question,
+    make_user,
+)
 
 pytestmark = pytest.mark.usefixtures("weekday_morning")
 
@@ -277,3 +292,47 @@ def test_a_volunteer_sees_how_many_replies_wait_and_how_many_are_unread(
     assert "1 waiting" in send
     unread = db.session.scalar(select(func.sum(Contact.unread)))
     assert unread == 2
+
+
+def queries_for_a_thread(
+    client: FlaskClient, organization_id: int, replies: int, questions: int
+) -> list[str]:
+    organization = db.session.get(Organization, organization_id)
+    volunteer = make_user(organization)
+    campaign = make_campaign(organization)
+    for number in range(questions):
+        make_question(campaign, text=f"Question {number}?")
+    contact = make_conversation(
+        campaign,
+        volunteer,
+        replies=tuple(f"Reply {number}" for number in range(replies)),
+        needs_reply=True,
+        unread=replies,
+    )
+    db.session.commit()
+    login(client, volunteer)
+    thread_url = f"/texting/conversations/{contact.id}"
+    db.session.expunge_all()  # nothing left loaded from setting up: count what the page loads
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        page = client.get(thread_url)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)
+    assert page.status_code == 200 and f"Reply {replies - 1}" in page.get_data(as_text=True)
+    return [s for s in seen if not s.startswith(("SAVEPOINT", "RELEASE"))]
+
+
+def test_a_thread_runs_the_same_queries_for_one_reply_or_twenty_and_for_one_question_or_five(
+    client: FlaskClient, organization: Any
+) -> None:
+    organization_id = organization.id
+    small = queries_for_a_thread(client, organization_id, replies=1, questions=1)
+    large = queries_for_a_thread(client, organization_id, replies=20, questions=5)
+
+    assert len(small) == len(large), large
+    assert len(large) <= 12, large
