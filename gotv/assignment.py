@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, select, tuple_, update
+from sqlalchemy import ColumnElement, bindparam, func, select, tuple_, update
 
 from gotv import hours, texting
 from gotv.db import db
@@ -25,6 +25,10 @@ from gotv.models import Campaign, CampaignStatus, Contact, ContactStatus, User
 # A volunteer's last activity is written at most this often, so a send costs no extra write.
 ACTIVITY_GRANULARITY = timedelta(minutes=1)
 MAX_BATCH_SIZE = 1000
+# Rows the send loop's top-up looks at beyond those it wants: past a run of contacts in quiet
+# hours it goes on from where it stopped at the next send (and queue.json recounts when the
+# page's queue runs dry). Each row is an ORM object built: few, since this runs on every send.
+TOP_UP_SLACK = 4
 
 
 class BatchRefused(Exception):
@@ -197,32 +201,103 @@ def batch(campaign: Campaign, texter: User, now: datetime, ready_limit: int = 5)
     """The volunteer's batch: the first `ready_limit` contacts who may be texted now, in list
     order, how many may be, and the rest grouped by when quiet hours let them be texted.
 
-    One query, over the batch only (at most MAX_BATCH_SIZE rows), whatever the campaign's size.
-    Opted-out and blocked numbers are left out.
+    Two queries over the batch's index, whatever the campaign's size: the batch counted by
+    place (zones, state rules), then the first ready contacts of the places open now. Opted-out
+    and blocked numbers are left out.
     """
-    contacts = db.session.scalars(
-        select(Contact)
+    counts = db.session.execute(
+        select(Contact.time_zones, Contact.rule_states, func.count())
         .where(*holding(campaign, texter), texting.textable_number(campaign))
-        .order_by(Contact.id)
-        .limit(MAX_BATCH_SIZE)
+        .group_by(Contact.time_zones, Contact.rule_states)
     ).all()
     found = Batch()
-    open_now: dict[tuple[str, str], bool] = {}
+    open_places: list[tuple[str, str]] = []
     closed: Counter[tuple[str, str]] = Counter()
-    for contact in contacts:
+    for zones, states, count in counts:
+        if hours.is_open(
+            zones, now, campaign.window_start_hour, campaign.window_end_hour, state=states
+        ):
+            found.ready_count += count
+            open_places.append((zones, states))
+        else:
+            closed[(zones, states)] += count
+    if open_places and ready_limit > 0:
+        found.ready = list(
+            db.session.scalars(
+                select(Contact)
+                .where(
+                    *holding(campaign, texter),
+                    tuple_(Contact.time_zones, Contact.rule_states).in_(open_places),
+                    texting.textable_number(campaign),
+                )
+                .order_by(Contact.id)
+                .limit(ready_limit)
+            )
+        )
+    found.later = later_groups(campaign, closed, now)
+    return found
+
+
+def next_ready(
+    campaign: Campaign,
+    texter: User,
+    now: datetime,
+    after: int,
+    limit: int,
+    leaving_out: int | None = None,
+) -> tuple[list[Contact], int]:
+    """Up to `limit` contacts of the volunteer's batch with ids above `after` who may be texted
+    now, in list order (`leaving_out` aside), and the id to continue after next time.
+
+    What the send loop needs after each send to keep its queue full: one query over at most
+    `limit` + TOP_UP_SLACK rows of the batch index (ix_contact_new_by_texter), whatever the
+    batch's or the campaign's size. Contacts in quiet hours are passed over (`batch` lists
+    them as later).
+    """
+    if limit <= 0:
+        return [], after
+    rows = db.session.scalars(
+        _TOP_UP,
+        {
+            "campaign": campaign.id,
+            "texter": texter.id,
+            "organization": campaign.organization_id,
+            "after": after,
+            "leaving_out": leaving_out if leaving_out is not None else after,
+            "rows": limit + TOP_UP_SLACK,
+        },
+    )
+    ready: list[Contact] = []
+    last = after
+    open_now: dict[tuple[str, str], bool] = {}
+    for contact in rows:
+        last = contact.id
         place = (contact.time_zones, contact.rule_states)
         if place not in open_now:
             open_now[place] = hours.is_open(
                 place[0], now, campaign.window_start_hour, campaign.window_end_hour, state=place[1]
             )
         if open_now[place]:
-            found.ready_count += 1
-            if len(found.ready) < ready_limit:
-                found.ready.append(contact)
-        else:
-            closed[place] += 1
-    found.later = later_groups(campaign, closed, now)
-    return found
+            ready.append(contact)
+            if len(ready) == limit:
+                break
+    return ready, last
+
+
+# Built once: every send runs it.
+_TOP_UP = (
+    select(Contact)
+    .where(
+        Contact.campaign_id == bindparam("campaign"),
+        Contact.texter_id == bindparam("texter"),
+        Contact.status == ContactStatus.NEW,
+        Contact.id > bindparam("after"),
+        Contact.id != bindparam("leaving_out"),
+        texting.textable_in(bindparam("organization")),
+    )
+    .order_by(Contact.id)
+    .limit(bindparam("rows"))
+)
 
 
 def later_groups(

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, delete, exists, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm import Session, scoped_session, selectinload
 
 from gotv import consent, texting
 from gotv.db import db
@@ -62,6 +62,7 @@ def questions(campaign: Campaign, *, include_retired: bool = False) -> list[Surv
     query = select(SurveyQuestion).where(SurveyQuestion.campaign_id == campaign.id)
     if not include_retired:
         query = query.where(SurveyQuestion.retired_at.is_(None))
+    query = query.options(selectinload(SurveyQuestion.choices))  # one query for every choice
     return list(db.session.scalars(query.order_by(SurveyQuestion.position, SurveyQuestion.id)))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from flask import (
     Blueprint,
@@ -27,6 +27,8 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 from wtforms import BooleanField, HiddenField, IntegerField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
@@ -69,8 +71,11 @@ def new_key() -> str:
 
 
 def get_conversation(contact_id: int) -> Contact:
-    """A contact the user may converse with. :raise 404: for others' or other orgs' contacts."""
-    contact = db.session.get(Contact, contact_id)
+    """A contact the user may converse with, its campaign loaded in the same query.
+
+    :raise 404: for others' or other orgs' contacts.
+    """
+    contact = db.session.get(Contact, contact_id, options=[joinedload(Contact.campaign)])
     if contact is None or contact.campaign.organization_id != current_user.organization_id:
         abort(404)
     if contact.texter_id != current_user.id and not current_user.is_organizer:
@@ -89,6 +94,28 @@ def queue_once(idempotency_key: str, queue_message: Callable[[], Message]) -> st
         queue_message()
     except texting.CannotText as refusal:
         db.session.rollback()
+        return str(refusal)
+    assignment.touch(current_user, utcnow())
+    db.session.commit()
+    queue.wake_senders()
+    return None
+
+
+def send_initial_once(campaign: Campaign, contact_id: int, idempotency_key: str) -> str | None:
+    """Queue a contact's initial text unless this form was already sent; commit; wake a pump.
+
+    Returns why the text may not be sent (nothing is written then), or None. The key is looked
+    up only when the claim fails: a form sent twice finds its contact already texted, and then
+    answers as the first send did. So the usual send costs the claim and the insert alone.
+    """
+    try:
+        texting.queue_initial_message(campaign, contact_id, current_user, idempotency_key, utcnow())
+    except (texting.CannotText, IntegrityError) as refusal:
+        db.session.rollback()
+        if texting.message_for_key(idempotency_key) is not None:
+            return None
+        if isinstance(refusal, IntegrityError):
+            raise
         return str(refusal)
     assignment.touch(current_user, utcnow())
     db.session.commit()
@@ -156,13 +183,17 @@ def loop_state(campaign: Campaign, now: datetime) -> dict[str, Any]:
         "batch": batch,
         "contact": batch.ready[0] if batch.ready else None,
         "replies_waiting": assignment.replies_waiting(campaign, current_user),
-        # Only when the batch is empty: then the pool's next opening is worth a query.
-        "pool_opens_at": (
-            texting.next_opening(campaign, current_user, now)
-            if campaign.is_active and not batch.held
-            else None
-        ),
+        # Only when the batch is empty, and only if nobody may be texted now.
+        "pool_opens_at": pool_opening(campaign, now)
+        if campaign.is_active and not batch.held
+        else None,
     }
+
+
+def pool_opening(campaign: Campaign, now: datetime) -> datetime | None:
+    """When someone the volunteer could take opens, if nobody may be texted right now."""
+    opens = texting.next_opening(campaign, current_user, now)
+    return opens if opens is not None and opens > now else None
 
 
 @bp.post("/<int:campaign_id>/batch")
@@ -205,14 +236,8 @@ def send_initial(campaign_id: int) -> ResponseReturnValue:
     form = SendForm()
     if not form.validate_on_submit():
         abort(400)
-    key = form.idempotency_key.data or ""
     flash_refusal(
-        queue_once(
-            key,
-            lambda: texting.queue_initial_message(
-                campaign, form.contact_id.data or 0, current_user, key, utcnow()
-            ),
-        )
+        send_initial_once(campaign, form.contact_id.data or 0, form.idempotency_key.data or "")
     )
     return redirect(url_for("inbox.send_loop", campaign_id=campaign.id))
 
@@ -228,24 +253,44 @@ def queue_json(campaign_id: int) -> ResponseReturnValue:
 @bp.post("/<int:campaign_id>/send.json")
 @login_required
 def send_json(campaign_id: int) -> ResponseReturnValue:
-    """Send one initial text; answers with the send loop's new state (the next contacts).
+    """Send one initial text; answers with what the page needs to keep PREFETCH contacts ready.
 
-    Body: {"contact_id": int, "idempotency_key": str}. A repeated key answers as the first
-    send did; a contact already texted is refused with 409 and {"error": ...}.
+    Body: {"contact_id": int, "idempotency_key": str, "after": int, "want": int}: the page
+    holds ready contacts up to id `after` and wants `want` more (at most PREFETCH; none if
+    left out). Answer: {"sent": {"contact_id": int}, "next": [ready contacts after `after`],
+    "after": the id to ask after next time}. No counts: the page keeps its own, and fetches
+    queue.json when its queue runs dry. A repeated key answers as the first send did; a contact
+    that may not be texted is refused with 409 and {"error": str, "next": [...], "after": int}.
     """
     campaign = get_owned(Campaign, campaign_id)
     sent = request.get_json(silent=True) or {}
     contact_id, key = sent.get("contact_id"), sent.get("idempotency_key")
-    if not isinstance(contact_id, int) or not isinstance(key, str) or not 16 <= len(key) <= 64:
+    after, want = sent.get("after", 0), sent.get("want", 0)
+    if not (is_int(contact_id) and is_int(after) and is_int(want)):
         abort(400)
-    refusal = queue_once(
-        key,
-        lambda: texting.queue_initial_message(campaign, contact_id, current_user, key, utcnow()),
-    )
-    payload = queue_payload(campaign, utcnow())
+    if not isinstance(key, str) or not 16 <= len(key) <= 64:
+        abort(400)
+    # Before the send: its commit expires the campaign and the user, which rendering reads.
+    top_up = next_ready(campaign, after, want, leaving_out=contact_id)
+    refusal = send_initial_once(campaign, contact_id, key)
     if refusal:
-        return no_store(jsonify(error=refusal, **payload)), 409
-    return no_store(jsonify(sent={"contact_id": contact_id}, **payload))
+        return no_store(jsonify(error=refusal, **top_up)), 409
+    return no_store(jsonify(sent={"contact_id": contact_id}, **top_up))
+
+
+def is_int(value: Any) -> TypeGuard[int]:
+    """A JSON integer (true and false are not numbers here)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def next_ready(campaign: Campaign, after: int, want: int, leaving_out: int) -> dict[str, Any]:
+    """Up to `want` (at most PREFETCH) ready contacts of the batch after id `after`, rendered."""
+    if not campaign.is_active:
+        return {"next": [], "after": after}
+    contacts, last = assignment.next_ready(
+        campaign, current_user, utcnow(), after, min(want, PREFETCH), leaving_out=leaving_out
+    )
+    return {"next": [ready_contact(campaign, contact) for contact in contacts], "after": last}
 
 
 def queue_payload(campaign: Campaign, now: datetime) -> dict[str, Any]:
@@ -256,6 +301,7 @@ def queue_payload(campaign: Campaign, now: datetime) -> dict[str, Any]:
     return {
         "active": campaign.is_active,
         "ready": [ready_contact(campaign, contact) for contact in batch.ready],
+        "after": batch.ready[-1].id if batch.ready else 0,
         "ready_count": batch.ready_count,
         "held": batch.held,
         "later": [
@@ -297,8 +343,16 @@ def no_store(response: Response) -> Response:
 def conversations(campaign_id: int) -> ResponseReturnValue:
     """The volunteer's inbox: conversations needing a reply first, most unread first."""
     campaign = get_owned(Campaign, campaign_id)
-    contacts = db.session.scalars(
-        select(Contact)
+    # The columns the list shows, not whole contacts (their custom fields are JSON to decode).
+    contacts = db.session.execute(
+        select(
+            Contact.id,
+            Contact.first_name,
+            Contact.last_name,
+            Contact.unread,
+            Contact.needs_reply,
+            Contact.opt_out_suggested,
+        )
         .where(
             Contact.campaign_id == campaign.id,
             Contact.texter_id == current_user.id,
@@ -307,7 +361,11 @@ def conversations(campaign_id: int) -> ResponseReturnValue:
         .order_by(Contact.needs_reply.desc(), Contact.updated_at.desc(), Contact.id.desc())
         .limit(200)
     ).all()
-    return render_template("inbox/conversations.html", campaign=campaign, contacts=contacts)
+    # Each row links to its thread: the URL is built once, not once per row.
+    thread_url = url_for("inbox.conversation", contact_id=0).removesuffix("0")
+    return render_template(
+        "inbox/conversations.html", campaign=campaign, contacts=contacts, thread_url=thread_url
+    )
 
 
 def next_waiting(contact: Contact) -> Contact | None:
@@ -329,11 +387,14 @@ def next_waiting(contact: Contact) -> Contact | None:
 @login_required
 def conversation(contact_id: int) -> ResponseReturnValue:
     contact = get_conversation(contact_id)
+    reading = contact.unread and contact.texter_id == current_user.id
+    if reading:
+        # Before reading the thread: a reply arriving now waits for this row's lock until the
+        # commit below, then counts as unread, so none is marked read unseen.
+        mark_read(contact)
     messages = texting.thread(contact)
     opted_out = consent.opt_out_of(contact.campaign.organization_id, contact.cell)
-    if contact.unread and contact.texter_id == current_user.id:
-        mark_read(contact)
-    return render_template(
+    page = render_template(
         "inbox/conversation.html",
         contact=contact,
         messages=messages,
@@ -344,17 +405,24 @@ def conversation(contact_id: int) -> ResponseReturnValue:
         close_form=DismissForm(),
         skip_to=next_waiting(contact),
     )
+    if reading:
+        # After rendering: a commit expires every row the page shows (each would be loaded
+        # again, one query per message).
+        db.session.commit()
+    return page
 
 
 def mark_read(contact: Contact) -> None:
-    """The volunteer has seen every reply so far (updated_at untouched: order is by activity)."""
+    """The volunteer has seen every reply so far (updated_at untouched: order is by activity).
+
+    The loaded `contact` is left as it was; the caller commits.
+    """
     db.session.execute(
         update(Contact)
         .where(Contact.id == contact.id)
         .values(unread=0, updated_at=Contact.updated_at)
         .execution_options(synchronize_session=False)
     )
-    db.session.commit()
 
 
 @bp.post("/conversations/<int:contact_id>/read")
@@ -364,6 +432,7 @@ def read(contact_id: int) -> ResponseReturnValue:
     contact = get_conversation(contact_id)
     if contact.texter_id == current_user.id:
         mark_read(contact)
+        db.session.commit()
     return "", 204
 
 
@@ -381,7 +450,7 @@ def reply(contact_id: int) -> ResponseReturnValue:
                 key, lambda: texting.queue_reply(contact, current_user, form.body.data or "", key)
             )
         )
-    return redirect(url_for("inbox.conversation", contact_id=contact.id))
+    return redirect(url_for("inbox.conversation", contact_id=contact_id))  # `contact` is expired
 
 
 @bp.post("/conversations/<int:contact_id>/close")
@@ -414,7 +483,7 @@ def opt_out(contact_id: int) -> ResponseReturnValue:
         if confirmation is not None:
             queue.wake_senders()
         flash("Opted out. Nobody in your organization can text this number again.", "success")
-    return redirect(url_for("inbox.conversation", contact_id=contact.id))
+    return redirect(url_for("inbox.conversation", contact_id=contact_id))  # `contact` is expired
 
 
 @bp.post("/conversations/<int:contact_id>/not-an-opt-out")
@@ -431,7 +500,7 @@ def dismiss_suggestion(contact_id: int) -> ResponseReturnValue:
             current_user.id,
         )
         db.session.commit()
-    return redirect(url_for("inbox.conversation", contact_id=contact.id))
+    return redirect(url_for("inbox.conversation", contact_id=contact_id))  # `contact` is expired
 
 
 # --- Live updates --------------------------------------------------------------------------

@@ -250,6 +250,15 @@ class Contact(Model):
             sqlite_where=text("status = 'new'"),
             postgresql_where=text("status = 'new'"),
         ),
+        # The places (zones, state rules) untexted contacts are in: texting.untexted_places.
+        Index(
+            "ix_contact_new_places",
+            "campaign_id",
+            "time_zones",
+            "rule_states",
+            sqlite_where=text("status = 'new'"),
+            postgresql_where=text("status = 'new'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

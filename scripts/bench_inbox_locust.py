@@ -1,10 +1,13 @@
 """Locust volunteers for scripts/bench_inbox.py (configured by its BENCH_* environment).
 
-Each logs in, takes a batch, sends one initial text a second through the JSON send endpoint,
-has every fifth voter reply (a signed webhook), and answers through the inbox and the thread.
+Each logs in, takes a batch, sends one initial text a second through the JSON send endpoint
+as send.js does (keeping PREFETCH contacts ready: each send asks for the one after the last it
+holds, and queue.json is fetched only when the queue runs dry), has every fifth voter reply (a
+signed webhook), and answers through the inbox and the thread.
 FastHttpUser (geventhttpclient): the load generator shares the CPUs it measures, so it must be
 cheap.
-At the end the response times, errors and X-DB-Queries of every request go to BENCH_RESULTS.
+At the end the response times, errors, X-DB-Queries, X-CPU-Ms and X-Server-Ms of every request
+go to BENCH_RESULTS.
 """
 
 from __future__ import annotations
@@ -24,11 +27,14 @@ CAMPAIGN = os.environ["BENCH_CAMPAIGN"]
 EMAILS = os.environ["BENCH_EMAILS"].split(",")
 PASSWORD = os.environ["BENCH_PASSWORD"]
 REPLY_EVERY = 5
+PREFETCH = 5  # as gotv/inbox.py and send.js
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 KEY = re.compile(r'name="idempotency_key"[^>]*value="([^"]+)"')
 WAITING = re.compile(r'data-contact-id="(\d+)" data-needs-reply="yes"')
 
-stats: dict[str, dict[str, Any]] = defaultdict(lambda: {"times": [], "errors": 0, "queries": []})
+stats: dict[str, dict[str, Any]] = defaultdict(
+    lambda: {"times": [], "errors": 0, "queries": [], "cpu": [], "server": []}
+)
 # Requests count only once every volunteer has signed in and taken a batch: signing in is a
 # deliberately slow password hash, once a shift, and would otherwise swamp the steady state.
 users: dict[str, Any] = {"count": 0, "ready": 0, "expected": len(EMAILS)}
@@ -45,9 +51,14 @@ def record(
         row["errors"] += 1
         return
     row["times"].append(response_time)
-    queries = response.headers.get("X-DB-Queries") if response is not None else None
-    if queries is not None:
-        row["queries"].append(int(queries))
+    headers = response.headers if response is not None else {}
+    for header, key, kind in (
+        ("X-DB-Queries", "queries", int),
+        ("X-CPU-Ms", "cpu", float),
+        ("X-Server-Ms", "server", float),
+    ):
+        if headers.get(header) is not None:
+            row[key].append(kind(headers[header]))
 
 
 @events.quitting.add_listener
@@ -80,33 +91,40 @@ class Volunteer(FastHttpUser):
         self.client.post(
             f"/texting/{CAMPAIGN}/batch", data={"csrf_token": self.token}, name="take batch"
         )
-        self.ready = self.client.get(f"/texting/{CAMPAIGN}/queue.json", name="queue").json()[
-            "ready"
-        ]
+        self.refill()
         self.sent = 0
+
+    def refill(self) -> None:
+        state = self.client.get(f"/texting/{CAMPAIGN}/queue.json", name="queue").json()
+        self.ready, self.after = state["ready"], state["after"]
 
     @task
     def send(self) -> None:
         if not self.ready:
+            self.refill()
+        if not self.ready:
             self.take_batch()
             if not self.ready:
                 return
-        contact = self.ready[0]
+        contact = self.ready.pop(0)
         with self.client.post(
             f"/texting/{CAMPAIGN}/send.json",
             json={
                 "contact_id": contact["contact_id"],
                 "idempotency_key": contact["idempotency_key"],
+                "after": self.after,
+                "want": PREFETCH - len(self.ready),
             },
             headers={"X-CSRFToken": self.token},
             name="send",
             catch_response=True,
         ) as response:
+            answer = response.json() if response.status_code in (200, 409) else {}
+            self.ready += answer.get("next", [])
+            self.after = answer.get("after", self.after)
             if response.status_code != 200:
                 response.failure(f"{response.status_code}")
-                self.ready = self.ready[1:]
                 return
-            self.ready = response.json()["ready"]
         self.sent += 1
         if self.sent % REPLY_EVERY == 0:
             self.voter_replies(contact["contact_id"])

@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from gotv import assignment, consent
+from gotv import assignment, consent, texting
 from gotv.db import db
 from gotv.models import Campaign, Contact, ContactStatus, Organization, User, utcnow
 from tests.conftest import csrf_token, login
@@ -243,3 +243,38 @@ def test_volunteers_asking_at_the_same_moment_never_share_a_contact_on_postgresq
             connection.execute(sa.delete(Organization).where(Organization.id == organization.id))
         db.session.remove()
         db.session = original
+
+
+def test_the_places_of_untexted_contacts_are_listed_once_each_and_texted_ones_left_out(
+    organization: Organization,
+) -> None:
+    campaign = make_campaign(organization)
+    for _ in range(3):
+        make_contact(campaign, time_zones="America/New_York", rule_states="NY")
+    make_contact(campaign, time_zones="America/Chicago", rule_states="TX")
+    make_contact(
+        campaign, time_zones="Pacific/Honolulu", rule_states="HI", status=ContactStatus.TEXTED
+    )
+    make_contact(make_campaign(organization), time_zones="America/Denver", rule_states="CO")
+    db.session.commit()
+
+    places = texting.untexted_places(campaign.id)
+
+    assert places == [("America/Chicago", "TX"), ("America/New_York", "NY")]
+
+
+def test_the_send_screen_says_when_the_pool_opens_only_when_nobody_may_be_texted_now(
+    client: FlaskClient, organization: Organization, volunteer: User
+) -> None:
+    campaign = make_campaign(organization)
+    make_contact(campaign, time_zones="Pacific/Honolulu", rule_states="HI")  # 6 am there
+    db.session.commit()
+    login(client, volunteer)
+
+    asleep = client.get(f"/texting/{campaign.id}/send").get_data(as_text=True)
+    make_contact(campaign)  # New York, 11 am
+    db.session.commit()
+    awake = client.get(f"/texting/{campaign.id}/send").get_data(as_text=True)
+
+    assert "the next opens at" in asleep and "19:00 UTC" in asleep
+    assert "the next opens at" not in awake and "Get a batch of contacts" in awake

@@ -13,9 +13,24 @@ from sqlalchemy import func, select
 
 from gotv import assignment
 from gotv.db import db
-from gotv.models import Campaign, Contact, ContactStatus, Direction, Message, User, utcnow
+from gotv.models import (
+    Campaign,
+    Contact,
+    ContactStatus,
+    Direction,
+    Message,
+    Organization,
+    User,
+    utcnow,
+)
 from tests.conftest import csrf_token, login, run_jobs
-from tests.factories import make_campaign, make_contact, make_user
+from tests.factories import (
+    make_campaign,
+    make_contact,
+    make_conversation,
+    make_question,
+    make_user,
+)
 
 pytestmark = pytest.mark.usefixtures("weekday_morning")
 
@@ -35,13 +50,20 @@ def token(client: FlaskClient, campaign: Campaign) -> str:
 
 
 def send_json(
-    client: FlaskClient, campaign: Campaign, contact: dict[str, Any], csrf: str
+    client: FlaskClient,
+    campaign: Campaign,
+    contact: dict[str, Any],
+    csrf: str,
+    after: int = 0,
+    want: int = 0,
 ) -> tuple[int, dict[str, Any]]:
     response = client.post(
         f"/texting/{campaign.id}/send.json",
         json={
             "contact_id": contact["contact_id"],
             "idempotency_key": contact["idempotency_key"],
+            "after": after,
+            "want": want,
         },
         headers={"X-CSRFToken": csrf},
     )
@@ -73,21 +95,56 @@ def test_the_queue_offers_the_next_contacts_rendered_with_their_segments(
     assert (state["ready_count"], state["held"], state["later"]) == (7, 7, [])
 
 
-def test_a_send_answers_with_the_next_contact_already_there(
+def test_a_send_answers_with_the_contact_that_tops_the_queue_up(
     client: FlaskClient, volunteer: User
 ) -> None:
     campaign = campaign_for(volunteer, 7)
     login(client, volunteer)
     csrf = token(client, campaign)
     state = client.get(f"/texting/{campaign.id}/queue.json").get_json()
+    held = [contact["contact_id"] for contact in state["ready"]]
+    assert state["after"] == held[-1]
 
-    status, answer = send_json(client, campaign, state["ready"][0], csrf)
+    status, answer = send_json(client, campaign, state["ready"][0], csrf, state["after"], 1)
 
     assert status == 200
-    assert answer["sent"] == {"contact_id": state["ready"][0]["contact_id"]}
-    assert answer["ready"][0]["contact_id"] == state["ready"][1]["contact_id"]
-    assert answer["ready_count"] == 6
-    assert outbound_to(campaign) == [state["ready"][0]["contact_id"]]
+    assert answer["sent"] == {"contact_id": held[0]}
+    sixth = answer["next"][0]
+    assert [c["first_name"] for c in answer["next"]] == ["Voter5"]
+    assert sixth["body"] == "Hi Voter5!" and sixth["idempotency_key"] not in held
+    assert answer["after"] == sixth["contact_id"]
+    assert outbound_to(campaign) == [held[0]]
+
+
+def test_the_top_up_passes_over_contacts_in_quiet_hours_and_says_where_it_stopped(
+    client: FlaskClient, volunteer: User
+) -> None:
+    campaign = campaign_for(volunteer, 1)
+    sleeping = make_contact(campaign, time_zones="Pacific/Honolulu", texter_id=volunteer.id)
+    awake = make_contact(campaign, first_name="Awake", texter_id=volunteer.id)
+    db.session.commit()
+    login(client, volunteer)
+    first = client.get(f"/texting/{campaign.id}/queue.json").get_json()["ready"][0]
+
+    _, answer = send_json(client, campaign, first, token(client, campaign), first["contact_id"], 5)
+    _, emptied = send_json(client, campaign, answer["next"][0], token(client, campaign), 10**9, 5)
+
+    assert sleeping.id < awake.id
+    assert [c["contact_id"] for c in answer["next"]] == [awake.id]
+    assert answer["after"] == awake.id
+    assert emptied["next"] == [] and emptied["after"] == 10**9
+
+
+def test_a_send_asking_for_nothing_more_gets_nothing_more(
+    client: FlaskClient, volunteer: User
+) -> None:
+    campaign = campaign_for(volunteer, 3)
+    login(client, volunteer)
+    first = client.get(f"/texting/{campaign.id}/queue.json").get_json()["ready"][0]
+
+    status, answer = send_json(client, campaign, first, token(client, campaign))
+
+    assert status == 200 and answer["next"] == [] and answer["after"] == 0
 
 
 def test_a_second_send_of_the_same_contact_is_refused_over_json(
@@ -135,7 +192,7 @@ def test_another_volunteers_contact_is_never_sent(client: FlaskClient, volunteer
         client, campaign, {"contact_id": held, "idempotency_key": "k" * 24}, token(client, campaign)
     )
 
-    assert status == 409 and answer["ready"] == []
+    assert status == 409 and answer["next"] == []
     assert outbound_to(campaign) == []
 
 
@@ -191,7 +248,7 @@ def queries_for_one_send(client: FlaskClient, volunteer: User, contacts: int) ->
     campaign = campaign_for(volunteer, contacts, batch_size=contacts)
     login(client, volunteer)
     csrf = token(client, campaign)
-    first = client.get(f"/texting/{campaign.id}/queue.json").get_json()["ready"][0]
+    state = client.get(f"/texting/{campaign.id}/queue.json").get_json()
     seen: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -199,7 +256,7 @@ def queries_for_one_send(client: FlaskClient, volunteer: User, contacts: int) ->
 
     sa.event.listen(db.engine, "before_cursor_execute", count)
     try:
-        status, _ = send_json(client, campaign, first, csrf)
+        status, _ = send_json(client, campaign, state["ready"][0], csrf, state["after"], 1)
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", count)
     assert status == 200
@@ -214,7 +271,8 @@ def test_a_send_runs_the_same_few_queries_for_10_or_200_contacts(
 
     writes_and_reads = [s for s in small if not s.startswith(("SAVEPOINT", "RELEASE"))]
     assert len(small) == len(large)
-    assert len(writes_and_reads) <= 12, writes_and_reads
+    # The top-up, the claim, the insert; a server process adds loading the user and campaign.
+    assert len(writes_and_reads) <= 5, writes_and_reads
 
 
 def test_a_volunteer_sees_how_many_replies_wait_and_how_many_are_unread(
@@ -234,3 +292,47 @@ def test_a_volunteer_sees_how_many_replies_wait_and_how_many_are_unread(
     assert "1 waiting" in send
     unread = db.session.scalar(select(func.sum(Contact.unread)))
     assert unread == 2
+
+
+def queries_for_a_thread(
+    client: FlaskClient, organization_id: int, replies: int, questions: int
+) -> list[str]:
+    organization = db.session.get(Organization, organization_id)
+    volunteer = make_user(organization)
+    campaign = make_campaign(organization)
+    for number in range(questions):
+        make_question(campaign, text=f"Question {number}?")
+    contact = make_conversation(
+        campaign,
+        volunteer,
+        replies=tuple(f"Reply {number}" for number in range(replies)),
+        needs_reply=True,
+        unread=replies,
+    )
+    db.session.commit()
+    login(client, volunteer)
+    thread_url = f"/texting/conversations/{contact.id}"
+    db.session.expunge_all()  # nothing left loaded from setting up: count what the page loads
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        page = client.get(thread_url)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)
+    assert page.status_code == 200 and f"Reply {replies - 1}" in page.get_data(as_text=True)
+    return [s for s in seen if not s.startswith(("SAVEPOINT", "RELEASE"))]
+
+
+def test_a_thread_runs_the_same_queries_for_one_reply_or_twenty_and_for_one_question_or_five(
+    client: FlaskClient, organization: Any
+) -> None:
+    organization_id = organization.id
+    small = queries_for_a_thread(client, organization_id, replies=1, questions=1)
+    large = queries_for_a_thread(client, organization_id, replies=20, questions=5)
+
+    assert len(small) == len(large), large
+    assert len(large) <= 12, large

@@ -1,6 +1,8 @@
 // The send loop without page reloads. The page works as a plain form; this script takes over:
-// it keeps the next few contacts of the volunteer's batch (queue.json), sends with one press of
-// Enter or one click through send.json, and shows the next contact from the answer.
+// it keeps a queue of the next few contacts of the volunteer's batch, sends with one press of
+// Enter or one click through send.json, and shows the next contact at once. Each send's answer
+// tops the queue up (the contacts after the last one held), so a send stays cheap; the whole
+// state (queue.json: counts, who opens later) is fetched on load and when the queue runs dry.
 // One press, one text: presses while a send is in flight, and a held key's repeats, are ignored.
 // The server refuses a second send of the same contact anyway.
 (() => {
@@ -18,6 +20,12 @@
     idempotency_key: form.elements.namedItem("idempotency_key").value,
     first_name: document.getElementById("recipient-name").textContent,
   }];
+  const PREFETCH = 5;
+  let after = ready.length ? ready[0].contact_id : 0; // the last contact id the queue has seen
+  // The counts as the server rendered them, until queue.json answers.
+  let readyCount = parseInt(document.getElementById("ready-count")?.textContent || "0", 10) || 0;
+  let held = parseInt(document.getElementById("held-count")?.textContent || "0", 10) || 0;
+  let later = [];
   let inFlight = false;
   let sent = 0;
 
@@ -54,16 +62,25 @@
     section.hidden = later.length === 0;
   }
 
-  function show(state) {
+  // The whole state, from queue.json.
+  function load(state) {
     ready = state.ready;
-    text("ready-count", plural(state.ready_count, "ready to text", "ready to text"));
-    text("held-count", String(state.held));
-    showLater(state.later);
+    after = state.after;
+    readyCount = state.ready_count;
+    held = state.held;
+    later = state.later;
+    show();
+  }
+
+  function show() {
+    text("ready-count", plural(readyCount, "ready to text", "ready to text"));
+    text("held-count", String(held));
+    showLater(later);
     const contact = ready[0];
     if (!contact) {
       card.hidden = true;
       empty.hidden = false;
-      if (state.held === 0) {
+      if (held === 0) {
         empty.textContent = "Your batch is done. Get another batch, or take a break: thank you!";
       } else {
         empty.textContent = "Everyone left in your batch is outside their texting hours for now.";
@@ -91,6 +108,8 @@
     return body;
   }
 
+  const refresh = () => request(loop.dataset.queueUrl, { method: "GET" });
+
   async function send() {
     const contact = ready[0];
     if (inFlight || !contact) return;
@@ -98,19 +117,27 @@
     button.setAttribute("aria-disabled", "true");
     button.classList.add("busy");
     try {
-      const state = await request(loop.dataset.sendUrl, {
+      const answer = await request(loop.dataset.sendUrl, {
         method: "POST",
         body: JSON.stringify({ contact_id: contact.contact_id,
-                               idempotency_key: contact.idempotency_key }),
+                               idempotency_key: contact.idempotency_key,
+                               after: after, want: PREFETCH - ready.length + 1 }),
       });
-      if (state.error) {
-        status.textContent = state.error;
+      ready = ready.filter((queued) => queued.contact_id !== contact.contact_id)
+        .concat(answer.next || []);
+      after = answer.after;
+      if (answer.error) {
+        status.textContent = answer.error;
+        load(await refresh()); // a refusal is rare: recount from the server
       } else {
         sent += 1;
+        readyCount = Math.max(0, readyCount - 1);
+        held = Math.max(0, held - 1);
         status.textContent = "Sent to " + (contact.first_name || "this voter") + ". " +
           plural(sent, "text", "texts") + " sent this session.";
+        if (ready.length === 0) load(await refresh()); // who is left, and who opens later
+        else show();
       }
-      show(state);
     } catch (error) {
       status.textContent = "Could not send: check your connection and press Send again.";
     } finally {
@@ -130,7 +157,7 @@
     if (event.key === "Enter" && (event.repeat || inFlight)) event.preventDefault();
   });
 
-  request(loop.dataset.queueUrl, { method: "GET" })
-    .then((state) => { if (!inFlight && sent === 0) show(state); })
+  refresh()
+    .then((state) => { if (!inFlight && sent === 0) load(state); })
     .catch(() => { /* keep the server-rendered form: it works without this script */ });
 })();
