@@ -318,12 +318,14 @@ def record_status(params: Mapping[str, str], message_id: str | None = None) -> N
     by_id = message_id is not None and message_id.isdigit()
     target = {"sid": sid, "message_id": int(message_id) if by_id and message_id else None}
     advance, first_error = _STATUS_BY_ID if by_id else _STATUS_BY_SID
-    moved = db.session.execute(
+    # Core on the session's connection: the ORM's bulk UPDATE path costs twice the CPU.
+    connection = db.session.connection()
+    moved = connection.execute(
         advance, {**target, "rank": STATUS_RANK[status], "status": status.value}
     ).first()
     error_code = params.get("ErrorCode", "")
     if error_code.isdigit():
-        first = db.session.execute(first_error, {**target, "code": int(error_code)}).scalar()
+        first = connection.execute(first_error, {**target, "code": int(error_code)}).scalar()
         if first is not None:
             message = db.session.get(Message, first)
             assert message is not None
@@ -338,7 +340,8 @@ def _status_statements(target: ColumnElement[bool]) -> tuple[Update, Update]:
     missing SID), returning what a live update needs, and the UPDATE that stores the first
     error code, returning the message id.
 
-    Built once: a status callback is the busiest request we serve.
+    Built once: a status callback is the busiest request we serve. Run them as Core statements
+    (`Session.connection().execute`): nothing in the session needs to hear of them.
     """
     # STATUS_RANK in SQL; the statuses outside it (refused, received) are final.
     rank = case(
@@ -384,9 +387,12 @@ def record_inbound(params: Mapping[str, str]) -> int | None:
     sid, cell, body = params.get("MessageSid", ""), params.get("From", ""), params.get("Body", "")
     if not sid:
         return None
+    # Core on the session's connection, in the session's transaction: a third of the CPU of
+    # the same statements through the ORM, and the rarer replies still use the ORM after them.
+    connection = db.session.connection()
     contact = conversation_for(cell)
-    message_id = db.session.execute(
-        _insert_reply(),
+    message_id = connection.execute(
+        _insert_reply(connection.dialect.name),
         {
             "organization_id": contact.organization_id if contact else None,
             "campaign_id": contact.campaign_id if contact else None,
@@ -409,7 +415,7 @@ def record_inbound(params: Mapping[str, str]) -> int | None:
     else:
         verdict = keywords.explain(body)
         if verdict.intent in (Intent.NONE, Intent.POSSIBLE_OPT_OUT) and not _is_bare_yes(body):
-            row = db.session.execute(
+            row = connection.execute(
                 _AWAIT_REPLY,
                 {
                     "contact_id": contact.id,
@@ -434,13 +440,12 @@ def _is_bare_yes(body: str) -> bool:
     return keywords.normalize(body) == "yes"
 
 
-def _insert_reply() -> Insert:
+def _insert_reply(dialect: str) -> Insert:
     """INSERT of a reply that does nothing on a MessageSid we already have, returning its id.
 
     ON CONFLICT rather than catching the unique violation: a retried webhook is ordinary, and
     PostgreSQL logs every violation as an error.
     """
-    dialect = db.session.get_bind().dialect.name
     if dialect not in _INSERT_REPLY:
         module = postgresql if dialect == "postgresql" else sqlite
         _INSERT_REPLY[dialect] = (
@@ -524,7 +529,7 @@ def conversation_for(cell: str) -> Row[int, str, int, int, int | None] | None:
 
     A row of its id, cell, campaign_id, organization_id and texter_id.
     """
-    return db.session.execute(_CONVERSATION, {"cell": cell}).first()
+    return db.session.connection().execute(_CONVERSATION, {"cell": cell}).first()
 
 
 _CONVERSATION = (
