@@ -26,6 +26,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import joinedload
 
 from gotv import consent, hours, keywords, live, queue
 from gotv.consent import is_opted_out
@@ -497,7 +498,7 @@ def _act_in_full(
 ) -> tuple[dict[str, object], list[Message]]:
     """The rarer replies (opt out, opt in, help, a bare yes), through the ORM: act on the
     reply, raise the unread count; returns the live event and the automatic replies queued."""
-    contact = db.session.get(Contact, contact_id)
+    contact = db.session.get(Contact, contact_id, options=[joinedload(Contact.campaign)])
     assert contact is not None
     contact.unread = Contact.unread + 1
     replies = act_on_reply(contact, message_id, body)
@@ -558,7 +559,6 @@ def act_on_reply(contact: Contact, message_id: int, body: str) -> list[Message]:
     verdict = keywords.explain(body)
     intent = verdict.intent
     contact.updated_at = utcnow()
-    opted_out = is_opted_out(organization_id, cell)
     if intent == Intent.OPT_OUT:
         source = "inbound_keyword" if verdict.rule.startswith("keyword") else "inbound_phrase"
         opt_out = consent.record_opt_out(
@@ -568,6 +568,7 @@ def act_on_reply(contact: Contact, message_id: int, body: str) -> list[Message]:
             return []
         confirmation = consent.queue_confirmation(opt_out, contact)
         return [confirmation] if confirmation else []
+    opted_out = is_opted_out(organization_id, cell)
     # Twilio lifts its own block on YES (in English only), so ours follows it exactly.
     if intent == Intent.OPT_IN or (opted_out and keywords.normalize(body) == "yes"):
         consent.lift_opt_out(organization_id, cell, why=f"voter replied {body!r}")
