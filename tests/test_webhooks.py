@@ -178,6 +178,47 @@ def test_a_reply_is_stored_in_the_conversation_of_the_contact_we_texted(
     assert contact.needs_reply
 
 
+def test_a_reply_from_an_opted_out_number_is_counted_unread_but_asks_for_no_reply(
+    client: FlaskClient, volunteer: User
+) -> None:
+    contact, _ = texted_contact(volunteer)
+    db.session.add(OptOut(organization_id=volunteer.organization_id, cell=VOTER, source="admin"))
+    db.session.commit()
+
+    post_signed(client, "/twilio/inbound", inbound_params(Body="Who is this?"))
+
+    db.session.refresh(contact)
+    assert (contact.unread, contact.needs_reply, contact.opt_out_suggested) == (1, False, False)
+
+
+def test_a_reply_that_looks_like_a_request_to_stop_is_flagged_for_the_volunteer(
+    client: FlaskClient, volunteer: User
+) -> None:
+    contact, _ = texted_contact(volunteer)
+
+    post_signed(client, "/twilio/inbound", inbound_params(Body="leave me alone"))
+
+    db.session.refresh(contact)
+    assert (contact.unread, contact.needs_reply, contact.opt_out_suggested) == (1, True, True)
+    assert db.session.scalar(select(func.count()).select_from(OptOut)) == 0
+
+
+def test_a_webhook_twilio_signed_with_the_default_port_is_accepted(
+    client: FlaskClient, volunteer: User
+) -> None:
+    texted_contact(volunteer)
+    params = inbound_params()
+    # Twilio sometimes signs https://host:443/...; the request itself names no port.
+    signature = twilio_signature(AUTH_TOKEN, PUBLIC_URL + ":443/twilio/inbound", params)
+
+    response = client.post(
+        PUBLIC_URL + "/twilio/inbound", data=params, headers={"X-Twilio-Signature": signature}
+    )
+
+    assert response.status_code == 200
+    assert message_count() == 2
+
+
 def test_the_same_inbound_delivered_twice_is_stored_once(client: FlaskClient) -> None:
     first = post_signed(client, "/twilio/inbound", inbound_params())
     second = post_signed(client, "/twilio/inbound", inbound_params())
