@@ -386,7 +386,7 @@ def main() -> None:
     parser.add_argument("--redis-url", required=True)
     parser.add_argument("--contacts", type=int, default=4000, help="per phase: 6.2 requests each")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=32, help="gunicorn threads per worker")
+    parser.add_argument("--threads", type=int, default=2, help="gunicorn threads per worker")
     parser.add_argument("--worker-class", default="gthread", help="gthread: keep-alive")
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (-t)")
     parser.add_argument("--burst", type=int, default=256, help="in flight in the burst phase")
