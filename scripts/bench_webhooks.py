@@ -1,7 +1,8 @@
 """Benchmark Twilio's webhooks under gunicorn (see scripts/bench).
 
     python scripts/bench_webhooks.py --database-url ... --redis-url ... [--contacts 4000]
-        [--web-workers 2] [--threads 1] [--burst 256] [--concurrency 16] [--overload 4]
+        [--web-workers 2] [--threads 2] [--wrk-threads 2] [--burst 256] [--concurrency 16]
+        [--overload 4] [--deadline 120]
 
 Starts gunicorn serving `wsgi:app` (production settings, PUBLIC_URL = its own address) against
 the private PostgreSQL and Redis, then for every phase writes a fresh organization, campaign and
