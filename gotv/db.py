@@ -34,6 +34,11 @@ migrate = Migrate(directory=MIGRATIONS_DIR, render_as_batch=True)
 
 def init_app(app: Flask) -> None:
     """Bind the database and migrations to `app`."""
+    pool_size = app.config.get("DATABASE_POOL_SIZE")
+    if pool_size and not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # (SQLite's in-memory and file engines use pools that take no size.)
+        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+        options.setdefault("pool_size", pool_size)
     db.init_app(app)
     migrate.init_app(app, db)
     with app.app_context():

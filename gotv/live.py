@@ -17,7 +17,7 @@ from typing import Any
 from redis import Redis
 
 from gotv import queue
-from gotv.models import Contact, Message, MessageStatus
+from gotv.models import MessageStatus
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +46,19 @@ def publish(user_id: int | None, event: dict[str, Any]) -> None:
         log.warning("could not publish a live update for user %s", user_id, exc_info=True)
 
 
-def inbound_event(contact: Contact, message: Message) -> dict[str, Any]:
-    """What an open inbox needs to show a new reply in place."""
+def inbound_event(contact: Any, message_id: int, body: str) -> dict[str, Any]:
+    """What an open inbox needs to show a new reply in place.
+
+    `contact` is the Contact after the reply, or a row with the same names (id, campaign_id,
+    first_name, last_name, needs_reply, unread, opt_out_suggested).
+    """
     return {
         "type": "inbound",
         "contact_id": contact.id,
         "campaign_id": contact.campaign_id,
-        "message_id": message.id,
+        "message_id": message_id,
         "name": f"{contact.first_name} {contact.last_name}".strip(),
-        "body": message.body,
+        "body": body,
         "needs_reply": contact.needs_reply,
         "unread": contact.unread,
         "opt_out_suggested": contact.opt_out_suggested,

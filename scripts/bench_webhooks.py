@@ -1,12 +1,14 @@
 """Benchmark Twilio's webhooks under gunicorn (see scripts/bench).
 
     python scripts/bench_webhooks.py --database-url ... --redis-url ... [--contacts 4000]
-        [--web-workers 2] [--threads 1] [--burst 256] [--concurrency 16] [--overload 4]
+        [--web-workers 2] [--threads 2] [--wrk-threads 2] [--burst 256] [--concurrency 16]
+        [--overload 4] [--deadline 120]
 
 Starts gunicorn serving `wsgi:app` (production settings, PUBLIC_URL = its own address) against
 the private PostgreSQL and Redis, then for every phase writes a fresh organization, campaign and
 `--contacts` contacts each with an accepted initial message (Twilio SID set), and sends a
-shuffled mix of signed webhooks from a plain aiohttp client process on loopback:
+shuffled mix of signed webhooks with wrk on loopback (scripts/bench_webhooks.lua: the requests
+are signed here beforehand, written one file per wrk thread, and each is sent exactly once):
 
 - status callbacks `sent` and `delivered` for every message (`?message=<id>`), each twice, in
   random order (so `delivered` often arrives before `sent`);
@@ -15,7 +17,8 @@ shuffled mix of signed webhooks from a plain aiohttp client process on loopback:
 
 Phases: `burst` (everything at once, `--burst` requests in flight), `closed` (`--concurrency`
 in flight) and `overload` (`--overload` times that). Each prints requests/s answered 2xx,
-p50/p95/p99 latency and non-2xx counts, then checks the database: every inbound MessageSid
+p50/p95/p99 latency (wrk's), non-2xx counts and CPU per request of gunicorn, PostgreSQL and
+wrk, then checks the database: every inbound MessageSid
 stored exactly once, every message at its furthest status, one opt-out for every STOP, no
 stray rows.
 """
@@ -27,6 +30,7 @@ import json
 import os
 import random
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -34,6 +38,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 
@@ -47,7 +52,6 @@ from bench_send import (  # noqa: E402
     log,
     migrated_engine,
     new_organization,
-    percentile,
     postgres_pids,
     process_tree,
     wait_for_port,
@@ -69,6 +73,7 @@ def environment(args: argparse.Namespace, public_url: str) -> dict[str, str]:
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "TWILIO_FROM_NUMBER": FROM_NUMBER,
         "TWILIO_API_URL": "http://127.0.0.1:9",
+        "WEB_THREADS": str(args.threads),  # the database pool: one connection per thread
     }
 
 
@@ -77,6 +82,8 @@ def start_gunicorn(args: argparse.Namespace, port: int, env: dict[str, str]) -> 
     command += ["--workers", str(args.web_workers), "--threads", str(args.threads)]
     command += ["--worker-class", args.worker_class, "--backlog", "4096"]
     command += ["--log-level", "warning", "--timeout", "60"]
+    # wrk needs keep-alive (see the Lua); idle connections then stay open for the whole phase.
+    command += ["--keep-alive", str(int(args.deadline) + 10)]
     process = subprocess.Popen(command, env=env)
     wait_for_port(port)
     time.sleep(1.0)  # let every worker boot
@@ -255,64 +262,52 @@ def check(engine: sa.Engine, ids: dict[str, Any], expected: dict[str, Any]) -> d
 
 # --- Load ------------------------------------------------------------------------------------
 
-CLIENT = r"""
-import asyncio, json, sys, time, aiohttp
-base, plan_file = sys.argv[1], sys.argv[2]
-in_flight, deadline = int(sys.argv[3]), float(sys.argv[4])
-with open(plan_file) as f:
-    requests = json.load(f)
-results = [None] * len(requests)
-async def main():
-    pending = iter(range(len(requests)))
-    connector = aiohttp.TCPConnector(limit=in_flight, force_close=False)
-    timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        async def lane():
-            for i in pending:
-                if time.time() > deadline:
-                    results[i] = ["skipped", 0.0, 0.0]
-                    continue
-                path, form, signature, kind = requests[i]
-                started = time.perf_counter()
-                try:
-                    async with session.post(base + path, data=form,
-                                            headers={"X-Twilio-Signature": signature}) as r:
-                        await r.read()
-                        code = r.status
-                except Exception as error:
-                    code = type(error).__name__
-                results[i] = [code, time.perf_counter() - started, time.time()]
-        await asyncio.gather(*(lane() for _ in range(in_flight)))
-asyncio.run(main())
-json.dump(results, sys.stdout)
-"""
+LUA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_webhooks.lua")
+
+
+def write_plan(directory: str, requests: list[list[Any]], threads: int) -> None:
+    """One file per wrk thread (1.txt ...): `path TAB signature TAB body` a line, in order."""
+    for n in range(threads):
+        with open(os.path.join(directory, f"{n + 1}.txt"), "w") as plan_file:
+            for path, form, signature, _kind in requests[n::threads]:
+                plan_file.write(f"{path}\t{signature}\t{urlencode(form)}\n")
 
 
 def load(
     args: argparse.Namespace, base: str, requests: list[list[Any]], in_flight: int
-) -> tuple[list[Any], float]:
-    """Send `requests` from `--clients` processes, `in_flight` in all; returns results, seconds."""
-    clients = args.clients
-    files, processes = [], []
-    deadline = time.time() + args.deadline
-    for n in range(clients):
-        part = requests[n::clients]
-        handle = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
-        json.dump(part, handle)
-        handle.close()
-        files.append(handle.name)
-    started = time.perf_counter()
-    for n in range(clients):
-        command = [sys.executable, "-c", CLIENT, base, files[n], str(max(1, in_flight // clients))]
-        processes.append(subprocess.Popen([*command, str(deadline)], stdout=subprocess.PIPE))
-    results: list[Any] = []
-    for process in processes:
-        out, _ = process.communicate()
-        results += json.loads(out)
-    elapsed = time.perf_counter() - started
-    for name in files:
-        os.unlink(name)
-    return results, elapsed
+) -> dict[str, Any]:
+    """Send every request once with wrk, `in_flight` connections; wrk's summary (see the Lua)
+    and `elapsed`: seconds from starting wrk to the last answer."""
+    threads = max(1, min(args.wrk_threads, in_flight))
+    with tempfile.TemporaryDirectory(prefix="gotv-wrk-") as directory:
+        write_plan(directory, requests, threads)
+        command = ["wrk", "-t", str(threads), "-c", str(in_flight)]
+        command += ["-d", f"{args.deadline:.0f}s", "--timeout", "60s", "-s", LUA, base]
+        marks = [os.path.join(directory, f"{n + 1}.done") for n in range(threads)]
+        started = time.time()
+        wrk = subprocess.Popen(
+            [*command, "--", directory], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        while wrk.poll() is None and not all(os.path.exists(mark) for mark in marks):
+            time.sleep(0.005)
+        if wrk.poll() is None:
+            wrk.send_signal(signal.SIGINT)  # every answer is in: no need to sleep out -d
+        out, err = wrk.communicate()
+        if wrk.returncode != 0:
+            raise RuntimeError(f"wrk failed: {err}")
+        finished = [os.stat(mark).st_mtime for mark in marks if os.path.exists(mark)]
+    summary: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    # The last thread's mark is the last answer; without every mark, wrk ran to its deadline.
+    summary["elapsed"] = max(finished) - started if len(finished) == threads else summary["seconds"]
+    return summary
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent not idle since boot (/proc/stat)."""
+    with open("/proc/stat") as stat:
+        fields = [int(n) for n in stat.readline().split()[1:8]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def phase(
@@ -331,45 +326,51 @@ def phase(
         unit="request",
     )
     meter.start()
+    machine_before = machine_busy_seconds()
     clients_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    results, elapsed = load(args, args.base, requests, in_flight)
+    summary = load(args, args.base, requests, in_flight)
     cpu = meter.report(len(requests))
+    machine_us = (machine_busy_seconds() - machine_before) / len(requests) * 1e6
     clients_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     client_seconds = sum(
         getattr(clients_after, field) - getattr(clients_before, field)
         for field in ("ru_utime", "ru_stime")
     )
-    ok = [latency for code, latency, _ in results if isinstance(code, int) and 200 <= code < 300]
-    codes: dict[str, int] = {}
-    for code, _, _ in results:
-        if not (isinstance(code, int) and 200 <= code < 300):
-            codes[str(code)] = codes.get(str(code), 0) + 1
-    finished = sorted(at for code, _, at in results if code != "skipped")
-    span = finished[-1] - finished[0] if len(finished) > 1 else elapsed
-    # The middle 80% of completions: the steady rate, without start-up and the last stragglers.
-    low, high = finished[len(finished) // 10], finished[len(finished) * 9 // 10]
-    steady = (len(finished) * 8 // 10) / max(high - low, 1e-9)
+    codes = {int(code): count for code, count in summary["codes"].items()}
+    ok = sum(count for code, count in codes.items() if 200 <= code < 300)
+    unanswered = len(requests) - sum(codes.values())
+    problems_http = {str(code): count for code, count in codes.items() if not 200 <= code < 300}
+    if unanswered:
+        problems_http["unanswered"] = unanswered
+    socket_errors = {kind: n for kind, n in summary["errors"].items() if n and kind != "status"}
+    if summary["idle"]:
+        socket_errors["idle requests (reconnections)"] = summary["idle"]
+    problems_http.update(socket_errors)
     result = {
         "name": name,
         "in_flight": in_flight,
         "requests": len(requests),
-        "ok": len(ok),
-        "rate": len(ok) / span,
-        "steady": steady,
-        "p50": percentile(ok, 0.5) * 1000,
-        "p95": percentile(ok, 0.95) * 1000,
-        "p99": percentile(ok, 0.99) * 1000,
-        "non_2xx": codes,
+        "ok": ok,
+        "rate": ok / summary["elapsed"],
+        "p50": summary["p50"] / 1000,
+        "p95": summary["p95"] / 1000,
+        "p99": summary["p99"] / 1000,
+        "max": summary["max"] / 1000,
+        "non_2xx": problems_http,
         "check": check(engine, ids, expected),
+        "client_us": client_seconds / len(requests) * 1e6,
     }
     problems = {k: v for k, v in result["check"].items() if not k.startswith("_") and v}
     log(
-        f"{name} (run {run}, {in_flight} in flight): {len(requests)} requests, {len(ok)} 2xx in "
-        f"{span:.1f} s: {result['rate']:.0f} req/s ({steady:.0f} over the middle 80%); latency "
-        f"p50 {result['p50']:.1f} ms, p95 {result['p95']:.1f} ms, p99 {result['p99']:.1f} ms; "
-        f"non-2xx {codes or 0}"
+        f"{name} (run {run}, {in_flight} in flight): {len(requests)} requests, {ok} 2xx in "
+        f"{summary['elapsed']:.2f} s: {result['rate']:.0f} req/s; latency "
+        f"p50 {result['p50']:.1f} ms, p95 {result['p95']:.1f} ms, p99 {result['p99']:.1f} ms, "
+        f"max {result['max']:.1f} ms; non-2xx {problems_http or 0}"
     )
-    log(f"{name} (run {run}): {cpu}; load client {client_seconds / len(requests) * 1e6:.0f}")
+    log(
+        f"{name} (run {run}): {cpu}; load client (wrk) {result['client_us']:.0f}; the whole "
+        f"machine (every process, the kernel, exited PostgreSQL backends) {machine_us:.0f}"
+    )
     log(
         f"{name} (run {run}): check: "
         + (
@@ -387,9 +388,9 @@ def main() -> None:
     parser.add_argument("--redis-url", required=True)
     parser.add_argument("--contacts", type=int, default=4000, help="per phase: 6.2 requests each")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
-    parser.add_argument("--worker-class", default="sync")
-    parser.add_argument("--clients", type=int, default=1, help="load generator processes")
+    parser.add_argument("--threads", type=int, default=2, help="gunicorn threads per worker")
+    parser.add_argument("--worker-class", default="gthread", help="gthread: keep-alive")
+    parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (-t)")
     parser.add_argument("--burst", type=int, default=256, help="in flight in the burst phase")
     parser.add_argument("--concurrency", type=int, default=16, help="closed loop: in flight")
     parser.add_argument("--overload", type=int, default=4, help="overload: x the concurrency")
@@ -408,7 +409,7 @@ def main() -> None:
     web = start_gunicorn(args, port, env)
     log(
         f"webhooks benchmark: gunicorn {args.web_workers} x {args.worker_class} workers x "
-        f"{args.threads} threads, {args.clients} client process(es), {args.contacts} contacts "
+        f"{args.threads} threads, wrk with {args.wrk_threads} threads, {args.contacts} contacts "
         f"per phase, {os.cpu_count()} CPUs"
     )
     in_flight = {
@@ -432,8 +433,7 @@ def main() -> None:
         ) and not any(r["non_2xx"] for r in runs)
         log(
             f"median of {len(runs)} {name} ({in_flight[name]} in flight): "
-            f"{statistics.median(r['rate'] for r in runs):.0f} req/s 2xx "
-            f"({statistics.median(r['steady'] for r in runs):.0f} middle 80%), "
+            f"{statistics.median(r['rate'] for r in runs):.0f} req/s 2xx, "
             f"p50 {statistics.median(r['p50'] for r in runs):.1f} ms, "
             f"p95 {statistics.median(r['p95'] for r in runs):.1f} ms, "
             f"p99 {statistics.median(r['p99'] for r in runs):.1f} ms; "

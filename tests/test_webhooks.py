@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
+from twilio.request_validator import RequestValidator
+from werkzeug.datastructures import MultiDict
 from werkzeug.test import TestResponse
 
+from gotv import webhooks
 from gotv.db import db
 from gotv.fakecarrier import FakeCarrier, twilio_signature
 from gotv.models import Contact, Direction, Message, MessageStatus, OptOut, Sender, User
@@ -176,6 +180,57 @@ def test_a_reply_is_stored_in_the_conversation_of_the_contact_we_texted(
     )
     db.session.refresh(contact)
     assert contact.needs_reply
+
+
+def test_a_reply_from_an_opted_out_number_is_counted_unread_but_asks_for_no_reply(
+    client: FlaskClient, volunteer: User
+) -> None:
+    contact, _ = texted_contact(volunteer)
+    db.session.add(OptOut(organization_id=volunteer.organization_id, cell=VOTER, source="admin"))
+    db.session.commit()
+
+    post_signed(client, "/twilio/inbound", inbound_params(Body="Who is this?"))
+
+    db.session.refresh(contact)
+    assert (contact.unread, contact.needs_reply, contact.opt_out_suggested) == (1, False, False)
+
+
+def test_a_reply_that_looks_like_a_request_to_stop_is_flagged_for_the_volunteer(
+    client: FlaskClient, volunteer: User
+) -> None:
+    contact, _ = texted_contact(volunteer)
+
+    post_signed(client, "/twilio/inbound", inbound_params(Body="leave me alone"))
+
+    db.session.refresh(contact)
+    assert (contact.unread, contact.needs_reply, contact.opt_out_suggested) == (1, True, True)
+    assert db.session.scalar(select(func.count()).select_from(OptOut)) == 0
+
+
+def test_our_signature_is_the_one_twilios_validator_computes(app: Flask) -> None:
+    form = MultiDict([("Body", "b"), ("To", "+1"), ("MediaUrl", "y"), ("MediaUrl", "x")])
+    url = PUBLIC_URL + "/twilio/inbound?x=1"
+
+    with app.app_context():
+        ours = webhooks.signature_of(url, form)
+
+    assert ours == RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+
+
+def test_a_webhook_twilio_signed_with_the_default_port_is_accepted(
+    client: FlaskClient, volunteer: User
+) -> None:
+    texted_contact(volunteer)
+    params = inbound_params()
+    # Twilio sometimes signs https://host:443/...; the request itself names no port.
+    signature = twilio_signature(AUTH_TOKEN, PUBLIC_URL + ":443/twilio/inbound", params)
+
+    response = client.post(
+        PUBLIC_URL + "/twilio/inbound", data=params, headers={"X-Twilio-Signature": signature}
+    )
+
+    assert response.status_code == 200
+    assert message_count() == 2
 
 
 def test_the_same_inbound_delivered_twice_is_stored_once(client: FlaskClient) -> None:
