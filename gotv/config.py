@@ -59,11 +59,13 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
         ),
         "SESSION_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_SECURE": production,
-        # One pooled database connection per web thread (the Procfile's WEB_THREADS): with
-        # fewer, busy threads open and close overflow connections on every request, and each
-        # costs PostgreSQL a new backend (scripts/bench webhooks: 3.4 ms of CPU a request at
-        # 2 x 32 threads with SQLAlchemy's default of 5, 2.7 ms with 32). See gotv/db.py.
-        "DATABASE_POOL_SIZE": parse_int("WEB_THREADS", env.get("WEB_THREADS", "").strip() or "32"),
+        # Connections each process keeps open (see gotv/db.py). SQLAlchemy's default of 5 is
+        # too few for a web process of 32 threads: busy threads then open and close overflow
+        # connections on every request, each a new PostgreSQL backend (scripts/bench webhooks:
+        # 3.4 ms of CPU a request with 5, 2.7 ms with one per thread).
+        "DATABASE_POOL_SIZE": parse_int(
+            "DATABASE_POOL_SIZE", env.get("DATABASE_POOL_SIZE", "").strip() or "10"
+        ),
     }
     check(config)
     return config

@@ -508,6 +508,8 @@ class Pump:
     ) -> None:
         self.twilio, self.settings, self.only_ids = twilio, settings, only_ids
         self.in_flight: set[asyncio.Task[Result]] = set()
+        self.finished: list[asyncio.Task[Result]] = []  # ended, their answers not collected
+        self.any_finished = asyncio.Event()
         self.answers: list[Result] = []
         self.throttled: dict[SenderKey, float] = {}  # until (monotonic time)
         self.sent = 0
@@ -520,12 +522,8 @@ class Pump:
         while True:
             claimed, tried = self.try_claim(deadline)
             if self.in_flight:
-                done, _ = await asyncio.wait(
-                    self.in_flight,
-                    timeout=self.settings.flush_seconds,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                self.collect(done)
+                await self.wait_for_answers(self.settings.flush_seconds)
+                self.collect()
             if self.answers and (
                 not self.in_flight or time.monotonic() - last_flush >= self.settings.flush_seconds
             ):
@@ -579,7 +577,9 @@ class Pump:
         for key, wait in batch.throttled.items():
             self.throttled[key] = now_monotonic + wait
         for outgoing in batch.outgoing:
-            self.in_flight.add(asyncio.create_task(self.send(outgoing)))
+            task = asyncio.create_task(self.send(outgoing))
+            task.add_done_callback(self.on_finished)
+            self.in_flight.add(task)
         if batch.more_waiting and not self.recruited and self.only_ids is None:
             self.recruited = queue.wake_senders()
         return len(batch.outgoing)
@@ -599,8 +599,29 @@ class Pump:
             return Result(outgoing.id, error=error)
         return Result(outgoing.id, accepted=accepted)
 
-    def collect(self, done: set[asyncio.Task[Result]]) -> None:
-        for task in done:
+    def on_finished(self, task: asyncio.Task[Result]) -> None:
+        self.finished.append(task)
+        self.any_finished.set()
+
+    async def wait_for_answers(self, timeout: float) -> None:
+        """Until a send in flight has ended, or `timeout` seconds have passed.
+
+        Each send says it ended through the one callback it was given when it started:
+        asyncio.wait would add and remove a callback on every send in flight (hundreds) at
+        every turn of this loop.
+        """
+        if self.finished:
+            return
+        self.any_finished.clear()
+        try:
+            async with asyncio.timeout(timeout):
+                await self.any_finished.wait()
+        except TimeoutError:
+            pass
+
+    def collect(self) -> None:
+        finished, self.finished = self.finished, []
+        for task in finished:
             self.in_flight.discard(task)
             self.answers.append(task.result())
 

@@ -8,6 +8,9 @@ carrier stands in for Twilio in the demo and in every test.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +26,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
+from werkzeug.datastructures import MultiDict
 
 # Long enough for a slow Twilio, short enough that a stuck call does not hold a worker for long.
 HTTP_TIMEOUT_SECONDS = 15
@@ -231,7 +235,24 @@ def _int_or_none(value: object) -> int | None:
         return None
 
 
-def is_valid_signature(url: str, params: Mapping[str, Any], signature: str) -> bool:
-    """True when `signature` is Twilio's signature of `url` and `params` with our auth token."""
-    validator = RequestValidator(current_app.config["TWILIO_AUTH_TOKEN"])
-    return bool(validator.validate(url, params, signature))
+def is_valid_signature(url: str, params: MultiDict[str, str], signature: str) -> bool:
+    """True when `signature` is Twilio's signature of `url` and `params` with our auth token.
+
+    The URL as received is nearly always the one Twilio signed, so its HMAC is tried alone
+    first: one HMAC instead of the two (with and without the port) and the URL parsing of
+    twilio's RequestValidator, which decides whenever that one does not match.
+    """
+    token = current_app.config["TWILIO_AUTH_TOKEN"]
+    if hmac.compare_digest(signature_of(token, url, params), signature):
+        return True
+    return bool(RequestValidator(token).validate(url, params, signature))
+
+
+def signature_of(token: str, url: str, params: MultiDict[str, str]) -> str:
+    """Twilio's X-Twilio-Signature for `url` and `params`, as twilio's RequestValidator
+    computes it: base64(HMAC-SHA1(auth token, url + each name and value, sorted))."""
+    payload = url + "".join(
+        name + value for name in sorted(params) for value in sorted(set(params.getlist(name)))
+    )
+    digest = hmac.new(token.encode(), payload.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()

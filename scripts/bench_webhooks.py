@@ -73,7 +73,7 @@ def environment(args: argparse.Namespace, public_url: str) -> dict[str, str]:
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "TWILIO_FROM_NUMBER": FROM_NUMBER,
         "TWILIO_API_URL": "http://127.0.0.1:9",
-        "WEB_THREADS": str(args.threads),  # the database pool: one connection per thread
+        "DATABASE_POOL_SIZE": str(args.threads),  # one connection per thread
     }
 
 
