@@ -84,32 +84,15 @@ def get_conversation(contact_id: int) -> Contact:
 
 
 def queue_once(idempotency_key: str, queue_message: Callable[[], Message]) -> str | None:
-    """Queue a text unless this form was already submitted, then wake a send pump after commit.
-
-    Returns why the text may not be sent (nothing is written then), or None.
-    """
-    if texting.message_for_key(idempotency_key) is not None:
-        return None
-    try:
-        queue_message()
-    except texting.CannotText as refusal:
-        db.session.rollback()
-        return str(refusal)
-    assignment.touch(current_user, utcnow())
-    db.session.commit()
-    queue.wake_senders()
-    return None
-
-
-def send_initial_once(campaign: Campaign, contact_id: int, idempotency_key: str) -> str | None:
-    """Queue a contact's initial text unless this form was already sent; commit; wake a pump.
+    """Queue a text unless this form was already sent; commit; wake a send pump.
 
     Returns why the text may not be sent (nothing is written then), or None. The key is looked
-    up only when the claim fails: a form sent twice finds its contact already texted, and then
-    answers as the first send did. So the usual send costs the claim and the insert alone.
+    up only when queueing fails: a form sent twice finds its contact already texted (or its
+    key already stored), and then answers as the first send did. So the usual send costs its
+    own statements alone.
     """
     try:
-        texting.queue_initial_message(campaign, contact_id, current_user, idempotency_key, utcnow())
+        queue_message()
     except (texting.CannotText, IntegrityError) as refusal:
         db.session.rollback()
         if texting.message_for_key(idempotency_key) is not None:
@@ -121,6 +104,16 @@ def send_initial_once(campaign: Campaign, contact_id: int, idempotency_key: str)
     db.session.commit()
     queue.wake_senders()
     return None
+
+
+def send_initial_once(campaign: Campaign, contact_id: int, idempotency_key: str) -> str | None:
+    """`queue_once` for a contact's initial text."""
+    return queue_once(
+        idempotency_key,
+        lambda: texting.queue_initial_message(
+            campaign, contact_id, current_user, idempotency_key, utcnow()
+        ),
+    )
 
 
 def flash_refusal(refusal: str | None) -> None:
