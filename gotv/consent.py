@@ -11,11 +11,10 @@ import logging
 from typing import Any
 
 from sqlalchemy import Select, select, update
-from sqlalchemy.exc import IntegrityError
 
 from gotv import carrier_errors
 from gotv.carrier_errors import Action
-from gotv.db import db
+from gotv.db import db, insert_new
 from gotv.models import (
     AuditEvent,
     BlockedNumber,
@@ -75,29 +74,26 @@ def record_opt_out(
     message_id: int | None = None,
     user_id: int | None = None,
     rule: str = "",
-) -> OptOut | None:
+) -> int | None:
     """Opt `cell` out of everything this organization sends, at once (in this transaction).
 
     `source` says what decided it: inbound_keyword, inbound_phrase, texter, carrier_21610,
     import, admin; `rule`, for a reply, which of the detector's rules matched (audited).
-    Returns the new opt-out, or None when the number was already opted out.
+    Returns the new opt-out's id, or None when the number was already opted out (by an earlier
+    or a concurrent request: the outcome is the same).
     Queued texts to the number are refused now rather than left for the send gate.
     """
-    opt_out = None
-    if not is_opted_out(organization_id, cell):
-        opt_out = OptOut(
-            organization_id=organization_id,
-            cell=cell,
-            source=source,
-            message_id=message_id,
-            user_id=user_id,
-        )
-        try:
-            with db.session.begin_nested():
-                db.session.add(opt_out)
-        except IntegrityError:
-            opt_out = None  # recorded by a concurrent request: the outcome is the same
-    if opt_out is not None:
+    opt_out_id = db.session.execute(
+        insert_new(OptOut, "organization_id", "cell"),
+        {
+            "organization_id": organization_id,
+            "cell": cell,
+            "source": source,
+            "message_id": message_id,
+            "user_id": user_id,
+        },
+    ).scalar()
+    if opt_out_id is not None:
         audit(
             organization_id,
             "opt_out",
@@ -114,7 +110,7 @@ def record_opt_out(
         .values(needs_reply=False, opt_out_suggested=False)
         .execution_options(synchronize_session=False)
     )
-    return opt_out
+    return opt_out_id
 
 
 def refuse_queued(organization_id: int, cell: str, reason: str) -> None:
@@ -158,8 +154,8 @@ def lift_opt_out(organization_id: int, cell: str, why: str, user_id: int | None 
     return True
 
 
-def queue_confirmation(opt_out: OptOut, contact: Contact) -> Message | None:
-    """Queue the one text confirming this opt-out; None when it already has one.
+def queue_confirmation(opt_out_id: int, contact: Contact) -> Message | None:
+    """Queue the one text confirming opt-out `opt_out_id`; None when it already has one.
 
     The caller decides whether Twilio has already confirmed it (its own keywords).
     """
@@ -170,7 +166,7 @@ def queue_confirmation(opt_out: OptOut, contact: Contact) -> Message | None:
     )
     claimed = db.session.execute(
         update(OptOut)
-        .where(OptOut.id == opt_out.id, OptOut.confirmation_message_id.is_(None))
+        .where(OptOut.id == opt_out_id, OptOut.confirmation_message_id.is_(None))
         .values(confirmation_message_id=message.id)
         .execution_options(synchronize_session=False)
     )
@@ -188,10 +184,12 @@ def opt_out_contact(
     With `confirm`, queue the one confirmation text too; returns it so the caller can enqueue
     it after the commit.
     """
-    opt_out = record_opt_out(contact.campaign.organization_id, contact.cell, source, None, user_id)
-    if opt_out is None or not confirm:
+    opt_out_id = record_opt_out(
+        contact.campaign.organization_id, contact.cell, source, None, user_id
+    )
+    if opt_out_id is None or not confirm:
         return None
-    return queue_confirmation(opt_out, contact)
+    return queue_confirmation(opt_out_id, contact)
 
 
 def queue_help_reply(contact: Contact) -> Message:
@@ -224,16 +222,10 @@ def is_blocked(organization_id: int, cell: str) -> bool:
 
 def block_number(organization_id: int, cell: str, code: int, reason: str) -> None:
     """Never text this number again (invalid, landline, blocking us); refuse what is queued."""
-    if not is_blocked(organization_id, cell):
-        try:
-            with db.session.begin_nested():
-                db.session.add(
-                    BlockedNumber(
-                        organization_id=organization_id, cell=cell, error_code=code, reason=reason
-                    )
-                )
-        except IntegrityError:
-            pass  # blocked by a concurrent callback
+    db.session.execute(
+        insert_new(BlockedNumber, "organization_id", "cell"),
+        {"organization_id": organization_id, "cell": cell, "error_code": code, "reason": reason},
+    )
     refuse_queued(organization_id, cell, "undeliverable")
 
 

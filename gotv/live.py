@@ -59,9 +59,9 @@ def inbound_event(contact: Any, message_id: int, body: str) -> dict[str, Any]:
         "message_id": message_id,
         "name": f"{contact.first_name} {contact.last_name}".strip(),
         "body": body,
-        "needs_reply": contact.needs_reply,
+        "needs_reply": bool(contact.needs_reply),  # (a raw SQLite row holds 0 or 1)
         "unread": contact.unread,
-        "opt_out_suggested": contact.opt_out_suggested,
+        "opt_out_suggested": bool(contact.opt_out_suggested),
     }
 
 

@@ -11,28 +11,27 @@ import logging
 import re
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
-    Insert,
-    Row,
     Select,
     Update,
     bindparam,
     case,
     exists,
     func,
+    literal_column,
     select,
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload
 
 from gotv import consent, hours, keywords, live, queue
 from gotv.consent import is_opted_out
-from gotv.db import db
+from gotv.db import Raw, db, insert_new
 from gotv.keywords import Intent
 from gotv.models import (
     BlockedNumber,
@@ -395,13 +394,13 @@ def record_status(params: Mapping[str, str], message_id: str | None = None) -> N
     by_id = message_id is not None and message_id.isdigit()
     target = {"sid": sid, "message_id": int(message_id) if by_id and message_id else None}
     advance, first_error = _STATUS_BY_ID if by_id else _STATUS_BY_SID
-    # Core on the session's connection: the ORM's bulk UPDATE path costs twice the CPU.
-    connection = db.session.connection()
-    moved = connection.execute(
-        advance, {**target, "rank": STATUS_RANK[status], "status": status.value}
-    ).first()
     error_code = params.get("ErrorCode", "")
+    moved = advance.first(
+        {**target, "rank": STATUS_RANK[status], "status": status.value, "now": utcnow()},
+        alone=not error_code.isdigit(),
+    )
     if error_code.isdigit():
+        connection = db.session.connection()
         first = connection.execute(first_error, {**target, "code": int(error_code)}).scalar()
         if first is not None:
             message = db.session.get(Message, first)
@@ -412,17 +411,23 @@ def record_status(params: Mapping[str, str], message_id: str | None = None) -> N
         live.publish(moved.texter_id, live.status_event(moved.contact_id, moved.id, moved.status))
 
 
-def _status_statements(target: ColumnElement[bool]) -> tuple[Update, Update]:
+def _status_statements(target: ColumnElement[bool]) -> tuple[Raw, Update]:
     """For the messages `target` picks: the UPDATE that moves a status forward (and stores a
     missing SID), returning what a live update needs, and the UPDATE that stores the first
     error code, returning the message id.
 
-    Built once: a status callback is the busiest request we serve. Run them as Core statements
-    (`Session.connection().execute`): nothing in the session needs to hear of them.
+    Built once: a status callback is the busiest request we serve, so the first is Raw, and
+    the second (rare) a Core statement. Nothing in the session needs to hear of either.
     """
-    # STATUS_RANK in SQL; the statuses outside it (refused, received) are final.
+    # STATUS_RANK in SQL; the statuses outside it (refused, received) are final. Written into
+    # the SQL (they are our own constants) rather than sent as a dozen parameters every time.
     rank = case(
-        {key.value: rank for key, rank in STATUS_RANK.items()}, value=Message.status, else_=99
+        {
+            literal_column(f"'{key.value}'"): literal_column(str(rank))
+            for key, rank in STATUS_RANK.items()
+        },
+        value=Message.status,
+        else_=literal_column("99"),
     )
     moves_forward = rank < bindparam("rank")
     advance = (
@@ -431,6 +436,7 @@ def _status_statements(target: ColumnElement[bool]) -> tuple[Update, Update]:
         .values(
             twilio_sid=func.coalesce(Message.twilio_sid, bindparam("sid")),
             status=case((moves_forward, bindparam("status")), else_=Message.status),
+            updated_at=bindparam("now"),
         )
         .returning(Message.id, Message.texter_id, Message.contact_id, Message.status)
         .execution_options(synchronize_session=False)
@@ -442,7 +448,7 @@ def _status_statements(target: ColumnElement[bool]) -> tuple[Update, Update]:
         .returning(Message.id)
         .execution_options(synchronize_session=False)
     )
-    return advance, first_error
+    return Raw(advance), first_error
 
 
 # By our id, from the signed callback URL; a SID we stored already must agree with the callback.
@@ -469,7 +475,7 @@ def record_inbound(params: Mapping[str, str]) -> int | None:
     connection = db.session.connection()
     contact = conversation_for(cell)
     message_id = connection.execute(
-        _insert_reply(connection.dialect.name),
+        insert_new(Message, "twilio_sid"),
         {
             "organization_id": contact.organization_id if contact else None,
             "campaign_id": contact.campaign_id if contact else None,
@@ -492,8 +498,7 @@ def record_inbound(params: Mapping[str, str]) -> int | None:
     else:
         verdict = keywords.explain(body)
         if verdict.intent in (Intent.NONE, Intent.POSSIBLE_OPT_OUT) and not _is_bare_yes(body):
-            row = connection.execute(
-                _AWAIT_REPLY,
+            row = _AWAIT_REPLY.first(
                 {
                     "contact_id": contact.id,
                     "organization_id": contact.organization_id,
@@ -501,7 +506,7 @@ def record_inbound(params: Mapping[str, str]) -> int | None:
                     "suggested": verdict.intent == Intent.POSSIBLE_OPT_OUT,
                     "now": utcnow(),
                 },
-            ).one()
+            )
             event = live.inbound_event(row, message_id, body)
         else:
             event, replies = _act_in_full(contact.id, message_id, body)
@@ -517,24 +522,6 @@ def _is_bare_yes(body: str) -> bool:
     return keywords.normalize(body) == "yes"
 
 
-def _insert_reply(dialect: str) -> Insert:
-    """INSERT of a reply that does nothing on a MessageSid we already have, returning its id.
-
-    ON CONFLICT rather than catching the unique violation: a retried webhook is ordinary, and
-    PostgreSQL logs every violation as an error.
-    """
-    if dialect not in _INSERT_REPLY:
-        module = postgresql if dialect == "postgresql" else sqlite
-        _INSERT_REPLY[dialect] = (
-            module.insert(Message)
-            .on_conflict_do_nothing(index_elements=[Message.twilio_sid])
-            .returning(Message.id)
-        )
-    return _INSERT_REPLY[dialect]
-
-
-_INSERT_REPLY: dict[str, Insert] = {}
-
 # A reply that asks nothing of us: one more unread, and unless the number is opted out, waiting
 # for a volunteer (flagged when it looks like a request to stop). Returns what the inbox shows.
 _opted_out = (
@@ -545,7 +532,7 @@ _opted_out = (
     )
     .correlate(None)
 )
-_AWAIT_REPLY = (
+_AWAIT_REPLY = Raw(
     update(Contact)
     .where(Contact.id == bindparam("contact_id"))
     .values(
@@ -601,15 +588,15 @@ def opt_out_stranger(message_id: int, cell: str, to_number: str, body: str) -> N
         consent.record_opt_out(organization_id, cell, source, message_id, rule=verdict.rule)
 
 
-def conversation_for(cell: str) -> Row[int, str, int, int, int | None] | None:
+def conversation_for(cell: str) -> Any:
     """The contact a reply from `cell` belongs to: whoever we texted last at that number.
 
-    A row of its id, cell, campaign_id, organization_id and texter_id.
+    A named tuple of its id, cell, campaign_id, organization_id and texter_id, or None.
     """
-    return db.session.connection().execute(_CONVERSATION, {"cell": cell}).first()
+    return _CONVERSATION.first({"cell": cell})
 
 
-_CONVERSATION = (
+_CONVERSATION = Raw(
     select(
         Contact.id,
         Contact.cell,
@@ -637,12 +624,12 @@ def act_on_reply(contact: Contact, message_id: int, body: str) -> list[Message]:
     contact.updated_at = utcnow()
     if intent == Intent.OPT_OUT:
         source = "inbound_keyword" if verdict.rule.startswith("keyword") else "inbound_phrase"
-        opt_out = consent.record_opt_out(
+        opt_out_id = consent.record_opt_out(
             organization_id, cell, source, message_id, rule=verdict.rule
         )
-        if opt_out is None or keywords.twilio_answers(body):
+        if opt_out_id is None or keywords.twilio_answers(body):
             return []
-        confirmation = consent.queue_confirmation(opt_out, contact)
+        confirmation = consent.queue_confirmation(opt_out_id, contact)
         return [confirmation] if confirmation else []
     opted_out = is_opted_out(organization_id, cell)
     # Twilio lifts its own block on YES (in English only), so ours follows it exactly.

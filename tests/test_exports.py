@@ -19,6 +19,7 @@ from gotv.models import (
     ContactStatus,
     ContactTag,
     MessageStatus,
+    OptOut,
     Organization,
     SurveyAnswer,
     User,
@@ -122,7 +123,8 @@ def test_the_contacts_export_has_status_volunteer_opt_out_last_reply_and_list_fi
     )
     replied.needs_reply = True
     stopped = make_conversation(campaign, volunteer, ("STOP",), first_name="-Bo")
-    opt_out = consent.record_opt_out(organization.id, stopped.cell, "inbound_keyword")
+    opt_out_id = consent.record_opt_out(organization.id, stopped.cell, "inbound_keyword")
+    opt_out = db.session.get(OptOut, opt_out_id)
     make_contact(campaign, first_name="Cy", custom_fields={"ward": "9"})
     login(client, organizer)
 
