@@ -93,13 +93,21 @@ def add_security_headers(response: Response) -> Response:
 
     Over HTTPS, HSTS too: browsers then refuse plain HTTP to this host for a year.
     """
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault(
+    headers = response.headers
+    for name, value in SECURITY_HEADERS:
+        if name not in headers:
+            headers.add(name, value)
+    if request.is_secure and "Strict-Transport-Security" not in headers:
+        headers.add("Strict-Transport-Security", "max-age=31536000")
+    return response
+
+
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+    (
         "Content-Security-Policy",
         "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-    )
-    if request.is_secure:
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    return response
+    ),
+)

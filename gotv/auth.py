@@ -22,12 +22,14 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
@@ -72,6 +74,22 @@ PENDING = "two_factor"
 def init_app(app: Flask) -> None:
     csrf.init_app(app)
     login_manager.init_app(app)
+    app.session_interface = CookieSessions()
+
+
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signer built once per app.
+
+    Flask builds it anew on every request, and the signer's constructor serializes an empty
+    dict to learn its serializer's type: a few percent of the CPU of a webhook.
+    """
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        signer: URLSafeTimedSerializer | None = app.extensions.get("gotv.session_signer")
+        if signer is None:
+            signer = super().get_signing_serializer(app)
+            app.extensions["gotv.session_signer"] = signer
+        return signer
 
 
 def limit_logins(app: Flask) -> None:
@@ -90,10 +108,6 @@ def limit_logins(app: Flask) -> None:
         swallow_errors=True,
     )
     limiter.init_app(app)
-    # Every limit is a decorator below, and each decorated view checks its own limits. The
-    # before_request check Flask-Limiter also adds would only look for default limits, which we
-    # have none of, on every request (50-70 us each, the busiest being Twilio's webhooks).
-    app.before_request_funcs[None].remove(limiter._check_request_limit)
     steps: dict[str, tuple[tuple[str, Callable[[], str]], ...]] = {
         "auth.login": (
             (LOGIN_FAILURES_PER_ADDRESS, get_remote_address),
@@ -111,6 +125,36 @@ def limit_logins(app: Flask) -> None:
                 view
             )
         app.view_functions[endpoint] = view
+    keep_limiter_to(app, limiter, set(steps))
+
+
+def keep_limiter_to(app: Flask, limiter: Limiter, endpoints: set[str]) -> None:
+    """Run Flask-Limiter's per-request hooks for `endpoints` only.
+
+    Each decorated view checks its own limits; the hooks Flask-Limiter adds to every request
+    would look for default limits, which we have none of, and count sign-in failures, which
+    only the sign-in views have: about 100 us a request for nothing on the others, the
+    busiest of which are Twilio's webhooks.
+    """
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
+    for hooks in (app.after_request_funcs, app.teardown_request_funcs):
+        hooks[None] = [
+            only_on(endpoints, hook) if belongs_to(hook, limiter) else hook for hook in hooks[None]
+        ]
+
+
+def belongs_to(hook: Callable[..., Any], owner: object) -> bool:
+    """True when `hook` is a bound method of `owner`, or a partial with `owner` first."""
+    return getattr(hook, "__self__", None) is owner or owner in getattr(hook, "args", ())
+
+
+def only_on(endpoints: set[str], hook: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """An after_request or teardown hook that runs for `endpoints` only."""
+
+    def filtered(value: Any) -> Any:
+        return hook(value) if request.endpoint in endpoints else value
+
+    return filtered
 
 
 def sign_in_failed(response: Response) -> bool:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, bindparam, select, update
 
 from gotv import carrier_errors
 from gotv.carrier_errors import Action
-from gotv.db import db, insert_new
+from gotv.db import db, execute_core, insert_new
 from gotv.models import (
     AuditEvent,
     BlockedNumber,
@@ -83,7 +83,7 @@ def record_opt_out(
     or a concurrent request: the outcome is the same).
     Queued texts to the number are refused now rather than left for the send gate.
     """
-    opt_out_id = db.session.execute(
+    opt_out_id = execute_core(
         insert_new(OptOut, "organization_id", "cell"),
         {
             "organization_id": organization_id,
@@ -104,27 +104,39 @@ def record_opt_out(
             rule=rule,
         )
     refuse_queued(organization_id, cell, "opted_out")
-    db.session.execute(
-        update(Contact)
-        .where(Contact.cell == cell, Contact.campaign_id.in_(campaign_ids(organization_id)))
-        .values(needs_reply=False, opt_out_suggested=False)
-        .execution_options(synchronize_session=False)
-    )
+    execute_core(_STOP_WAITING, {"organization": organization_id, "number": cell})
     return opt_out_id
 
 
 def refuse_queued(organization_id: int, cell: str, reason: str) -> None:
     """Refuse every text still queued to `cell` by this organization."""
-    db.session.execute(
-        update(Message)
-        .where(
-            Message.organization_id == organization_id,
-            Message.to_number == cell,
-            Message.status == MessageStatus.QUEUED,
-        )
-        .values(status=MessageStatus.REFUSED, refusal_reason=reason)
-        .execution_options(synchronize_session=False)
+    execute_core(
+        _REFUSE_QUEUED, {"organization": organization_id, "number": cell, "reason": reason}
     )
+
+
+# Built once (a statement's cache key costs more to compute than to look up): opting out is
+# what a STOP reply does, and is the busiest path after the plain reply.
+_REFUSE_QUEUED = (
+    update(Message)
+    .where(
+        Message.organization_id == bindparam("organization"),
+        Message.to_number == bindparam("number"),
+        Message.status == MessageStatus.QUEUED,
+    )
+    .values(status=MessageStatus.REFUSED, refusal_reason=bindparam("reason"))
+)
+# The number's conversations no longer wait for a volunteer.
+_STOP_WAITING = (
+    update(Contact)
+    .where(
+        Contact.cell == bindparam("number"),
+        Contact.campaign_id.in_(
+            select(Campaign.id).where(Campaign.organization_id == bindparam("organization"))
+        ),
+    )
+    .values(needs_reply=False, opt_out_suggested=False)
+)
 
 
 def campaign_ids(organization_id: int) -> Select[int]:

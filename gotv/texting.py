@@ -406,7 +406,7 @@ def record_status(params: Mapping[str, str], message_id: str | None = None) -> N
             message = db.session.get(Message, first)
             assert message is not None
             consent.apply_carrier_error(message, int(error_code))
-    db.session.commit()
+        db.session.commit()
     if moved is not None:
         live.publish(moved.texter_id, live.status_event(moved.contact_id, moved.id, moved.status))
 
