@@ -53,11 +53,9 @@ def called_url() -> str:
 
     (request.url decodes it into an IRI, at a cost greater than the signature's own HMAC.)
     """
-    environ = request.environ
-    # WSGI gives the path decoded, as latin-1 characters for its bytes.
-    path = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")).encode("latin-1")
-    url = f"{request.scheme}://{request.host}{quote(path, safe=PATH_SAFE)}"
-    query = environ.get("QUERY_STRING", "")
+    path = quote(request.script_root + request.path, safe=PATH_SAFE)
+    url = f"{request.scheme}://{request.host}{path}"
+    query = request.query_string.decode("latin-1")
     return f"{url}?{quote(query, safe=QUERY_SAFE)}" if query else url
 
 
