@@ -27,7 +27,7 @@ ACTIVITY_GRANULARITY = timedelta(minutes=1)
 MAX_BATCH_SIZE = 1000
 # Rows the send loop's top-up looks at beyond those it wants: past a run of contacts in quiet
 # hours it goes on from where it stopped at the next send (and queue.json recounts when the
-# page's queue runs dry). Each row is an ORM object built: few, since this runs on every send.
+# page's queue runs dry).
 TOP_UP_SLACK = 4
 
 
@@ -245,9 +245,10 @@ def next_ready(
     after: int,
     limit: int,
     leaving_out: int | None = None,
-) -> tuple[list[Contact], int]:
+) -> tuple[list[texting.ContactRow], int]:
     """Up to `limit` contacts of the volunteer's batch with ids above `after` who may be texted
-    now, in list order (`leaving_out` aside), and the id to continue after next time.
+    now, in list order (`leaving_out` aside), as rows of `texting.MERGE_COLUMNS`, and the id to
+    continue after next time.
 
     What the send loop needs after each send to keep its queue full: one query over at most
     `limit` + TOP_UP_SLACK rows of the batch index (ix_contact_new_by_texter), whatever the
@@ -256,7 +257,7 @@ def next_ready(
     """
     if limit <= 0:
         return [], after
-    rows = db.session.scalars(
+    rows = db.session.connection().execute(
         _TOP_UP,
         {
             "campaign": campaign.id,
@@ -267,7 +268,7 @@ def next_ready(
             "rows": limit + TOP_UP_SLACK,
         },
     )
-    ready: list[Contact] = []
+    ready: list[texting.ContactRow] = []
     last = after
     open_now: dict[tuple[str, str], bool] = {}
     for contact in rows:
@@ -284,9 +285,9 @@ def next_ready(
     return ready, last
 
 
-# Built once: every send runs it.
+# Built once: every send runs it. Core rows of the columns the page shows, not ORM objects.
 _TOP_UP = (
-    select(Contact)
+    select(*texting.MERGE_COLUMNS)
     .where(
         Contact.campaign_id == bindparam("campaign"),
         Contact.texter_id == bindparam("texter"),

@@ -35,7 +35,7 @@ from wtforms.validators import DataRequired, Length
 from gotv import assignment, consent, live, queue, segments, texting
 from gotv.auth import get_owned
 from gotv.db import db
-from gotv.models import Campaign, CampaignStatus, Contact, ContactStatus, Message, utcnow
+from gotv.models import Campaign, CampaignStatus, Contact, ContactStatus, utcnow
 
 bp = Blueprint("inbox", __name__, url_prefix="/texting")
 
@@ -83,7 +83,7 @@ def get_conversation(contact_id: int) -> Contact:
     return contact
 
 
-def queue_once(idempotency_key: str, queue_message: Callable[[], Message]) -> str | None:
+def queue_once(idempotency_key: str, queue_message: Callable[[], object]) -> str | None:
     """Queue a text unless this form was already sent; commit; wake a send pump.
 
     Returns why the text may not be sent (nothing is written then), or None. The key is looked
@@ -110,7 +110,7 @@ def send_initial_once(campaign: Campaign, contact_id: int, idempotency_key: str)
     """`queue_once` for a contact's initial text."""
     return queue_once(
         idempotency_key,
-        lambda: texting.queue_initial_message(
+        lambda: texting.queue_initial(
             campaign, contact_id, current_user, idempotency_key, utcnow()
         ),
     )
@@ -310,7 +310,7 @@ def queue_payload(campaign: Campaign, now: datetime) -> dict[str, Any]:
     }
 
 
-def ready_contact(campaign: Campaign, contact: Contact) -> dict[str, Any]:
+def ready_contact(campaign: Campaign, contact: Contact | texting.ContactRow) -> dict[str, Any]:
     body = texting.render(campaign.script, contact, current_user)
     counted = segments.count(body, smart_encoding=campaign.smart_encoding)
     return {

@@ -11,6 +11,7 @@ import logging
 import re
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BindParameter,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     case,
     exists,
     func,
+    insert,
     select,
     text,
     update,
@@ -41,6 +43,7 @@ from gotv.models import (
     ContactStatus,
     Direction,
     Message,
+    MessageKind,
     MessageStatus,
     OptOut,
     Organization,
@@ -79,6 +82,9 @@ TWILIO_STATUS = {
 }
 MAX_VALIDITY_SECONDS = 4 * 60 * 60
 CONFIRMATION_SECONDS = 5 * 60  # 47 CFR 64.1200(a)(12): a confirmation within five minutes
+# A Core row of a contact's columns (at least `MERGE_COLUMNS`), read where ORM objects cost too
+# much: the send loop's statements.
+ContactRow = Row[*tuple[Any, ...]]
 
 
 class CannotText(Exception):
@@ -99,8 +105,9 @@ def unknown_merge_fields(script: str, custom_field_names: list[str]) -> list[str
     return [name for name in merge_fields(script) if name not in known]
 
 
-def render(script: str, contact: Contact, texter: User) -> str:
-    """The script with every merge tag filled for this contact and volunteer."""
+def render(script: str, contact: Contact | ContactRow, texter: User) -> str:
+    """The script with every merge tag filled for this contact (or a row of its
+    `MERGE_COLUMNS`) and volunteer."""
     values = {
         **contact.custom_fields,
         "first_name": contact.first_name,
@@ -231,23 +238,59 @@ def next_opening(campaign: Campaign, texter: User, now: datetime) -> datetime | 
 def queue_initial_message(
     campaign: Campaign, contact_id: int, texter: User, idempotency_key: str, now: datetime
 ) -> Message:
-    """Write the initial message for one contact, once; the caller enqueues it after commit.
+    """`queue_initial` for callers that want the message itself (one more query)."""
+    message = db.session.get(
+        Message, queue_initial(campaign, contact_id, texter, idempotency_key, now)
+    )
+    assert message is not None
+    return message
 
-    Two statements when the text may be sent: the claim (`claim_contact`) and the insert.
+
+def queue_initial(
+    campaign: Campaign, contact_id: int, texter: User, idempotency_key: str, now: datetime
+) -> int:
+    """Write the initial message for one contact, once; its id. The caller enqueues it after
+    commit.
+
+    Two statements when the text may be sent: the claim (`claim_contact`) and the insert, both
+    Core statements on the session's connection (the send loop runs this once a second per
+    volunteer; through the ORM it cost twice the CPU). Loaded ORM objects of the contact are
+    not refreshed by it.
 
     :raise CannotText: when the campaign is not active, the contact is not this volunteer's to
         text, was already texted, has opted out or is outside their texting hours. The claim
         may already be written then: the caller rolls back.
+    :raise IntegrityError: when the idempotency key was used already (the caller rolls back).
     """
     if not campaign.is_active:
         raise CannotText("This campaign is not active.")
+    # Core statements do not flush the session as the ORM's do: an opt-out added just before
+    # must be in the database when the claim looks for it.
+    db.session.flush()
     contact = claim_contact(campaign, contact_id, texter, now)
-    body = render(campaign.script, contact, texter)
-    return add_outbound(contact, texter, body, idempotency_key, is_initial=True)
+    message_id: int = (
+        db.session.connection()
+        .execute(
+            _INSERT_INITIAL,
+            {
+                "organization": campaign.organization_id,
+                "campaign": campaign.id,
+                "contact": contact.id,
+                "texter": texter.id,
+                "body": render(campaign.script, contact, texter),
+                "cell": contact.cell,
+                "key": idempotency_key,
+                "now": now,
+            },
+        )
+        .scalar_one()
+    )
+    return message_id
 
 
-def claim_contact(campaign: Campaign, contact_id: int, texter: User, now: datetime) -> Contact:
-    """Mark the contact texted by this volunteer, unless someone got there first; the contact.
+def claim_contact(campaign: Campaign, contact_id: int, texter: User, now: datetime) -> ContactRow:
+    """Mark the contact texted by this volunteer, unless someone got there first; the contact's
+    row (what `render` and the hours check read, and its cell).
 
     One conditional UPDATE checks, at the moment of writing, that the contact is in the
     campaign, untexted, free or the volunteer's, and neither opted out nor blocked; quiet hours
@@ -257,16 +300,20 @@ def claim_contact(campaign: Campaign, contact_id: int, texter: User, now: dateti
     :raise CannotText: saying why; when it is quiet hours the claim is already written, and the
         caller must roll back.
     """
-    contact = db.session.scalars(
-        _CLAIM,
-        {
-            "contact": contact_id,
-            "campaign": campaign.id,
-            "organization": campaign.organization_id,
-            "texter": texter.id,
-            "now": utcnow(),
-        },
-    ).first()
+    contact = (
+        db.session.connection()
+        .execute(
+            _CLAIM,
+            {
+                "contact": contact_id,
+                "campaign": campaign.id,
+                "organization": campaign.organization_id,
+                "texter": texter.id,
+                "now": utcnow(),
+            },
+        )
+        .first()
+    )
     if contact is None:
         raise why_not_claimed(campaign, contact_id)
     if not hours.is_open(
@@ -280,7 +327,19 @@ def claim_contact(campaign: Campaign, contact_id: int, texter: User, now: dateti
     return contact
 
 
-# Built once: every send runs it.
+# What rendering a script reads of a contact, and where its places are (the hours check).
+MERGE_COLUMNS = (
+    Contact.id,
+    Contact.first_name,
+    Contact.last_name,
+    Contact.zip,
+    Contact.state,
+    Contact.custom_fields,
+    Contact.time_zones,
+    Contact.rule_states,
+)
+
+# Built once: every send runs them.
 _CLAIM = (
     update(Contact)
     .where(
@@ -291,8 +350,35 @@ _CLAIM = (
         textable_in(bindparam("organization")),
     )
     .values(status=ContactStatus.TEXTED, texter_id=bindparam("texter"), updated_at=bindparam("now"))
-    .returning(Contact)
-    .execution_options(synchronize_session=False, populate_existing=True)
+    .returning(*MERGE_COLUMNS, Contact.cell)
+)
+# The campaign's sender is read by the INSERT itself ("" for the deployment's default sender),
+# as `Message.queued_to` does for the ORM's callers.
+_CAMPAIGN_SENDER = (
+    select(Sender.address)
+    .join(Campaign, Campaign.sender_id == Sender.id)
+    .where(Campaign.id == bindparam("campaign"))
+    .scalar_subquery()
+)
+_INSERT_INITIAL = (
+    insert(Message)
+    .values(
+        organization_id=bindparam("organization"),
+        campaign_id=bindparam("campaign"),
+        contact_id=bindparam("contact"),
+        texter_id=bindparam("texter"),
+        direction=Direction.OUTBOUND,
+        kind=MessageKind.TEXT,
+        is_initial=True,
+        body=bindparam("body"),
+        to_number=bindparam("cell"),
+        sender=func.coalesce(_CAMPAIGN_SENDER, ""),
+        status=MessageStatus.QUEUED,
+        idempotency_key=bindparam("key"),
+        created_at=bindparam("now"),
+        updated_at=bindparam("now"),
+    )
+    .returning(Message.id)
 )
 
 
