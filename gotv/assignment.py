@@ -257,7 +257,7 @@ def next_ready(
     """
     if limit <= 0:
         return [], after
-    rows = db.session.connection().execute(
+    rows = texting.core(
         _TOP_UP,
         {
             "campaign": campaign.id,

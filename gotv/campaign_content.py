@@ -160,16 +160,15 @@ class ContactTools:
 
     canned: list[tuple[CannedResponse, str]]
     questions: list[QuestionTools]
-    tags: list[Tag]
-    other_tags: list[Tag]  # the organization's tags the contact does not carry
+    tags: list[content.TagChoice]
+    other_tags: list[content.TagChoice]  # the organization's tags the contact does not carry
 
 
 def contact_tools(contact: Contact) -> ContactTools:
     """Everything inbox/_contact_tools.html shows for `contact` and the current user."""
     campaign = contact.campaign
     answers = content.current_answers(contact)
-    tags = content.contact_tags(contact)
-    carried = {tag.id for tag in tags}
+    tags, other_tags = content.tags_for(contact)
     return ContactTools(
         canned=content.render_canned(content.canned_responses(campaign), contact, current_user),
         questions=[
@@ -177,11 +176,7 @@ def contact_tools(contact: Contact) -> ContactTools:
             for question in content.questions(campaign)
         ],
         tags=tags,
-        other_tags=[
-            tag
-            for tag in content.organization_tags(campaign.organization_id)
-            if tag.id not in carried
-        ],
+        other_tags=other_tags,
     )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, func, select
+from sqlalchemy import ColumnElement, bindparam, delete, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, scoped_session, selectinload
 
@@ -257,13 +257,13 @@ def delete_choice(choice: SurveyChoice, user: User) -> None:
 
 def current_answers(contact: Contact) -> dict[int, int]:
     """The contact's answers: question id -> chosen choice id."""
-    return dict(
-        db.session.execute(
-            select(SurveyAnswer.question_id, SurveyAnswer.choice_id).where(
-                SurveyAnswer.contact_id == contact.id
-            )
-        ).all()
-    )
+    rows = texting.core(_ANSWERS, {"contact": contact.id})
+    return {question_id: choice_id for question_id, choice_id in rows}
+
+
+_ANSWERS = select(SurveyAnswer.question_id, SurveyAnswer.choice_id).where(
+    SurveyAnswer.contact_id == bindparam("contact")
+)
 
 
 def record_answer(
@@ -555,6 +555,39 @@ def delete_tag(tag: Tag, user: User) -> int:
     )
     db.session.delete(tag)
     return removed
+
+
+@dataclass(frozen=True)
+class TagChoice:
+    """One of the organization's tags, as the contact tools show it."""
+
+    id: int
+    name: str
+
+
+def tags_for(contact: Contact) -> tuple[list[TagChoice], list[TagChoice]]:
+    """The tags the contact carries and the organization's others, each by name: one query."""
+    carried: list[TagChoice] = []
+    others: list[TagChoice] = []
+    rows = texting.core(
+        _TAGS_FOR, {"organization": contact.campaign.organization_id, "contact": contact.id}
+    )
+    for tag_id, name, on_contact in rows:
+        (carried if on_contact else others).append(TagChoice(tag_id, name))
+    return carried, others
+
+
+_TAGS_FOR = (
+    select(
+        Tag.id,
+        Tag.name,
+        exists()
+        .where(ContactTag.tag_id == Tag.id, ContactTag.contact_id == bindparam("contact"))
+        .label("carried"),
+    )
+    .where(Tag.organization_id == bindparam("organization"))
+    .order_by(Tag.name_key)
+)
 
 
 def contact_tags(contact: Contact) -> list[Tag]:

@@ -26,16 +26,16 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, contains_eager, joinedload
 from wtforms import BooleanField, HiddenField, IntegerField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from gotv import assignment, consent, live, queue, segments, texting
 from gotv.auth import get_owned
 from gotv.db import db
-from gotv.models import Campaign, CampaignStatus, Contact, ContactStatus, utcnow
+from gotv.models import Campaign, CampaignStatus, Contact, ContactStatus, OptOut, utcnow
 
 bp = Blueprint("inbox", __name__, url_prefix="/texting")
 
@@ -76,7 +76,17 @@ def get_conversation(contact_id: int) -> Contact:
     :raise 404: for others' or other orgs' contacts.
     """
     contact = db.session.get(Contact, contact_id, options=[joinedload(Contact.campaign)])
-    if contact is None or contact.campaign.organization_id != current_user.organization_id:
+    if contact is None:
+        abort(404)
+    return may_converse(contact)
+
+
+def may_converse(contact: Contact) -> Contact:
+    """`contact`, if the user may see its conversation: theirs, or an organizer's in the org.
+
+    :raise 404: otherwise (never 403, which would tell a stranger that it exists).
+    """
+    if contact.campaign.organization_id != current_user.organization_id:
         abort(404)
     if contact.texter_id != current_user.id and not current_user.is_organizer:
         abort(404)
@@ -379,30 +389,60 @@ def next_waiting(contact: Contact) -> Contact | None:
 @bp.get("/conversations/<int:contact_id>")
 @login_required
 def conversation(contact_id: int) -> ResponseReturnValue:
-    contact = get_conversation(contact_id)
+    found = db.session.execute(
+        _CONVERSATION_PAGE, {"contact": contact_id, "user": current_user.id}
+    ).first()
+    if found is None:
+        abort(404)
+    contact, opted_out, skip_to = found
+    may_converse(contact)
     reading = contact.unread and contact.texter_id == current_user.id
     if reading:
         # Before reading the thread: a reply arriving now waits for this row's lock until the
         # commit below, then counts as unread, so none is marked read unseen.
         mark_read(contact)
-    messages = texting.thread(contact)
-    opted_out = consent.opt_out_of(contact.campaign.organization_id, contact.cell)
+    # The forms are plain HTML in the template (WTForms' rendering cost more than the rest of
+    # the page); ReplyForm, OptOutForm and DismissForm still check what they post.
     page = render_template(
         "inbox/conversation.html",
         contact=contact,
-        messages=messages,
+        messages=texting.thread_rows(contact.id),
         opted_out=opted_out,
-        form=ReplyForm(idempotency_key=new_key()),
-        opt_out_form=OptOutForm(),
-        dismiss_form=DismissForm(),
-        close_form=DismissForm(),
-        skip_to=next_waiting(contact),
+        idempotency_key=new_key(),
+        skip_to=skip_to,
     )
     if reading:
         # After rendering: a commit expires every row the page shows (each would be loaded
-        # again, one query per message).
+        # again, one query each).
         db.session.commit()
     return page
+
+
+# The contact and its campaign, whether the number opted out, and the id of the user's next
+# conversation in the campaign waiting for a reply (`next_waiting`): one query, built once.
+_waiting = aliased(Contact)
+_CONVERSATION_PAGE = (
+    select(
+        Contact,
+        exists()
+        .where(OptOut.organization_id == Campaign.organization_id, OptOut.cell == Contact.cell)
+        .label("opted_out"),
+        select(_waiting.id)
+        .where(
+            _waiting.campaign_id == Contact.campaign_id,
+            _waiting.texter_id == bindparam("user"),
+            _waiting.needs_reply.is_(True),
+            _waiting.id != Contact.id,
+        )
+        .order_by(_waiting.updated_at.desc(), _waiting.id.desc())
+        .limit(1)
+        .scalar_subquery()
+        .label("skip_to"),
+    )
+    .join(Contact.campaign)
+    .options(contains_eager(Contact.campaign))
+    .where(Contact.id == bindparam("contact"))
+)
 
 
 def mark_read(contact: Contact) -> None:

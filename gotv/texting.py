@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
+    CursorResult,
+    Executable,
     Insert,
     Row,
     Select,
@@ -85,6 +87,18 @@ CONFIRMATION_SECONDS = 5 * 60  # 47 CFR 64.1200(a)(12): a confirmation within fi
 # A Core row of a contact's columns (at least `MERGE_COLUMNS`), read where ORM objects cost too
 # much: the send loop's statements.
 ContactRow = Row[*tuple[Any, ...]]
+
+
+def core(statement: Executable, params: Mapping[str, Any]) -> CursorResult[*tuple[Any, ...]]:
+    """Run a Core statement on the session's connection, in its transaction.
+
+    Half the CPU of the same statement through the ORM, for the busiest requests. The session
+    is flushed first, as the ORM's own queries autoflush: what a caller added (an opt-out,
+    say) is in the database when the statement looks for it. ORM objects already loaded are
+    not refreshed by what the statement changes.
+    """
+    db.session.flush()
+    return db.session.connection().execute(statement, params)
 
 
 class CannotText(Exception):
@@ -264,27 +278,20 @@ def queue_initial(
     """
     if not campaign.is_active:
         raise CannotText("This campaign is not active.")
-    # Core statements do not flush the session as the ORM's do: an opt-out added just before
-    # must be in the database when the claim looks for it.
-    db.session.flush()
     contact = claim_contact(campaign, contact_id, texter, now)
-    message_id: int = (
-        db.session.connection()
-        .execute(
-            _INSERT_INITIAL,
-            {
-                "organization": campaign.organization_id,
-                "campaign": campaign.id,
-                "contact": contact.id,
-                "texter": texter.id,
-                "body": render(campaign.script, contact, texter),
-                "cell": contact.cell,
-                "key": idempotency_key,
-                "now": now,
-            },
-        )
-        .scalar_one()
-    )
+    message_id: int = core(
+        _INSERT_INITIAL,
+        {
+            "organization": campaign.organization_id,
+            "campaign": campaign.id,
+            "contact": contact.id,
+            "texter": texter.id,
+            "body": render(campaign.script, contact, texter),
+            "cell": contact.cell,
+            "key": idempotency_key,
+            "now": now,
+        },
+    ).scalar_one()
     return message_id
 
 
@@ -300,20 +307,16 @@ def claim_contact(campaign: Campaign, contact_id: int, texter: User, now: dateti
     :raise CannotText: saying why; when it is quiet hours the claim is already written, and the
         caller must roll back.
     """
-    contact = (
-        db.session.connection()
-        .execute(
-            _CLAIM,
-            {
-                "contact": contact_id,
-                "campaign": campaign.id,
-                "organization": campaign.organization_id,
-                "texter": texter.id,
-                "now": utcnow(),
-            },
-        )
-        .first()
-    )
+    contact = core(
+        _CLAIM,
+        {
+            "contact": contact_id,
+            "campaign": campaign.id,
+            "organization": campaign.organization_id,
+            "texter": texter.id,
+            "now": utcnow(),
+        },
+    ).first()
     if contact is None:
         raise why_not_claimed(campaign, contact_id)
     if not hours.is_open(
@@ -438,6 +441,28 @@ def thread(contact: Contact) -> list[Message]:
             .order_by(Message.created_at, Message.id)
         )
     )
+
+
+def thread_rows(contact_id: int) -> list[ContactRow]:
+    """`thread` as Core rows of what a conversation page shows of each message (its id,
+    direction, kind, body, status, refusal reason and error code): a page with many messages
+    builds no ORM objects."""
+    return list(core(_THREAD_ROWS, {"contact": contact_id}))
+
+
+_THREAD_ROWS = (
+    select(
+        Message.id,
+        Message.direction,
+        Message.kind,
+        Message.body,
+        Message.status,
+        Message.refusal_reason,
+        Message.error_code,
+    )
+    .where(Message.contact_id == bindparam("contact"))
+    .order_by(Message.created_at, Message.id)
+)
 
 
 def message_for_key(idempotency_key: str) -> Message | None:
