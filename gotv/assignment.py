@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, bindparam, func, select, text, tuple_, update
+from sqlalchemy import ColumnElement, bindparam, func, select, tuple_, update
 
 from gotv import hours, texting
 from gotv.db import db
@@ -98,8 +98,7 @@ def take_batch(campaign: Campaign, texter: User, now: datetime) -> int:
     """Lock up to the batch size (less what they already hold) of free contacts to the volunteer.
 
     Only contacts who may be texted now are taken: a batch full of people in quiet hours would
-    leave the volunteer idle. Volunteers of one campaign pick one after another, in the order
-    they asked (`one_picker_at_a_time`). Returns how many were taken; the caller commits.
+    leave the volunteer idle. Returns how many were taken; the caller commits.
 
     :raise BatchRefused: when the campaign is not active, or replies wait and the campaign
         does not allow a new batch until they are answered.
@@ -112,13 +111,10 @@ def take_batch(campaign: Campaign, texter: User, now: datetime) -> int:
         raise BatchRefused(
             f"{waiting} {people} waiting for your reply. Answer them before taking more contacts."
         )
+    wanted = min(campaign.batch_size, MAX_BATCH_SIZE) - held(campaign, texter)
     touch(texter, now)
     places = texting.open_places(campaign, now)
-    if not places:
-        return 0
-    one_picker_at_a_time(campaign)
-    wanted = min(campaign.batch_size, MAX_BATCH_SIZE) - held(campaign, texter)
-    if wanted <= 0:
+    if wanted <= 0 or not places:
         return 0
     free = (
         select(Contact.id)
@@ -131,9 +127,8 @@ def take_batch(campaign: Campaign, texter: User, now: datetime) -> int:
         )
         .order_by(Contact.id)
         .limit(wanted)
-        # Rows another writer holds (a release, the idle sweeper) are skipped, not waited for
-        # (PostgreSQL; SQLite runs one writer at a time, and the UPDATE's own conditions
-        # suffice there). Other pickers hold none: they wait for `one_picker_at_a_time`.
+        # Rows another volunteer's request is taking are skipped, not waited for (PostgreSQL;
+        # SQLite runs one writer at a time, and the UPDATE's own conditions suffice there).
         .with_for_update(skip_locked=True)
     )
     # MATERIALIZED: PostgreSQL picks the batch exactly once. As a plain IN (subquery) it may
@@ -151,24 +146,6 @@ def take_batch(campaign: Campaign, texter: User, now: datetime) -> int:
         .execution_options(synchronize_session=False)
     )
     return len(taken.all())
-
-
-def one_picker_at_a_time(campaign: Campaign) -> None:
-    """Wait until no other transaction is taking a batch of this campaign (PostgreSQL: the
-    lock is held until the caller's commit; SQLite runs one writer at a time anyway).
-
-    When 500 volunteers ask in the same second, each concurrent pick would step over every row
-    the others hold locked, and skipping locked rows is not free: the last of 500 batches of
-    200 stepped over 100,000 of them, and the requests took 23-26 s. One after another, in the
-    order they asked, each pick reads only its own rows (a few milliseconds), and a volunteer
-    who double-clicks gets one batch, not two.
-    """
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(_PICKER_LOCK, {"campaign": campaign.id})
-
-
-# A transaction-level advisory lock per campaign, in a key space of its own (the first key).
-_PICKER_LOCK = text("SELECT pg_advisory_xact_lock(6, :campaign)")
 
 
 def release(campaign: Campaign, texter: User) -> int:
@@ -262,7 +239,7 @@ def batch(campaign: Campaign, texter: User, now: datetime, ready_limit: int = 5)
 
 
 def next_ready(
-    campaign: Campaign,
+    campaign: Campaign | texting.CampaignRow,
     texter: User,
     now: datetime,
     after: int,

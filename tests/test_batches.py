@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -190,25 +188,52 @@ def test_an_organizer_sets_the_batch_size_idle_time_and_replies_rule(
     assert campaign.batch_while_replies_wait
 
 
-on_postgresql_only = pytest.mark.skipif(
+@pytest.mark.skipif(
     "postgresql" not in __import__("os").environ.get("GOTV_TEST_DATABASE_URL", ""),
-    reason="row and advisory locks are PostgreSQL's",
+    reason="row locks (FOR UPDATE SKIP LOCKED) are PostgreSQL's",
 )
-
-
-@contextmanager
-def committed_campaign(contacts: int, volunteers: int, batch_size: int) -> Iterator[Campaign]:
-    """A committed campaign and organization with that many volunteers, deleted afterwards:
-    concurrent requests each run in their own connection and transaction."""
+def test_volunteers_asking_at_the_same_moment_never_share_a_contact_on_postgresql(
+    app: Flask,
+) -> None:
+    """Eight volunteers ask at once, each in their own connection and transaction."""
     original, engine = db.session, db.engine
     db.session = sa.orm.scoped_session(sa.orm.sessionmaker(bind=engine))
-    organization = make_org()
-    campaign = campaign_with(organization, contacts, batch_size=batch_size)
-    for _ in range(volunteers):
-        make_user(organization)
-    db.session.commit()
     try:
-        yield campaign
+        organization = make_org()
+        campaign = campaign_with(organization, 100, batch_size=15)
+        users = [make_user(organization) for _ in range(8)]
+        db.session.commit()
+        ids = [user.id for user in users]
+        start = threading.Barrier(len(ids))
+        errors: list[BaseException] = []
+
+        def take(user_id: int) -> None:
+            try:
+                with app.app_context():
+                    user = db.session.get(User, user_id)
+                    mine = db.session.get(Campaign, campaign.id)
+                    assert user is not None and mine is not None
+                    start.wait()
+                    assignment.take_batch(mine, user, utcnow())
+                    db.session.commit()
+            except BaseException as error:  # noqa: BLE001  (reported below)
+                errors.append(error)
+            finally:
+                db.session.remove()
+
+        threads = [threading.Thread(target=take, args=(user_id,)) for user_id in ids]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert errors == []
+        holders = db.session.execute(
+            select(Contact.id, Contact.texter_id).where(Contact.campaign_id == campaign.id)
+        ).all()
+        taken = [texter for _, texter in holders if texter is not None]
+        assert len(taken) == 100  # 8 x 15 wanted, 100 there: all taken, each once
+        assert all(taken.count(user_id) <= 15 for user_id in ids)
     finally:
         db.session.rollback()
         with engine.begin() as connection:
@@ -218,77 +243,6 @@ def committed_campaign(contacts: int, volunteers: int, batch_size: int) -> Itera
             connection.execute(sa.delete(Organization).where(Organization.id == organization.id))
         db.session.remove()
         db.session = original
-
-
-def take_at_once(app: Flask, campaign: Campaign, user_ids: list[int]) -> None:
-    """Each user asks for a batch in their own thread, connection and transaction, all at the
-    same moment (asserts that none failed)."""
-    start = threading.Barrier(len(user_ids))
-    errors: list[BaseException] = []
-
-    def take(user_id: int) -> None:
-        try:
-            with app.app_context():
-                user = db.session.get(User, user_id)
-                mine = db.session.get(Campaign, campaign.id)
-                assert user is not None and mine is not None
-                start.wait()
-                assignment.take_batch(mine, user, utcnow())
-                db.session.commit()
-        except BaseException as error:  # noqa: BLE001  (reported below)
-            errors.append(error)
-        finally:
-            db.session.remove()
-
-    threads = [threading.Thread(target=take, args=(user_id,)) for user_id in user_ids]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-
-
-def holders(campaign: Campaign) -> list[int]:
-    """The holder of each of the campaign's taken contacts."""
-    return [
-        texter
-        for texter in db.session.scalars(
-            select(Contact.texter_id).where(Contact.campaign_id == campaign.id)
-        )
-        if texter is not None
-    ]
-
-
-@on_postgresql_only
-def test_volunteers_asking_at_the_same_moment_never_share_a_contact_on_postgresql(
-    app: Flask,
-) -> None:
-    """Eight volunteers ask at once, each in their own connection and transaction."""
-    with committed_campaign(contacts=100, volunteers=8, batch_size=15) as campaign:
-        ids = list(
-            db.session.scalars(
-                select(User.id).where(User.organization_id == campaign.organization_id)
-            )
-        )
-        take_at_once(app, campaign, ids)
-
-        taken = holders(campaign)
-        assert len(taken) == 100  # 8 x 15 wanted, 100 there: all taken, each once
-        assert all(taken.count(user_id) <= 15 for user_id in ids)
-
-
-@on_postgresql_only
-def test_a_volunteer_asking_twice_at_the_same_moment_gets_one_batch_on_postgresql(
-    app: Flask,
-) -> None:
-    """A double click: two requests of one volunteer at once top the batch up once."""
-    with committed_campaign(contacts=100, volunteers=1, batch_size=15) as campaign:
-        user_id = db.session.scalars(
-            select(User.id).where(User.organization_id == campaign.organization_id)
-        ).one()
-        take_at_once(app, campaign, [user_id, user_id])
-
-        assert holders(campaign) == [user_id] * 15
 
 
 def test_the_places_of_untexted_contacts_are_listed_once_each_and_texted_ones_left_out(
