@@ -41,6 +41,7 @@ from gotv.keywords import Intent
 from gotv.models import (
     BlockedNumber,
     Campaign,
+    CampaignStatus,
     Contact,
     ContactStatus,
     Direction,
@@ -87,6 +88,8 @@ CONFIRMATION_SECONDS = 5 * 60  # 47 CFR 64.1200(a)(12): a confirmation within fi
 # A Core row of a contact's columns (at least `MERGE_COLUMNS`), read where ORM objects cost too
 # much: the send loop's statements.
 ContactRow = Row[*tuple[Any, ...]]
+# The same for a campaign: a row of (at least) `SENDING_COLUMNS`.
+CampaignRow = Row[*tuple[Any, ...]]
 
 
 def core(statement: Executable, params: Mapping[str, Any]) -> CursorResult[*tuple[Any, ...]]:
@@ -261,7 +264,11 @@ def queue_initial_message(
 
 
 def queue_initial(
-    campaign: Campaign, contact_id: int, texter: User, idempotency_key: str, now: datetime
+    campaign: Campaign | CampaignRow,
+    contact_id: int,
+    texter: User,
+    idempotency_key: str,
+    now: datetime,
 ) -> int:
     """Write the initial message for one contact, once; its id. The caller enqueues it after
     commit.
@@ -295,7 +302,9 @@ def queue_initial(
     return message_id
 
 
-def claim_contact(campaign: Campaign, contact_id: int, texter: User, now: datetime) -> ContactRow:
+def claim_contact(
+    campaign: Campaign | CampaignRow, contact_id: int, texter: User, now: datetime
+) -> ContactRow:
     """Mark the contact texted by this volunteer, unless someone got there first; the contact's
     row (what `render` and the hours check read, and its cell).
 
@@ -342,6 +351,17 @@ MERGE_COLUMNS = (
     Contact.rule_states,
 )
 
+# What sending an initial text reads of its campaign, named as the ORM's attributes.
+SENDING_COLUMNS = (
+    Campaign.id,
+    Campaign.organization_id,
+    (Campaign.status == CampaignStatus.ACTIVE).label("is_active"),
+    Campaign.script,
+    Campaign.window_start_hour,
+    Campaign.window_end_hour,
+    Campaign.smart_encoding,
+)
+
 # Built once: every send runs them.
 _CLAIM = (
     update(Contact)
@@ -385,7 +405,7 @@ _INSERT_INITIAL = (
 )
 
 
-def why_not_claimed(campaign: Campaign, contact_id: int) -> CannotText:
+def why_not_claimed(campaign: Campaign | CampaignRow, contact_id: int) -> CannotText:
     """Why `claim_contact` found nothing to claim (a refusal costs a few more queries)."""
     contact = db.session.get(Contact, contact_id)
     if contact is None or contact.campaign_id != campaign.id:
