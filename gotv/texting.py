@@ -287,12 +287,13 @@ def queue_initial(
         raise CannotText("This campaign is not active.")
     contact = claim_contact(campaign, contact_id, texter, now)
     message_id: int = core(
-        _INSERT_INITIAL,
+        _INSERT_TEXT,
         {
             "organization": campaign.organization_id,
             "campaign": campaign.id,
             "contact": contact.id,
             "texter": texter.id,
+            "initial": True,
             "body": render(campaign.script, contact, texter),
             "cell": contact.cell,
             "key": idempotency_key,
@@ -375,15 +376,15 @@ _CLAIM = (
     .values(status=ContactStatus.TEXTED, texter_id=bindparam("texter"), updated_at=bindparam("now"))
     .returning(*MERGE_COLUMNS, Contact.cell)
 )
-# The campaign's sender is read by the INSERT itself ("" for the deployment's default sender),
-# as `Message.queued_to` does for the ORM's callers.
+# A volunteer's text, initial or reply. The campaign's sender is read by the INSERT itself (""
+# for the deployment's default sender), as `Message.queued_to` does for the ORM's callers.
 _CAMPAIGN_SENDER = (
     select(Sender.address)
     .join(Campaign, Campaign.sender_id == Sender.id)
     .where(Campaign.id == bindparam("campaign"))
     .scalar_subquery()
 )
-_INSERT_INITIAL = (
+_INSERT_TEXT = (
     insert(Message)
     .values(
         organization_id=bindparam("organization"),
@@ -392,7 +393,7 @@ _INSERT_INITIAL = (
         texter_id=bindparam("texter"),
         direction=Direction.OUTBOUND,
         kind=MessageKind.TEXT,
-        is_initial=True,
+        is_initial=bindparam("initial"),
         body=bindparam("body"),
         to_number=bindparam("cell"),
         sender=func.coalesce(_CAMPAIGN_SENDER, ""),
@@ -417,39 +418,61 @@ def why_not_claimed(campaign: Campaign | CampaignRow, contact_id: int) -> Cannot
     return CannotText("This person has already been texted.")
 
 
-def queue_reply(contact: Contact, texter: User, body: str, idempotency_key: str) -> Message:
-    """Write a volunteer's reply in a conversation; the caller enqueues it after commit.
+def queue_reply(contact: Contact, texter: User, body: str, idempotency_key: str) -> int:
+    """Write a volunteer's reply in a conversation (no reply needed any more); its id. The
+    caller enqueues it after commit.
+
+    Two Core statements, as for `queue_initial`: the conversation's UPDATE, which checks the
+    opt-out at the moment of writing, and the insert. The loaded `contact` is not refreshed.
 
     :raise CannotText: when the body is empty, the conversation is not theirs, the campaign is
         not active or the person opted out.
+    :raise IntegrityError: when the idempotency key was used already (the caller rolls back).
     """
     body = body.strip()
     if not body:
         raise CannotText("The message is empty.")
     if contact.texter_id != texter.id and not texter.is_organizer:
         raise CannotText("This conversation belongs to another volunteer.")
-    if not contact.campaign.is_active:
+    campaign = contact.campaign
+    if not campaign.is_active:
         raise CannotText("This campaign is not active.")
-    if is_opted_out(contact.campaign.organization_id, contact.cell):
+    now = utcnow()
+    answered = core(
+        _ANSWERED,
+        {"contact": contact.id, "organization": campaign.organization_id, "now": now},
+    ).first()
+    if answered is None:
         raise CannotText("This person has opted out.")
-    contact.needs_reply = False
-    return add_outbound(contact, texter, body, idempotency_key)
+    message_id: int = core(
+        _INSERT_TEXT,
+        {
+            "organization": campaign.organization_id,
+            "campaign": campaign.id,
+            "contact": contact.id,
+            "texter": texter.id,
+            "initial": False,
+            "body": body,
+            "cell": contact.cell,
+            "key": idempotency_key,
+            "now": now,
+        },
+    ).scalar_one()
+    return message_id
 
 
-def add_outbound(
-    contact: Contact, texter: User, body: str, idempotency_key: str, is_initial: bool = False
-) -> Message:
-    """Add a queued outbound message to the session (the outbox row a send job picks up)."""
-    message = Message.queued_to(
-        contact,
-        body,
-        texter_id=texter.id,
-        is_initial=is_initial,
-        idempotency_key=idempotency_key,
+# A reply was written: the conversation needs none, unless the number opted out (no row).
+_ANSWERED = (
+    update(Contact)
+    .where(
+        Contact.id == bindparam("contact"),
+        ~exists().where(
+            OptOut.organization_id == bindparam("organization"), OptOut.cell == Contact.cell
+        ),
     )
-    db.session.add(message)
-    db.session.flush()
-    return message
+    .values(needs_reply=False, updated_at=bindparam("now"))
+    .returning(Contact.id)
+)
 
 
 def thread(contact: Contact) -> list[Message]:
