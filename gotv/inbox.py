@@ -373,29 +373,35 @@ def no_store(response: Response) -> Response:
 def conversations(campaign_id: int) -> ResponseReturnValue:
     """The volunteer's inbox: conversations needing a reply first, most unread first."""
     campaign = get_owned(Campaign, campaign_id)
-    # The columns the list shows, not whole contacts (their custom fields are JSON to decode).
-    contacts = db.session.execute(
-        select(
-            Contact.id,
-            Contact.first_name,
-            Contact.last_name,
-            Contact.unread,
-            Contact.needs_reply,
-            Contact.opt_out_suggested,
-        )
-        .where(
-            Contact.campaign_id == campaign.id,
-            Contact.texter_id == current_user.id,
-            Contact.status == ContactStatus.TEXTED,
-        )
-        .order_by(Contact.needs_reply.desc(), Contact.updated_at.desc(), Contact.id.desc())
-        .limit(200)
+    contacts = texting.core(
+        _CONVERSATIONS, {"campaign": campaign.id, "texter": current_user.id}
     ).all()
     # Each row links to its thread: the URL is built once, not once per row.
     thread_url = url_for("inbox.conversation", contact_id=0).removesuffix("0")
     return render_template(
         "inbox/conversations.html", campaign=campaign, contacts=contacts, thread_url=thread_url
     )
+
+
+# The columns the list shows, in the order conversations.html unpacks them (not whole contacts:
+# their custom fields are JSON to decode). Built once.
+_CONVERSATIONS = (
+    select(
+        Contact.id,
+        Contact.first_name,
+        Contact.last_name,
+        Contact.unread,
+        Contact.needs_reply,
+        Contact.opt_out_suggested,
+    )
+    .where(
+        Contact.campaign_id == bindparam("campaign"),
+        Contact.texter_id == bindparam("texter"),
+        Contact.status == ContactStatus.TEXTED,
+    )
+    .order_by(Contact.needs_reply.desc(), Contact.updated_at.desc(), Contact.id.desc())
+    .limit(200)
+)
 
 
 def next_waiting(contact: Contact) -> Contact | None:
