@@ -150,7 +150,7 @@ def preview_contacts(campaign: Campaign) -> list[Contact]:
 
 @dataclass(frozen=True)
 class QuestionTools:
-    question: SurveyQuestion
+    question: content.Question
     answer: int | None  # the chosen choice's id
 
 
@@ -158,7 +158,7 @@ class QuestionTools:
 class ContactTools:
     """What a volunteer can do to a contact besides texting: canned replies, survey, tags."""
 
-    canned: list[tuple[CannedResponse, str]]
+    canned: list[tuple[str, str]]  # (title, text filled in for the contact)
     questions: list[QuestionTools]
     tags: list[content.TagChoice]
     other_tags: list[content.TagChoice]  # the organization's tags the contact does not carry
@@ -170,10 +170,10 @@ def contact_tools(contact: Contact) -> ContactTools:
     answers = content.current_answers(contact)
     tags, other_tags = content.tags_for(contact)
     return ContactTools(
-        canned=content.render_canned(content.canned_responses(campaign), contact, current_user),
+        canned=content.canned_texts(campaign, contact, current_user),
         questions=[
             QuestionTools(question, answers.get(question.id))
-            for question in content.questions(campaign)
+            for question in content.survey(campaign)
         ],
         tags=tags,
         other_tags=other_tags,
