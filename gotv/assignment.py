@@ -12,11 +12,12 @@ Plain functions with no Flask imports beyond the database session.
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, bindparam, func, select, tuple_, update
+from sqlalchemy import ColumnElement, bindparam, func, select, text, tuple_, update
 
 from gotv import hours, texting
 from gotv.db import db
@@ -98,7 +99,9 @@ def take_batch(campaign: Campaign, texter: User, now: datetime) -> int:
     """Lock up to the batch size (less what they already hold) of free contacts to the volunteer.
 
     Only contacts who may be texted now are taken: a batch full of people in quiet hours would
-    leave the volunteer idle. Returns how many were taken; the caller commits.
+    leave the volunteer idle. They are the first free contacts in list order, unless others
+    are taking batches of the campaign at the same moment: then from a random place in the
+    list on (`random_start`), wrapping around. Returns how many were taken; the caller commits.
 
     :raise BatchRefused: when the campaign is not active, or replies wait and the campaign
         does not allow a new batch until they are answered.
@@ -116,12 +119,62 @@ def take_batch(campaign: Campaign, texter: User, now: datetime) -> int:
     places = texting.open_places(campaign, now)
     if wanted <= 0 or not places:
         return 0
+    start = 0 if picking_alone(campaign) else random_start(campaign)
+    taken = pick(campaign, texter, now, places, wanted, after=start - 1)
+    if len(taken) < wanted and start > 0:  # wrap around to the start of the list
+        taken += pick(campaign, texter, now, places, wanted - len(taken), before=start)
+    return len(taken)
+
+
+def picking_alone(campaign: Campaign) -> bool:
+    """True unless another transaction is taking a batch of this campaign right now.
+
+    PostgreSQL: a transaction advisory lock of the campaign, taken without waiting (and held
+    until the caller commits). SQLite runs one writer at a time: always alone.
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        return True
+    return bool(db.session.execute(_TRY_PICKER_LOCK, {"campaign": campaign.id}).scalar())
+
+
+# In a key space of its own (the first key).
+_TRY_PICKER_LOCK = text("SELECT pg_try_advisory_xact_lock(6, :campaign)")
+
+
+def random_start(campaign: Campaign) -> int:
+    """A contact id drawn uniformly from the campaign's id range (two index probes).
+
+    Volunteers who ask at the same moment as others start their pick there instead of at the
+    top of the list. Picking from the top, each concurrent pick steps over every row the
+    others hold locked, and over every row they took (dead index entries until no open
+    transaction can see them): when 500 volunteers asked in the same second at 1,000,000
+    contacts, the last of them waited 23-26 s. From random places they rarely meet. A batch
+    taken alone, the usual case, is still the first free contacts in list order.
+    """
+    low, high = db.session.execute(
+        select(func.min(Contact.id), func.max(Contact.id)).where(Contact.campaign_id == campaign.id)
+    ).one()
+    return random.randint(low, high) if low is not None else 0
+
+
+def pick(
+    campaign: Campaign,
+    texter: User,
+    now: datetime,
+    places: list[tuple[str, str]],
+    wanted: int,
+    after: int = -1,
+    before: int | None = None,
+) -> list[int]:
+    """Lock up to `wanted` free contacts in `places` with ids in (after, before) to the
+    volunteer, first in list order; their ids."""
     free = (
         select(Contact.id)
         .where(
             Contact.campaign_id == campaign.id,
             Contact.status == ContactStatus.NEW,
             Contact.texter_id.is_(None),
+            Contact.id > after,
             tuple_(Contact.time_zones, Contact.rule_states).in_(places),
             texting.textable_number(campaign),
         )
@@ -131,6 +184,8 @@ def take_batch(campaign: Campaign, texter: User, now: datetime) -> int:
         # SQLite runs one writer at a time, and the UPDATE's own conditions suffice there).
         .with_for_update(skip_locked=True)
     )
+    if before is not None:
+        free = free.where(Contact.id < before)
     # MATERIALIZED: PostgreSQL picks the batch exactly once. As a plain IN (subquery) it may
     # re-run the pick for each row it updates and, skipping rows it just updated, take them all.
     picked = free.cte("picked").prefix_with("MATERIALIZED", dialect="postgresql")
@@ -145,7 +200,7 @@ def take_batch(campaign: Campaign, texter: User, now: datetime) -> int:
         .returning(Contact.id)  # counted so: SQLite reports no rowcount for a WITH statement
         .execution_options(synchronize_session=False)
     )
-    return len(taken.all())
+    return list(taken.scalars())
 
 
 def release(campaign: Campaign, texter: User) -> int:
