@@ -2,7 +2,8 @@
 
 A volunteer asks for a batch and gets up to the campaign's batch size of untexted, textable,
 unheld contacts who may be texted now, locked to them (`Contact.texter_id`, `assigned_at`) by
-one conditional UPDATE, so two volunteers never hold the same contact. The send loop offers only
+a conditional UPDATE (two when a pick wraps around the end of the list), so two volunteers never
+hold the same contact. The send loop offers only
 the volunteer's own batch. Contacts still unsent go back to the pool when the volunteer says
 they are done, or when they have been idle longer than the campaign allows (the worker's
 sweeper calls `release_idle`).
