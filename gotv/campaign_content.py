@@ -150,7 +150,7 @@ def preview_contacts(campaign: Campaign) -> list[Contact]:
 
 @dataclass(frozen=True)
 class QuestionTools:
-    question: SurveyQuestion
+    question: content.Question
     answer: int | None  # the chosen choice's id
 
 
@@ -158,30 +158,25 @@ class QuestionTools:
 class ContactTools:
     """What a volunteer can do to a contact besides texting: canned replies, survey, tags."""
 
-    canned: list[tuple[CannedResponse, str]]
+    canned: list[tuple[str, str]]  # (title, text filled in for the contact)
     questions: list[QuestionTools]
-    tags: list[Tag]
-    other_tags: list[Tag]  # the organization's tags the contact does not carry
+    tags: list[content.TagChoice]
+    other_tags: list[content.TagChoice]  # the organization's tags the contact does not carry
 
 
 def contact_tools(contact: Contact) -> ContactTools:
     """Everything inbox/_contact_tools.html shows for `contact` and the current user."""
     campaign = contact.campaign
     answers = content.current_answers(contact)
-    tags = content.contact_tags(contact)
-    carried = {tag.id for tag in tags}
+    tags, other_tags = content.tags_for(contact)
     return ContactTools(
-        canned=content.render_canned(content.canned_responses(campaign), contact, current_user),
+        canned=content.canned_texts(campaign, contact, current_user),
         questions=[
             QuestionTools(question, answers.get(question.id))
-            for question in content.questions(campaign)
+            for question in content.survey(campaign)
         ],
         tags=tags,
-        other_tags=[
-            tag
-            for tag in content.organization_tags(campaign.organization_id)
-            if tag.id not in carried
-        ],
+        other_tags=other_tags,
     )
 
 

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, func, select
+from sqlalchemy import ColumnElement, bindparam, delete, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, scoped_session, selectinload
 
 from gotv import consent, texting
-from gotv.db import db
+from gotv.db import db, execute_core
 from gotv.models import (
     Campaign,
     CannedResponse,
@@ -64,6 +63,40 @@ def questions(campaign: Campaign, *, include_retired: bool = False) -> list[Surv
         query = query.where(SurveyQuestion.retired_at.is_(None))
     query = query.options(selectinload(SurveyQuestion.choices))  # one query for every choice
     return list(db.session.scalars(query.order_by(SurveyQuestion.position, SurveyQuestion.id)))
+
+
+@dataclass(frozen=True)
+class Choice:
+    id: int
+    label: str
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question as volunteers answer it (organizers edit the ORM's SurveyQuestion)."""
+
+    id: int
+    text: str
+    choices: list[Choice]
+
+
+def survey(campaign: Campaign) -> list[Question]:
+    """The campaign's questions still asked, in order, each with its choices in order: one
+    query of plain rows (every conversation page shows them)."""
+    found: dict[int, Question] = {}
+    for question_id, text, choice_id, label in execute_core(_SURVEY, {"campaign": campaign.id}):
+        question = found.setdefault(question_id, Question(question_id, text, []))
+        if choice_id is not None:
+            question.choices.append(Choice(choice_id, label))
+    return list(found.values())
+
+
+_SURVEY = (
+    select(SurveyQuestion.id, SurveyQuestion.text, SurveyChoice.id, SurveyChoice.label)
+    .outerjoin(SurveyChoice, SurveyChoice.question_id == SurveyQuestion.id)
+    .where(SurveyQuestion.campaign_id == bindparam("campaign"), SurveyQuestion.retired_at.is_(None))
+    .order_by(SurveyQuestion.position, SurveyQuestion.id, SurveyChoice.position, SurveyChoice.id)
+)
 
 
 def clean_text(text: str, limit: int, what: str) -> str:
@@ -257,13 +290,13 @@ def delete_choice(choice: SurveyChoice, user: User) -> None:
 
 def current_answers(contact: Contact) -> dict[int, int]:
     """The contact's answers: question id -> chosen choice id."""
-    return dict(
-        db.session.execute(
-            select(SurveyAnswer.question_id, SurveyAnswer.choice_id).where(
-                SurveyAnswer.contact_id == contact.id
-            )
-        ).all()
-    )
+    rows = execute_core(_ANSWERS, {"contact": contact.id})
+    return {question_id: choice_id for question_id, choice_id in rows}
+
+
+_ANSWERS = select(SurveyAnswer.question_id, SurveyAnswer.choice_id).where(
+    SurveyAnswer.contact_id == bindparam("contact")
+)
 
 
 def record_answer(
@@ -384,6 +417,20 @@ def canned_responses(campaign: Campaign) -> list[CannedResponse]:
     )
 
 
+def canned_texts(campaign: Campaign, contact: Contact, texter: User) -> list[tuple[str, str]]:
+    """The campaign's canned responses by title, each (title, text filled in for this contact
+    and volunteer): one query of plain rows (every conversation page shows them)."""
+    rows = execute_core(_CANNED_TEXTS, {"campaign": campaign.id})
+    return [(title, texting.render(body, contact, texter)) for title, body in rows]
+
+
+_CANNED_TEXTS = (
+    select(CannedResponse.title, CannedResponse.body)
+    .where(CannedResponse.campaign_id == bindparam("campaign"))
+    .order_by(func.lower(CannedResponse.title), CannedResponse.id)
+)
+
+
 def check_canned(campaign: Campaign, title: str, body: str) -> tuple[str, str]:
     """The title and body stripped. :raise ContentError: when empty, too long, or when the body
     uses merge fields the campaign's list cannot fill (named in the message)."""
@@ -492,13 +539,6 @@ def read_canned_csv(data: bytes) -> list[tuple[int, str, str]]:
     return rows
 
 
-def render_canned(
-    responses: Iterable[CannedResponse], contact: Contact, texter: User
-) -> list[tuple[CannedResponse, str]]:
-    """Each response with its text filled in for this contact and volunteer."""
-    return [(response, texting.render(response.body, contact, texter)) for response in responses]
-
-
 # --- Tags ----------------------------------------------------------------------------------
 
 
@@ -555,6 +595,39 @@ def delete_tag(tag: Tag, user: User) -> int:
     )
     db.session.delete(tag)
     return removed
+
+
+@dataclass(frozen=True)
+class TagChoice:
+    """One of the organization's tags, as the contact tools show it."""
+
+    id: int
+    name: str
+
+
+def tags_for(contact: Contact) -> tuple[list[TagChoice], list[TagChoice]]:
+    """The tags the contact carries and the organization's others, each by name: one query."""
+    carried: list[TagChoice] = []
+    others: list[TagChoice] = []
+    rows = execute_core(
+        _TAGS_FOR, {"organization": contact.campaign.organization_id, "contact": contact.id}
+    )
+    for tag_id, name, on_contact in rows:
+        (carried if on_contact else others).append(TagChoice(tag_id, name))
+    return carried, others
+
+
+_TAGS_FOR = (
+    select(
+        Tag.id,
+        Tag.name,
+        exists()
+        .where(ContactTag.tag_id == Tag.id, ContactTag.contact_id == bindparam("contact"))
+        .label("carried"),
+    )
+    .where(Tag.organization_id == bindparam("organization"))
+    .order_by(Tag.name_key)
+)
 
 
 def contact_tags(contact: Contact) -> list[Tag]:

@@ -26,16 +26,16 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, contains_eager, joinedload
 from wtforms import BooleanField, HiddenField, IntegerField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from gotv import assignment, consent, live, queue, segments, texting
 from gotv.auth import get_owned
-from gotv.db import db
-from gotv.models import Campaign, CampaignStatus, Contact, ContactStatus, Message, utcnow
+from gotv.db import db, execute_core
+from gotv.models import Campaign, CampaignStatus, Contact, ContactStatus, OptOut, utcnow
 
 bp = Blueprint("inbox", __name__, url_prefix="/texting")
 
@@ -76,14 +76,24 @@ def get_conversation(contact_id: int) -> Contact:
     :raise 404: for others' or other orgs' contacts.
     """
     contact = db.session.get(Contact, contact_id, options=[joinedload(Contact.campaign)])
-    if contact is None or contact.campaign.organization_id != current_user.organization_id:
+    if contact is None:
+        abort(404)
+    return may_converse(contact)
+
+
+def may_converse(contact: Contact) -> Contact:
+    """`contact`, if the user may see its conversation: theirs, or an organizer's in the org.
+
+    :raise 404: otherwise (never 403, which would tell a stranger that it exists).
+    """
+    if contact.campaign.organization_id != current_user.organization_id:
         abort(404)
     if contact.texter_id != current_user.id and not current_user.is_organizer:
         abort(404)
     return contact
 
 
-def queue_once(idempotency_key: str, queue_message: Callable[[], Message]) -> str | None:
+def queue_once(idempotency_key: str, queue_message: Callable[[], object]) -> str | None:
     """Queue a text unless this form was already sent; commit; wake a send pump.
 
     Returns why the text may not be sent (nothing is written then), or None. The key is looked
@@ -106,11 +116,13 @@ def queue_once(idempotency_key: str, queue_message: Callable[[], Message]) -> st
     return None
 
 
-def send_initial_once(campaign: Campaign, contact_id: int, idempotency_key: str) -> str | None:
+def send_initial_once(
+    campaign: Campaign | texting.CampaignRow, contact_id: int, idempotency_key: str
+) -> str | None:
     """`queue_once` for a contact's initial text."""
     return queue_once(
         idempotency_key,
-        lambda: texting.queue_initial_message(
+        lambda: texting.queue_initial(
             campaign, contact_id, current_user, idempotency_key, utcnow()
         ),
     )
@@ -255,7 +267,7 @@ def send_json(campaign_id: int) -> ResponseReturnValue:
     queue.json when its queue runs dry. A repeated key answers as the first send did; a contact
     that may not be texted is refused with 409 and {"error": str, "next": [...], "after": int}.
     """
-    campaign = get_owned(Campaign, campaign_id)
+    campaign = sending_campaign(campaign_id)
     sent = request.get_json(silent=True) or {}
     contact_id, key = sent.get("contact_id"), sent.get("idempotency_key")
     after, want = sent.get("after", 0), sent.get("want", 0)
@@ -271,12 +283,35 @@ def send_json(campaign_id: int) -> ResponseReturnValue:
     return no_store(jsonify(sent={"contact_id": contact_id}, **top_up))
 
 
+def sending_campaign(campaign_id: int) -> texting.CampaignRow:
+    """What sending reads of the campaign (`texting.SENDING_COLUMNS`), if it is the user's
+    organization's: a Core row, as sends come once a second (`get_owned`'s ORM object costs
+    twice the CPU).
+
+    :raise 404: for a campaign that does not exist or is another organization's.
+    """
+    found = execute_core(
+        _SENDING_CAMPAIGN,
+        {"campaign": campaign_id, "organization": current_user.organization_id},
+    ).first()
+    if found is None:
+        abort(404)
+    return found
+
+
+_SENDING_CAMPAIGN = select(*texting.SENDING_COLUMNS).where(
+    Campaign.id == bindparam("campaign"), Campaign.organization_id == bindparam("organization")
+)
+
+
 def is_int(value: Any) -> TypeGuard[int]:
     """A JSON integer (true and false are not numbers here)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def next_ready(campaign: Campaign, after: int, want: int, leaving_out: int) -> dict[str, Any]:
+def next_ready(
+    campaign: Campaign | texting.CampaignRow, after: int, want: int, leaving_out: int
+) -> dict[str, Any]:
     """Up to `want` (at most PREFETCH) ready contacts of the batch after id `after`, rendered."""
     if not campaign.is_active:
         return {"next": [], "after": after}
@@ -310,7 +345,9 @@ def queue_payload(campaign: Campaign, now: datetime) -> dict[str, Any]:
     }
 
 
-def ready_contact(campaign: Campaign, contact: Contact) -> dict[str, Any]:
+def ready_contact(
+    campaign: Campaign | texting.CampaignRow, contact: Contact | texting.ContactRow
+) -> dict[str, Any]:
     body = texting.render(campaign.script, contact, current_user)
     counted = segments.count(body, smart_encoding=campaign.smart_encoding)
     return {
@@ -336,29 +373,35 @@ def no_store(response: Response) -> Response:
 def conversations(campaign_id: int) -> ResponseReturnValue:
     """The volunteer's inbox: conversations needing a reply first, most unread first."""
     campaign = get_owned(Campaign, campaign_id)
-    # The columns the list shows, not whole contacts (their custom fields are JSON to decode).
-    contacts = db.session.execute(
-        select(
-            Contact.id,
-            Contact.first_name,
-            Contact.last_name,
-            Contact.unread,
-            Contact.needs_reply,
-            Contact.opt_out_suggested,
-        )
-        .where(
-            Contact.campaign_id == campaign.id,
-            Contact.texter_id == current_user.id,
-            Contact.status == ContactStatus.TEXTED,
-        )
-        .order_by(Contact.needs_reply.desc(), Contact.updated_at.desc(), Contact.id.desc())
-        .limit(200)
+    contacts = execute_core(
+        _CONVERSATIONS, {"campaign": campaign.id, "texter": current_user.id}
     ).all()
     # Each row links to its thread: the URL is built once, not once per row.
     thread_url = url_for("inbox.conversation", contact_id=0).removesuffix("0")
     return render_template(
         "inbox/conversations.html", campaign=campaign, contacts=contacts, thread_url=thread_url
     )
+
+
+# The columns the list shows, in the order conversations.html unpacks them (not whole contacts:
+# their custom fields are JSON to decode). Built once.
+_CONVERSATIONS = (
+    select(
+        Contact.id,
+        Contact.first_name,
+        Contact.last_name,
+        Contact.unread,
+        Contact.needs_reply,
+        Contact.opt_out_suggested,
+    )
+    .where(
+        Contact.campaign_id == bindparam("campaign"),
+        Contact.texter_id == bindparam("texter"),
+        Contact.status == ContactStatus.TEXTED,
+    )
+    .order_by(Contact.needs_reply.desc(), Contact.updated_at.desc(), Contact.id.desc())
+    .limit(200)
+)
 
 
 def next_waiting(contact: Contact) -> Contact | None:
@@ -379,30 +422,60 @@ def next_waiting(contact: Contact) -> Contact | None:
 @bp.get("/conversations/<int:contact_id>")
 @login_required
 def conversation(contact_id: int) -> ResponseReturnValue:
-    contact = get_conversation(contact_id)
+    found = db.session.execute(
+        _CONVERSATION_PAGE, {"contact": contact_id, "user": current_user.id}
+    ).first()
+    if found is None:
+        abort(404)
+    contact, opted_out, skip_to = found
+    may_converse(contact)
     reading = contact.unread and contact.texter_id == current_user.id
     if reading:
         # Before reading the thread: a reply arriving now waits for this row's lock until the
         # commit below, then counts as unread, so none is marked read unseen.
         mark_read(contact)
-    messages = texting.thread(contact)
-    opted_out = consent.opt_out_of(contact.campaign.organization_id, contact.cell)
+    # The forms are plain HTML in the template (WTForms' rendering cost more than the rest of
+    # the page); ReplyForm, OptOutForm and DismissForm still check what they post.
     page = render_template(
         "inbox/conversation.html",
         contact=contact,
-        messages=messages,
+        messages=texting.thread_rows(contact.id),
         opted_out=opted_out,
-        form=ReplyForm(idempotency_key=new_key()),
-        opt_out_form=OptOutForm(),
-        dismiss_form=DismissForm(),
-        close_form=DismissForm(),
-        skip_to=next_waiting(contact),
+        idempotency_key=new_key(),
+        skip_to=skip_to,
     )
     if reading:
         # After rendering: a commit expires every row the page shows (each would be loaded
-        # again, one query per message).
+        # again, one query each).
         db.session.commit()
     return page
+
+
+# The contact and its campaign, whether the number opted out, and the id of the user's next
+# conversation in the campaign waiting for a reply (`next_waiting`): one query, built once.
+_waiting = aliased(Contact)
+_CONVERSATION_PAGE = (
+    select(
+        Contact,
+        exists()
+        .where(OptOut.organization_id == Campaign.organization_id, OptOut.cell == Contact.cell)
+        .label("opted_out"),
+        select(_waiting.id)
+        .where(
+            _waiting.campaign_id == Contact.campaign_id,
+            _waiting.texter_id == bindparam("user"),
+            _waiting.needs_reply.is_(True),
+            _waiting.id != Contact.id,
+        )
+        .order_by(_waiting.updated_at.desc(), _waiting.id.desc())
+        .limit(1)
+        .scalar_subquery()
+        .label("skip_to"),
+    )
+    .join(Contact.campaign)
+    .options(contains_eager(Contact.campaign))
+    .where(Contact.id == bindparam("contact"))
+)
 
 
 def mark_read(contact: Contact) -> None:

@@ -16,12 +16,14 @@ from typing import Any
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
+    Row,
     Select,
     Update,
     bindparam,
     case,
     exists,
     func,
+    insert,
     literal_column,
     select,
     text,
@@ -32,11 +34,12 @@ from sqlalchemy.orm import joinedload
 
 from gotv import consent, hours, keywords, live, queue
 from gotv.consent import is_opted_out
-from gotv.db import Raw, db
+from gotv.db import Raw, db, execute_core
 from gotv.keywords import Intent
 from gotv.models import (
     BlockedNumber,
     Campaign,
+    CampaignStatus,
     Contact,
     ContactStatus,
     Direction,
@@ -80,6 +83,11 @@ TWILIO_STATUS = {
 }
 MAX_VALIDITY_SECONDS = 4 * 60 * 60
 CONFIRMATION_SECONDS = 5 * 60  # 47 CFR 64.1200(a)(12): a confirmation within five minutes
+# A Core row of a contact's columns (at least `MERGE_COLUMNS`), read where ORM objects cost too
+# much: the send loop's statements.
+ContactRow = Row[*tuple[Any, ...]]
+# The same for a campaign: a row of (at least) `SENDING_COLUMNS`.
+CampaignRow = Row[*tuple[Any, ...]]
 
 
 class CannotText(Exception):
@@ -100,8 +108,9 @@ def unknown_merge_fields(script: str, custom_field_names: list[str]) -> list[str
     return [name for name in merge_fields(script) if name not in known]
 
 
-def render(script: str, contact: Contact, texter: User) -> str:
-    """The script with every merge tag filled for this contact and volunteer."""
+def render(script: str, contact: Contact | ContactRow, texter: User) -> str:
+    """The script with every merge tag filled for this contact (or a row of its
+    `MERGE_COLUMNS`) and volunteer."""
     values = {
         **contact.custom_fields,
         "first_name": contact.first_name,
@@ -232,23 +241,59 @@ def next_opening(campaign: Campaign, texter: User, now: datetime) -> datetime | 
 def queue_initial_message(
     campaign: Campaign, contact_id: int, texter: User, idempotency_key: str, now: datetime
 ) -> Message:
-    """Write the initial message for one contact, once; the caller enqueues it after commit.
+    """`queue_initial` for callers that want the message itself (one more query)."""
+    message = db.session.get(
+        Message, queue_initial(campaign, contact_id, texter, idempotency_key, now)
+    )
+    assert message is not None
+    return message
 
-    Two statements when the text may be sent: the claim (`claim_contact`) and the insert.
+
+def queue_initial(
+    campaign: Campaign | CampaignRow,
+    contact_id: int,
+    texter: User,
+    idempotency_key: str,
+    now: datetime,
+) -> int:
+    """Write the initial message for one contact, once; its id. The caller enqueues it after
+    commit.
+
+    Two statements when the text may be sent: the claim (`claim_contact`) and the insert, both
+    Core statements on the session's connection (the send loop runs this once a second per
+    volunteer; through the ORM it cost twice the CPU). Loaded ORM objects of the contact are
+    not refreshed by it.
 
     :raise CannotText: when the campaign is not active, the contact is not this volunteer's to
         text, was already texted, has opted out or is outside their texting hours. The claim
         may already be written then: the caller rolls back.
+    :raise IntegrityError: when the idempotency key was used already (the caller rolls back).
     """
     if not campaign.is_active:
         raise CannotText("This campaign is not active.")
     contact = claim_contact(campaign, contact_id, texter, now)
-    body = render(campaign.script, contact, texter)
-    return add_outbound(contact, texter, body, idempotency_key, is_initial=True)
+    message_id: int = execute_core(
+        _INSERT_TEXT,
+        {
+            "organization": campaign.organization_id,
+            "campaign": campaign.id,
+            "contact": contact.id,
+            "texter": texter.id,
+            "initial": True,
+            "body": render(campaign.script, contact, texter),
+            "cell": contact.cell,
+            "key": idempotency_key,
+            "now": now,
+        },
+    ).scalar_one()
+    return message_id
 
 
-def claim_contact(campaign: Campaign, contact_id: int, texter: User, now: datetime) -> Contact:
-    """Mark the contact texted by this volunteer, unless someone got there first; the contact.
+def claim_contact(
+    campaign: Campaign | CampaignRow, contact_id: int, texter: User, now: datetime
+) -> ContactRow:
+    """Mark the contact texted by this volunteer, unless someone got there first; the contact's
+    row (what `render` and the hours check read, and its cell).
 
     One conditional UPDATE checks, at the moment of writing, that the contact is in the
     campaign, untexted, free or the volunteer's, and neither opted out nor blocked; quiet hours
@@ -258,7 +303,7 @@ def claim_contact(campaign: Campaign, contact_id: int, texter: User, now: dateti
     :raise CannotText: saying why; when it is quiet hours the claim is already written, and the
         caller must roll back.
     """
-    contact = db.session.scalars(
+    contact = execute_core(
         _CLAIM,
         {
             "contact": contact_id,
@@ -281,7 +326,30 @@ def claim_contact(campaign: Campaign, contact_id: int, texter: User, now: dateti
     return contact
 
 
-# Built once: every send runs it.
+# What rendering a script reads of a contact, and where its places are (the hours check).
+MERGE_COLUMNS = (
+    Contact.id,
+    Contact.first_name,
+    Contact.last_name,
+    Contact.zip,
+    Contact.state,
+    Contact.custom_fields,
+    Contact.time_zones,
+    Contact.rule_states,
+)
+
+# What sending an initial text reads of its campaign, named as the ORM's attributes.
+SENDING_COLUMNS = (
+    Campaign.id,
+    Campaign.organization_id,
+    (Campaign.status == CampaignStatus.ACTIVE).label("is_active"),
+    Campaign.script,
+    Campaign.window_start_hour,
+    Campaign.window_end_hour,
+    Campaign.smart_encoding,
+)
+
+# Built once: every send runs them.
 _CLAIM = (
     update(Contact)
     .where(
@@ -292,12 +360,39 @@ _CLAIM = (
         textable_in(bindparam("organization")),
     )
     .values(status=ContactStatus.TEXTED, texter_id=bindparam("texter"), updated_at=bindparam("now"))
-    .returning(Contact)
-    .execution_options(synchronize_session=False, populate_existing=True)
+    .returning(*MERGE_COLUMNS, Contact.cell)
+)
+# A volunteer's text, initial or reply. The campaign's sender is read by the INSERT itself (""
+# for the deployment's default sender), as `Message.queued_to` does for the ORM's callers.
+_CAMPAIGN_SENDER = (
+    select(Sender.address)
+    .join(Campaign, Campaign.sender_id == Sender.id)
+    .where(Campaign.id == bindparam("campaign"))
+    .scalar_subquery()
+)
+_INSERT_TEXT = (
+    insert(Message)
+    .values(
+        organization_id=bindparam("organization"),
+        campaign_id=bindparam("campaign"),
+        contact_id=bindparam("contact"),
+        texter_id=bindparam("texter"),
+        direction=Direction.OUTBOUND,
+        kind=MessageKind.TEXT,
+        is_initial=bindparam("initial"),
+        body=bindparam("body"),
+        to_number=bindparam("cell"),
+        sender=func.coalesce(_CAMPAIGN_SENDER, ""),
+        status=MessageStatus.QUEUED,
+        idempotency_key=bindparam("key"),
+        created_at=bindparam("now"),
+        updated_at=bindparam("now"),
+    )
+    .returning(Message.id)
 )
 
 
-def why_not_claimed(campaign: Campaign, contact_id: int) -> CannotText:
+def why_not_claimed(campaign: Campaign | CampaignRow, contact_id: int) -> CannotText:
     """Why `claim_contact` found nothing to claim (a refusal costs a few more queries)."""
     contact = db.session.get(Contact, contact_id)
     if contact is None or contact.campaign_id != campaign.id:
@@ -309,39 +404,61 @@ def why_not_claimed(campaign: Campaign, contact_id: int) -> CannotText:
     return CannotText("This person has already been texted.")
 
 
-def queue_reply(contact: Contact, texter: User, body: str, idempotency_key: str) -> Message:
-    """Write a volunteer's reply in a conversation; the caller enqueues it after commit.
+def queue_reply(contact: Contact, texter: User, body: str, idempotency_key: str) -> int:
+    """Write a volunteer's reply in a conversation (no reply needed any more); its id. The
+    caller enqueues it after commit.
+
+    Two Core statements, as for `queue_initial`: the conversation's UPDATE, which checks the
+    opt-out at the moment of writing, and the insert. The loaded `contact` is not refreshed.
 
     :raise CannotText: when the body is empty, the conversation is not theirs, the campaign is
         not active or the person opted out.
+    :raise IntegrityError: when the idempotency key was used already (the caller rolls back).
     """
     body = body.strip()
     if not body:
         raise CannotText("The message is empty.")
     if contact.texter_id != texter.id and not texter.is_organizer:
         raise CannotText("This conversation belongs to another volunteer.")
-    if not contact.campaign.is_active:
+    campaign = contact.campaign
+    if not campaign.is_active:
         raise CannotText("This campaign is not active.")
-    if is_opted_out(contact.campaign.organization_id, contact.cell):
+    now = utcnow()
+    answered = execute_core(
+        _ANSWERED,
+        {"contact": contact.id, "organization": campaign.organization_id, "now": now},
+    ).first()
+    if answered is None:
         raise CannotText("This person has opted out.")
-    contact.needs_reply = False
-    return add_outbound(contact, texter, body, idempotency_key)
+    message_id: int = execute_core(
+        _INSERT_TEXT,
+        {
+            "organization": campaign.organization_id,
+            "campaign": campaign.id,
+            "contact": contact.id,
+            "texter": texter.id,
+            "initial": False,
+            "body": body,
+            "cell": contact.cell,
+            "key": idempotency_key,
+            "now": now,
+        },
+    ).scalar_one()
+    return message_id
 
 
-def add_outbound(
-    contact: Contact, texter: User, body: str, idempotency_key: str, is_initial: bool = False
-) -> Message:
-    """Add a queued outbound message to the session (the outbox row a send job picks up)."""
-    message = Message.queued_to(
-        contact,
-        body,
-        texter_id=texter.id,
-        is_initial=is_initial,
-        idempotency_key=idempotency_key,
+# A reply was written: the conversation needs none, unless the number opted out (no row).
+_ANSWERED = (
+    update(Contact)
+    .where(
+        Contact.id == bindparam("contact"),
+        ~exists().where(
+            OptOut.organization_id == bindparam("organization"), OptOut.cell == Contact.cell
+        ),
     )
-    db.session.add(message)
-    db.session.flush()
-    return message
+    .values(needs_reply=False, updated_at=bindparam("now"))
+    .returning(Contact.id)
+)
 
 
 def thread(contact: Contact) -> list[Message]:
@@ -353,6 +470,28 @@ def thread(contact: Contact) -> list[Message]:
             .order_by(Message.created_at, Message.id)
         )
     )
+
+
+def thread_rows(contact_id: int) -> list[ContactRow]:
+    """`thread` as Core rows of what a conversation page shows of each message (its id,
+    direction, kind, body, status, refusal reason and error code): a page with many messages
+    builds no ORM objects."""
+    return list(execute_core(_THREAD_ROWS, {"contact": contact_id}))
+
+
+_THREAD_ROWS = (
+    select(
+        Message.id,
+        Message.direction,
+        Message.kind,
+        Message.body,
+        Message.status,
+        Message.refusal_reason,
+        Message.error_code,
+    )
+    .where(Message.contact_id == bindparam("contact"))
+    .order_by(Message.created_at, Message.id)
+)
 
 
 def message_for_key(idempotency_key: str) -> Message | None:

@@ -169,6 +169,13 @@ def report(results: dict[str, Any], seconds: float) -> None:
             f"{percentile(row.get('server', []), 0.95):>9.1f}"
         )
     sends = len(results["requests"].get("send", {}).get("times", []))
+    # What the box must serve per volunteer-second: a send and its share of the rest.
+    cpu = sum(sum(row.get("cpu", [])) for row in results["requests"].values())
+    if sends:
+        log(
+            f"\nCPU in the app per send served: {cpu / sends:.2f} ms (all requests' X-CPU-Ms"
+            " over the sends; gunicorn's own work not included)"
+        )
     log(
         f"\nsends/s: {sends / seconds:.1f} over the {seconds:.0f} s after every volunteer "
         "signed in and took a batch "

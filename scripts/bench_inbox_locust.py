@@ -3,7 +3,8 @@
 Each logs in, takes a batch, sends one initial text a second through the JSON send endpoint
 as send.js does (keeping PREFETCH contacts ready: each send asks for the one after the last it
 holds, and queue.json is fetched only when the queue runs dry), has every fifth voter reply (a
-signed webhook), and answers through the inbox and the thread.
+signed webhook), and answers through the inbox and the thread (the answer's redirect back to
+the thread is its own request, "thread, answered").
 FastHttpUser (geventhttpclient): the load generator shares the CPUs it measures, so it must be
 cheap.
 At the end the response times, errors, X-DB-Queries, X-CPU-Ms and X-Server-Ms of every request
@@ -155,7 +156,9 @@ class Volunteer(FastHttpUser):
         for contact_id in WAITING.findall(inbox)[:1]:
             thread = self.client.get(f"/texting/conversations/{contact_id}", name="thread").text
             key = KEY.search(thread)
-            self.client.post(
+            # The post and the thread it redirects to are counted apart: following the redirect
+            # within "answer" would report the headers (CPU, queries) of the thread page only.
+            answered = self.client.post(
                 f"/texting/conversations/{contact_id}/reply",
                 data={
                     "csrf_token": csrf(thread),
@@ -163,7 +166,11 @@ class Volunteer(FastHttpUser):
                     "idempotency_key": key.group(1) if key else "",
                 },
                 name="answer",
+                allow_redirects=False,
             )
+            location = answered.headers.get("Location") if answered.headers else None
+            if location:
+                self.client.get(location, name="thread, answered")
 
 
 def csrf(html: str) -> str:

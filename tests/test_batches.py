@@ -245,6 +245,30 @@ def test_volunteers_asking_at_the_same_moment_never_share_a_contact_on_postgresq
         db.session = original
 
 
+@pytest.mark.skipif(
+    "postgresql" not in __import__("os").environ.get("GOTV_TEST_DATABASE_URL", ""),
+    reason="advisory locks are PostgreSQL's",
+)
+def test_while_another_batch_is_being_taken_a_batch_is_a_run_of_the_list_from_anywhere(
+    organization: Organization, volunteer: User
+) -> None:
+    """Concurrent picks start at random places (they would step over each other from the top);
+    each is still a run of consecutive free contacts, wrapping around the end of the list."""
+    campaign = campaign_with(organization, 12, batch_size=5)
+    ids = list(
+        db.session.scalars(
+            select(Contact.id).where(Contact.campaign_id == campaign.id).order_by(Contact.id)
+        )
+    )
+    with db.engine.connect() as other, other.begin():
+        other.execute(sa.text("SELECT pg_advisory_xact_lock(6, :id)"), {"id": campaign.id})
+
+        taken = assignment.take_batch(campaign, volunteer, utcnow())
+
+    runs = [set((ids + ids)[start : start + 5]) for start in range(len(ids))]
+    assert taken == 5 and held_by(volunteer) in runs
+
+
 def test_the_places_of_untexted_contacts_are_listed_once_each_and_texted_ones_left_out(
     organization: Organization,
 ) -> None:

@@ -247,9 +247,9 @@ def test_a_canned_response_is_rendered_like_the_script(
         campaign, body="Hi {first_name}, it's {texter_name}: vote at {polling_place}."
     )
 
-    rendered = content.render_canned([response], contact, volunteer)
+    rendered = content.canned_texts(campaign, contact, volunteer)
 
-    assert rendered == [(response, "Hi Ana, it's Val: vote at the library.")]
+    assert rendered == [(response.title, "Hi Ana, it's Val: vote at the library.")]
 
 
 def test_a_canned_response_with_an_unknown_merge_field_is_refused_by_name(
