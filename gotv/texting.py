@@ -272,21 +272,8 @@ def queue_initial(
     if not campaign.is_active:
         raise CannotText("This campaign is not active.")
     contact = claim_contact(campaign, contact_id, texter, now)
-    message_id: int = execute_core(
-        _INSERT_TEXT,
-        {
-            "organization": campaign.organization_id,
-            "campaign": campaign.id,
-            "contact": contact.id,
-            "texter": texter.id,
-            "initial": True,
-            "body": render(campaign.script, contact, texter),
-            "cell": contact.cell,
-            "key": idempotency_key,
-            "now": now,
-        },
-    ).scalar_one()
-    return message_id
+    body = render(campaign.script, contact, texter)
+    return insert_text(campaign, contact, texter, body, idempotency_key, now, initial=True)
 
 
 def claim_contact(
@@ -430,6 +417,19 @@ def queue_reply(contact: Contact, texter: User, body: str, idempotency_key: str)
     ).first()
     if answered is None:
         raise CannotText("This person has opted out.")
+    return insert_text(campaign, contact, texter, body, idempotency_key, now, initial=False)
+
+
+def insert_text(
+    campaign: Campaign | CampaignRow,
+    contact: Any,
+    texter: User,
+    body: str,
+    idempotency_key: str,
+    now: datetime,
+    initial: bool,
+) -> int:
+    """Queue a volunteer's text to `contact` (a row or object with id and cell); its id."""
     message_id: int = execute_core(
         _INSERT_TEXT,
         {
@@ -437,7 +437,7 @@ def queue_reply(contact: Contact, texter: User, body: str, idempotency_key: str)
             "campaign": campaign.id,
             "contact": contact.id,
             "texter": texter.id,
-            "initial": False,
+            "initial": initial,
             "body": body,
             "cell": contact.cell,
             "key": idempotency_key,
