@@ -119,6 +119,7 @@ def start_gunicorn(args: argparse.Namespace, port: int, env: dict[str, str]) -> 
     command = [sys.executable, "-m", "gunicorn", "bench_inbox_wsgi:app", "--pythonpath", here]
     command += ["--bind", f"127.0.0.1:{port}", "--workers", str(args.web_workers)]
     command += ["--worker-class", "gthread", "--threads", str(args.threads)]
+    command += ["--reuse-port"]  # as the Procfile: the kernel spreads connections over workers
     command += ["--log-level", "warning", "--timeout", "60"]
     process = subprocess.Popen(command, env=env)
     wait_for_port(port)

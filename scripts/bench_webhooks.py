@@ -81,6 +81,9 @@ def start_gunicorn(args: argparse.Namespace, port: int, env: dict[str, str]) -> 
     command = [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}"]
     command += ["--workers", str(args.web_workers), "--threads", str(args.threads)]
     command += ["--worker-class", args.worker_class, "--backlog", "4096"]
+    # As the Procfile: each worker listens on its own socket, so the kernel spreads the
+    # connections over the workers (see docs/benchmarks.md).
+    command += ["--reuse-port"]
     command += ["--log-level", "warning", "--timeout", "60"]
     # wrk needs keep-alive (see the Lua); idle connections then stay open for the whole phase.
     command += ["--keep-alive", str(int(args.deadline) + 10)]
