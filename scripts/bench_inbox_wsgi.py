@@ -1,5 +1,6 @@
 """gunicorn's entry for scripts/bench_inbox.py: the app, each response telling how many database
-queries its request ran (X-DB-Queries), counted by a SQLAlchemy event per thread, the CPU time
+queries its request ran (X-DB-Queries), counted by a SQLAlchemy event per thread (and, for the
+webhooks' Raw statements, which run on the driver past SQLAlchemy's events, here), the CPU time
 its thread spent on it (X-CPU-Ms: what the request costs, however busy the box) and the time
 from the view's start to its end (X-Server-Ms: without the wait for a free thread and the GIL
 before it starts)."""
@@ -13,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Response
 
-from gotv.db import db
+from gotv.db import Raw, db
 from wsgi import app
 
 _counts = threading.local()
@@ -27,6 +28,17 @@ with app.app_context():
 @sa.event.listens_for(engine, "before_cursor_execute")
 def _count(*_args: Any) -> None:
     _counts.queries = getattr(_counts, "queries", 0) + 1
+
+
+_run_raw = Raw.rows
+
+
+def _counted_raw(self: Raw, *args: Any, **kwargs: Any) -> list[Any]:
+    _count()
+    return _run_raw(self, *args, **kwargs)
+
+
+Raw.rows = _counted_raw  # type: ignore[method-assign]
 
 
 @app.before_request
