@@ -105,8 +105,11 @@ def reset_schema() -> None:
 
 @pytest.fixture(autouse=True)
 def database(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Each test in one outer transaction, rolled back at the end (savepoints inside)."""
-    if "browser" in request.keywords:
+    """Each test in one outer transaction, rolled back at the end (savepoints inside).
+
+    Except the browser tests and the `committing` ones, which commit for real (and clean up).
+    """
+    if "browser" in request.keywords or "committing" in request.keywords:
         yield
         return
     app: Flask = request.getfixturevalue("app")

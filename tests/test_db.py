@@ -1,0 +1,87 @@
+"""gotv.db's Raw statements: what they return and when what they write is committed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from gotv.db import Raw, db
+from gotv.models import Organization
+
+RENAME = Raw(
+    sa.update(Organization)
+    .where(Organization.id == sa.bindparam("id"))
+    .values(name=sa.bindparam("name"))
+    .returning(Organization.id, Organization.name)
+)
+
+
+@pytest.fixture
+def committed_organization(app: Flask) -> Iterator[int]:
+    """An organization committed for real (the test runs outside any test transaction)."""
+    with app.app_context():
+        with db.engine.begin() as connection:
+            organization_id = connection.execute(
+                sa.insert(Organization).values(name="Before").returning(Organization.id)
+            ).scalar_one()
+        yield organization_id
+        db.session.remove()
+        with db.engine.begin() as connection:
+            connection.execute(sa.delete(Organization).where(Organization.id == organization_id))
+
+
+def name_seen_elsewhere(organization_id: int) -> str:
+    """The organization's name as another connection sees it: only what was committed."""
+    with db.engine.connect() as connection:
+        return str(
+            connection.execute(
+                sa.select(Organization.name).where(Organization.id == organization_id)
+            ).scalar_one()
+        )
+
+
+@pytest.mark.committing
+def test_a_raw_statement_alone_is_committed_when_it_returns(
+    app: Flask, committed_organization: int
+) -> None:
+    with app.app_context():
+        row = RENAME.first({"id": committed_organization, "name": "After"}, alone=True)
+
+        assert (row.id, row.name) == (committed_organization, "After")
+        assert name_seen_elsewhere(committed_organization) == "After"
+        db.session.remove()
+
+
+@pytest.mark.committing
+def test_a_raw_statement_in_a_transaction_waits_for_the_session_to_commit(
+    app: Flask, committed_organization: int
+) -> None:
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            pytest.skip("SQLite's every transaction takes the write lock: none can look meanwhile")
+        RENAME.first({"id": committed_organization, "name": "After"})
+        before_commit = name_seen_elsewhere(committed_organization)
+        db.session.commit()
+
+        assert (before_commit, name_seen_elsewhere(committed_organization)) == ("Before", "After")
+        db.session.remove()
+
+
+def test_a_raw_statement_returns_named_rows_and_fills_in_the_values_it_holds(
+    app: Flask,
+) -> None:
+    organization = Organization(name="Ward 7")
+    db.session.add(organization)
+    db.session.flush()
+    named = Raw(
+        sa.select(Organization.id, Organization.name).where(
+            Organization.name == "Ward 7", Organization.id == sa.bindparam("id")
+        )
+    )
+
+    assert named.rows({"id": organization.id}) == [(organization.id, "Ward 7")]
+    assert named.first({"id": organization.id}).name == "Ward 7"
+    assert named.first({"id": -1}) is None
