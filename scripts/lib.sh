@@ -35,6 +35,7 @@ ensure_venv() {
     python3 -m venv "$VENV"
   fi
   if [ ! -f "$stamp" ] || [ "$GOTV_ROOT/pyproject.toml" -nt "$stamp" ]; then
+    ensure_c_compiler
     say "installing Python packages (.[$extras])"
     # (grep drops this machine's notes about missing local package mirrors, nothing else)
     "$VENV/bin/pip" install -q --disable-pip-version-check -e "$GOTV_ROOT[$extras]" 2>&1 \
@@ -42,6 +43,14 @@ ensure_venv() {
     touch "$stamp"
   fi
   export PATH="$VENV/bin:$PATH"
+}
+
+# ensure_c_compiler : what building a C extension from source needs (gunicorn's fast HTTP
+# parser has no wheel): a C compiler, and the headers of the python3 the venv is made from.
+ensure_c_compiler() {
+  command -v cc >/dev/null || ensure_debian_packages gcc libc6-dev
+  python3 -c 'import os, sysconfig; raise SystemExit(not os.path.exists(
+    os.path.join(sysconfig.get_paths()["include"], "Python.h")))' || ensure_debian_packages python3-dev
 }
 
 # free_port : print a TCP port nobody listens on.
