@@ -96,6 +96,8 @@ class Raw:
     database. Its parameters go to the driver as they are, so they must be plain values (str,
     int, bool, None, an enum of str, a datetime); its rows come back as named tuples of what
     the driver returns (SQLite gives booleans as 0 and 1, and enums come back as their str).
+    Unlike the ORM's queries it does not flush the session first: run it before adding objects
+    whose rows it must see, or use execute_core.
     """
 
     def __init__(self, statement: ClauseElement) -> None:
