@@ -13,7 +13,7 @@ from gotv import sms
 from gotv.db import db
 from gotv.fakecarrier import FakeCarrier, twilio_signature
 from gotv.models import Contact, Direction, Message, MessageStatus, OptOut, Sender, User
-from gotv.webhooks import EMPTY_TWIML
+from gotv.webhooks import EMPTY_TWIML, MAX_WEBHOOK_BYTES
 from tests.conftest import AUTH_TOKEN, FROM_NUMBER, PUBLIC_URL
 from tests.factories import make_campaign, make_contact, make_message, make_org
 
@@ -94,6 +94,33 @@ def test_it_refuses_a_webhook_whose_body_was_changed_after_signing(client: Flask
 
     assert response.status_code == 403
     assert message_count() == 0
+
+
+@pytest.mark.parametrize("path", ["/twilio/inbound", "/twilio/status"])
+def test_it_refuses_a_webhook_body_far_larger_than_any_twilio_sends_with_413(
+    client: FlaskClient, path: str
+) -> None:
+    params = inbound_params(Body="x" * (MAX_WEBHOOK_BYTES + 1))
+
+    response = post_signed(client, path, params)
+
+    assert response.status_code == 413
+    assert message_count() == 0
+
+
+def test_it_takes_a_reply_as_long_as_twilio_allows_with_ten_media_urls(
+    client: FlaskClient, volunteer: User
+) -> None:
+    texted_contact(volunteer)
+    media = {
+        f"MediaUrl{n}": f"https://api.twilio.com/2010-04-01/Media/ME{n:032d}" for n in range(10)
+    }
+    params = inbound_params(Body="é" * 1600, NumMedia="10", **media)
+
+    response = post_signed(client, "/twilio/inbound", params)
+
+    assert response.status_code == 200
+    assert db.session.scalar(select(Message.body).where(Message.twilio_sid == SID)) == "é" * 1600
 
 
 def test_it_refuses_a_signature_computed_for_another_url(client: FlaskClient) -> None:
