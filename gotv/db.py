@@ -64,26 +64,20 @@ def execute_core(
     return db.session.connection().execute(statement, params)
 
 
+@cache
 def insert_new(model: type[Model], *unique: str) -> Insert:
     """INSERT of one `model` row that does nothing when a row with the same `unique` columns
-    exists; it returns the new row's id, or no row.
+    exists; it returns the new row's id, or no row. Built once per model and columns.
 
     ON CONFLICT rather than catching the unique violation: a duplicate is ordinary here (a
     retried webhook, an opt-out recorded twice at once), PostgreSQL logs every violation as an
-    error, and the savepoint that catching needs costs two more round trips.
+    error, and the savepoint that catching needs costs two more round trips. (SQLite compiles
+    PostgreSQL's ON CONFLICT clause the same way.)
     """
-    return _insert_new(model, unique, db.session.get_bind().dialect.name)
-
-
-@cache
-def _insert_new(model: type[Model], unique: tuple[str, ...], dialect: str) -> Insert:
-    # Built once per model: a statement's cache key costs more to compute than to look up.
-    module = postgresql if dialect == "postgresql" else sqlite
-    table = model.__table__
     return (
-        module.insert(table)
-        .on_conflict_do_nothing(index_elements=[table.c[name] for name in unique])
-        .returning(table.c.id)
+        postgresql.insert(model)
+        .on_conflict_do_nothing(index_elements=list(unique))
+        .returning(model.__table__.c.id)
     )
 
 
