@@ -238,17 +238,6 @@ def next_opening(campaign: Campaign, texter: User, now: datetime) -> datetime | 
 # --- Queueing texts ------------------------------------------------------------------------
 
 
-def queue_initial_message(
-    campaign: Campaign, contact_id: int, texter: User, idempotency_key: str, now: datetime
-) -> Message:
-    """`queue_initial` for callers that want the message itself (one more query)."""
-    message = db.session.get(
-        Message, queue_initial(campaign, contact_id, texter, idempotency_key, now)
-    )
-    assert message is not None
-    return message
-
-
 def queue_initial(
     campaign: Campaign | CampaignRow,
     contact_id: int,
@@ -504,18 +493,6 @@ def message_for_key(idempotency_key: str) -> Message | None:
 # --- The last gate and the send ------------------------------------------------------------
 
 
-def window_closes_at(contact: Contact, now: datetime) -> datetime | None:
-    """When the contact's texting window (campaign and state rules) closes; None if closed now."""
-    campaign = contact.campaign
-    return hours.closes_at(
-        contact.time_zones,
-        now,
-        campaign.window_start_hour,
-        campaign.window_end_hour,
-        state=contact.rule_states,
-    )
-
-
 # --- Webhooks ------------------------------------------------------------------------------
 
 
@@ -541,8 +518,7 @@ def record_status(params: Mapping[str, str], message_id: str | None = None) -> N
         alone=not error_code.isdigit(),
     )
     if error_code.isdigit():
-        connection = db.session.connection()
-        first = connection.execute(first_error, {**target, "code": int(error_code)}).scalar()
+        first = execute_core(first_error, {**target, "code": int(error_code)}).scalar()
         if first is not None:
             message = db.session.get(Message, first)
             assert message is not None

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
 
-from gotv import team
+from gotv import team, texting
 from gotv.db import db
 from gotv.models import (
     Campaign,
@@ -229,3 +229,14 @@ def make_invite(inviter: User, **overrides: Any) -> tuple[Invite, str]:
     db.session.add(invite)
     db.session.flush()
     return invite, token
+
+
+def queue_initial_message(
+    campaign: Campaign, contact_id: int, texter: User, idempotency_key: str, now: datetime
+) -> Message:
+    """`texting.queue_initial`, and the message it wrote."""
+    message = db.session.get(
+        Message, texting.queue_initial(campaign, contact_id, texter, idempotency_key, now)
+    )
+    assert message is not None
+    return message

@@ -29,7 +29,13 @@ from gotv.models import (
 )
 from tests import conftest
 from tests.conftest import closed_port, config_like, csrf_token, login, run_jobs, take_batch
-from tests.factories import make_campaign, make_contact, make_message, make_user
+from tests.factories import (
+    make_campaign,
+    make_contact,
+    make_message,
+    make_user,
+    queue_initial_message,
+)
 from workers.texting import send_message, sweep_outbox
 
 pytestmark = pytest.mark.usefixtures("weekday_morning")
@@ -41,7 +47,7 @@ def queued_initial(volunteer: User, **contact_fields: object) -> Message:
     """A committed initial message for a new contact, queued as a volunteer's click leaves it."""
     campaign = make_campaign(volunteer.organization, script="Hi {first_name}!")
     contact = make_contact(campaign, **{"cell": CELL, **contact_fields})
-    message = texting.queue_initial_message(
+    message = queue_initial_message(
         campaign, contact.id, volunteer, secrets.token_urlsafe(24), utcnow()
     )
     db.session.commit()
@@ -394,9 +400,7 @@ def test_a_swept_message_is_sent_once(app: Flask, volunteer: User, carrier: Fake
 
 
 def queue_now(campaign: Campaign, contact: Contact, texter: User, now: datetime) -> Message:
-    return texting.queue_initial_message(
-        campaign, contact.id, texter, secrets.token_urlsafe(24), now
-    )
+    return queue_initial_message(campaign, contact.id, texter, secrets.token_urlsafe(24), now)
 
 
 def test_an_opted_out_contact_cannot_be_queued(volunteer: User) -> None:

@@ -21,7 +21,7 @@ from gotv.models import (
     utcnow,
 )
 from tests.conftest import csrf_token, login
-from tests.factories import make_campaign, make_contact, make_message
+from tests.factories import make_campaign, make_contact, make_message, queue_initial_message
 from workers.texting import pump_settings
 
 pytestmark = pytest.mark.usefixtures("weekday_morning")
@@ -78,7 +78,7 @@ def test_a_deleted_campaign_is_hidden_audited_and_its_contacts_never_texted(
     with pytest.raises(assignment.BatchRefused):
         assignment.take_batch(campaign, volunteer, utcnow())
     with pytest.raises(texting.CannotText):
-        texting.queue_initial_message(campaign, waiting.id, volunteer, "key-1", utcnow())
+        queue_initial_message(campaign, waiting.id, volunteer, "key-1", utcnow())
 
 
 def test_a_deleted_campaign_cannot_be_relaunched_until_restored(
