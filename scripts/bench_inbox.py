@@ -1,7 +1,7 @@
 """Benchmark the volunteers' texting screens over HTTP (see scripts/bench).
 
     python scripts/bench_inbox.py --database-url ... --redis-url ... [--contacts 10000]
-        [--users 20] [--seconds 30] [--web-workers 4] [--threads 32]
+        [--users 20] [--seconds 30] [--web-workers 4] [--threads 32] [--floor]
 
 Writes an organization, `--users` volunteers and one active campaign of `--contacts` untexted
 contacts (10,000; try 1,000,000) into the private PostgreSQL, starts gunicorn (threaded
@@ -11,10 +11,17 @@ second; every fifth text gets a signed reply webhook, and the volunteer opens th
 thread and answers it. No worker runs: texts stay queued in the outbox, so this measures the
 web side only.
 
+`--floor` runs the same volunteers, pacing and mix of requests under the same names, but
+everything after signing in goes to an endpoint that does nothing but be a signed-in request
+(its POSTs CSRF-checked; the reply webhook's neither signed in nor checked), which only
+scripts/bench_inbox_wsgi.py has, and only with BENCH_FLOOR=1: what the box can serve at best,
+with Flask, Flask-Login, the session cookie and gunicorn, before gotv does any work.
+
 Prints sends/s, p50/p95/p99 of each request (the send, the inbox page...), errors, the
 database queries each request ran, its median CPU time in the web process and the p50/p95 of
 its time inside the app (scripts/bench_inbox_wsgi.py measures these and returns them in
-headers).
+headers); then the CPU that gunicorn, PostgreSQL, Locust, Redis and the whole machine used in
+the measured time, as cores and as milliseconds per send served.
 """
 
 from __future__ import annotations
@@ -121,7 +128,7 @@ def start_gunicorn(args: argparse.Namespace, port: int, env: dict[str, str]) -> 
     command += ["--worker-class", "gthread", "--threads", str(args.threads)]
     command += ["--reuse-port"]  # as the Procfile: the kernel spreads connections over workers
     command += ["--log-level", "warning", "--timeout", "60"]
-    process = subprocess.Popen(command, env=env)
+    process = subprocess.Popen(command, env={**env, **floor_environment(args)})
     wait_for_port(port)
     time.sleep(1.0)  # let every worker boot
     return process
@@ -138,11 +145,17 @@ def run_locust(args: argparse.Namespace, base: str, ids: dict[str, Any], results
         "BENCH_ACCOUNT_SID": ACCOUNT_SID,
         "BENCH_FROM_NUMBER": FROM_NUMBER,
         "BENCH_RESULTS": results,
+        **floor_environment(args),
     }
     command = [sys.executable, "-m", "locust", "-f", os.path.join(here, "bench_inbox_locust.py")]
     command += ["--headless", "--host", base, "-u", str(args.users), "-r", str(args.users)]
     command += ["--run-time", f"{args.seconds}s", "--only-summary", "--loglevel", "WARNING"]
     subprocess.run(command, env=env, check=False)
+
+
+def floor_environment(args: argparse.Namespace) -> dict[str, str]:
+    """BENCH_FLOOR=1 for gunicorn and Locust with `--floor`."""
+    return {"BENCH_FLOOR": "1"} if args.floor else {}
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -177,11 +190,29 @@ def report(results: dict[str, Any], seconds: float) -> None:
             f"\nCPU in the app per send served: {cpu / sends:.2f} ms (all requests' X-CPU-Ms"
             " over the sends; gunicorn's own work not included)"
         )
+    report_cpu(results.get("cpu", {}), seconds, sends)
     log(
         f"\nsends/s: {sends / seconds:.1f} over the {seconds:.0f} s after every volunteer "
         "signed in and took a batch "
         f"({results['users']} volunteers at one send a second each)"
     )
+
+
+def report_cpu(cpu: dict[str, float], seconds: float, sends: int) -> None:
+    """Per kind of process and for the whole machine: the cores it kept busy over the measured
+    time, and its CPU per send served (what each volunteer-second costs it, the send's share of
+    the other requests included)."""
+    if not cpu or not seconds:
+        return
+    log(f"\n{'CPU':<16}{'cores':>8}{'ms/send':>9}")
+    machine = cpu.get("machine", 0.0)
+    rows = {kind: cpu.get(kind, 0.0) for kind in ("gunicorn", "postgres", "locust", "redis")}
+    rows["rest"] = machine - sum(rows.values())
+    rows["machine"] = machine
+    for kind, used in rows.items():
+        per_send = f"{used * 1000 / sends:.2f}" if sends else "-"
+        log(f"{kind:<16}{used / seconds:>8.2f}{per_send:>9}")
+    log("(rest: the machine's busy time less the kinds above: other processes, interrupts)")
 
 
 def main() -> None:
@@ -193,6 +224,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--web-workers", type=int, default=4)  # as the Procfile
     parser.add_argument("--threads", type=int, default=32)
+    parser.add_argument(
+        "--floor", action="store_true", help="every request after signing in does nothing"
+    )
     args = parser.parse_args()
 
     port = free_port()

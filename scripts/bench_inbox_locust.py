@@ -5,10 +5,15 @@ as send.js does (keeping PREFETCH contacts ready: each send asks for the one aft
 holds, and queue.json is fetched only when the queue runs dry), has every fifth voter reply (a
 signed webhook), and answers through the inbox and the thread (the answer's redirect back to
 the thread is its own request, "thread, answered").
+With BENCH_FLOOR=1 the volunteers log in the same way and keep the same pacing, mix and names,
+but every request after that goes to the floor endpoints scripts/bench_inbox_wsgi.py adds then:
+a signed-in request that does nothing, its POSTs carrying the CSRF token from a real send page
+(the reply webhook is an unsigned-in, CSRF-exempt POST, as the real one is). No batch is taken.
 FastHttpUser (geventhttpclient): the load generator shares the CPUs it measures, so it must be
 cheap.
 At the end the response times, errors, X-DB-Queries, X-CPU-Ms and X-Server-Ms of every request
-go to BENCH_RESULTS.
+go to BENCH_RESULTS, with the CPU seconds that each kind of process (and the whole machine)
+spent in the measured time.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import json
 import os
 import re
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 from locust import FastHttpUser, constant_pacing, events, task
@@ -27,11 +32,16 @@ from gotv.fakecarrier.protocol import twilio_signature
 CAMPAIGN = os.environ["BENCH_CAMPAIGN"]
 EMAILS = os.environ["BENCH_EMAILS"].split(",")
 PASSWORD = os.environ["BENCH_PASSWORD"]
+FLOOR = os.environ.get("BENCH_FLOOR") == "1"
+FLOOR_URL = "/bench/floor"  # as scripts/bench_inbox_wsgi.py
+FLOOR_WEBHOOK_URL = "/bench/floor/webhook"
 REPLY_EVERY = 5
 PREFETCH = 5  # as gotv/inbox.py and send.js
+ANSWER = "At the library on Main St, 7am to 8pm."
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 KEY = re.compile(r'name="idempotency_key"[^>]*value="([^"]+)"')
 WAITING = re.compile(r'data-contact-id="(\d+)" data-needs-reply="yes"')
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 stats: dict[str, dict[str, Any]] = defaultdict(
     lambda: {"times": [], "errors": 0, "queries": [], "cpu": [], "server": []}
@@ -39,6 +49,67 @@ stats: dict[str, dict[str, Any]] = defaultdict(
 # Requests count only once every volunteer has signed in and taken a batch: signing in is a
 # deliberately slow password hash, once a shift, and would otherwise swamp the steady state.
 users: dict[str, Any] = {"count": 0, "ready": 0, "expected": len(EMAILS)}
+
+
+# --- CPU by process kind ----------------------------------------------------------------------
+
+
+def process_kind(command: str) -> str | None:
+    """The kind of process a command line (arguments joined by spaces) belongs to, if counted.
+
+    PostgreSQL's backends name themselves "postgres: ..."; its postmaster runs as .../postgres.
+    """
+    if "gunicorn" in command:
+        return "gunicorn"
+    if command.startswith("postgres") or os.path.basename(command.split(" ")[0]) == "postgres":
+        return "postgres"
+    if "locust" in command:
+        return "locust"
+    if "redis" in command:
+        return "redis"
+    return None
+
+
+def process_cpu_seconds(pid: str) -> tuple[str | None, float]:
+    """A process's kind and the CPU seconds (user and system) it has used so far."""
+    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+        command = handle.read().replace(b"\0", b" ").decode(errors="replace")
+    with open(f"/proc/{pid}/stat") as handle:
+        # After the command name in parentheses (which may hold spaces): state is field 3,
+        # utime and stime fields 14 and 15.
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return process_kind(command), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy: user, nice, system, irq, softirq, steal."""
+    with open("/proc/stat") as handle:
+        ticks = [int(field) for field in handle.readline().split()[1:9]]
+    return (sum(ticks[0:3]) + sum(ticks[5:8])) / CLOCK_TICKS
+
+
+def cpu_snapshot() -> dict[str, float]:
+    """Cumulative CPU seconds of the live processes by kind, and of the machine ("machine")."""
+    seconds: Counter[str] = Counter()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            kind, used = process_cpu_seconds(pid)
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if kind is not None:
+            seconds[kind] += used
+    seconds["machine"] = machine_busy_seconds()
+    return dict(seconds)
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """The CPU seconds each kind used between two snapshots."""
+    return {kind: after[kind] - before.get(kind, 0.0) for kind in after}
+
+
+# --- Recording --------------------------------------------------------------------------------
 
 
 @events.request.add_listener
@@ -62,14 +133,34 @@ def record(
             row[key].append(kind(headers[header]))
 
 
+def start_measuring() -> None:
+    """Every volunteer is ready: the measured time (and its CPU count) starts now."""
+    users["since"] = time.time()
+    users["cpu"] = cpu_snapshot()
+
+
 @events.quitting.add_listener
 def save(**_: Any) -> None:
+    measured, cpu = 0.0, {}
+    if "since" in users:
+        measured = time.time() - users["since"]
+        cpu = cpu_used(users["cpu"], cpu_snapshot())
     with open(os.environ["BENCH_RESULTS"], "w") as handle:
-        measured = time.time() - users["since"] if "since" in users else 0.0
-        json.dump({"requests": stats, "users": users["count"], "seconds": measured}, handle)
+        json.dump(
+            {"requests": stats, "users": users["count"], "seconds": measured, "cpu": cpu}, handle
+        )
+
+
+# --- Volunteers -------------------------------------------------------------------------------
 
 
 class Volunteer(FastHttpUser):
+    """Signs in, gets ready, then sends a text a second and answers every fifth voter's reply.
+
+    The kinds below say what getting ready, sending, a reply and answering it are.
+    """
+
+    abstract = True
     wait_time = constant_pacing(1)  # one send a second
 
     def on_start(self) -> None:
@@ -81,10 +172,43 @@ class Volunteer(FastHttpUser):
             data={"email": self.email, "password": PASSWORD, "csrf_token": csrf(page)},
             name="login",
         )
-        self.take_batch()
+        self.get_ready()
+        self.sent = 0
         users["ready"] += 1
         if users["ready"] == users["expected"]:
-            users["since"] = time.time()
+            start_measuring()
+
+    @task
+    def text(self) -> None:
+        contact_id = self.send()
+        if contact_id is None:
+            return
+        self.sent += 1
+        if self.sent % REPLY_EVERY == 0:
+            self.voter_replies(contact_id)
+            self.answer_replies()
+
+    def get_ready(self) -> None:
+        raise NotImplementedError
+
+    def send(self) -> int | None:
+        """Send one initial text; the contact's id, or None if nothing was sent."""
+        raise NotImplementedError
+
+    def voter_replies(self, contact_id: int) -> None:
+        raise NotImplementedError
+
+    def answer_replies(self) -> None:
+        raise NotImplementedError
+
+
+class Texter(Volunteer):
+    """The real thing: the send loop, the carrier's webhook, the inbox and the thread."""
+
+    abstract = FLOOR
+
+    def get_ready(self) -> None:
+        self.take_batch()
 
     def take_batch(self) -> None:
         page = self.client.get(f"/texting/{CAMPAIGN}/send", name="send page").text
@@ -93,20 +217,18 @@ class Volunteer(FastHttpUser):
             f"/texting/{CAMPAIGN}/batch", data={"csrf_token": self.token}, name="take batch"
         )
         self.refill()
-        self.sent = 0
 
     def refill(self) -> None:
         state = self.client.get(f"/texting/{CAMPAIGN}/queue.json", name="queue").json()
         self.ready, self.after = state["ready"], state["after"]
 
-    @task
-    def send(self) -> None:
+    def send(self) -> int | None:
         if not self.ready:
             self.refill()
         if not self.ready:
             self.take_batch()
             if not self.ready:
-                return
+                return None
         contact = self.ready.pop(0)
         with self.client.post(
             f"/texting/{CAMPAIGN}/send.json",
@@ -125,23 +247,12 @@ class Volunteer(FastHttpUser):
             self.after = answer.get("after", self.after)
             if response.status_code != 200:
                 response.failure(f"{response.status_code}")
-                return
-        self.sent += 1
-        if self.sent % REPLY_EVERY == 0:
-            self.voter_replies(contact["contact_id"])
-            self.answer_replies()
+                return None
+        return contact["contact_id"]
 
     def voter_replies(self, contact_id: int) -> None:
         """The voter texts back: Twilio's signed webhook, as the carrier would send it."""
-        cell = f"+1212{contact_id:07d}"
-        sid = f"SM{contact_id:032d}"
-        form = {
-            "MessageSid": sid,
-            "AccountSid": os.environ["BENCH_ACCOUNT_SID"],
-            "From": cell,
-            "To": os.environ["BENCH_FROM_NUMBER"],
-            "Body": "Yes! Where do I vote?",
-        }
+        form = reply_form(contact_id)
         url = self.host + "/twilio/inbound"
         signature = twilio_signature(os.environ["BENCH_AUTH_TOKEN"], url, form)
         self.client.post(
@@ -162,7 +273,7 @@ class Volunteer(FastHttpUser):
                 f"/texting/conversations/{contact_id}/reply",
                 data={
                     "csrf_token": csrf(thread),
-                    "body": "At the library on Main St, 7am to 8pm.",
+                    "body": ANSWER,
                     "idempotency_key": key.group(1) if key else "",
                 },
                 name="answer",
@@ -171,6 +282,55 @@ class Volunteer(FastHttpUser):
             location = answered.headers.get("Location") if answered.headers else None
             if location:
                 self.client.get(location, name="thread, answered")
+
+
+class FloorTexter(Volunteer):
+    """The same requests, by name and pace, each a signed-in request that does nothing."""
+
+    abstract = not FLOOR
+
+    def get_ready(self) -> None:
+        page = self.client.get(f"/texting/{CAMPAIGN}/send", name="send page").text
+        self.token = csrf(page)
+
+    def send(self) -> int | None:
+        sent = self.floor(
+            "POST", "send", json={"contact_id": self.sent}, headers={"X-CSRFToken": self.token}
+        )
+        return self.sent if sent else None
+
+    def voter_replies(self, contact_id: int) -> None:
+        """The reply's form, unsigned, to an endpoint that neither signs in nor checks CSRF."""
+        self.floor("POST", "reply webhook", url=FLOOR_WEBHOOK_URL, data=reply_form(contact_id))
+
+    def answer_replies(self) -> None:
+        self.floor("GET", "inbox")
+        self.floor("GET", "thread")
+        form = {"csrf_token": self.token, "body": ANSWER, "idempotency_key": "k" * 32}
+        if self.floor("POST", "answer", data=form):
+            self.floor("GET", "thread, answered")
+
+    def floor(self, method: str, name: str, url: str = FLOOR_URL, **kwargs: Any) -> bool:
+        """One request to a floor endpoint; anything but a 200 (a redirect to sign in, a CSRF
+        refusal) counts as an error."""
+        with self.client.request(
+            method, url, name=name, catch_response=True, allow_redirects=False, **kwargs
+        ) as response:
+            if response.status_code != 200:
+                response.failure(f"{response.status_code}")
+                return False
+        return True
+
+
+def reply_form(contact_id: int) -> dict[str, str]:
+    """The form Twilio posts when contact `contact_id` (cell +1212 and its id) texts back."""
+    return {
+        "MessageSid": f"SM{contact_id:032d}",
+        "AccountSid": os.environ["BENCH_ACCOUNT_SID"],
+        "From": f"+1212{contact_id:07d}",
+        "To": os.environ["BENCH_FROM_NUMBER"],
+        "Body": "Yes! Where do I vote?",
+    }
 
 
 def csrf(html: str) -> str:
