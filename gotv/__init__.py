@@ -25,6 +25,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         exports_web,
         imports_web,
         inbox,
+        live,
         operations,
         optouts,
         queue,
@@ -63,6 +64,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     sms.init_app(app)
     queue.init_app(app)
+    live.init_app(app)
     cli.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(campaigns.bp)

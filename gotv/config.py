@@ -66,6 +66,11 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
         "DATABASE_POOL_SIZE": parse_int(
             "DATABASE_POOL_SIZE", env.get("DATABASE_POOL_SIZE", "").strip() or "10"
         ),
+        # Live event streams each web process holds at once (gotv/live.py); keep the web
+        # process's threads (WEB_THREADS in the Procfile) at least 32 above it.
+        "LIVE_STREAMS_PER_PROCESS": parse_int(
+            "LIVE_STREAMS_PER_PROCESS", env.get("LIVE_STREAMS_PER_PROCESS", "").strip() or "96"
+        ),
     }
     check(config)
     return config

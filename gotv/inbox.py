@@ -581,6 +581,7 @@ def events() -> ResponseReturnValue:
     stream = live.stream(
         connection,
         user_id,
+        current_app.extensions["gotv.live_slots"],
         heartbeat_seconds=config.get("LIVE_HEARTBEAT_SECONDS", live.HEARTBEAT_SECONDS),
         stream_seconds=config.get("LIVE_STREAM_SECONDS", live.STREAM_SECONDS),
     )

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+import random
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
+from flask import Flask
 from redis import Redis
 
 from gotv import queue
@@ -26,6 +29,18 @@ HEARTBEAT_SECONDS = 15
 # held for ever and a redeploy drains quickly.
 STREAM_SECONDS = 180
 RECONNECT_MILLISECONDS = 2000
+# Streams one web process holds at once (LIVE_STREAMS_PER_PROCESS). Each holds a thread, idle
+# on Redis, for minutes; past this many a page is asked to come back later, so that open pages
+# can never take the threads that answer requests (WEB_THREADS must leave some over).
+STREAMS_PER_PROCESS = 96
+# When to come back: spread out, so that pages turned away together do not return together.
+BUSY_RETRY_SECONDS = (15, 45)
+
+
+def init_app(app: Flask) -> None:
+    """The process's stream slots (a process builds its app once, so they are per process)."""
+    limit = app.config.get("LIVE_STREAMS_PER_PROCESS", STREAMS_PER_PROCESS)
+    app.extensions["gotv.live_slots"] = threading.BoundedSemaphore(limit)
 
 
 def channel(connection: Redis, user_id: int) -> str:
@@ -78,11 +93,27 @@ def status_event(contact_id: int | None, message_id: int, status: MessageStatus)
 def stream(
     connection: Redis,
     user_id: int,
+    slots: threading.Semaphore,
     heartbeat_seconds: float = HEARTBEAT_SECONDS,
     stream_seconds: float = STREAM_SECONDS,
 ) -> Iterator[str]:
-    """Server-Sent Events for one user: their channel's events, a comment every heartbeat, and
-    an end after `stream_seconds` (the browser reconnects). Subscribed before the first chunk."""
+    """Server-Sent Events for one user, holding one of `slots` while it lasts: their channel's
+    events, a comment every heartbeat, and an end after `stream_seconds` (the browser
+    reconnects). Subscribed before the first chunk. With no slot free it ends at once, telling
+    the browser to come back in 15-45 s."""
+    if not slots.acquire(blocking=False):
+        retry = random.randint(*BUSY_RETRY_SECONDS) * 1000
+        yield f"retry: {retry}\n: busy\n\n"
+        return
+    try:
+        yield from _events(connection, user_id, heartbeat_seconds, stream_seconds)
+    finally:
+        slots.release()
+
+
+def _events(
+    connection: Redis, user_id: int, heartbeat_seconds: float, stream_seconds: float
+) -> Iterator[str]:
     pubsub = connection.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(channel(connection, user_id))
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -176,3 +177,24 @@ def test_a_publishing_failure_never_breaks_the_webhook(
     assert stored == ["Still there?"]
     db.session.refresh(contact)
     assert contact.needs_reply and contact.unread == 1
+
+
+def test_a_web_process_holds_at_most_its_share_of_streams_and_asks_the_rest_to_come_back(
+    app: Flask, volunteer: User, short_streams: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(app.extensions, "gotv.live_slots", threading.BoundedSemaphore(1))
+    first = app.test_client()
+    login(first, volunteer)
+    held = first.get("/texting/events", buffered=False)
+    assert b": connected" in next(iter(held.response))
+
+    turned_away = app.test_client()
+    login(turned_away, volunteer)
+    busy = turned_away.get("/texting/events").get_data(as_text=True)
+    assert ": busy" in busy and ": connected" not in busy
+    assert 15_000 <= int(busy.split("retry: ")[1].split("\n")[0]) <= 45_000
+
+    held.close()  # the page is left: its slot is free again
+    again = turned_away.get("/texting/events", buffered=False)
+    assert b": connected" in next(iter(again.response))
+    again.close()
