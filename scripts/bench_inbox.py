@@ -1,7 +1,7 @@
 """Benchmark the volunteers' texting screens over HTTP (see scripts/bench).
 
     python scripts/bench_inbox.py --database-url ... --redis-url ... [--contacts 10000]
-        [--users 20] [--seconds 30] [--web-workers 4] [--threads 32] [--floor]
+        [--users 20] [--seconds 30] [--web-workers 4] [--threads 128] [--floor] [--streams]
 
 Writes an organization, `--users` volunteers and one active campaign of `--contacts` untexted
 contacts (10,000; try 1,000,000) into the private PostgreSQL, starts gunicorn (threaded
@@ -16,6 +16,11 @@ everything after signing in goes to an endpoint that does nothing but be a signe
 (its POSTs CSRF-checked; the reply webhook's neither signed in nor checked), which only
 scripts/bench_inbox_wsgi.py has, and only with BENCH_FLOOR=1: what the box can serve at best,
 with Flask, Flask-Login, the session cookie and gunicorn, before gotv does any work.
+
+`--streams`: each volunteer also holds its live event stream open all along (a second tab on
+the inbox), and answers a reply once its live event has come ("live reply": from the webhook's
+post to the event; web processes hold at most LIVE_STREAMS_PER_PROCESS streams and ask the rest
+to come back later).
 
 Prints sends/s, p50/p95/p99 of each request (the send, the inbox page...), errors, the
 database queries each request ran, its median CPU time in the web process and the p50/p95 of
@@ -146,6 +151,7 @@ def run_locust(args: argparse.Namespace, base: str, ids: dict[str, Any], results
         "BENCH_FROM_NUMBER": FROM_NUMBER,
         "BENCH_RESULTS": results,
         **floor_environment(args),
+        **({"BENCH_STREAMS": "1"} if args.streams else {}),
     }
     command = [sys.executable, "-m", "locust", "-f", os.path.join(here, "bench_inbox_locust.py")]
     command += ["--headless", "--host", base, "-u", str(args.users), "-r", str(args.users)]
@@ -191,6 +197,9 @@ def report(results: dict[str, Any], seconds: float) -> None:
             " over the sends; gunicorn's own work not included)"
         )
     report_cpu(results.get("cpu", {}), seconds, sends)
+    if results.get("streams"):
+        told = ", ".join(f"{what} {count}" for what, count in sorted(results["streams"].items()))
+        log(f"\nlive event streams over the whole run: {told}")
     log(
         f"\nsends/s: {sends / seconds:.1f} over the {seconds:.0f} s after every volunteer "
         "signed in and took a batch "
@@ -223,9 +232,12 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--web-workers", type=int, default=4)  # as the Procfile
-    parser.add_argument("--threads", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=128)  # as the Procfile
     parser.add_argument(
         "--floor", action="store_true", help="every request after signing in does nothing"
+    )
+    parser.add_argument(
+        "--streams", action="store_true", help="each volunteer holds its live event stream open"
     )
     args = parser.parse_args()
 

@@ -11,6 +11,10 @@ a signed-in request that does nothing, its POSTs carrying the CSRF token from a 
 (the reply webhook is an unsigned-in, CSRF-exempt POST, as the real one is). No batch is taken.
 FastHttpUser (geventhttpclient): the load generator shares the CPUs it measures, so it must be
 cheap.
+With BENCH_STREAMS=1 each volunteer also holds its live event stream (/texting/events) open the
+whole time, as a second tab on the inbox would, reconnecting as a browser's EventSource does;
+a reply is answered once its live event has come (within LIVE_WAIT seconds, else it counts as
+an error of "live reply", whose times are from the webhook's post to the event's arrival).
 At the end the response times, errors, X-DB-Queries, X-CPU-Ms and X-Server-Ms of every request
 go to BENCH_RESULTS, with the CPU seconds that each kind of process (and the whole machine)
 spent in the measured time.
@@ -21,10 +25,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import time
 from collections import Counter, defaultdict
 from typing import Any
+from urllib.parse import urlsplit
 
+import gevent
+from gevent.queue import Empty, Queue
 from locust import FastHttpUser, constant_pacing, events, task
 
 from gotv.fakecarrier.protocol import twilio_signature
@@ -33,6 +41,8 @@ CAMPAIGN = os.environ["BENCH_CAMPAIGN"]
 EMAILS = os.environ["BENCH_EMAILS"].split(",")
 PASSWORD = os.environ["BENCH_PASSWORD"]
 FLOOR = os.environ.get("BENCH_FLOOR") == "1"
+STREAMS = os.environ.get("BENCH_STREAMS") == "1"
+LIVE_WAIT = 5.0  # seconds a volunteer waits for a reply's live event
 FLOOR_URL = "/bench/floor"  # as scripts/bench_inbox_wsgi.py
 FLOOR_WEBHOOK_URL = "/bench/floor/webhook"
 REPLY_EVERY = 5
@@ -49,6 +59,8 @@ stats: dict[str, dict[str, Any]] = defaultdict(
 # Requests count only once every volunteer has signed in and taken a batch: signing in is a
 # deliberately slow password hash, once a shift, and would otherwise swamp the steady state.
 users: dict[str, Any] = {"count": 0, "ready": 0, "expected": len(EMAILS)}
+# What the servers told the streams, over the whole run: "connected", "busy" (come back later).
+streams: Counter[str] = Counter()
 
 
 # --- CPU by process kind ----------------------------------------------------------------------
@@ -147,7 +159,14 @@ def save(**_: Any) -> None:
         cpu = cpu_used(users["cpu"], cpu_snapshot())
     with open(os.environ["BENCH_RESULTS"], "w") as handle:
         json.dump(
-            {"requests": stats, "users": users["count"], "seconds": measured, "cpu": cpu}, handle
+            {
+                "requests": stats,
+                "users": users["count"],
+                "seconds": measured,
+                "cpu": cpu,
+                "streams": streams,
+            },
+            handle,
         )
 
 
@@ -209,6 +228,13 @@ class Texter(Volunteer):
 
     def get_ready(self) -> None:
         self.take_batch()
+        if STREAMS:
+            self.replies: Queue[tuple[int, float]] = Queue()
+            self.listener = gevent.spawn(self.listen)
+
+    def on_stop(self) -> None:
+        if STREAMS:
+            self.listener.kill(block=False)
 
     def take_batch(self) -> None:
         page = self.client.get(f"/texting/{CAMPAIGN}/send", name="send page").text
@@ -252,6 +278,7 @@ class Texter(Volunteer):
 
     def voter_replies(self, contact_id: int) -> None:
         """The voter texts back: Twilio's signed webhook, as the carrier would send it."""
+        self.replied_at = time.time()
         form = reply_form(contact_id)
         url = self.host + "/twilio/inbound"
         signature = twilio_signature(os.environ["BENCH_AUTH_TOKEN"], url, form)
@@ -263,8 +290,11 @@ class Texter(Volunteer):
         )
 
     def answer_replies(self) -> None:
+        waiting = self.heard_live() if STREAMS else None
         inbox = self.client.get(f"/texting/{CAMPAIGN}/conversations", name="inbox").text
-        for contact_id in WAITING.findall(inbox)[:1]:
+        for contact_id in [waiting] if STREAMS else WAITING.findall(inbox)[:1]:
+            if contact_id is None:
+                continue
             thread = self.client.get(f"/texting/conversations/{contact_id}", name="thread").text
             key = KEY.search(thread)
             # The post and the thread it redirects to are counted apart: following the redirect
@@ -282,6 +312,58 @@ class Texter(Volunteer):
             location = answered.headers.get("Location") if answered.headers else None
             if location:
                 self.client.get(location, name="thread, answered")
+
+    def heard_live(self) -> int | None:
+        """The contact whose reply's live event came (recorded as "live reply"), or None."""
+        try:
+            contact_id, heard_at = self.replies.get(timeout=LIVE_WAIT)
+        except Empty:
+            record("live reply", 0.0, TimeoutError("no live event"), None)
+            return None
+        record("live reply", (heard_at - self.replied_at) * 1000, None, None)
+        return contact_id
+
+    def listen(self) -> None:
+        """Hold the live event stream as an open inbox does: reconnect after each end (after
+        the stream's `retry`), and queue the contact of every new reply."""
+        address = urlsplit(self.host)
+        cookies = "; ".join(f"{cookie.name}={cookie.value}" for cookie in self.client.cookiejar)
+        request = (
+            f"GET /texting/events HTTP/1.0\r\nHost: {address.netloc}\r\n"
+            f"Accept: text/event-stream\r\nCookie: {cookies}\r\n\r\n"
+        ).encode()
+        while True:
+            retry = 2.0
+            try:
+                retry = self.hold_stream((address.hostname, address.port), request)
+            except OSError:
+                streams["failed"] += 1
+            gevent.sleep(retry)
+
+    def hold_stream(self, address: tuple[Any, Any], request: bytes) -> float:
+        """One stream, read to its end (HTTP/1.0: no chunks, the server closes it); the seconds
+        it asked to wait before reconnecting."""
+        retry, buffer = 2.0, b""
+        with socket.create_connection(address) as connection:
+            connection.sendall(request)
+            while chunk := connection.recv(65536):
+                *blocks, buffer = (buffer + chunk).split(b"\n\n")
+                for block in blocks:
+                    retry = self.heard(block.decode(), retry)
+        return retry
+
+    def heard(self, block: str, retry: float) -> float:
+        """Take in one block of the stream (or the response's head); the retry it sets."""
+        for line in block.splitlines():
+            if line.startswith("retry: "):
+                retry = int(line.removeprefix("retry: ")) / 1000
+            elif line in (": connected", ": busy"):
+                streams[line.removeprefix(": ")] += 1
+            elif line.startswith("data: ") and '"type": "inbound"' in line:
+                self.replies.put(
+                    (json.loads(line.removeprefix("data: "))["contact_id"], time.time())
+                )
+        return retry
 
 
 class FloorTexter(Volunteer):
