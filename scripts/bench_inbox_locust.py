@@ -43,6 +43,8 @@ PASSWORD = os.environ["BENCH_PASSWORD"]
 FLOOR = os.environ.get("BENCH_FLOOR") == "1"
 STREAMS = os.environ.get("BENCH_STREAMS") == "1"
 LIVE_WAIT = 5.0  # seconds a volunteer waits for a reply's live event
+# One browser: Flask-Login's strong session protection ties a session to its user agent.
+USER_AGENT = "gotv-bench-volunteer"
 FLOOR_URL = "/bench/floor"  # as scripts/bench_inbox_wsgi.py
 FLOOR_WEBHOOK_URL = "/bench/floor/webhook"
 REPLY_EVERY = 5
@@ -181,6 +183,7 @@ class Volunteer(FastHttpUser):
 
     abstract = True
     wait_time = constant_pacing(1)  # one send a second
+    default_headers = {"User-Agent": USER_AGENT}
 
     def on_start(self) -> None:
         users["count"] += 1
@@ -330,7 +333,8 @@ class Texter(Volunteer):
         cookies = "; ".join(f"{cookie.name}={cookie.value}" for cookie in self.client.cookiejar)
         request = (
             f"GET /texting/events HTTP/1.0\r\nHost: {address.netloc}\r\n"
-            f"Accept: text/event-stream\r\nCookie: {cookies}\r\n\r\n"
+            f"User-Agent: {USER_AGENT}\r\nAccept: text/event-stream\r\n"
+            f"Cookie: {cookies}\r\n\r\n"
         ).encode()
         while True:
             retry = 2.0
