@@ -236,7 +236,7 @@ class Texter(Volunteer):
             self.listener = gevent.spawn(self.listen)
 
     def on_stop(self) -> None:
-        if STREAMS:
+        if getattr(self, "listener", None) is not None:  # (stopped before it was ready: none)
             self.listener.kill(block=False)
 
     def take_batch(self) -> None:
