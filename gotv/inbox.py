@@ -576,7 +576,7 @@ def dismiss_suggestion(contact_id: int) -> ResponseReturnValue:
 @login_required
 def events() -> ResponseReturnValue:
     """Server-Sent Events for the signed-in user only: new replies and message statuses."""
-    user_id, connection = current_user.id, queue.redis()
+    user_id, connection = current_user.id, current_app.extensions["gotv.live_redis"]
     config = current_app.config
     stream = live.stream(
         connection,

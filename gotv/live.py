@@ -38,9 +38,14 @@ BUSY_RETRY_SECONDS = (15, 45)
 
 
 def init_app(app: Flask) -> None:
-    """The process's stream slots (a process builds its app once, so they are per process)."""
+    """The process's stream slots (a process builds its app once, so they are per process),
+    and the Redis connections of its streams: one each, held for minutes, in a pool of their
+    own, so that they never take the connections of the requests' publishes and enqueues."""
     limit = app.config.get("LIVE_STREAMS_PER_PROCESS", STREAMS_PER_PROCESS)
     app.extensions["gotv.live_slots"] = threading.BoundedSemaphore(limit)
+    app.extensions["gotv.live_redis"] = Redis.from_url(
+        app.config["REDIS_URL"], max_connections=max(1, limit)
+    )
 
 
 def channel(connection: Redis, user_id: int) -> str:

@@ -133,6 +133,7 @@ def start_gunicorn(args: argparse.Namespace, port: int, env: dict[str, str]) -> 
     command += ["--worker-class", "gthread", "--threads", str(args.threads)]
     command += ["--reuse-port"]  # as the Procfile: the kernel spreads connections over workers
     command += ["--log-level", "warning", "--timeout", "60"]
+    command += ["--graceful-timeout", "5"]  # open live streams would hold the stop for 30 s
     process = subprocess.Popen(command, env={**env, **floor_environment(args)})
     wait_for_port(port)
     time.sleep(1.0)  # let every worker boot

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from redis import Redis
 from sqlalchemy import select
 
-from gotv import texting
+from gotv import live, texting
 from gotv.db import db
 from gotv.fakecarrier import FakeCarrier
 from gotv.models import (
@@ -198,3 +198,21 @@ def test_a_web_process_holds_at_most_its_share_of_streams_and_asks_the_rest_to_c
     again = turned_away.get("/texting/events", buffered=False)
     assert b": connected" in next(iter(again.response))
     again.close()
+
+
+def test_open_streams_never_take_the_redis_connections_that_requests_publish_with(
+    app: Flask, volunteer: User, short_streams: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One connection for the requests: a stream holding it would leave none to publish with.
+    requests_redis = Redis.from_url(app.config["REDIS_URL"], max_connections=1)
+    monkeypatch.setitem(app.extensions, "gotv.redis", requests_redis)
+    client = app.test_client()
+    login(client, volunteer)
+    stream = client.get("/texting/events", buffered=False)
+    chunks = iter(stream.response)
+    next(chunks)  # subscribed
+
+    with app.app_context():
+        live.publish(volunteer.id, {"type": "status", "message_id": 7})
+
+    assert "event: status" in b"".join(chunks).decode()
