@@ -14,7 +14,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the web app from `config`, or from the environment when none is given."""
     from gotv import (
         account,
-        admission,
         api,
         audit_web,
         auth,
@@ -88,12 +87,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     auth.limit_logins(app)
     errors.init_app(app)
     app.after_request(add_security_headers)
-    # Outermost: requests take turns to run; the live streams, waiting on Redis, do not.
-    app.wsgi_app = admission.Admission(  # type: ignore[method-assign]
-        app.wsgi_app,
-        app.config.get("REQUESTS_PER_PROCESS", admission.REQUESTS_PER_PROCESS),
-        unlimited=[rule.rule for rule in app.url_map.iter_rules("inbox.events")],
-    )
     return app
 
 

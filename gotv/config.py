@@ -66,14 +66,10 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
         "DATABASE_POOL_SIZE": parse_int(
             "DATABASE_POOL_SIZE", env.get("DATABASE_POOL_SIZE", "").strip() or "10"
         ),
-        # A web process's threads (WEB_THREADS in the Procfile) are its live event streams
-        # (gotv/live.py) and its requests running at once (gotv/admission.py): keep WEB_THREADS
-        # at least the sum of these two.
+        # Live event streams each web process holds at once (gotv/live.py); keep the web
+        # process's threads (WEB_THREADS in the Procfile) at least 32 above it.
         "LIVE_STREAMS_PER_PROCESS": parse_int(
             "LIVE_STREAMS_PER_PROCESS", env.get("LIVE_STREAMS_PER_PROCESS", "").strip() or "96"
-        ),
-        "REQUESTS_PER_PROCESS": parse_int(
-            "REQUESTS_PER_PROCESS", env.get("REQUESTS_PER_PROCESS", "").strip() or "32"
         ),
     }
     check(config)

@@ -216,38 +216,3 @@ def test_open_streams_never_take_the_redis_connections_that_requests_publish_wit
         live.publish(volunteer.id, {"type": "status", "message_id": 7})
 
     assert "event: status" in b"".join(chunks).decode()
-
-
-def test_requests_past_the_limit_wait_their_turn_while_live_streams_never_wait(
-    app: Flask, volunteer: User, short_streams: None
-) -> None:
-    streamer = app.test_client()
-    login(streamer, volunteer)
-    turns = app.wsgi_app.turns
-    taken = app.config.get("REQUESTS_PER_PROCESS", 32)
-    for _ in range(taken):
-        turns.acquire()  # every turn taken by a request in flight
-    try:
-        stream = streamer.get("/texting/events", buffered=False)
-        assert b": connected" in next(iter(stream.response))  # no wait for a stream
-
-        answered = threading.Event()
-        statuses: list[int] = []
-
-        def ask() -> None:
-            with app.test_client().get("/static/inbox.js") as response:
-                statuses.append(response.status_code)
-            answered.set()
-
-        asking = threading.Thread(target=ask)
-        asking.start()
-        assert not answered.wait(0.3)  # a request waits for its turn
-
-        turns.release()  # a request in flight ends
-        taken -= 1
-        assert answered.wait(5) and statuses == [200]
-        asking.join()
-        stream.close()
-    finally:
-        for _ in range(taken):
-            turns.release()
