@@ -59,12 +59,12 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
         ),
         "SESSION_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_SECURE": production,
-        # Connections each process keeps open (see gotv/db.py). SQLAlchemy's default of 5 is
-        # too few for a web process of 32 threads: busy threads then open and close overflow
-        # connections on every request, each a new PostgreSQL backend (scripts/bench webhooks:
-        # 3.4 ms of CPU a request with 5, 2.7 ms with one per thread).
+        # Connections each process keeps open, at most (see gotv/db.py). SQLAlchemy's default
+        # of 5 and its overflow are too few for a busy web process: its threads then open and
+        # close connections on every request, each a new PostgreSQL backend (scripts/bench
+        # webhooks: 3.4 ms of CPU a request with 5, 2.7 ms with one per thread).
         "DATABASE_POOL_SIZE": parse_int(
-            "DATABASE_POOL_SIZE", env.get("DATABASE_POOL_SIZE", "").strip() or "10"
+            "DATABASE_POOL_SIZE", env.get("DATABASE_POOL_SIZE", "").strip() or "15"
         ),
         # Live event streams each web process holds at once (gotv/live.py); keep the web
         # process's threads (WEB_THREADS in the Procfile) at least 32 above it.

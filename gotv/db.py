@@ -159,11 +159,14 @@ def init_app(app: Flask) -> None:
     if pool_size and not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # (SQLite's in-memory and file engines use pools that take no size.) Python threads
         # take turns on one core, so a process rarely has more than a few queries running:
-        # `pool_size` kept open, half as many again at a peak, and at most 1.5 x pool_size
-        # per process, so the Procfile's 4 web processes stay far below PostgreSQL's 100.
+        # at most `pool_size` connections, kept open once opened, so that the Procfile's 4 web
+        # processes stay well below PostgreSQL's 100. No overflow: SQLAlchemy closes an
+        # overflow connection as soon as it comes back to a full pool, so a process busy
+        # around its pool size would open a new PostgreSQL backend (cold caches and all) on
+        # request after request; a thread past the pool waits for a connection instead.
         options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
         options.setdefault("pool_size", pool_size)
-        options.setdefault("max_overflow", pool_size // 2)
+        options.setdefault("max_overflow", 0)
     db.init_app(app)
     migrate.init_app(app, db)
     with app.app_context():
