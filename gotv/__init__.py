@@ -14,6 +14,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the web app from `config`, or from the environment when none is given."""
     from gotv import (
         account,
+        admission,
         api,
         audit_web,
         auth,
@@ -87,6 +88,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     auth.limit_logins(app)
     errors.init_app(app)
     app.after_request(add_security_headers)
+    # Outermost: requests take turns, one for each database connection the process keeps;
+    # the live streams, waiting on Redis, do not.
+    app.wsgi_app = admission.Admission(  # type: ignore[method-assign]
+        app.wsgi_app,
+        app.config.get("DATABASE_POOL_SIZE") or admission.TURNS,
+        unlimited=[rule.rule for rule in app.url_map.iter_rules("inbox.events")],
+    )
     return app
 
 

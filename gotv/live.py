@@ -31,7 +31,8 @@ STREAM_SECONDS = 180
 RECONNECT_MILLISECONDS = 2000
 # Streams one web process holds at once (LIVE_STREAMS_PER_PROCESS). Each holds a thread, idle
 # on Redis, for minutes; past this many a page is asked to come back later, so that open pages
-# can never take the threads that answer requests (WEB_THREADS must leave some over).
+# can never take the threads that answer requests (WEB_THREADS is this and the requests that
+# run at once, gotv/admission.py: one for each database connection).
 STREAMS_PER_PROCESS = 96
 # When to come back: spread out, so that pages turned away together do not return together.
 BUSY_RETRY_SECONDS = (15, 45)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 from flask import Flask
@@ -216,3 +217,47 @@ def test_open_streams_never_take_the_redis_connections_that_requests_publish_wit
         live.publish(volunteer.id, {"type": "status", "message_id": 7})
 
     assert "event: status" in b"".join(chunks).decode()
+
+
+def test_requests_past_the_limit_wait_their_turn_in_order_while_live_streams_never_wait(
+    app: Flask, volunteer: User, short_streams: None
+) -> None:
+    streamer = app.test_client()
+    login(streamer, volunteer)
+    admission = app.wsgi_app
+    in_flight = admission.free
+    for _ in range(in_flight):
+        admission.enter()  # every turn taken by a request in flight
+    try:
+        stream = streamer.get("/texting/events", buffered=False)
+        assert b": connected" in next(iter(stream.response))  # no wait for a stream
+
+        answered: list[str] = []
+
+        def ask(name: str) -> None:
+            with app.test_client().get("/static/inbox.js") as response:
+                answered.append(f"{name} {response.status_code}")
+
+        askers = [threading.Thread(target=ask, args=(name,)) for name in ("first", "second")]
+        for waiting, asker in enumerate(askers, start=1):
+            asker.start()
+            until(lambda waiting=waiting: len(admission.waiting) == waiting)
+        time.sleep(0.2)
+        assert answered == []  # both wait for a turn
+
+        admission.leave()  # a request in flight ends: its turn goes to the first, then on
+        in_flight -= 1
+        for asker in askers:
+            asker.join(5)
+        assert answered == ["first 200", "second 200"]
+        stream.close()
+    finally:
+        for _ in range(in_flight):
+            admission.leave()
+
+
+def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
