@@ -12,32 +12,29 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the web app from `config`, or from the environment when none is given."""
-    from gotv import (
+    from gotv import api, cli, db
+    from gotv import config as configuration
+    from gotv.edge import queue, sms
+    from gotv.texting import live
+    from gotv.web import (
         account,
         admission,
-        api,
-        audit_web,
+        audit,
         auth,
-        campaign_content,
         campaigns,
-        cli,
-        db,
+        content,
         errors,
-        exports_web,
-        imports_web,
+        exports,
+        imports,
         inbox,
-        live,
         operations,
         optouts,
-        queue,
-        review_web,
+        review,
         settings,
-        sms,
-        team_web,
+        team,
         trash,
         webhooks,
     )
-    from gotv import config as configuration
 
     app = Flask(__name__)
     if config is None:
@@ -69,20 +66,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(campaigns.bp)
-    app.register_blueprint(campaign_content.bp)
-    app.register_blueprint(imports_web.bp)
+    app.register_blueprint(content.bp)
+    app.register_blueprint(imports.bp)
     app.register_blueprint(inbox.bp)
     app.register_blueprint(operations.bp)
     app.register_blueprint(optouts.bp)
     app.register_blueprint(settings.bp)
-    app.register_blueprint(team_web.bp)
-    app.register_blueprint(team_web.join_bp)
+    app.register_blueprint(team.bp)
+    app.register_blueprint(team.join_bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(trash.bp)
     app.register_blueprint(webhooks.bp)
-    app.register_blueprint(review_web.bp)
-    app.register_blueprint(exports_web.bp)
-    app.register_blueprint(audit_web.bp)
+    app.register_blueprint(review.bp)
+    app.register_blueprint(exports.bp)
+    app.register_blueprint(audit.bp)
     auth.csrf.exempt(webhooks.bp)
     api.init_app(app)
     auth.limit_logins(app)

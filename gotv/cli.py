@@ -8,8 +8,9 @@ import click
 from flask import Flask, current_app
 from sqlalchemy import select
 
-from gotv import consent, imports
+from gotv.compliance import optouts
 from gotv.db import db
+from gotv.lists import imports
 from gotv.models import (
     Campaign,
     CampaignStatus,
@@ -77,7 +78,7 @@ def disable_two_factor(email: str) -> None:
         raise click.ClickException(f"no user with the email {email}")
     user.totp_secret = None
     user.totp_last_step = None
-    consent.audit(user.organization_id, "two_factor_disabled", user.email, by="operator")
+    optouts.audit(user.organization_id, "two_factor_disabled", user.email, by="operator")
     db.session.commit()
     click.echo(f"two-step sign-in is off for {user.email}")
 

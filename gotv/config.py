@@ -66,9 +66,9 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
         "DATABASE_POOL_SIZE": parse_int(
             "DATABASE_POOL_SIZE", env.get("DATABASE_POOL_SIZE", "").strip() or "15"
         ),
-        # Live event streams each web process holds at once (gotv/live.py). A web process's
+        # Live event streams each web process holds at once (gotv/texting/live.py). A web process's
         # threads (WEB_THREADS in the Procfile) are these and its requests running at once,
-        # one for each database connection (gotv/admission.py): keep WEB_THREADS at least
+        # one for each database connection (gotv/web/admission.py): keep WEB_THREADS at least
         # LIVE_STREAMS_PER_PROCESS + DATABASE_POOL_SIZE.
         "LIVE_STREAMS_PER_PROCESS": parse_int(
             "LIVE_STREAMS_PER_PROCESS", env.get("LIVE_STREAMS_PER_PROCESS", "").strip() or "96"

@@ -164,7 +164,7 @@ def init_app(app: Flask) -> None:
         # overflow connection as soon as it comes back to a full pool, so a process busy
         # around its pool size would open a new PostgreSQL backend (cold caches and all) on
         # request after request. Requests take turns for the connections instead (see
-        # gotv/admission.py); any other thread past the pool waits for one.
+        # gotv/web/admission.py); any other thread past the pool waits for one.
         options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
         options.setdefault("pool_size", pool_size)
         options.setdefault("max_overflow", 0)

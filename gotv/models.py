@@ -1,7 +1,7 @@
 """The data model: organizations, people, campaigns, contacts, messages and opt-outs.
 
 State changes that must happen exactly once (texting a contact, claiming a message for sending)
-are conditional UPDATEs in `gotv.texting`; the constraints here are the last line of defence.
+are conditional UPDATEs in `gotv.texting.texts`; the constraints here are the last line of defence.
 """
 
 from __future__ import annotations
@@ -153,9 +153,9 @@ class User(UserMixin, Model):
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
     # Last texting action (batch, send, reply): a batch held past the campaign's idle time is freed.
     last_active_at: Mapped[datetime | None] = mapped_column(Timestamp())
-    # Team: a suspended member cannot sign in; see gotv.team.suspend.
+    # Team: a suspended member cannot sign in; see gotv.people.team.suspend.
     suspended_at: Mapped[datetime | None] = mapped_column(Timestamp())
-    # Two-step sign-in (gotv.twofactor): the TOTP secret, and the last time step accepted.
+    # Two-step sign-in (gotv.people.twofactor): the TOTP secret, and the last time step accepted.
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
@@ -218,8 +218,9 @@ class Campaign(Model):
     sender_id: Mapped[int | None] = mapped_column(ForeignKey("sender.id"))
     # Ask Twilio to replace look-alike Unicode (curly quotes...) with GSM-7 characters.
     smart_encoding: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
-    # Dynamic batches (gotv/assignment.py): how many contacts a volunteer takes at once, whether
-    # they may take more while replies wait, and after how many idle minutes unsent ones go back.
+    # Dynamic batches (gotv/texting/assignment.py): how many contacts a volunteer takes at once,
+    # whether they may take more while replies wait, and after how many idle minutes unsent ones
+    # go back.
     batch_size: Mapped[int] = mapped_column(Integer, default=200, server_default="200")
     batch_while_replies_wait: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
@@ -648,7 +649,7 @@ class ApiToken(Model):
 
 
 class Invite(Model):
-    """A link that lets new people join an organization with a role (see gotv.team).
+    """A link that lets new people join an organization with a role (see gotv.people.team).
 
     Only the SHA-256 of the link's token is stored: the database never holds a usable link.
     """

@@ -54,7 +54,7 @@ def peak_mb() -> float:
 def generate(path: str, rows: int, seed: int = 2026) -> dict[str, Any]:
     import zipcodes
 
-    from gotv.contacts import area_code_states
+    from gotv.lists.contacts import area_code_states
 
     rng = random.Random(seed)
     area_codes = sorted(area_code_states())
@@ -152,7 +152,7 @@ def floor(path: str, database_url: str) -> dict[str, Any]:
 
 def naive(path: str) -> dict[str, Any]:
     """normalize_phone on every row, no cache: the reference counts and the naive time."""
-    from gotv.contacts import InvalidPhone, normalize_phone
+    from gotv.lists.contacts import InvalidPhone, normalize_phone
 
     started = time.perf_counter()
     seen: set[str] = set()
@@ -182,8 +182,9 @@ def engine(path: str, database_url: str, redis_url: str) -> dict[str, Any]:
     """The real import into a fresh campaign through receive_upload + start + run."""
     import flask_migrate
 
-    from gotv import create_app, imports
+    from gotv import create_app
     from gotv.db import db
+    from gotv.lists import imports
     from gotv.models import Campaign, ImportMode, Organization, Role, User
 
     upload_dir = str(Path(path).parent / "uploads")  # inside the run's temporary directory

@@ -48,7 +48,7 @@ USER_AGENT = "gotv-bench-volunteer"
 FLOOR_URL = "/bench/floor"  # as scripts/bench_inbox_wsgi.py
 FLOOR_WEBHOOK_URL = "/bench/floor/webhook"
 REPLY_EVERY = 5
-PREFETCH = 5  # as gotv/inbox.py and send.js
+PREFETCH = 5  # as gotv/web/inbox.py and send.js
 ANSWER = "At the library on Main St, 7am to 8pm."
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 KEY = re.compile(r'name="idempotency_key"[^>]*value="([^"]+)"')

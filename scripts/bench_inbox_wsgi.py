@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from flask import Response
 from flask_login import login_required
 
-from gotv.auth import csrf
 from gotv.db import Raw, db
+from gotv.web.auth import csrf
 from wsgi import app
 
 _counts = threading.local()

@@ -24,8 +24,9 @@ from flask.testing import FlaskClient
 from redis import Redis
 from rq import Queue, SimpleWorker
 
-from gotv import create_app, queue
+from gotv import create_app
 from gotv.db import db
+from gotv.edge import queue
 from gotv.fakecarrier import CarrierServer, FakeCarrier
 from gotv.models import Organization, Role, User
 from tests import factories, twilio_contract

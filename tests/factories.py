@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy import text
 
-from gotv import team, texting
 from gotv.db import db
 from gotv.models import (
     Campaign,
@@ -29,6 +28,8 @@ from gotv.models import (
     User,
     utcnow,
 )
+from gotv.people import team
+from gotv.texting import texts
 
 PASSWORD = "correct horse battery staple"
 _serial = itertools.count(1)
@@ -234,9 +235,9 @@ def make_invite(inviter: User, **overrides: Any) -> tuple[Invite, str]:
 def queue_initial_message(
     campaign: Campaign, contact_id: int, texter: User, idempotency_key: str, now: datetime
 ) -> Message:
-    """`texting.queue_initial`, and the message it wrote."""
+    """`texts.queue_initial`, and the message it wrote."""
     message = db.session.get(
-        Message, texting.queue_initial(campaign, contact_id, texter, idempotency_key, now)
+        Message, texts.queue_initial(campaign, contact_id, texter, idempotency_key, now)
     )
     assert message is not None
     return message

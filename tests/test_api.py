@@ -15,8 +15,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from gotv import consent
 from gotv.api import tokens
+from gotv.compliance import optouts
 from gotv.db import db
 from gotv.models import (
     ApiToken,
@@ -271,7 +271,7 @@ def test_every_route_finds_nothing_of_another_organization(
 def test_lists_of_another_organization_show_none_of_its_rows(
     client: FlaskClient, other_org_organizer: User, campaign: Campaign, organization: Organization
 ) -> None:
-    consent.record_opt_out(organization.id, SECRET_CELL, "admin")
+    optouts.record_opt_out(organization.id, SECRET_CELL, "admin")
     stranger = make_api_token(other_org_organizer.organization, other_org_organizer)
 
     for path in ("/campaigns", "/opt-outs", "/opt-outs/export.csv"):
@@ -489,7 +489,7 @@ def test_it_gives_a_campaigns_totals(
 def test_an_upload_is_imported_end_to_end(
     app: Flask, client: FlaskClient, campaign: Campaign, secret: str
 ) -> None:
-    consent.record_opt_out(campaign.organization_id, SECRET_CELL, "admin")
+    optouts.record_opt_out(campaign.organization_id, SECRET_CELL, "admin")
     response = post(
         client,
         f"/campaigns/{campaign.id}/imports",
@@ -624,7 +624,7 @@ def test_it_lists_a_campaigns_conversations_and_their_messages(
 def test_it_imports_opt_outs_reporting_each_number(
     client: FlaskClient, organization: Organization, secret: str
 ) -> None:
-    consent.record_opt_out(organization.id, "+12125550142", "admin")
+    optouts.record_opt_out(organization.id, "+12125550142", "admin")
 
     response = post(
         client,
@@ -640,7 +640,7 @@ def test_it_imports_opt_outs_reporting_each_number(
         (None, "invalid"),
     ]
     assert results[2]["error"]
-    assert consent.is_opted_out(organization.id, "+12125550199")
+    assert optouts.is_opted_out(organization.id, "+12125550199")
     assert "api_opt_outs_imported" in audited_actions()
 
 
@@ -668,9 +668,9 @@ def test_it_lists_opt_outs_since_a_time(
     client: FlaskClient, organization: Organization, secret: str
 ) -> None:
     with time_machine.travel("2026-10-01T12:00:00Z", tick=False):
-        consent.record_opt_out(organization.id, "+12125550142", "admin")
+        optouts.record_opt_out(organization.id, "+12125550142", "admin")
     with time_machine.travel("2026-10-03T12:00:00Z", tick=False):
-        consent.record_opt_out(organization.id, "+12125550199", "inbound_keyword")
+        optouts.record_opt_out(organization.id, "+12125550199", "inbound_keyword")
 
     everyone = get(client, "/opt-outs", secret).get_json()
     recent = get(
@@ -686,7 +686,7 @@ def test_it_lists_opt_outs_since_a_time(
 def test_the_opt_out_export_is_spreadsheet_safe_and_audited(
     client: FlaskClient, organization: Organization, secret: str
 ) -> None:
-    consent.record_opt_out(organization.id, "+12125550142", '=HYPERLINK("http://x")')
+    optouts.record_opt_out(organization.id, "+12125550142", '=HYPERLINK("http://x")')
 
     response = get(client, "/opt-outs/export.csv", secret)
 

@@ -26,7 +26,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from gotv import consent
+from gotv.compliance import optouts
 from gotv.db import db
 from gotv.models import (
     ContactImport,
@@ -78,7 +78,7 @@ def data(
     contact = make_contact(campaign, status=ContactStatus.TEXTED)
     make_message(contact, is_initial=True)
     make_message(contact, direction=Direction.INBOUND, status=MessageStatus.RECEIVED)
-    consent.record_opt_out(organization.id, "+12125550142", "admin")
+    optouts.record_opt_out(organization.id, "+12125550142", "admin")
     imp = ContactImport(
         organization_id=organization.id, campaign_id=campaign.id, filename="a.csv", file_path=""
     )

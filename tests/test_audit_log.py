@@ -12,9 +12,10 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import event
 
-from gotv import audit, consent
+from gotv.compliance import optouts
 from gotv.db import db
 from gotv.models import Campaign, Contact, Organization, User
+from gotv.people import audit
 from tests import test_auth
 from tests.conftest import csrf_token, login
 from tests.factories import make_campaign, make_contact, make_user
@@ -29,9 +30,9 @@ def entries_shown(page: str) -> list[str]:
 def test_the_log_lists_the_organizations_entries_newest_first(
     client: FlaskClient, organization: Organization, organizer: User, other_org_organizer: User
 ) -> None:
-    consent.audit(organization.id, "opt_out", "+12125550100", organizer.id, source="admin")
-    consent.audit(organization.id, "script_changed", "campaign 1", organizer.id)
-    consent.audit(other_org_organizer.organization_id, "secret_thing", "", other_org_organizer.id)
+    optouts.audit(organization.id, "opt_out", "+12125550100", organizer.id, source="admin")
+    optouts.audit(organization.id, "script_changed", "campaign 1", organizer.id)
+    optouts.audit(other_org_organizer.organization_id, "secret_thing", "", other_org_organizer.id)
     login(client, organizer)
 
     page = client.get("/audit").text
@@ -44,9 +45,9 @@ def test_the_log_lists_the_organizations_entries_newest_first(
 def test_the_log_filters_by_action_and_by_person(
     client: FlaskClient, organization: Organization, organizer: User, volunteer: User
 ) -> None:
-    consent.audit(organization.id, "opt_out", "by volunteer", volunteer.id)
-    consent.audit(organization.id, "opt_out", "by organizer", organizer.id)
-    consent.audit(organization.id, "export", "contacts", organizer.id)
+    optouts.audit(organization.id, "opt_out", "by volunteer", volunteer.id)
+    optouts.audit(organization.id, "opt_out", "by organizer", organizer.id)
+    optouts.audit(organization.id, "export", "contacts", organizer.id)
     login(client, organizer)
 
     by_action = client.get("/audit", query_string={"action": "opt_out"}).text
@@ -61,7 +62,7 @@ def test_the_log_filters_by_action_and_by_person(
 def test_details_are_shown_as_words_not_json(
     client: FlaskClient, organization: Organization, organizer: User
 ) -> None:
-    consent.audit(
+    optouts.audit(
         organization.id,
         "conversations_reassigned",
         "3 conversations",
@@ -81,7 +82,7 @@ def test_details_are_shown_as_words_not_json(
 
 def test_the_log_is_paged_by_keyset_newest_first(organization: Organization) -> None:
     for n in range(audit.PAGE_SIZE * 2 + 3):
-        consent.audit(organization.id, "opt_out", f"entry {n}")
+        optouts.audit(organization.id, "opt_out", f"entry {n}")
     db.session.flush()
 
     first = audit.page(organization.id)
@@ -97,7 +98,7 @@ def test_the_page_links_to_older_entries(
     client: FlaskClient, organization: Organization, organizer: User
 ) -> None:
     for n in range(audit.PAGE_SIZE + 1):
-        consent.audit(organization.id, "export", f"entry {n}", organizer.id)
+        optouts.audit(organization.id, "export", f"entry {n}", organizer.id)
     login(client, organizer)
 
     first = client.get("/audit", query_string={"action": "export"}).text
@@ -158,7 +159,7 @@ def test_no_route_rewrites_the_audit_log(
     campaign: Campaign = make_campaign(organization, name=test_auth.CAMPAIGN_NAME)
     contact: Contact = make_contact(campaign, first_name=test_auth.CONTACT_NAME)
     make_user(organization)
-    consent.audit(organization.id, "opt_out", "before")
+    optouts.audit(organization.id, "opt_out", "before")
     login(client, organizer)
     token = csrf_token(client.get("/audit").text)
 

@@ -21,7 +21,6 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash
 from werkzeug.test import TestResponse
 
-from gotv import team
 from gotv.db import db
 from gotv.models import (
     Campaign,
@@ -37,6 +36,7 @@ from gotv.models import (
     User,
 )
 from gotv.models import utcnow as now_utc
+from gotv.people import team
 from tests.conftest import csrf_token, login
 from tests.factories import PASSWORD, make_campaign, make_contact, make_user
 

@@ -11,9 +11,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from gotv import assignment, consent, texting
+from gotv.compliance import optouts
 from gotv.db import db
 from gotv.models import Campaign, Contact, ContactStatus, Organization, User, utcnow
+from gotv.texting import assignment, texts
 from tests.conftest import csrf_token, login
 from tests.factories import make_campaign, make_contact, make_org, make_user
 from workers.texting import release_idle_batches
@@ -80,8 +81,8 @@ def test_opted_out_and_blocked_numbers_are_never_taken(
     organization: Organization, volunteer: User
 ) -> None:
     campaign = campaign_with(organization, 3)
-    consent.record_opt_out(organization.id, "+12125550000", "admin", None)
-    consent.block_number(organization.id, "+12125550001", 30006, "landline")
+    optouts.record_opt_out(organization.id, "+12125550000", "admin", None)
+    optouts.block_number(organization.id, "+12125550001", 30006, "landline")
 
     assert assignment.take_batch(campaign, volunteer, utcnow()) == 1
 
@@ -282,7 +283,7 @@ def test_the_places_of_untexted_contacts_are_listed_once_each_and_texted_ones_le
     make_contact(make_campaign(organization), time_zones="America/Denver", rule_states="CO")
     db.session.commit()
 
-    places = texting.untexted_places(campaign.id)
+    places = texts.untexted_places(campaign.id)
 
     assert places == [("America/Chicago", "TX"), ("America/New_York", "NY")]
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from gotv import content, dashboard
+from gotv.campaigns import content, dashboard
 from gotv.db import db
 from gotv.models import (
     AuditEvent,

@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from gotv import consent
+from gotv.compliance import optouts
 from gotv.db import db
 from gotv.models import AuditEvent, Campaign, CampaignStatus, ContactStatus, User
 from tests.conftest import csrf_token, login
@@ -60,7 +60,7 @@ def test_the_estimate_counts_only_voters_still_to_text_at_the_configured_price(
         make_contact(campaign, first_name=f"V{number}")
     make_contact(campaign, status=ContactStatus.TEXTED)
     opted_out = make_contact(campaign)
-    consent.record_opt_out(campaign.organization_id, opted_out.cell, "admin")
+    optouts.record_opt_out(campaign.organization_id, opted_out.cell, "admin")
     db.session.flush()
     login(client, organizer)
     app.config["PRICE_PER_SEGMENT"] = "0.25"

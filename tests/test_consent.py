@@ -11,8 +11,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from gotv import assignment, carrier_errors, consent
-from gotv.carrier_errors import Action
+from gotv.compliance import carrier_errors, optouts
+from gotv.compliance.carrier_errors import Action
 from gotv.db import db
 from gotv.fakecarrier import FakeCarrier
 from gotv.models import (
@@ -27,6 +27,7 @@ from gotv.models import (
     User,
     utcnow,
 )
+from gotv.texting import assignment
 from tests.conftest import csrf_token, deliver_webhooks, login, run_jobs
 from tests.factories import make_campaign, make_contact, make_message
 from workers.texting import send_message
@@ -244,7 +245,7 @@ def test_a_send_refused_for_a_bad_number_blocks_it(
     db.session.commit()
 
     assert send_message(message.id) == "failed"
-    assert consent.is_blocked(volunteer.organization_id, CELL)
+    assert optouts.is_blocked(volunteer.organization_id, CELL)
 
 
 def test_carrier_filtering_is_shown_to_organizers(
@@ -263,7 +264,7 @@ def test_carrier_filtering_is_shown_to_organizers(
     page = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
     assert "Carriers filtered 1 of this campaign" in page
     assert db.session.scalars(select(AuditEvent.action)).all() == ["carrier_alert"]
-    assert not consent.is_blocked(volunteer.organization_id, CELL)
+    assert not optouts.is_blocked(volunteer.organization_id, CELL)
 
 
 def test_an_unreachable_handset_is_marked_but_not_blocked(
@@ -280,13 +281,13 @@ def test_an_unreachable_handset_is_marked_but_not_blocked(
 
     db.session.refresh(message)
     assert (message.status, message.error_code) == (MessageStatus.UNDELIVERED, 30003)
-    assert not consent.is_blocked(volunteer.organization_id, CELL)
+    assert not optouts.is_blocked(volunteer.organization_id, CELL)
 
 
 def test_a_blocked_number_is_never_offered_to_a_volunteer(app: Flask, volunteer: User) -> None:
     campaign = make_campaign(volunteer.organization)
     make_contact(campaign, cell=CELL)
-    consent.block_number(volunteer.organization_id, CELL, 30006, "landline")
+    optouts.block_number(volunteer.organization_id, CELL, 30006, "landline")
 
     assert assignment.take_batch(campaign, volunteer, utcnow()) == 0
     assert assignment.batch(campaign, volunteer, utcnow()).ready == []
@@ -300,10 +301,10 @@ def test_every_code_in_the_carrier_error_table_is_acted_on(
     contact = make_contact(campaign, cell=CELL, texter_id=volunteer.id, status=ContactStatus.TEXTED)
     message = make_message(contact, status=MessageStatus.ACCEPTED)
 
-    assert consent.apply_carrier_error(message, entry.code) == entry.action
+    assert optouts.apply_carrier_error(message, entry.code) == entry.action
 
     assert (opt_out_row() is not None) == (entry.action == Action.OPT_OUT)
-    assert consent.is_blocked(volunteer.organization_id, CELL) == (
+    assert optouts.is_blocked(volunteer.organization_id, CELL) == (
         entry.action == Action.BLOCK_NUMBER
     )
     alerts = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "carrier_alert"))
@@ -314,8 +315,8 @@ def test_a_code_the_table_does_not_know_changes_nothing(volunteer: User) -> None
     contact = make_contact(make_campaign(volunteer.organization), cell=CELL)
     message = make_message(contact)
 
-    assert consent.apply_carrier_error(message, 12345) == Action.NONE
-    assert opt_out_row() is None and not consent.is_blocked(volunteer.organization_id, CELL)
+    assert optouts.apply_carrier_error(message, 12345) == Action.NONE
+    assert opt_out_row() is None and not optouts.is_blocked(volunteer.organization_id, CELL)
 
 
 def test_a_florida_number_with_a_new_york_zip_follows_floridas_8pm_rule(

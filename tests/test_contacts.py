@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gotv import texting
-from gotv.contacts import (
+from gotv.lists.contacts import (
     InvalidPhone,
     ParsedContact,
     ParsedList,
@@ -16,6 +15,7 @@ from gotv.contacts import (
     repair_zip,
     tidy_name,
 )
+from gotv.texting import texts
 
 
 def read(text: str, encoding: str = "utf-8") -> ParsedList:
@@ -220,7 +220,7 @@ def test_a_custom_field_named_with_a_leading_digit_can_still_be_a_merge_tag() ->
     parsed = read("phone,2024 Voted\n602-555-0101,yes\n")
 
     (name,) = parsed.custom_field_names
-    assert texting.merge_fields("{" + name + "}") == [name]
+    assert texts.merge_fields("{" + name + "}") == [name]
     assert only_contact(parsed).custom_fields == {name: "yes"}
 
 

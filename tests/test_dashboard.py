@@ -11,8 +11,7 @@ import time_machine
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from gotv import dashboard
-from gotv.campaigns import campaign_counts
+from gotv.campaigns import dashboard
 from gotv.db import db
 from gotv.models import (
     Campaign,
@@ -26,6 +25,7 @@ from gotv.models import (
     Role,
     User,
 )
+from gotv.web.campaigns import campaign_counts
 from tests.conftest import login
 from tests.factories import make_campaign, make_contact, make_message, make_org, make_user
 

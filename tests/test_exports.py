@@ -11,8 +11,10 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from gotv import consent, exports, review
+from gotv.campaigns import review
+from gotv.compliance import optouts
 from gotv.db import db
+from gotv.lists import exports
 from gotv.models import (
     AuditEvent,
     Campaign,
@@ -123,7 +125,7 @@ def test_the_contacts_export_has_status_volunteer_opt_out_last_reply_and_list_fi
     )
     replied.needs_reply = True
     stopped = make_conversation(campaign, volunteer, ("STOP",), first_name="-Bo")
-    opt_out_id = consent.record_opt_out(organization.id, stopped.cell, "inbound_keyword")
+    opt_out_id = optouts.record_opt_out(organization.id, stopped.cell, "inbound_keyword")
     opt_out = db.session.get(OptOut, opt_out_id)
     make_contact(campaign, first_name="Cy", custom_fields={"ward": "9"})
     login(client, organizer)
@@ -254,7 +256,7 @@ def test_the_opt_out_export_streams_past_one_fetch(
 ) -> None:
     for n in range(exports.ROWS_PER_FETCH + 10):
         db.session.add(
-            consent.OptOut(organization_id=organization.id, cell=f"+1202{n:07d}", source="import")
+            optouts.OptOut(organization_id=organization.id, cell=f"+1202{n:07d}", source="import")
         )
     db.session.flush()
     login(client, organizer)

@@ -28,9 +28,11 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from gotv import create_app, imports, outbox, queue
+from gotv import create_app
 from gotv.db import db
+from gotv.edge import queue
 from gotv.fakecarrier import CarrierServer, FakeCarrier
+from gotv.lists import imports
 from gotv.models import (
     Contact,
     ContactImport,
@@ -44,6 +46,7 @@ from gotv.models import (
     User,
     utcnow,
 )
+from gotv.texting import outbox
 from tests.conftest import closed_port, config_like, csrf_token, login, run_jobs
 from tests.factories import make_campaign, make_contact, make_message, make_org, make_user
 from tests.fault_support import (

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import holidays
 import pytest
 
-from gotv import hours
+from gotv.compliance import hours
 
 START, END = 9, 20
 # Offsets on Tuesday 2026-11-03, after every US zone has left daylight saving time.

@@ -13,8 +13,8 @@ from rq import Queue
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from gotv import queue
 from gotv.db import db
+from gotv.edge import queue
 from gotv.models import Campaign, Contact, ContactImport, ImportMode, ImportStatus, Role, User
 from tests.conftest import csrf_token, login, run_jobs
 from tests.factories import make_campaign, make_contact, make_user

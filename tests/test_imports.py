@@ -13,9 +13,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from gotv import contacts, imports, queue
 from gotv.db import db
-from gotv.fastphone import Normalizer, prefix_length
+from gotv.edge import queue
+from gotv.lists import contacts, imports
+from gotv.lists.fastphone import Normalizer, prefix_length
 from gotv.models import (
     Campaign,
     Contact,

@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from gotv import imports
-from gotv.contacts import UnreadableList
 from gotv.db import db
+from gotv.lists import imports
+from gotv.lists.contacts import UnreadableList
 from gotv.models import Contact, ContactImport, ImportMode, ImportStatus, OptOut, User
 from tests.factories import make_campaign
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gotv import keywords
-from gotv.keywords import Intent, classify
+from gotv.compliance import keywords
+from gotv.compliance.keywords import Intent, classify
 
 CORPUS = Path(__file__).parent / "data" / "replies.csv"
 LABELS = {intent.value for intent in Intent}

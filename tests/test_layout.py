@@ -30,7 +30,7 @@ def imported_packages(tree: ast.Module) -> set[str]:
 def test_only_the_sms_module_imports_twilio() -> None:
     importers = [path for path, tree in modules() if "twilio" in imported_packages(tree)]
 
-    assert importers == ["gotv/sms.py"]
+    assert importers == ["gotv/edge/sms.py"]
 
 
 def test_only_the_config_module_reads_the_environment() -> None:
@@ -48,12 +48,12 @@ def test_only_the_config_module_reads_the_environment() -> None:
 
 def test_domain_modules_do_not_import_flask() -> None:
     domain = (
-        "gotv/contacts.py",
-        "gotv/content.py",
-        "gotv/hours.py",
-        "gotv/keywords.py",
-        "gotv/team.py",
-        "gotv/twofactor.py",
+        "gotv/lists/contacts.py",
+        "gotv/campaigns/content.py",
+        "gotv/compliance/hours.py",
+        "gotv/compliance/keywords.py",
+        "gotv/people/team.py",
+        "gotv/people/twofactor.py",
     )
     flask_users = [
         path for path, tree in modules() if path in domain and "flask" in imported_packages(tree)

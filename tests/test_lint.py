@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from flask.testing import FlaskClient
 
-from gotv import lint
+from gotv.compliance import lint
 from gotv.db import db
 from gotv.models import User
 from tests.conftest import csrf_token, login

@@ -12,7 +12,6 @@ from flask.testing import FlaskClient
 from redis import Redis
 from sqlalchemy import select
 
-from gotv import live, texting
 from gotv.db import db
 from gotv.fakecarrier import FakeCarrier
 from gotv.models import (
@@ -24,6 +23,7 @@ from gotv.models import (
     Organization,
     User,
 )
+from gotv.texting import live, texts
 from tests.conftest import csrf_token, deliver_webhooks, login
 from tests.factories import make_campaign, make_contact, make_message, make_org, make_user
 
@@ -102,7 +102,7 @@ def test_a_status_change_is_streamed_to_the_volunteer_who_sent_it(
     db.session.commit()
     stream = open_stream(app, volunteer)
 
-    texting.record_status({"MessageSid": message.twilio_sid or "", "MessageStatus": "delivered"})
+    texts.record_status({"MessageSid": message.twilio_sid or "", "MessageStatus": "delivered"})
 
     heard = b"".join(stream).decode()
     assert "event: status" in heard and '"status": "delivered"' in heard

@@ -7,7 +7,7 @@ import io
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from gotv import consent
+from gotv.compliance import optouts
 from gotv.db import db
 from gotv.models import AuditEvent, OptOut, Role, User
 from tests.conftest import csrf_token, login
@@ -35,7 +35,7 @@ def test_an_organizer_adds_a_number_typed_any_way(client: FlaskClient, organizer
 
 def test_an_organizer_imports_opt_outs_from_a_csv(client: FlaskClient, organizer: User) -> None:
     login(client, organizer)
-    consent.record_opt_out(organizer.organization_id, CELL, "admin")
+    optouts.record_opt_out(organizer.organization_id, CELL, "admin")
     csv = b"phone\n212-555-0142\n212.555.0199\nnot a number\n"
 
     response = client.post(
@@ -50,7 +50,7 @@ def test_an_organizer_imports_opt_outs_from_a_csv(client: FlaskClient, organizer
 
 
 def test_the_export_is_safe_to_open_in_a_spreadsheet(client: FlaskClient, organizer: User) -> None:
-    consent.record_opt_out(organizer.organization_id, CELL, '=HYPERLINK("http://x")')
+    optouts.record_opt_out(organizer.organization_id, CELL, '=HYPERLINK("http://x")')
     login(client, organizer)
 
     response = client.get("/opt-outs/export.csv")
@@ -63,7 +63,7 @@ def test_the_export_is_safe_to_open_in_a_spreadsheet(client: FlaskClient, organi
 def test_reversing_an_opt_out_needs_a_reason_and_is_audited(
     client: FlaskClient, organizer: User
 ) -> None:
-    consent.record_opt_out(organizer.organization_id, CELL, "inbound_keyword")
+    optouts.record_opt_out(organizer.organization_id, CELL, "inbound_keyword")
     opt_out = db.session.scalars(select(OptOut)).one()
     login(client, organizer)
 
@@ -95,7 +95,7 @@ def test_texters_cannot_see_or_change_the_opt_out_list(
 
 def test_another_organizations_opt_out_cannot_be_reversed(client: FlaskClient) -> None:
     elsewhere = make_org()
-    consent.record_opt_out(elsewhere.id, CELL, "inbound_keyword")
+    optouts.record_opt_out(elsewhere.id, CELL, "inbound_keyword")
     opt_out = db.session.scalars(select(OptOut)).one()
     organizer = make_user(make_org(), role=Role.OWNER)
     login(client, organizer)
@@ -112,8 +112,8 @@ def test_another_organizations_opt_out_cannot_be_reversed(client: FlaskClient) -
 def test_the_list_shows_only_this_organizations_numbers(
     client: FlaskClient, organizer: User
 ) -> None:
-    consent.record_opt_out(make_org().id, "+12125550199", "admin")
-    consent.record_opt_out(organizer.organization_id, CELL, "admin")
+    optouts.record_opt_out(make_org().id, "+12125550199", "admin")
+    optouts.record_opt_out(organizer.organization_id, CELL, "admin")
     login(client, organizer)
 
     page = client.get("/opt-outs").get_data(as_text=True)

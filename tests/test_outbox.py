@@ -16,8 +16,8 @@ from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
-from gotv import outbox, pacing, queue, sms
 from gotv.db import db
+from gotv.edge import queue, sms
 from gotv.fakecarrier import CarrierServer, FakeCarrier
 from gotv.models import (
     CampaignStatus,
@@ -29,6 +29,7 @@ from gotv.models import (
     User,
     utcnow,
 )
+from gotv.texting import outbox, pacing
 from tests.conftest import csrf_token, login, run_jobs
 from tests.factories import make_campaign, make_contact, make_message
 from tests.test_webhooks import post_signed, status_params

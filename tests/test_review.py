@@ -8,7 +8,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from gotv import consent, review
+from gotv.campaigns import review
+from gotv.compliance import optouts
 from gotv.db import db
 from gotv.models import (
     AuditEvent,
@@ -57,7 +58,7 @@ def known(organization: Organization, organizer: User) -> Known:
     cy = make_conversation(campaign, sam, first_name="Cy", cell="+12125550303")
     make_message(cy, body="Reminder", error_code=30007)
     dee = make_conversation(campaign, None, ("STOP",), first_name="Dee")
-    consent.record_opt_out(organization.id, dee.cell, "inbound_keyword")
+    optouts.record_opt_out(organization.id, dee.cell, "inbound_keyword")
     eve = make_conversation(archived, sam, first_name="Eve")
     make_contact(campaign, first_name="Fay")  # never texted: not a conversation
     make_conversation(make_campaign(make_org()), first_name="Gus")  # another organization

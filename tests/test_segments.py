@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from gotv import segments
 from gotv.models import Contact, User
-from gotv.segments import GSM7, UCS2
+from gotv.texting import segments
+from gotv.texting.segments import GSM7, UCS2
 
 EMOJI = "🗳"  # outside the Basic Multilingual Plane: a surrogate pair, two UTF-16 units
 

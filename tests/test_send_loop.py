@@ -11,7 +11,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from gotv import assignment
 from gotv.db import db
 from gotv.models import (
     Campaign,
@@ -23,6 +22,7 @@ from gotv.models import (
     User,
     utcnow,
 )
+from gotv.texting import assignment
 from tests.conftest import csrf_token, login, run_jobs
 from tests.factories import (
     make_campaign,

@@ -13,8 +13,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from gotv import create_app, queue, texting
+from gotv import create_app
 from gotv.db import db
+from gotv.edge import queue
 from gotv.fakecarrier import FakeCarrier
 from gotv.models import (
     Campaign,
@@ -27,6 +28,7 @@ from gotv.models import (
     User,
     utcnow,
 )
+from gotv.texting import texts
 from tests import conftest
 from tests.conftest import closed_port, config_like, csrf_token, login, run_jobs, take_batch
 from tests.factories import (
@@ -338,7 +340,7 @@ def test_the_validity_period_is_at_most_four_hours(volunteer: User, carrier: Fak
 
     send_message(message.id)
 
-    assert int(carrier.requests[0]["ValidityPeriod"]) == texting.MAX_VALIDITY_SECONDS
+    assert int(carrier.requests[0]["ValidityPeriod"]) == texts.MAX_VALIDITY_SECONDS
 
 
 # --- The sweeper ---------------------------------------------------------------------------
@@ -410,7 +412,7 @@ def test_an_opted_out_contact_cannot_be_queued(volunteer: User) -> None:
         OptOut(organization_id=volunteer.organization_id, cell=contact.cell, source="admin")
     )
 
-    with pytest.raises(texting.CannotText, match="opted out"):
+    with pytest.raises(texts.CannotText, match="opted out"):
         queue_now(campaign, contact, volunteer, conftest.WEEKDAY_MORNING_ET)
 
 
@@ -418,7 +420,7 @@ def test_a_contact_outside_their_hours_cannot_be_queued(volunteer: User) -> None
     campaign = make_campaign(volunteer.organization)
     contact = make_contact(campaign, time_zones="Pacific/Honolulu")  # 6:00 there
 
-    with pytest.raises(texting.CannotText, match="outside this person's texting hours"):
+    with pytest.raises(texts.CannotText, match="outside this person's texting hours"):
         queue_now(campaign, contact, volunteer, conftest.WEEKDAY_MORNING_ET)
 
 
@@ -427,7 +429,7 @@ def test_a_contact_already_texted_cannot_be_queued_again(volunteer: User) -> Non
     contact = make_contact(campaign)
     queue_now(campaign, contact, make_user(volunteer.organization), conftest.WEEKDAY_MORNING_ET)
 
-    with pytest.raises(texting.CannotText, match="already been texted"):
+    with pytest.raises(texts.CannotText, match="already been texted"):
         queue_now(campaign, contact, volunteer, conftest.WEEKDAY_MORNING_ET)
 
 
@@ -435,7 +437,7 @@ def test_a_contact_of_another_campaign_cannot_be_queued(volunteer: User) -> None
     campaign = make_campaign(volunteer.organization)
     elsewhere = make_contact(make_campaign(volunteer.organization))
 
-    with pytest.raises(texting.CannotText, match="not in this campaign"):
+    with pytest.raises(texts.CannotText, match="not in this campaign"):
         queue_now(campaign, elsewhere, volunteer, conftest.WEEKDAY_MORNING_ET)
 
 
@@ -443,7 +445,7 @@ def test_a_contact_of_a_draft_campaign_cannot_be_queued(volunteer: User) -> None
     campaign = make_campaign(volunteer.organization, status=CampaignStatus.DRAFT)
     contact = make_contact(campaign)
 
-    with pytest.raises(texting.CannotText, match="not active"):
+    with pytest.raises(texts.CannotText, match="not active"):
         queue_now(campaign, contact, volunteer, conftest.WEEKDAY_MORNING_ET)
 
 
@@ -475,7 +477,7 @@ def test_a_script_is_filled_with_the_contacts_first_name_and_the_texters_name(
 ) -> None:
     contact = make_contact(make_campaign(volunteer.organization), first_name="Maria")
 
-    body = texting.render("Hi {first_name}, it's {texter_name}!", contact, volunteer)
+    body = texts.render("Hi {first_name}, it's {texter_name}!", contact, volunteer)
 
     assert body == "Hi Maria, it's Val!"
 
@@ -485,7 +487,7 @@ def test_a_script_is_filled_with_the_lists_custom_fields(volunteer: User) -> Non
         make_campaign(volunteer.organization), custom_fields={"polling_place": "the library"}
     )
 
-    body = texting.render("You vote at {polling_place}.", contact, volunteer)
+    body = texts.render("You vote at {polling_place}.", contact, volunteer)
 
     assert body == "You vote at the library."
 
@@ -495,10 +497,10 @@ def test_a_custom_field_cannot_override_a_standard_merge_field(volunteer: User) 
         make_campaign(volunteer.organization), custom_fields={"texter_name": "Mallory"}
     )
 
-    assert texting.render("{texter_name}", contact, volunteer) == "Val"
+    assert texts.render("{texter_name}", contact, volunteer) == "Val"
 
 
 def test_a_merge_field_nobody_can_fill_is_flagged() -> None:
     script = "Hi {nickname}, it's {texter_name}. You vote at {polling_place}."
 
-    assert texting.unknown_merge_fields(script, ["polling_place"]) == ["nickname"]
+    assert texts.unknown_merge_fields(script, ["polling_place"]) == ["nickname"]

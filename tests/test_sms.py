@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from gotv import sms
+from gotv.edge import sms
 from gotv.fakecarrier import FakeCarrier
 from tests.conftest import closed_port
 from tests.twilio_contract import request_schema

@@ -15,7 +15,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from gotv import team
 from gotv.db import db
 from gotv.models import (
     AuditEvent,
@@ -28,6 +27,7 @@ from gotv.models import (
     User,
     utcnow,
 )
+from gotv.people import team
 from tests.conftest import csrf_token, login
 from tests.factories import (
     PASSWORD,

@@ -9,7 +9,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from gotv import assignment, outbox, texting
 from gotv.db import db
 from gotv.models import (
     AuditEvent,
@@ -20,6 +19,7 @@ from gotv.models import (
     User,
     utcnow,
 )
+from gotv.texting import assignment, outbox, texts
 from tests.conftest import csrf_token, login
 from tests.factories import make_campaign, make_contact, make_message, queue_initial_message
 from workers.texting import pump_settings
@@ -77,7 +77,7 @@ def test_a_deleted_campaign_is_hidden_audited_and_its_contacts_never_texted(
     assert (queued.status, queued.refusal_reason) == (MessageStatus.REFUSED, "campaign_not_active")
     with pytest.raises(assignment.BatchRefused):
         assignment.take_batch(campaign, volunteer, utcnow())
-    with pytest.raises(texting.CannotText):
+    with pytest.raises(texts.CannotText):
         queue_initial_message(campaign, waiting.id, volunteer, "key-1", utcnow())
 
 

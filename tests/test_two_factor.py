@@ -18,9 +18,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from gotv import twofactor
 from gotv.db import db
 from gotv.models import AuditEvent, Organization, Role, User, utcnow
+from gotv.people import twofactor
 from tests.conftest import WEEKDAY_MORNING_ET, csrf_token, login
 from tests.factories import PASSWORD, make_user
 

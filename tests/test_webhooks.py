@@ -9,11 +9,11 @@ from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 from werkzeug.test import TestResponse
 
-from gotv import sms
 from gotv.db import db
+from gotv.edge import sms
 from gotv.fakecarrier import FakeCarrier, twilio_signature
 from gotv.models import Contact, Direction, Message, MessageStatus, OptOut, Sender, User
-from gotv.webhooks import EMPTY_TWIML, MAX_WEBHOOK_BYTES
+from gotv.web.webhooks import EMPTY_TWIML, MAX_WEBHOOK_BYTES
 from tests.conftest import AUTH_TOKEN, FROM_NUMBER, PUBLIC_URL
 from tests.factories import make_campaign, make_contact, make_message, make_org
 

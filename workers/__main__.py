@@ -13,8 +13,9 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import SimpleWorker
 
-from gotv import create_app, queue
+from gotv import create_app
 from gotv.db import db
+from gotv.edge import queue
 from workers.imports import sweep_imports
 from workers.texting import release_idle_batches, sweep_outbox
 

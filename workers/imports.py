@@ -6,15 +6,16 @@ import logging
 
 from sqlalchemy import select
 
-from gotv import imports, queue
 from gotv.db import db
+from gotv.edge import queue
+from gotv.lists import imports
 from gotv.models import ContactImport, ImportStatus
 
 log = logging.getLogger(__name__)
 
 
 def import_contacts(import_id: int) -> None:
-    """Load one queued import, all or nothing (see gotv.imports.run)."""
+    """Load one queued import, all or nothing (see gotv.lists.imports.run)."""
     imports.run(import_id)
 
 

@@ -7,9 +7,10 @@ import logging
 
 from flask import current_app
 
-from gotv import assignment, outbox, queue
 from gotv.db import db
+from gotv.edge import queue
 from gotv.models import Message, utcnow
+from gotv.texting import assignment, outbox
 
 log = logging.getLogger(__name__)
 

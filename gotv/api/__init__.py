@@ -8,8 +8,9 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 
-from gotv.api import errors, settings_web, views
-from gotv.auth import csrf
+from gotv.api import errors, views
+from gotv.web import api_tokens
+from gotv.web.auth import csrf
 
 
 def init_app(app: Flask) -> None:
@@ -19,6 +20,6 @@ def init_app(app: Flask) -> None:
     never adds to a forged request. Its errors are JSON, even Werkzeug's 404s and 405s.
     """
     app.register_blueprint(views.bp)
-    app.register_blueprint(settings_web.bp)
+    app.register_blueprint(api_tokens.bp)
     csrf.exempt(views.bp)
     app.register_error_handler(HTTPException, errors.http_error)

@@ -14,8 +14,10 @@ from typing import Any
 
 from sqlalchemy import Select, select
 
-from gotv import consent, contacts, dashboard, texting
+from gotv.campaigns import dashboard
+from gotv.compliance import optouts
 from gotv.db import db
+from gotv.lists import contacts
 from gotv.models import (
     Campaign,
     CampaignStatus,
@@ -26,6 +28,7 @@ from gotv.models import (
     OptOut,
     utcnow,
 )
+from gotv.texting import texts
 
 MAX_PAGE = 200
 MAX_OPT_OUT_NUMBERS = 1000
@@ -109,7 +112,7 @@ def create_campaign(organization_id: int, name: str, script: str, token_id: int)
     :raise Unprocessable: unknown_merge_fields, with `fields`, when the script uses merge
         fields no list can fill yet (a new campaign has only the standard ones).
     """
-    unknown = texting.unknown_merge_fields(script, [])
+    unknown = texts.unknown_merge_fields(script, [])
     if unknown:
         names = ", ".join("{" + name + "}" for name in unknown)
         raise Unprocessable(
@@ -120,7 +123,7 @@ def create_campaign(organization_id: int, name: str, script: str, token_id: int)
     )
     db.session.add(row)
     db.session.flush()
-    consent.audit(organization_id, "api_campaign_created", f"campaign {row.id}", token_id=token_id)
+    optouts.audit(organization_id, "api_campaign_created", f"campaign {row.id}", token_id=token_id)
     return row
 
 
@@ -135,7 +138,7 @@ def change_status(row: Campaign, action: str, token_id: int) -> None:
     if status is CampaignStatus.ACTIVE and not row.script.strip():
         raise Unprocessable("script_required", "Write a script before launching.")
     row.status = status
-    consent.audit(
+    optouts.audit(
         row.organization_id,
         "api_campaign_status",
         f"campaign {row.id}",
@@ -264,10 +267,10 @@ def import_opt_outs(
         except contacts.InvalidPhone as error:
             results.append({"input": raw, "cell": None, "result": "invalid", "error": str(error)})
             continue
-        added = consent.record_opt_out(organization_id, cell, "api")
+        added = optouts.record_opt_out(organization_id, cell, "api")
         result = "opted_out" if added is not None else "already_opted_out"
         results.append({"input": raw, "cell": cell, "result": result, "error": None})
-    consent.audit(
+    optouts.audit(
         organization_id,
         "api_opt_outs_imported",
         token_id=token_id,

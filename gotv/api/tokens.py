@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 
-from gotv import consent
+from gotv.compliance import optouts
 from gotv.db import db
 from gotv.models import ApiToken, utcnow
 
@@ -66,7 +66,7 @@ def create_token(
     )
     db.session.add(token)
     db.session.flush()
-    consent.audit(
+    optouts.audit(
         organization_id, "api_token_created", name, user_id, prefix=prefix, scopes=token.scopes
     )
     return token, secret
@@ -120,7 +120,7 @@ def revoke(token: ApiToken, user_id: int | None) -> bool:
     if token.revoked_at is not None:
         return False
     token.revoked_at = utcnow()
-    consent.audit(
+    optouts.audit(
         token.organization_id, "api_token_revoked", token.name, user_id, prefix=token.prefix
     )
     return True

@@ -29,7 +29,7 @@ Contracts worth knowing:
 * Like Twilio, a voter reply that is exactly an opt-out keyword (STOP, ...) blocks later sends
   from that sender (or Messaging Service) to the voter with 21610, and START/YES/UNSTOP lifts it.
 
-This module must not import ``twilio``: only ``gotv.sms`` talks to the real client.
+This module must not import ``twilio``: only ``gotv.edge.sms`` talks to the real client.
 Run it with ``python -m gotv.fakecarrier --account-sid AC... --auth-token ...``.
 """
 

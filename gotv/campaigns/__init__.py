@@ -1,0 +1,1 @@
+"""Campaigns' content: survey questions, canned responses, tags, the dashboard, review."""

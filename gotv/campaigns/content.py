@@ -1,0 +1,718 @@
+"""A campaign's content beyond the script: survey questions, canned responses, and tags.
+
+Plain functions with no Flask imports beyond the database session. Functions that change
+something add an audit entry in the caller's transaction and leave the commit to the caller.
+A refused change raises `ContentError`, whose text is meant for the person who asked.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, bindparam, delete, exists, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, scoped_session, selectinload
+
+from gotv.compliance import optouts
+from gotv.db import db, execute_core
+from gotv.models import (
+    Campaign,
+    CannedResponse,
+    Contact,
+    ContactTag,
+    SurveyAnswer,
+    SurveyChoice,
+    SurveyQuestion,
+    Tag,
+    User,
+    tag_key,
+    utcnow,
+)
+from gotv.texting import texts
+
+QUESTION_MAX = 300
+CHOICE_MAX = 100
+TITLE_MAX = 100
+BODY_MAX = 1600
+TAG_MAX = 60
+CANNED_IMPORT_MAX_ROWS = 500
+CANNED_IMPORT_MAX_BYTES = 1024 * 1024
+
+AnySession = Session | scoped_session[Any]
+
+
+class ContentError(Exception):
+    """The change was refused; `str(error)` says why."""
+
+
+def audit(
+    organization_id: int, action: str, subject: str, user: User | None, **details: Any
+) -> None:
+    optouts.audit(organization_id, action, subject, user.id if user else None, **details)
+
+
+# --- Survey questions ----------------------------------------------------------------------
+
+
+def questions(campaign: Campaign, *, include_retired: bool = False) -> list[SurveyQuestion]:
+    """The campaign's questions in order (retired ones only when asked for)."""
+    query = select(SurveyQuestion).where(SurveyQuestion.campaign_id == campaign.id)
+    if not include_retired:
+        query = query.where(SurveyQuestion.retired_at.is_(None))
+    query = query.options(selectinload(SurveyQuestion.choices))  # one query for every choice
+    return list(db.session.scalars(query.order_by(SurveyQuestion.position, SurveyQuestion.id)))
+
+
+@dataclass(frozen=True)
+class Choice:
+    id: int
+    label: str
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question as volunteers answer it (organizers edit the ORM's SurveyQuestion)."""
+
+    id: int
+    text: str
+    choices: list[Choice]
+
+
+def survey(campaign: Campaign) -> list[Question]:
+    """The campaign's questions still asked, in order, each with its choices in order: one
+    query of plain rows (every conversation page shows them)."""
+    found: dict[int, Question] = {}
+    for question_id, text, choice_id, label in execute_core(_SURVEY, {"campaign": campaign.id}):
+        question = found.setdefault(question_id, Question(question_id, text, []))
+        if choice_id is not None:
+            question.choices.append(Choice(choice_id, label))
+    return list(found.values())
+
+
+_SURVEY = (
+    select(SurveyQuestion.id, SurveyQuestion.text, SurveyChoice.id, SurveyChoice.label)
+    .outerjoin(SurveyChoice, SurveyChoice.question_id == SurveyQuestion.id)
+    .where(SurveyQuestion.campaign_id == bindparam("campaign"), SurveyQuestion.retired_at.is_(None))
+    .order_by(SurveyQuestion.position, SurveyQuestion.id, SurveyChoice.position, SurveyChoice.id)
+)
+
+
+def clean_text(text: str, limit: int, what: str) -> str:
+    """`text` stripped; :raise ContentError: when empty or longer than `limit`."""
+    text = text.strip()
+    if not text:
+        raise ContentError(f"The {what} cannot be empty.")
+    if len(text) > limit:
+        raise ContentError(f"The {what} can be at most {limit} characters.")
+    return text
+
+
+def choice_labels(lines: str) -> list[str]:
+    """One choice per non-blank line, duplicates (ignoring case) dropped."""
+    labels: dict[str, str] = {}
+    for line in lines.splitlines():
+        if line.strip():
+            label = clean_text(line, CHOICE_MAX, "choice")
+            labels.setdefault(label.casefold(), label)
+    return list(labels.values())
+
+
+def add_question(campaign: Campaign, text: str, choices: str, user: User) -> SurveyQuestion:
+    """A new question at the end of the campaign's list, with its choices (one per line)."""
+    text = clean_text(text, QUESTION_MAX, "question")
+    labels = choice_labels(choices)
+    if len(labels) < 2:
+        raise ContentError("A question needs at least two choices, one per line.")
+    last = db.session.scalar(
+        select(func.max(SurveyQuestion.position)).where(SurveyQuestion.campaign_id == campaign.id)
+    )
+    question = SurveyQuestion(campaign_id=campaign.id, text=text, position=(last or 0) + 1)
+    db.session.add(question)
+    db.session.flush()
+    for position, label in enumerate(labels, start=1):
+        db.session.add(SurveyChoice(question_id=question.id, label=label, position=position))
+    audit(
+        campaign.organization_id,
+        "survey_question_added",
+        f"campaign {campaign.id}",
+        user,
+        question_id=question.id,
+        text=text,
+        choices=labels,
+    )
+    db.session.flush()
+    return question
+
+
+def edit_question(question: SurveyQuestion, text: str, user: User) -> None:
+    old, question.text = question.text, clean_text(text, QUESTION_MAX, "question")
+    audit(
+        question.campaign.organization_id,
+        "survey_question_edited",
+        f"campaign {question.campaign_id}",
+        user,
+        question_id=question.id,
+        old=old,
+        new=question.text,
+    )
+
+
+def move(rows: list[Any], row: Any, step: int) -> bool:
+    """Swap `row` with its neighbour `step` (-1 up, +1 down) in `rows`, renumbering them all.
+
+    :return: False when `row` is already first (or last) and nothing moved.
+    """
+    if row not in rows:  # a retired question keeps its place
+        return False
+    index = rows.index(row)
+    target = index + step
+    if not 0 <= target < len(rows):
+        return False
+    rows[index], rows[target] = rows[target], rows[index]
+    for position, each in enumerate(rows, start=1):
+        each.position = position
+    return True
+
+
+def move_question(question: SurveyQuestion, step: int, user: User) -> None:
+    if move(questions(question.campaign), question, step):
+        audit(
+            question.campaign.organization_id,
+            "survey_question_moved",
+            f"campaign {question.campaign_id}",
+            user,
+            question_id=question.id,
+            step=step,
+        )
+
+
+def answer_count(*conditions: ColumnElement[bool]) -> int:
+    return db.session.scalar(select(func.count()).select_from(SurveyAnswer).where(*conditions)) or 0
+
+
+def delete_question(question: SurveyQuestion, user: User) -> bool:
+    """Delete a question nobody answered; retire one with answers, keeping them.
+
+    :return: True when deleted, False when retired.
+    """
+    answered = answer_count(SurveyAnswer.question_id == question.id)
+    audit(
+        question.campaign.organization_id,
+        "survey_question_retired" if answered else "survey_question_deleted",
+        f"campaign {question.campaign_id}",
+        user,
+        question_id=question.id,
+        text=question.text,
+        answers=answered,
+    )
+    if answered:
+        question.retired_at = utcnow()
+        return False
+    db.session.delete(question)  # and its choices, by the relationship's cascade
+    return True
+
+
+def add_choice(question: SurveyQuestion, label: str, user: User) -> SurveyChoice:
+    label = clean_text(label, CHOICE_MAX, "choice")
+    if any(choice.label.casefold() == label.casefold() for choice in question.choices):
+        raise ContentError(f"“{label}” is already a choice.")
+    choice = SurveyChoice(
+        question_id=question.id,
+        label=label,
+        position=max([0, *(choice.position for choice in question.choices)]) + 1,
+    )
+    db.session.add(choice)
+    db.session.flush()
+    audit(
+        question.campaign.organization_id,
+        "survey_choice_added",
+        f"campaign {question.campaign_id}",
+        user,
+        question_id=question.id,
+        choice_id=choice.id,
+        label=label,
+    )
+    return choice
+
+
+def rename_choice(choice: SurveyChoice, label: str, user: User) -> None:
+    """Rename a choice; answers that chose it keep it, under the new label."""
+    old, choice.label = choice.label, clean_text(label, CHOICE_MAX, "choice")
+    audit(
+        choice.question.campaign.organization_id,
+        "survey_choice_renamed",
+        f"campaign {choice.question.campaign_id}",
+        user,
+        choice_id=choice.id,
+        old=old,
+        new=choice.label,
+    )
+
+
+def move_choice(choice: SurveyChoice, step: int, user: User) -> None:
+    if move(list(choice.question.choices), choice, step):
+        audit(
+            choice.question.campaign.organization_id,
+            "survey_choice_moved",
+            f"campaign {choice.question.campaign_id}",
+            user,
+            choice_id=choice.id,
+            step=step,
+        )
+
+
+def delete_choice(choice: SurveyChoice, user: User) -> None:
+    """:raise ContentError: when contacts chose it (rename it instead) or it is one of two."""
+    chosen = answer_count(SurveyAnswer.choice_id == choice.id)
+    if chosen:
+        raise ContentError(
+            f"{chosen} {'contact' if chosen == 1 else 'contacts'} chose “{choice.label}”: "
+            "rename it instead, so their answers stay readable."
+        )
+    question = choice.question
+    if len(question.choices) <= 2:
+        raise ContentError("A question needs at least two choices.")
+    audit(
+        question.campaign.organization_id,
+        "survey_choice_deleted",
+        f"campaign {question.campaign_id}",
+        user,
+        choice_id=choice.id,
+        label=choice.label,
+    )
+    question.choices.remove(choice)  # deleted as an orphan
+
+
+# --- Answers -------------------------------------------------------------------------------
+
+
+def current_answers(contact: Contact) -> dict[int, int]:
+    """The contact's answers: question id -> chosen choice id."""
+    rows = execute_core(_ANSWERS, {"contact": contact.id})
+    return {question_id: choice_id for question_id, choice_id in rows}
+
+
+_ANSWERS = select(SurveyAnswer.question_id, SurveyAnswer.choice_id).where(
+    SurveyAnswer.contact_id == bindparam("contact")
+)
+
+
+def record_answer(
+    contact: Contact, question_id: int, choice_id: int | None, user: User
+) -> SurveyAnswer | None:
+    """Set (or, with no choice, clear) the contact's answer to one of its campaign's questions.
+
+    There is one current answer per contact and question; a new choice replaces the old one,
+    with the new volunteer and time.
+
+    :raise ContentError: for a question of another campaign, a retired one, or a choice the
+        question does not offer.
+    """
+    question = db.session.get(SurveyQuestion, question_id)
+    if question is None or question.campaign_id != contact.campaign_id:
+        raise ContentError("That question is not part of this campaign.")
+    if question.retired_at is not None:
+        raise ContentError("That question was retired by an organizer.")
+    answer = db.session.scalars(
+        select(SurveyAnswer).where(
+            SurveyAnswer.contact_id == contact.id, SurveyAnswer.question_id == question.id
+        )
+    ).first()
+    organization_id = question.campaign.organization_id
+    if choice_id is None:
+        if answer is not None:
+            db.session.delete(answer)
+            audit(
+                organization_id,
+                "survey_answer_cleared",
+                f"contact {contact.id}",
+                user,
+                question_id=question.id,
+            )
+        return None
+    if choice_id not in {choice.id for choice in question.choices}:
+        raise ContentError("That is not one of the question's choices.")
+    if answer is None:
+        answer = SurveyAnswer(contact_id=contact.id, question_id=question.id, choice_id=choice_id)
+        db.session.add(answer)
+    answer.choice_id, answer.user_id, answer.answered_at = choice_id, user.id, utcnow()
+    audit(
+        organization_id,
+        "survey_answer_recorded",
+        f"contact {contact.id}",
+        user,
+        question_id=question.id,
+        choice_id=choice_id,
+    )
+    db.session.flush()
+    return answer
+
+
+@dataclass(frozen=True)
+class ChoiceCount:
+    label: str
+    count: int
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    """A question's answers counted per choice, in the choices' order."""
+
+    text: str
+    retired: bool
+    choices: list[ChoiceCount] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(choice.count for choice in self.choices)
+
+
+def survey_results(session: AnySession, campaign: Campaign) -> list[QuestionResult]:
+    """Every question of the campaign (retired ones last) with its answers per choice.
+
+    One GROUP BY over the answers of these questions, read from
+    `ix_survey_answer_question_choice` without touching the answer rows.
+    """
+    all_questions = list(
+        session.scalars(
+            select(SurveyQuestion)
+            .where(SurveyQuestion.campaign_id == campaign.id)
+            .order_by(
+                SurveyQuestion.retired_at.is_not(None), SurveyQuestion.position, SurveyQuestion.id
+            )
+        )
+    )
+    if not all_questions:
+        return []
+    counts = dict(
+        session.execute(
+            select(SurveyAnswer.choice_id, func.count())
+            .where(SurveyAnswer.question_id.in_([question.id for question in all_questions]))
+            .group_by(SurveyAnswer.question_id, SurveyAnswer.choice_id)
+        ).all()
+    )
+    return [
+        QuestionResult(
+            question.text,
+            question.retired_at is not None,
+            [ChoiceCount(choice.label, counts.get(choice.id, 0)) for choice in question.choices],
+        )
+        for question in all_questions
+    ]
+
+
+# --- Canned responses ----------------------------------------------------------------------
+
+
+def canned_responses(campaign: Campaign) -> list[CannedResponse]:
+    """The campaign's canned responses, by title."""
+    return list(
+        db.session.scalars(
+            select(CannedResponse)
+            .where(CannedResponse.campaign_id == campaign.id)
+            .order_by(func.lower(CannedResponse.title), CannedResponse.id)
+        )
+    )
+
+
+def canned_texts(campaign: Campaign, contact: Contact, texter: User) -> list[tuple[str, str]]:
+    """The campaign's canned responses by title, each (title, text filled in for this contact
+    and volunteer): one query of plain rows (every conversation page shows them)."""
+    rows = execute_core(_CANNED_TEXTS, {"campaign": campaign.id})
+    return [(title, texts.render(body, contact, texter)) for title, body in rows]
+
+
+_CANNED_TEXTS = (
+    select(CannedResponse.title, CannedResponse.body)
+    .where(CannedResponse.campaign_id == bindparam("campaign"))
+    .order_by(func.lower(CannedResponse.title), CannedResponse.id)
+)
+
+
+def check_canned(campaign: Campaign, title: str, body: str) -> tuple[str, str]:
+    """The title and body stripped. :raise ContentError: when empty, too long, or when the body
+    uses merge fields the campaign's list cannot fill (named in the message)."""
+    title = clean_text(title, TITLE_MAX, "title")
+    body = clean_text(body, BODY_MAX, "text")
+    unknown = texts.unknown_merge_fields(body, campaign.custom_field_names)
+    if unknown:
+        names = ", ".join("{" + name + "}" for name in unknown)
+        raise ContentError(f"Unknown merge field: {names}")
+    return title, body
+
+
+def add_canned(campaign: Campaign, title: str, body: str, user: User) -> CannedResponse:
+    title, body = check_canned(campaign, title, body)
+    response = CannedResponse(campaign_id=campaign.id, title=title, body=body)
+    db.session.add(response)
+    db.session.flush()
+    audit(
+        campaign.organization_id,
+        "canned_response_added",
+        f"campaign {campaign.id}",
+        user,
+        canned_response_id=response.id,
+        title=title,
+    )
+    return response
+
+
+def edit_canned(
+    response: CannedResponse, campaign: Campaign, title: str, body: str, user: User
+) -> None:
+    response.title, response.body = check_canned(campaign, title, body)
+    audit(
+        campaign.organization_id,
+        "canned_response_edited",
+        f"campaign {campaign.id}",
+        user,
+        canned_response_id=response.id,
+        title=response.title,
+    )
+
+
+def delete_canned(response: CannedResponse, campaign: Campaign, user: User) -> None:
+    audit(
+        campaign.organization_id,
+        "canned_response_deleted",
+        f"campaign {campaign.id}",
+        user,
+        canned_response_id=response.id,
+        title=response.title,
+    )
+    db.session.delete(response)
+
+
+@dataclass
+class CannedImport:
+    """What an import of canned responses did: how many were added, and each bad row's line."""
+
+    added: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+
+def import_canned(campaign: Campaign, data: bytes, user: User) -> CannedImport:
+    """Add a canned response for each good row of a CSV with the columns title and body.
+
+    Bad rows are skipped and reported by their line in the file; the good ones are added.
+
+    :raise ContentError: when the file cannot be read at all (not UTF-8, no title/body header,
+        too many rows).
+    """
+    rows = read_canned_csv(data)
+    result = CannedImport()
+    for line, title, body in rows:
+        try:
+            add_canned(campaign, title, body, user)
+        except ContentError as error:
+            result.errors.append((line, str(error)))
+        else:
+            result.added += 1
+    return result
+
+
+def read_canned_csv(data: bytes) -> list[tuple[int, str, str]]:
+    """(line, title, body) for each non-blank row; the header names are matched ignoring case."""
+    if len(data) > CANNED_IMPORT_MAX_BYTES:
+        raise ContentError("The file is too large for canned responses (1 MB at most).")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ContentError("The file is not UTF-8 text: save it as “CSV UTF-8”.") from error
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = [name.strip().casefold() for name in next(reader, [])]
+    if "title" not in header or "body" not in header:
+        raise ContentError("The file needs a header row with the columns title and body.")
+    title_at, body_at = header.index("title"), header.index("body")
+    rows: list[tuple[int, str, str]] = []
+    line = reader.line_num
+    for values in reader:
+        first_line, line = line + 1, reader.line_num
+        if not any(value.strip() for value in values):
+            continue
+        if len(rows) == CANNED_IMPORT_MAX_ROWS:
+            raise ContentError(f"Import at most {CANNED_IMPORT_MAX_ROWS} canned responses at once.")
+        padded = values + [""] * (len(header) - len(values))
+        rows.append((first_line, padded[title_at], padded[body_at]))
+    return rows
+
+
+# --- Tags ----------------------------------------------------------------------------------
+
+
+def organization_tags(organization_id: int) -> list[Tag]:
+    return list(
+        db.session.scalars(
+            select(Tag).where(Tag.organization_id == organization_id).order_by(Tag.name_key)
+        )
+    )
+
+
+def find_tag(organization_id: int, name: str) -> Tag | None:
+    return db.session.scalars(
+        select(Tag).where(Tag.organization_id == organization_id, Tag.name_key == tag_key(name))
+    ).first()
+
+
+def create_tag(organization_id: int, name: str, user: User) -> Tag:
+    """A new tag. :raise ContentError: when the organization has one by that name (any case)."""
+    name = clean_text(" ".join(name.split()), TAG_MAX, "tag name")
+    if find_tag(organization_id, name) is not None:
+        raise ContentError(f"There is already a tag “{name}”.")
+    tag = Tag(organization_id=organization_id, name=name)
+    try:
+        with db.session.begin_nested():
+            db.session.add(tag)
+    except IntegrityError as error:  # created by someone else a moment ago
+        raise ContentError(f"There is already a tag “{name}”.") from error
+    audit(organization_id, "tag_created", f"tag {tag.id}", user, name=name)
+    return tag
+
+
+def tag_named(organization_id: int, name: str, user: User) -> Tag:
+    """The organization's tag of that name (any case), created when it has none."""
+    tag = find_tag(organization_id, name)
+    return tag if tag is not None else create_tag(organization_id, name, user)
+
+
+def rename_tag(tag: Tag, name: str, user: User) -> None:
+    name = clean_text(" ".join(name.split()), TAG_MAX, "tag name")
+    other = find_tag(tag.organization_id, name)
+    if other is not None and other.id != tag.id:
+        raise ContentError(f"There is already a tag “{other.name}”.")
+    old, tag.name = tag.name, name
+    audit(tag.organization_id, "tag_renamed", f"tag {tag.id}", user, old=old, new=name)
+
+
+def delete_tag(tag: Tag, user: User) -> int:
+    """Delete the tag and take it off every contact. :return: how many contacts had it."""
+    result = db.session.execute(delete(ContactTag).where(ContactTag.tag_id == tag.id))
+    removed = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    audit(
+        tag.organization_id, "tag_deleted", f"tag {tag.id}", user, name=tag.name, contacts=removed
+    )
+    db.session.delete(tag)
+    return removed
+
+
+@dataclass(frozen=True)
+class TagChoice:
+    """One of the organization's tags, as the contact tools show it."""
+
+    id: int
+    name: str
+
+
+def tags_for(contact: Contact) -> tuple[list[TagChoice], list[TagChoice]]:
+    """The tags the contact carries and the organization's others, each by name: one query."""
+    carried: list[TagChoice] = []
+    others: list[TagChoice] = []
+    rows = execute_core(
+        _TAGS_FOR, {"organization": contact.campaign.organization_id, "contact": contact.id}
+    )
+    for tag_id, name, on_contact in rows:
+        (carried if on_contact else others).append(TagChoice(tag_id, name))
+    return carried, others
+
+
+_TAGS_FOR = (
+    select(
+        Tag.id,
+        Tag.name,
+        exists()
+        .where(ContactTag.tag_id == Tag.id, ContactTag.contact_id == bindparam("contact"))
+        .label("carried"),
+    )
+    .where(Tag.organization_id == bindparam("organization"))
+    .order_by(Tag.name_key)
+)
+
+
+def contact_tags(contact: Contact) -> list[Tag]:
+    return list(
+        db.session.scalars(
+            select(Tag)
+            .join(ContactTag, ContactTag.tag_id == Tag.id)
+            .where(ContactTag.contact_id == contact.id)
+            .order_by(Tag.name_key)
+        )
+    )
+
+
+def tag_contact(contact: Contact, tag: Tag, user: User) -> bool:
+    """Put the tag on the contact (once). :return: False when it already had it."""
+    if tag.organization_id != contact.campaign.organization_id:
+        raise ContentError("That tag belongs to another organization.")
+    if has_tag(contact, tag):
+        return False
+    try:
+        with db.session.begin_nested():
+            db.session.add(ContactTag(contact_id=contact.id, tag_id=tag.id, user_id=user.id))
+    except IntegrityError:  # tagged by someone else a moment ago
+        return False
+    audit(tag.organization_id, "contact_tagged", f"contact {contact.id}", user, tag=tag.name)
+    return True
+
+
+def untag_contact(contact: Contact, tag: Tag, user: User) -> bool:
+    """Take the tag off the contact. :return: False when it did not have it."""
+    result = db.session.execute(
+        delete(ContactTag).where(ContactTag.contact_id == contact.id, ContactTag.tag_id == tag.id)
+    )
+    removed = result.rowcount  # type: ignore[attr-defined]
+    if removed:
+        audit(tag.organization_id, "contact_untagged", f"contact {contact.id}", user, tag=tag.name)
+    return bool(removed)
+
+
+def has_tag(contact: Contact, tag: Tag) -> bool:
+    return bool(
+        db.session.scalar(
+            select(exists().where(ContactTag.contact_id == contact.id, ContactTag.tag_id == tag.id))
+        )
+    )
+
+
+# --- For exports and message review ----------------------------------------------------------
+
+
+def tagged_with(tag_id: int) -> ColumnElement[bool]:
+    """A SQL condition on Contact: it carries the tag (negate it for "without")."""
+    return exists().where(ContactTag.contact_id == Contact.id, ContactTag.tag_id == tag_id)
+
+
+def answered_with(choice_id: int) -> ColumnElement[bool]:
+    """A SQL condition on Contact: its current answer is this choice."""
+    return exists().where(
+        SurveyAnswer.contact_id == Contact.id, SurveyAnswer.choice_id == choice_id
+    )
+
+
+def tags_by_contact(session: AnySession, contact_ids: list[int]) -> dict[int, list[str]]:
+    """Tag names per contact id, alphabetical (contacts without tags are left out)."""
+    rows = session.execute(
+        select(ContactTag.contact_id, Tag.name)
+        .join(Tag, Tag.id == ContactTag.tag_id)
+        .where(ContactTag.contact_id.in_(contact_ids))
+        .order_by(ContactTag.contact_id, Tag.name_key)
+    )
+    names: dict[int, list[str]] = {}
+    for contact_id, name in rows:
+        names.setdefault(contact_id, []).append(name)
+    return names
+
+
+def answers_by_contact(session: AnySession, contact_ids: list[int]) -> dict[int, dict[int, str]]:
+    """Per contact id: question id -> the chosen choice's label."""
+    rows = session.execute(
+        select(SurveyAnswer.contact_id, SurveyAnswer.question_id, SurveyChoice.label)
+        .join(SurveyChoice, SurveyChoice.id == SurveyAnswer.choice_id)
+        .where(SurveyAnswer.contact_id.in_(contact_ids))
+    )
+    answers: dict[int, dict[int, str]] = {}
+    for contact_id, question_id, label in rows:
+        answers.setdefault(contact_id, {})[question_id] = label
+    return answers

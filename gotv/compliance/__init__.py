@@ -1,0 +1,1 @@
+"""Compliance: opt-outs, keywords, quiet hours, first-message lint, carrier errors."""

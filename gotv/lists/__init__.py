@@ -1,0 +1,1 @@
+"""Voter lists: reading files, phone numbers, imports and exports."""

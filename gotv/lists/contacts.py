@@ -1,0 +1,308 @@
+"""Voter lists: read a CSV, map its headers, normalize numbers and ZIPs, drop duplicates.
+
+Plain functions with no Flask imports. Every row comes out either as a contact or as a rejected
+row with its reason; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import phonenumbers
+import zipcodes
+from phonenumbers import timezone as phone_timezone
+
+ZIP_TABLE = Path(__file__).parents[1] / "data" / "zips.csv"
+STANDARD_FIELDS = ("cell", "first_name", "last_name", "zip")
+MAX_CANDIDATE_ZONES = 6
+UNTEXTABLE_TYPES = (
+    phonenumbers.PhoneNumberType.FIXED_LINE,
+    phonenumbers.PhoneNumberType.PAGER,
+    phonenumbers.PhoneNumberType.TOLL_FREE,
+    phonenumbers.PhoneNumberType.PREMIUM_RATE,
+)
+
+# Header spellings seen in VAN/EveryAction, L2, TargetSmart and hand-made sheets, compared after
+# lower-casing and dropping everything but letters and digits.
+HEADER_ALIASES = {
+    "cell": (
+        # Columns that say "cell" or "mobile" win over a plain "phone", often a landline.
+        "cell",
+        "cellphone",
+        "cellphonenumber",
+        "cellnumber",
+        "mobile",
+        "mobilephone",
+        "votertelephonescellphoneformatted",
+        "votertelephonescellphone",
+        "tsmartcellphone",
+        "phone",
+        "phonenumber",
+        "number",
+        "vbphone",
+    ),
+    "first_name": ("firstname", "first", "givenname", "votersfirstname", "fname"),
+    "last_name": ("lastname", "last", "surname", "familyname", "voterslastname", "lname"),
+    "zip": (
+        "zip",
+        "zip5",
+        "zipcode",
+        "postalcode",
+        "postcode",
+        "residenceaddresseszip",
+        "vtrzip",
+    ),
+}
+
+
+@dataclass
+class ParsedContact:
+    cell: str
+    line: int = 0
+    first_name: str = ""
+    last_name: str = ""
+    zip: str = ""
+    state: str = ""
+    rule_states: str = ""
+    time_zones: str = ""
+    custom_fields: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RejectedRow:
+    line: int
+    row: dict[str, str]
+    reason: str
+
+
+@dataclass
+class ParsedList:
+    contacts: list[ParsedContact] = field(default_factory=list)
+    rejected: list[RejectedRow] = field(default_factory=list)
+    custom_field_names: list[str] = field(default_factory=list)
+
+
+class InvalidPhone(ValueError):
+    """The text is not a valid mobile-capable phone number; the message says why."""
+
+
+class UnreadableList(ValueError):
+    """The file is not a CSV we can read (no header, no phone column)."""
+
+
+def decode(data: bytes) -> str:
+    """Decode an uploaded file: UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def header_key(header: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", header.lower())
+
+
+def map_headers(headers: list[str]) -> dict[str, str]:
+    """Map each standard field to the header naming it, preferring the earlier aliases.
+
+    So a VAN export with both "Phone" (often a landline) and "CellPhone" texts the cell.
+    The headers not mapped become custom fields.
+    """
+    by_key = {header_key(header): header for header in reversed(headers)}
+    mapping: dict[str, str] = {}
+    for name, aliases in HEADER_ALIASES.items():
+        for alias in aliases:
+            header = by_key.get(alias)
+            if header is not None and header not in mapping.values():
+                mapping[name] = header
+                break
+    return mapping
+
+
+def custom_field_name(header: str) -> str:
+    """A merge-tag-safe name for a column: lower case, words joined by underscores."""
+    name = re.sub(r"[^a-z0-9]+", "_", header.strip().lower()).strip("_")
+    # A merge tag cannot start with a digit: "2024 Voted" becomes {_2024_voted}.
+    return "_" + name if name[:1].isdigit() else name
+
+
+def read_list(data: bytes, region: str = "US") -> ParsedList:
+    """Parse a voter list, deduplicating by normalized cell number.
+
+    :raise UnreadableList: when the file has no header row or no phone column.
+    """
+    text = decode(data)
+    dialect = "excel-tab" if "\t" in text.split("\n", 1)[0] else "excel"
+    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
+    headers = [h for h in (reader.fieldnames or []) if h]
+    mapping = map_headers(headers)
+    if "cell" not in mapping:
+        raise UnreadableList("no phone column found (expected a header like 'cell' or 'phone')")
+    custom = {h: custom_field_name(h) for h in headers if h not in mapping.values()}
+    parsed = ParsedList(custom_field_names=[n for n in custom.values() if n])
+    seen: set[str] = set()
+    for line, row in _rows(reader):
+        try:
+            contact = parse_row(row, mapping, custom, region)
+            contact.line = line
+        except InvalidPhone as error:
+            parsed.rejected.append(RejectedRow(line, row, str(error)))
+            continue
+        if contact.cell in seen:
+            parsed.rejected.append(RejectedRow(line, row, "duplicate number in this file"))
+            continue
+        seen.add(contact.cell)
+        parsed.contacts.append(contact)
+    return parsed
+
+
+def _rows(reader: csv.DictReader[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    for row in reader:
+        clean = {k: (v or "").strip() for k, v in row.items() if k}
+        if any(clean.values()):
+            yield reader.line_num, clean
+
+
+def parse_row(
+    row: dict[str, str], mapping: dict[str, str], custom: dict[str, str], region: str
+) -> ParsedContact:
+    """Turn one CSV row into a contact. :raise InvalidPhone: when its number is unusable."""
+    cell = normalize_phone(row.get(mapping["cell"], ""), region)
+    zip5, state, zones = locate(row.get(mapping.get("zip", ""), ""), cell)
+    rule_states = " ".join(sorted({state, area_code_state(cell)} - {""}))
+    return ParsedContact(
+        cell=cell,
+        first_name=tidy_name(row.get(mapping.get("first_name", ""), "")),
+        last_name=tidy_name(row.get(mapping.get("last_name", ""), "")),
+        zip=zip5,
+        state=state,
+        rule_states=rule_states,
+        time_zones=zones,
+        custom_fields={name: row.get(h, "") for h, name in custom.items() if name},
+    )
+
+
+def normalize_phone(raw: str, region: str = "US") -> str:
+    """Return `raw` as E.164, dropping extensions. :raise InvalidPhone: with the reason."""
+    if not raw.strip():
+        raise InvalidPhone("no phone number")
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        raise InvalidPhone(f"not a phone number: {raw!r}") from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidPhone(f"not a valid phone number: {raw!r}")
+    if phonenumbers.number_type(number) in UNTEXTABLE_TYPES:
+        raise InvalidPhone(f"not a number that can receive texts: {raw!r}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def tidy_name(name: str) -> str:
+    """Trim and collapse spaces; capitalize names typed all in upper or lower case."""
+    name = " ".join(name.split())
+    if name.isupper() or name.islower():
+        return name.title()
+    return name
+
+
+def repair_zip(raw: str) -> str:
+    """Five-digit ZIP from ZIP+4 or from a number a spreadsheet stripped of leading zeros."""
+    digits = re.sub(r"\D", "", raw.split("-")[0])
+    if not digits or len(digits) > 5 and len(digits) != 9:
+        return ""
+    return digits[:5] if len(digits) == 9 else digits.zfill(5)
+
+
+def locate(raw_zip: str, cell: str) -> tuple[str, str, str]:
+    """(ZIP5, state, time zones) from the ZIP, with the number's area code as fallback."""
+    zip5 = repair_zip(raw_zip)
+    state, zone = zip_info(zip5) if zip5 else ("", "")
+    return zip5, state, zone or phone_zones(cell)
+
+
+def area_code_state(cell: str) -> str:
+    """The state a US number's area code belongs to, or '' (non-US, toll-free, ambiguous).
+
+    Florida and Oklahoma presume an in-state area code means an in-state resident, so their
+    quiet-hour laws follow the number as well as the ZIP.
+    """
+    if not cell.startswith("+1") or len(cell) != 12:
+        return ""
+    return area_code_states().get(cell[2:5], "")
+
+
+@cache
+def area_code_states() -> dict[str, str]:
+    """Area code -> the state most of its ZIP codes are in, from the zipcodes data set."""
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for _zip, state, _zone, area_codes in zip_rows():
+        for area_code in area_codes.split():
+            counts[area_code][state] += 1
+    return {code: states.most_common(1)[0][0] for code, states in counts.items()}
+
+
+def zip_info(zip5: str) -> tuple[str, str]:
+    """(state, IANA zone) for a five-digit ZIP, or empty strings when unknown."""
+    return zip_table().get(zip5, ("", ""))
+
+
+@cache
+def zip_table() -> dict[str, tuple[str, str]]:
+    """ZIP -> (state, IANA zone), built once from ZIP_TABLE."""
+    return {zip5: (state, zone) for zip5, state, zone, _codes in zip_rows()}
+
+
+def zip_rows() -> list[list[str]]:
+    """The rows of ZIP_TABLE: zip, state, timezone, area codes (space-separated)."""
+    with ZIP_TABLE.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        return list(reader)
+
+
+def zipcodes_rows() -> list[list[str]]:
+    """ZIP_TABLE's rows computed from the zipcodes package (150 MB of objects while it runs).
+
+    ZIP_TABLE is this, saved (`python -m gotv.lists.contacts`): a few MB instead of zipcodes' data
+    set in every import worker. tests/test_imports.py checks the two agree.
+    """
+    return [
+        [
+            entry["zip_code"],
+            entry.get("state") or "",
+            entry.get("timezone") or "",
+            " ".join(entry.get("area_codes") or ()),
+        ]
+        for entry in zipcodes.list_all()
+    ]
+
+
+def write_zip_table() -> None:
+    with ZIP_TABLE.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["zip", "state", "timezone", "area_codes"])
+        writer.writerows(zipcodes_rows())
+
+
+def phone_zones(cell: str) -> str:
+    """Every IANA zone the number's area code may be in (space-separated), or '' if unknown."""
+    zones = [
+        zone
+        for zone in phone_timezone.time_zones_for_number(phonenumbers.parse(cell))
+        if zone != "Etc/Unknown"
+    ]
+    # Toll-free and non-geographic numbers list every zone in the plan: treat them as unknown.
+    return " ".join(zones) if len(zones) <= MAX_CANDIDATE_ZONES else ""
+
+
+if __name__ == "__main__":
+    write_zip_table()

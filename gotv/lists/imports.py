@@ -1,0 +1,793 @@
+"""Voter-list imports: store the upload, map its columns, then load it in a background job.
+
+The flow: `receive_upload` stores the file and sniffs its encoding, delimiter and headers;
+`start` records the organizer's mapping and queues the import; the job calls `run`, which
+streams the file and loads it all or nothing, reporting progress through Redis.
+Every row not loaded is kept as an `ImportRejection` with its reason; nothing is lost silently.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import errno
+import io
+import json
+import logging
+import operator
+import os
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from json.encoder import encode_basestring
+from typing import IO, Any
+
+from flask import current_app
+from psycopg.copy import QueuedLibpqWriter
+from redis.exceptions import RedisError
+from sqlalchemy import delete, exists, insert, select, update
+
+from gotv.db import db
+from gotv.edge import queue
+from gotv.lists import contacts
+from gotv.lists.contacts import UnreadableList
+from gotv.lists.exports import csv_lines
+from gotv.lists.fastphone import Normalizer
+from gotv.models import (
+    Campaign,
+    Contact,
+    ContactImport,
+    ContactStatus,
+    ImportMode,
+    ImportRejection,
+    ImportStatus,
+    Message,
+    OptOut,
+    User,
+    utcnow,
+)
+
+__all__ = [
+    "UnreadableList",
+    "preview_rows",
+    "progress",
+    "receive_upload",
+    "rejections_csv",
+    "request_cancel",
+    "run",
+    "start",
+]
+
+log = logging.getLogger(__name__)
+
+CHUNK_ROWS = 5000  # rows between database writes, progress reports and cancel checks
+KEY_TTL_SECONDS = 24 * 3600
+SNIFF_BYTES = 64 * 1024
+COPY_BYTES = 1024 * 1024
+DELIMITERS = (",", "\t", ";", "|")
+COUNTERS = ("bytes_read", "rows_read", "loaded", "rejected", "duplicates", "opted_out", "excluded")
+FINISHED = (ImportStatus.DONE, ImportStatus.FAILED, ImportStatus.CANCELLED)
+NAME_LENGTH = 100
+NAME_CACHE_SIZE = 200_000
+REASON_LENGTH = 100
+
+
+class ImportCancelled(Exception):
+    """The organizer asked to cancel a running import."""
+
+
+class StorageFull(Exception):
+    """The server's disk (or this process's file size limit) refused the upload."""
+
+
+# A write refused for lack of space: disk full, file too large for the process, quota.
+NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+# --- Upload: store the file, sniff it -------------------------------------------------------
+
+
+def receive_upload(
+    campaign: Campaign, user: User, filename: str, stream: IO[bytes], upload_dir: str
+) -> ContactImport:
+    """Store the upload under `upload_dir` and add (and flush) its ContactImport, UPLOADED.
+
+    The encoding (UTF-8 with or without BOM, UTF-16 LE/BE with or without BOM, else
+    Windows-1252), delimiter and headers are detected and recorded; the mapping is guessed.
+    :raise UnreadableList: (and the file is deleted) when the file has no header row.
+    :raise StorageFull: (and the partial file is deleted) when the disk is full.
+    """
+    os.makedirs(upload_dir, exist_ok=True)
+    path = os.path.join(upload_dir, f"{uuid.uuid4().hex}.upload")
+    try:
+        size, head, utf8 = store(stream, path)
+        encoding = detect_encoding(head, utf8)
+        delimiter, headers = sniff(head, encoding)
+    except BaseException as error:
+        remove_file(path)
+        if isinstance(error, OSError) and error.errno in NO_SPACE:
+            raise StorageFull(str(error)) from error
+        raise
+    imp = ContactImport(
+        organization_id=campaign.organization_id,
+        campaign_id=campaign.id,
+        user_id=user.id,
+        filename=os.path.basename(filename)[:255] or "upload.csv",
+        file_path=path,
+        file_size=size,
+        encoding=encoding,
+        delimiter=delimiter,
+        headers=headers,
+        mapping=contacts.map_headers(headers),
+    )
+    db.session.add(imp)
+    db.session.flush()
+    return imp
+
+
+def store(stream: IO[bytes], path: str) -> tuple[int, bytes, bool]:
+    """Copy the stream to `path`; return (size, the first bytes, whether it is all UTF-8)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    size, head, utf8 = 0, b"", True
+    with open(path, "wb") as out:
+        while chunk := stream.read(COPY_BYTES):
+            out.write(chunk)
+            size += len(chunk)
+            if len(head) < SNIFF_BYTES:
+                head += chunk[: SNIFF_BYTES - len(head)]
+            utf8 = utf8 and decodes(decoder, chunk, final=False)
+    return size, head, utf8 and decodes(decoder, b"", final=True)
+
+
+def decodes(decoder: codecs.IncrementalDecoder, data: bytes, final: bool) -> bool:
+    try:
+        decoder.decode(data, final)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def detect_encoding(head: bytes, utf8: bool) -> str:
+    """The Python codec name for a file starting with `head` (`utf8`: it all decodes as UTF-8)."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    sample = head[:4096]
+    sample = sample[: len(sample) // 2 * 2]
+    if sample and sample[1::2].count(0) > len(sample) // 4:
+        return "utf-16-le"  # ASCII text in UTF-16 LE has a zero in every second byte
+    if sample and sample[0::2].count(0) > len(sample) // 4:
+        return "utf-16-be"
+    return "utf-8" if utf8 else "cp1252"
+
+
+def sniff(head: bytes, encoding: str) -> tuple[str, list[str]]:
+    """(delimiter, headers) from the start of the file. :raise UnreadableList: no header."""
+    if head.startswith(b"PK\x03\x04"):
+        raise UnreadableList("this looks like an Excel file: save it as CSV and upload that")
+    text = head.decode(encoding, errors="replace")
+    first = next(iter(io.StringIO(text, newline="")), "")
+    delimiter = max(DELIMITERS, key=first.count) if first.strip() else ","
+    row = next(csv.reader([first], delimiter=delimiter), [])
+    headers = unique_headers(row)
+    if not any(row_value.strip() for row_value in row):
+        raise UnreadableList("the file has no header row (expected column names on line 1)")
+    return delimiter, headers
+
+
+def unique_headers(row: list[str]) -> list[str]:
+    """The header row, trimmed, blank ones named by position, repeats numbered."""
+    headers: list[str] = []
+    for position, value in enumerate(row, 1):
+        name = value.strip() or f"column {position}"
+        base, copy = name, 2
+        while name in headers:
+            name, copy = f"{base} ({copy})", copy + 1
+        headers.append(name)
+    return headers
+
+
+def open_rows(imp: ContactImport) -> tuple[io.TextIOWrapper, Any]:
+    """The open file and a csv reader past the header row."""
+    errors = "replace" if imp.encoding == "cp1252" else "strict"
+    handle = open(imp.file_path, encoding=imp.encoding, errors=errors, newline="")
+    try:
+        reader = csv.reader(handle, delimiter=imp.delimiter)
+        next(reader, None)
+    except BaseException:
+        handle.close()
+        raise
+    return handle, reader
+
+
+# What reading a stored upload may raise for a file that is not good CSV text.
+UNREADABLE = (UnicodeDecodeError, csv.Error)
+
+
+def preview_rows(imp: ContactImport, limit: int = 5) -> list[list[str]]:
+    """The first `limit` non-blank data rows, as read (for the mapping screen).
+
+    Stops quietly at a row that cannot be read: the import itself then fails and says why.
+    """
+    rows: list[list[str]] = []
+    try:
+        handle, reader = open_rows(imp)
+    except UNREADABLE:
+        return rows
+    with handle:
+        try:
+            for row in reader:
+                if any(value.strip() for value in row):
+                    rows.append(row)
+                if len(rows) >= limit:
+                    break
+        except UNREADABLE:
+            pass
+    return rows
+
+
+# --- Start, cancel, progress, rejections ----------------------------------------------------
+
+
+def start(
+    imp: ContactImport, mapping: dict[str, str], mode: ImportMode, exclude_campaign_ids: list[int]
+) -> None:
+    """Record the mapping and options and mark the import QUEUED; the caller commits, then
+    enqueues "workers.imports.import_contacts" (imp.id) on queue.IMPORT.
+
+    :raise ValueError: with a message for the organizer when the choices cannot be used.
+    """
+    if imp.status is not ImportStatus.UPLOADED:
+        raise ValueError("this import has already been started")
+    imp.mapping = check_mapping(imp, mapping)
+    imp.exclude_campaign_ids = check_exclusions(imp, exclude_campaign_ids)
+    imp.mode = ImportMode(mode)
+    imp.status = ImportStatus.QUEUED
+
+
+def check_mapping(imp: ContactImport, mapping: dict[str, str]) -> dict[str, str]:
+    chosen = {field: header for field, header in mapping.items() if header}
+    unknown = set(chosen) - set(contacts.STANDARD_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown field: {', '.join(sorted(unknown))}")
+    if "cell" not in chosen:
+        raise ValueError("choose the column that holds the cell phone numbers")
+    for field, header in chosen.items():
+        if header not in imp.headers:
+            raise ValueError(f"the file has no column {header!r} (for {field})")
+    if len(set(chosen.values())) != len(chosen):
+        raise ValueError("each column can be used for only one field")
+    return chosen
+
+
+def check_exclusions(imp: ContactImport, campaign_ids: list[int]) -> list[int]:
+    ids = sorted({int(campaign_id) for campaign_id in campaign_ids})
+    if imp.campaign_id in ids:
+        raise ValueError("a campaign cannot exclude its own contacts")
+    found = db.session.scalars(
+        select(Campaign.id).where(
+            Campaign.id.in_(ids), Campaign.organization_id == imp.organization_id
+        )
+    ).all()
+    if len(found) != len(ids):
+        raise ValueError("some of the campaigns to exclude do not exist")
+    return ids
+
+
+def cancel_key(import_id: int) -> str:
+    return f"gotv:import:{import_id}:cancel"
+
+
+def progress_key(import_id: int) -> str:
+    return f"gotv:import:{import_id}"
+
+
+def request_cancel(imp: ContactImport) -> None:
+    """Cancel at once if not running yet; else ask the running job to stop (caller commits)."""
+    if imp.status in (ImportStatus.UPLOADED, ImportStatus.QUEUED):
+        imp.status = ImportStatus.CANCELLED
+        imp.finished_at = utcnow()
+        remove_file(imp.file_path)
+    elif imp.status is ImportStatus.RUNNING:
+        imp.cancel_requested = True
+        try:
+            queue.redis().set(cancel_key(imp.id), "1", ex=KEY_TTL_SECONDS)
+        except RedisError:
+            log.warning("redis unavailable; import %s cannot be cancelled now", imp.id)
+
+
+def progress(imp: ContactImport) -> dict[str, object]:
+    """Status and counters, JSON-ready; live from Redis while the import runs."""
+    numbers = {name: int(getattr(imp, name) or 0) for name in COUNTERS}
+    if imp.status is ImportStatus.RUNNING:
+        numbers.update(live_numbers(imp.id))
+    if imp.status is ImportStatus.DONE:
+        percent = 100
+    else:
+        percent = min(100, numbers["bytes_read"] * 100 // imp.file_size) if imp.file_size else 0
+    result: dict[str, object] = {name: numbers[name] for name in COUNTERS if name != "bytes_read"}
+    result.update(
+        status=imp.status.value,
+        percent=percent,
+        error=imp.error,
+        finished=imp.status in FINISHED,
+    )
+    return result
+
+
+def live_numbers(import_id: int) -> dict[str, int]:
+    try:
+        raw = queue.redis().hgetall(progress_key(import_id))
+    except RedisError:
+        return {}
+    numbers = {as_text(key): int(value) for key, value in raw.items()}
+    return {key: value for key, value in numbers.items() if key in COUNTERS}
+
+
+def as_text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def rejections_csv(imp: ContactImport) -> Iterator[str]:
+    """The rows not loaded: line, reason, then the file's own columns (formula-safe CSV)."""
+    rows = db.session.scalars(
+        select(ImportRejection)
+        .where(ImportRejection.import_id == imp.id)
+        .order_by(ImportRejection.line, ImportRejection.id)
+        .execution_options(yield_per=1000)
+    )
+    return csv_lines(
+        ["line", "reason", *imp.headers],
+        ([rejection.line, rejection.reason, *rejection.row] for rejection in rows),
+    )
+
+
+# --- The job ---------------------------------------------------------------------------------
+
+
+def run(import_id: int) -> None:
+    """Load a QUEUED import all or nothing: DONE with everything committed in one transaction,
+    or CANCELLED/FAILED (with the error) and the campaign exactly as it was."""
+    # Claim it with a conditional UPDATE, so a second job for the same import does nothing.
+    claimed = db.session.execute(
+        update(ContactImport)
+        .where(ContactImport.id == import_id, ContactImport.status == ImportStatus.QUEUED)
+        .values(status=ImportStatus.RUNNING)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        log.info("import %s: nothing to do", import_id)
+        return
+    imp = db.session.get(ContactImport, import_id)
+    assert imp is not None
+    try:
+        Loader(imp).load()
+    except ImportCancelled:
+        finish_empty(import_id, ImportStatus.CANCELLED, "")
+    except Exception as error:
+        log.exception("import %s failed", import_id)
+        finish_empty(import_id, ImportStatus.FAILED, describe(error))
+    finally:
+        clear_keys(import_id)
+
+
+def describe(error: Exception) -> str:
+    """A message for the organizer."""
+    if isinstance(error, FileNotFoundError):
+        return "the uploaded file is missing: upload the list again"
+    if isinstance(error, OSError) and error.errno in NO_SPACE:
+        return (
+            "the server ran out of disk space while importing, so nothing was loaded: ask "
+            "your administrator to free some space, then upload the list again"
+        )
+    if isinstance(error, UnicodeDecodeError):
+        return f"the file is not valid {error.encoding} text near byte {error.start}"
+    if isinstance(error, csv.Error):
+        return (
+            f"the file could not be read as CSV ({error}): open it in a spreadsheet, save it "
+            "as CSV and upload it again"
+        )
+    return f"the import failed ({type(error).__name__}: {error})"[:1000]
+
+
+def finish_empty(import_id: int, status: ImportStatus, error: str) -> None:
+    """Undo everything the import wrote, then record how it ended."""
+    db.session.rollback()
+    imp = db.session.get(ContactImport, import_id)
+    assert imp is not None
+    imp.status = status
+    imp.error = error
+    imp.finished_at = utcnow()
+    db.session.commit()
+    remove_file(imp.file_path)
+
+
+def clear_keys(import_id: int) -> None:
+    try:
+        queue.redis().delete(cancel_key(import_id))
+    except RedisError:
+        pass
+
+
+def remove_file(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+class Loader:
+    """One run of one import: reads rows, sorts them into contacts and rejections, writes them.
+
+    Nothing is committed until `load` finishes; the caller rolls back on any exception.
+    """
+
+    def __init__(self, imp: ContactImport) -> None:
+        self.imp = imp
+        self.campaign = db.session.get(Campaign, imp.campaign_id)
+        self.normalize = Normalizer(current_app.config.get("DEFAULT_REGION", "US"))
+        self.writer = make_writer(imp)
+        index = {header: position for position, header in enumerate(imp.headers)}
+        self.width = len(imp.headers)
+        # Column of each standard field; an unmapped one reads the blank column after the last.
+        at = {field: index[header] for field, header in imp.mapping.items()}
+        self.cell_at, self.first_at, self.last_at, self.zip_at = (
+            at.get(field, self.width) for field in contacts.STANDARD_FIELDS
+        )
+        self.custom = custom_columns(imp)
+        self.custom_values = tuple_getter([position for position, _ in self.custom])
+        self.writer.custom_names = [name for _, name in self.custom]
+        self.counts = dict.fromkeys(COUNTERS, 0)
+        self.places: dict[str, tuple[str, str, str]] = {}
+        self.zones: dict[str, str] = {}
+        self.rules: dict[str, str] = {}
+        self.names: dict[str, str] = {}
+        self.seen: set[int] = set()
+        self.contacts: list[tuple[Any, ...]] = []
+        self.rejections: list[tuple[int, str, list[str]]] = []
+
+    def load(self) -> None:
+        """Read the whole file and write everything, then mark DONE and commit once."""
+        self.existing, self.opted_out, self.excluded = self.prepare()
+        handle, reader = open_rows(self.imp)
+        with handle, self.writer:
+            sort_row = self.row
+            for number, row in enumerate(reader, 1):
+                sort_row(reader.line_num, row)
+                if number % CHUNK_ROWS == 0:
+                    self.flush(handle.buffer.tell())  # type: ignore[attr-defined]
+            self.flush(self.imp.file_size)
+        self.finish()
+
+    def prepare(self) -> tuple[set[int], set[int], set[int]]:
+        """Replace mode's deletes; then the numbers already in the campaign, opted out, excluded."""
+        imp = self.imp
+        if imp.mode is ImportMode.REPLACE:
+            db.session.execute(
+                delete(Contact)
+                .where(
+                    Contact.campaign_id == imp.campaign_id,
+                    Contact.status == ContactStatus.NEW,
+                    ~exists().where(Message.contact_id == Contact.id),
+                )
+                .execution_options(synchronize_session=False)
+            )
+        existing = cells(select(Contact.cell).where(Contact.campaign_id == imp.campaign_id))
+        opted = cells(select(OptOut.cell).where(OptOut.organization_id == imp.organization_id))
+        excluded = cells(
+            select(Contact.cell).where(Contact.campaign_id.in_(imp.exclude_campaign_ids or [-1]))
+        )
+        return existing, opted, excluded
+
+    def row(self, line: int, row: list[str]) -> None:
+        """Sort one CSV record into a contact or a rejection (blank records are skipped)."""
+        values = list(map(str.strip, row))
+        if not any(values):
+            return
+        # Blank is judged on the whole row: values past the header's width are not mapped,
+        # but a row holding only those is rejected (and downloadable), not silently dropped.
+        if len(values) != self.width:
+            values = (values + [""] * self.width)[: self.width]
+        values.append("")  # the value of every field the mapping leaves out
+        cell, reason = self.normalize(values[self.cell_at])
+        if not cell:
+            self.reject(line, row, "rejected", "invalid phone: " + reason)
+            return
+        counter, reason = self.filter(int(cell[1:]))
+        if counter:
+            self.reject(line, row, counter, reason)
+            return
+        self.contacts.append(self.contact(cell, values))
+
+    def filter(self, number: int) -> tuple[str, str]:
+        """("", "") for a number to load, else (the counter, the reason)."""
+        if number in self.seen:
+            return "duplicates", "duplicate in file"
+        self.seen.add(number)
+        if number in self.opted_out:
+            return "opted_out", "opted out"
+        if number in self.existing:
+            return "duplicates", "already in campaign"
+        if number in self.excluded:
+            return "excluded", "in an excluded campaign"
+        return "", ""
+
+    def reject(self, line: int, row: list[str], counter: str, reason: str) -> None:
+        self.counts[counter] += 1
+        self.rejections.append((line, reason[:REASON_LENGTH], row))
+
+    def contact(self, cell: str, values: list[str]) -> tuple[Any, ...]:
+        """(cell, first, last, zip, state, rule states, zones, *custom values) for one row."""
+        zip5, state, zones = self.locate(values[self.zip_at], cell)
+        rule_key = state + cell[:5]
+        rule_states = self.rules.get(rule_key)
+        if rule_states is None:
+            rule_states = " ".join(sorted({state, contacts.area_code_state(cell)} - {""}))
+            self.rules[rule_key] = rule_states
+        return (
+            cell,
+            self.name(values[self.first_at]),
+            self.name(values[self.last_at]),
+            zip5,
+            state,
+            rule_states,
+            zones,
+        ) + self.custom_values(values)
+
+    def name(self, raw: str) -> str:
+        """contacts.tidy_name, cut to fit, cached (names repeat; the cache is bounded)."""
+        tidy = self.names.get(raw)
+        if tidy is None:
+            tidy = contacts.tidy_name(raw)[:NAME_LENGTH]
+            if len(self.names) < NAME_CACHE_SIZE:
+                self.names[raw] = tidy
+        return tidy
+
+    def locate(self, raw_zip: str, cell: str) -> tuple[str, str, str]:
+        """contacts.locate, cached by ZIP text and (for the fallback) by number prefix."""
+        place = self.places.get(raw_zip)
+        if place is None:
+            zip5 = contacts.repair_zip(raw_zip)
+            state, zone = contacts.zip_info(zip5) if zip5 else ("", "")
+            place = self.places[raw_zip] = (zip5, state, zone)
+        if place[2]:
+            return place
+        # phonenumbers' time-zone data for +1 is keyed on at most 7 digits (+1 and 6 more).
+        prefix = cell[:8] if cell.startswith("+1") and len(cell) == 12 else cell
+        zones = self.zones.get(prefix)
+        if zones is None:
+            zones = self.zones[prefix] = contacts.phone_zones(cell)
+        return place[0], place[1], zones
+
+    def flush(self, bytes_read: int) -> None:
+        """Write the buffered rows, publish progress, and stop if a cancel was requested."""
+        self.writer.contacts(self.contacts)
+        self.writer.rejections(self.rejections)
+        counts = self.counts
+        counts["loaded"] += len(self.contacts)
+        counts["rows_read"] += len(self.contacts) + len(self.rejections)
+        counts["bytes_read"] = bytes_read
+        self.contacts, self.rejections = [], []
+        report(self.imp.id, self.counts)
+
+    def finish(self) -> None:
+        imp, campaign = self.imp, self.campaign
+        if cancel_requested(imp.id):
+            raise ImportCancelled
+        for name, value in self.counts.items():
+            setattr(imp, name, value)
+        imp.status = ImportStatus.DONE
+        imp.finished_at = utcnow()
+        if campaign is not None:
+            names = {name for _, name in self.custom}
+            campaign.custom_field_names = sorted(set(campaign.custom_field_names) | names)
+        db.session.commit()
+        remove_file(imp.file_path)
+
+
+def tuple_getter(positions: list[int]) -> Callable[[list[str]], tuple[str, ...]]:
+    """A function returning the values at `positions` as a tuple (itemgetter, always a tuple)."""
+    if len(positions) > 1:
+        return operator.itemgetter(*positions)
+    return lambda values: tuple(values[position] for position in positions)
+
+
+def custom_columns(imp: ContactImport) -> list[tuple[int, str]]:
+    """(position, merge-tag name) of every column kept as a custom field; a later column wins
+    a name two headers share."""
+    by_name = {
+        name: position
+        for position, header in enumerate(imp.headers)
+        if header not in imp.mapping.values() and (name := contacts.custom_field_name(header))
+    }
+    return sorted((position, name) for name, position in by_name.items())
+
+
+def cells(statement: Any) -> set[int]:
+    """The E.164 numbers a query returns, as integers (compact in memory)."""
+    return {int(cell[1:]) for cell in db.session.scalars(statement) if cell[1:].isdigit()}
+
+
+def report(import_id: int, counts: dict[str, int]) -> None:
+    """Publish the live counters; :raise ImportCancelled: if the organizer asked to stop."""
+    try:
+        pipe = queue.redis().pipeline()
+        pipe.hset(progress_key(import_id), mapping=dict(counts))  # type: ignore[arg-type]
+        pipe.expire(progress_key(import_id), KEY_TTL_SECONDS)
+        pipe.exists(cancel_key(import_id))
+        stop = pipe.execute()[-1]
+    except RedisError:
+        log.warning("redis unavailable; import %s progress not reported", import_id)
+        return
+    if stop:
+        raise ImportCancelled
+
+
+def cancel_requested(import_id: int) -> bool:
+    try:
+        return bool(queue.redis().exists(cancel_key(import_id)))
+    except RedisError:
+        return False
+
+
+# --- Writing rows: COPY on PostgreSQL, executemany elsewhere ---------------------------------
+
+CONTACT_COLUMNS = (
+    "campaign_id, cell, first_name, last_name, zip, state, rule_states, time_zones,"
+    " custom_fields, status, needs_reply, opt_out_suggested, updated_at"
+)
+# For a chunk whose separators are all real: every backslash and CR in it comes from a value.
+CHUNK_ESCAPES = str.maketrans({"\\": "\\\\", "\r": "\\r", "\x00": ""})
+LINE_TABS = len(CONTACT_COLUMNS.split(",")) - 1
+COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": ""})
+
+
+class Writer:
+    """Inserts contact and rejection rows into the session's transaction (portable version).
+
+    Used as a context manager around the load: rows may be buffered until a clean exit.
+    """
+
+    def __init__(self, imp: ContactImport) -> None:
+        self.import_id = imp.id
+        self.campaign_id = imp.campaign_id
+        self.now = utcnow()
+        self.custom_names: list[str] = []
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
+        return None
+
+    def contacts(self, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            db.session.execute(insert(Contact), [self.contact_dict(row) for row in rows])
+
+    def contact_dict(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        cell, first, last, zip5, state, rule_states, zones, *custom = row
+        return {
+            "campaign_id": self.campaign_id,
+            "cell": cell,
+            "first_name": first,
+            "last_name": last,
+            "zip": zip5,
+            "state": state,
+            "rule_states": rule_states,
+            "time_zones": zones,
+            "custom_fields": dict(zip(self.custom_names, custom, strict=True)),
+            "status": ContactStatus.NEW,
+            "needs_reply": False,
+            "opt_out_suggested": False,
+            "updated_at": self.now,
+        }
+
+    def rejections(self, rows: list[tuple[int, str, list[str]]]) -> None:
+        if rows:
+            db.session.execute(
+                insert(ImportRejection),
+                [
+                    {"import_id": self.import_id, "line": line, "reason": reason, "row": row}
+                    for line, reason, row in rows
+                ],
+            )
+
+
+class CopyWriter(Writer):
+    """PostgreSQL: COPY through the session's own connection (same transaction).
+
+    Contacts go through one COPY kept open for the whole load, sent by psycopg's writer thread
+    so the server indexes rows on the other core while this one parses. Rejections are spooled
+    to a temporary file (memory stays flat) and copied after the contacts.
+    """
+
+    def __init__(self, imp: ContactImport) -> None:
+        super().__init__(imp)
+        self.connection: Any = db.session.connection().connection.driver_connection
+        self.suffix = f"\tnew\tf\tf\t{self.now.isoformat()}\n"
+        self.stack = contextlib.ExitStack()
+
+    def __enter__(self) -> CopyWriter:
+        self.spool: IO[bytes] = tempfile.TemporaryFile()
+        cursor = self.stack.enter_context(self.connection.cursor())
+        statement = f"COPY contact ({CONTACT_COLUMNS}) FROM STDIN"
+        self.copy = self.stack.enter_context(
+            cursor.copy(statement, writer=QueuedLibpqWriter(cursor))
+        )
+        return self
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
+        try:
+            if kind is not None:
+                self.stack.__exit__(kind, error, trace)  # aborts the COPY
+                return
+            self.stack.close()  # ends the contacts COPY
+            self.copy_rejections()
+        finally:
+            self.spool.close()
+
+    def copy_rejections(self) -> None:
+        self.spool.seek(0)
+        statement = "COPY import_rejection (import_id, line, reason, row) FROM STDIN"
+        with self.connection.cursor() as cursor, cursor.copy(statement) as copy:
+            while block := self.spool.read(COPY_BYTES):
+                copy.write(block)
+
+    def contacts(self, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        line = self.line_template()
+        encode = encode_basestring
+        text = "".join([line % (*row[:7], *map(encode, row[7:])) for row in rows])
+        # Values holding a tab or line break shift the columns: escape those chunks field by
+        # field. Otherwise only backslashes (JSON escapes included) and CRs need escaping.
+        if text.count("\t") != LINE_TABS * len(rows) or text.count("\n") != len(rows):
+            text = "".join([self.escaped_line(row) for row in rows])
+        elif "\\" in text or "\r" in text or "\x00" in text:
+            text = text.translate(CHUNK_ESCAPES)
+        self.copy.write(text.encode())
+
+    def line_template(self) -> str:
+        """One COPY line as a %-template: 7 text columns, then the custom fields' JSON."""
+        fields = ",".join(f"{encode_basestring(name)}:%s" for name in self.custom_names)
+        return f"{self.campaign_id}\t" + "%s\t" * 7 + "{" + fields + "}" + self.suffix
+
+    def escaped_line(self, row: tuple[Any, ...]) -> str:
+        custom = dict(zip(self.custom_names, row[7:], strict=True))
+        values = [*row[:7], json.dumps(custom, ensure_ascii=False)]
+        return (
+            f"{self.campaign_id}\t"
+            + "\t".join(value.translate(COPY_ESCAPES) for value in values)
+            + self.suffix
+        )
+
+    def rejections(self, rows: list[tuple[int, str, list[str]]]) -> None:
+        # JSON and repr() escape tabs and line breaks, so only backslashes and CRs need escaping.
+        dumps = json.dumps
+        text = "".join(
+            [
+                f"{self.import_id}\t{line}\t{reason}\t{dumps(row, ensure_ascii=False)}\n"
+                for line, reason, row in rows
+            ]
+        )
+        if text.count("\t") != 3 * len(rows) or text.count("\n") != len(rows):
+            text = "".join(
+                [
+                    f"{self.import_id}\t{line}\t{reason.translate(COPY_ESCAPES)}\t"
+                    + dumps(row, ensure_ascii=False).translate(COPY_ESCAPES)
+                    + "\n"
+                    for line, reason, row in rows
+                ]
+            )
+        else:
+            text = text.translate(CHUNK_ESCAPES)
+        self.spool.write(text.encode())
+
+
+def make_writer(imp: ContactImport) -> Writer:
+    if db.session.get_bind().dialect.name == "postgresql":
+        return CopyWriter(imp)
+    return Writer(imp)

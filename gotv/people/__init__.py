@@ -1,0 +1,1 @@
+"""People: the team, two-step sign-in, the audit log."""

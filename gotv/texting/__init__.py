@@ -1,0 +1,1 @@
+"""Texting: conversations, the outbox and its pump, batches, pacing, segments, live events."""

@@ -1,0 +1,383 @@
+"""Dynamic batches: which untexted contacts each volunteer holds, taken and given back.
+
+A volunteer asks for a batch and gets up to the campaign's batch size of untexted, textable,
+unheld contacts who may be texted now, locked to them (`Contact.texter_id`, `assigned_at`) by
+a conditional UPDATE (two when a pick wraps around the end of the list), so two volunteers never
+hold the same contact. The send loop offers only
+the volunteer's own batch. Contacts still unsent go back to the pool when the volunteer says
+they are done, or when they have been idle longer than the campaign allows (the worker's
+sweeper calls `release_idle`).
+
+Plain functions with no Flask imports beyond the database session.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, bindparam, func, select, text, tuple_, update
+
+from gotv.compliance import hours
+from gotv.db import db, execute_core
+from gotv.models import Campaign, CampaignStatus, Contact, ContactStatus, User
+from gotv.texting import texts
+
+# A volunteer's last activity is written at most this often, so a send costs no extra write.
+ACTIVITY_GRANULARITY = timedelta(minutes=1)
+MAX_BATCH_SIZE = 1000
+# Rows the send loop's top-up looks at beyond those it wants: past a run of contacts in quiet
+# hours it goes on from where it stopped at the next send (and queue.json recounts when the
+# page's queue runs dry).
+TOP_UP_SLACK = 4
+
+
+class BatchRefused(Exception):
+    """No batch was given; `str(error)` says why, in words a volunteer understands."""
+
+
+@dataclass(frozen=True)
+class Later:
+    """Contacts of a batch held back by quiet hours, who all open at the same moment."""
+
+    count: int
+    opens_at: datetime  # UTC
+    local_time: str  # the opening in the recipients' own time, e.g. "9:00 AM"
+
+
+@dataclass
+class Batch:
+    """What a volunteer holds in a campaign: who may be texted now (in order) and who later."""
+
+    ready: list[Contact] = field(default_factory=list)
+    ready_count: int = 0
+    later: list[Later] = field(default_factory=list)
+
+    @property
+    def held(self) -> int:
+        return self.ready_count + sum(group.count for group in self.later)
+
+
+def replies_waiting(campaign: Campaign, texter: User) -> int:
+    """How many of the volunteer's conversations in this campaign wait for a reply."""
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Contact)
+            .where(
+                Contact.campaign_id == campaign.id,
+                Contact.texter_id == texter.id,
+                Contact.needs_reply.is_(True),
+            )
+        )
+        or 0
+    )
+
+
+def held(campaign: Campaign, texter: User) -> int:
+    """How many untexted, still textable contacts the volunteer holds in this campaign."""
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Contact)
+            .where(*holding(campaign, texter), texts.textable_number(campaign))
+        )
+        or 0
+    )
+
+
+def holding(campaign: Campaign, texter: User) -> tuple[ColumnElement[bool], ...]:
+    """The WHERE clauses of the volunteer's batch: their untexted contacts in the campaign."""
+    return (
+        Contact.campaign_id == campaign.id,
+        Contact.texter_id == texter.id,
+        Contact.status == ContactStatus.NEW,
+    )
+
+
+def take_batch(campaign: Campaign, texter: User, now: datetime) -> int:
+    """Lock up to the batch size (less what they already hold) of free contacts to the volunteer.
+
+    Only contacts who may be texted now are taken: a batch full of people in quiet hours would
+    leave the volunteer idle. They are the first free contacts in list order, unless others
+    are taking batches of the campaign at the same moment: then from a random place in the
+    list on (`random_start`), wrapping around. Returns how many were taken; the caller commits.
+
+    :raise BatchRefused: when the campaign is not active, or replies wait and the campaign
+        does not allow a new batch until they are answered.
+    """
+    if not campaign.is_active:
+        raise BatchRefused("This campaign is not active.")
+    waiting = replies_waiting(campaign, texter)
+    if waiting and not campaign.batch_while_replies_wait:
+        people = "person is" if waiting == 1 else "people are"
+        raise BatchRefused(
+            f"{waiting} {people} waiting for your reply. Answer them before taking more contacts."
+        )
+    wanted = min(campaign.batch_size, MAX_BATCH_SIZE) - held(campaign, texter)
+    touch(texter, now)
+    places = texts.open_places(campaign, now)
+    if wanted <= 0 or not places:
+        return 0
+    start = 0 if picking_alone(campaign) else random_start(campaign)
+    taken = pick(campaign, texter, now, places, wanted, after=start - 1)
+    if len(taken) < wanted and start > 0:  # wrap around to the start of the list
+        taken += pick(campaign, texter, now, places, wanted - len(taken), before=start)
+    return len(taken)
+
+
+def picking_alone(campaign: Campaign) -> bool:
+    """True unless another transaction is taking a batch of this campaign right now.
+
+    PostgreSQL: a transaction advisory lock of the campaign, taken without waiting (and held
+    until the caller commits). SQLite runs one writer at a time: always alone.
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        return True
+    return bool(db.session.execute(_TRY_PICKER_LOCK, {"campaign": campaign.id}).scalar())
+
+
+# In a key space of its own (the first key).
+_TRY_PICKER_LOCK = text("SELECT pg_try_advisory_xact_lock(6, :campaign)")
+
+
+def random_start(campaign: Campaign) -> int:
+    """A contact id drawn uniformly from the campaign's id range (two index probes).
+
+    Volunteers who ask at the same moment as others start their pick there instead of at the
+    top of the list. Picking from the top, each concurrent pick steps over every row the
+    others hold locked, and over every row they took (dead index entries until no open
+    transaction can see them): when 500 volunteers asked in the same second at 1,000,000
+    contacts, the last of them waited 23-26 s. From random places they rarely meet. A batch
+    taken alone, the usual case, is still the first free contacts in list order.
+    """
+    low, high = db.session.execute(
+        select(func.min(Contact.id), func.max(Contact.id)).where(Contact.campaign_id == campaign.id)
+    ).one()
+    return random.randint(low, high) if low is not None else 0
+
+
+def pick(
+    campaign: Campaign,
+    texter: User,
+    now: datetime,
+    places: list[tuple[str, str]],
+    wanted: int,
+    after: int = -1,
+    before: int | None = None,
+) -> list[int]:
+    """Lock up to `wanted` free contacts in `places` with ids in (after, before) to the
+    volunteer, first in list order; their ids."""
+    free = (
+        select(Contact.id)
+        .where(
+            Contact.campaign_id == campaign.id,
+            Contact.status == ContactStatus.NEW,
+            Contact.texter_id.is_(None),
+            Contact.id > after,
+            tuple_(Contact.time_zones, Contact.rule_states).in_(places),
+            texts.textable_number(campaign),
+        )
+        .order_by(Contact.id)
+        .limit(wanted)
+        # Rows another volunteer's request is taking are skipped, not waited for (PostgreSQL;
+        # SQLite runs one writer at a time, and the UPDATE's own conditions suffice there).
+        .with_for_update(skip_locked=True)
+    )
+    if before is not None:
+        free = free.where(Contact.id < before)
+    # MATERIALIZED: PostgreSQL picks the batch exactly once. As a plain IN (subquery) it may
+    # re-run the pick for each row it updates and, skipping rows it just updated, take them all.
+    picked = free.cte("picked").prefix_with("MATERIALIZED", dialect="postgresql")
+    taken = db.session.execute(
+        update(Contact)
+        .where(
+            Contact.id.in_(select(picked.c.id)),
+            Contact.texter_id.is_(None),
+            Contact.status == ContactStatus.NEW,
+        )
+        .values(texter_id=texter.id, assigned_at=now)
+        .returning(Contact.id)  # counted so: SQLite reports no rowcount for a WITH statement
+        .execution_options(synchronize_session=False)
+    )
+    return list(taken.scalars())
+
+
+def release(campaign: Campaign, texter: User) -> int:
+    """Give the volunteer's untexted contacts back to the pool ("I'm done for now")."""
+    released = db.session.execute(
+        update(Contact)
+        .where(*holding(campaign, texter))
+        .values(texter_id=None, assigned_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(released.rowcount)  # type: ignore[attr-defined]
+
+
+def release_idle(now: datetime) -> int:
+    """Give back the untexted contacts of volunteers idle longer than their campaign allows.
+
+    Idle means no texting action (batch, send, reply) since the cutoff, and the contact was
+    taken before it. Returns how many contacts went back; the caller commits.
+    """
+    released = 0
+    campaigns = db.session.execute(
+        select(Campaign.id, Campaign.release_after_minutes).where(
+            Campaign.status != CampaignStatus.ARCHIVED
+        )
+    ).all()
+    for campaign_id, minutes in campaigns:
+        cutoff = now - timedelta(minutes=minutes)
+        idle = select(User.id).where(
+            (User.last_active_at.is_(None)) | (User.last_active_at < cutoff)
+        )
+        result = db.session.execute(
+            update(Contact)
+            .where(
+                Contact.campaign_id == campaign_id,
+                Contact.status == ContactStatus.NEW,
+                Contact.texter_id.in_(idle.scalar_subquery()),
+                (Contact.assigned_at.is_(None)) | (Contact.assigned_at < cutoff),
+            )
+            .values(texter_id=None, assigned_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        released += int(result.rowcount)  # type: ignore[attr-defined]
+    return released
+
+
+def touch(texter: User, now: datetime) -> None:
+    """Record a texting action, at most once a minute (it keeps the volunteer's batch)."""
+    if texter.last_active_at is None or now - texter.last_active_at >= ACTIVITY_GRANULARITY:
+        texter.last_active_at = now
+
+
+def batch(campaign: Campaign, texter: User, now: datetime, ready_limit: int = 5) -> Batch:
+    """The volunteer's batch: the first `ready_limit` contacts who may be texted now, in list
+    order, how many may be, and the rest grouped by when quiet hours let them be texted.
+
+    Two queries over the batch's index, whatever the campaign's size: the batch counted by
+    place (zones, state rules), then the first ready contacts of the places open now. Opted-out
+    and blocked numbers are left out.
+    """
+    counts = db.session.execute(
+        select(Contact.time_zones, Contact.rule_states, func.count())
+        .where(*holding(campaign, texter), texts.textable_number(campaign))
+        .group_by(Contact.time_zones, Contact.rule_states)
+    ).all()
+    found = Batch()
+    open_places: list[tuple[str, str]] = []
+    closed: Counter[tuple[str, str]] = Counter()
+    for zones, states, count in counts:
+        if hours.is_open(
+            zones, now, campaign.window_start_hour, campaign.window_end_hour, state=states
+        ):
+            found.ready_count += count
+            open_places.append((zones, states))
+        else:
+            closed[(zones, states)] += count
+    if open_places and ready_limit > 0:
+        found.ready = list(
+            db.session.scalars(
+                select(Contact)
+                .where(
+                    *holding(campaign, texter),
+                    tuple_(Contact.time_zones, Contact.rule_states).in_(open_places),
+                    texts.textable_number(campaign),
+                )
+                .order_by(Contact.id)
+                .limit(ready_limit)
+            )
+        )
+    found.later = later_groups(campaign, closed, now)
+    return found
+
+
+def next_ready(
+    campaign: Campaign | texts.CampaignRow,
+    texter: User,
+    now: datetime,
+    after: int,
+    limit: int,
+    leaving_out: int | None = None,
+) -> tuple[list[texts.ContactRow], int]:
+    """Up to `limit` contacts of the volunteer's batch with ids above `after` who may be texted
+    now, in list order (`leaving_out` aside), as rows of `texts.MERGE_COLUMNS`, and the id to
+    continue after next time.
+
+    What the send loop needs after each send to keep its queue full: one query over at most
+    `limit` + TOP_UP_SLACK rows of the batch index (ix_contact_new_by_texter), whatever the
+    batch's or the campaign's size. Contacts in quiet hours are passed over (`batch` lists
+    them as later).
+    """
+    if limit <= 0:
+        return [], after
+    rows = execute_core(
+        _TOP_UP,
+        {
+            "campaign": campaign.id,
+            "texter": texter.id,
+            "organization": campaign.organization_id,
+            "after": after,
+            "leaving_out": leaving_out if leaving_out is not None else after,
+            "rows": limit + TOP_UP_SLACK,
+        },
+    )
+    ready: list[texts.ContactRow] = []
+    last = after
+    open_now: dict[tuple[str, str], bool] = {}
+    for contact in rows:
+        last = contact.id
+        place = (contact.time_zones, contact.rule_states)
+        if place not in open_now:
+            open_now[place] = hours.is_open(
+                place[0], now, campaign.window_start_hour, campaign.window_end_hour, state=place[1]
+            )
+        if open_now[place]:
+            ready.append(contact)
+            if len(ready) == limit:
+                break
+    return ready, last
+
+
+# Built once: every send runs it. Core rows of the columns the page shows, not ORM objects.
+_TOP_UP = (
+    select(*texts.MERGE_COLUMNS)
+    .where(
+        Contact.campaign_id == bindparam("campaign"),
+        Contact.texter_id == bindparam("texter"),
+        Contact.status == ContactStatus.NEW,
+        Contact.id > bindparam("after"),
+        Contact.id != bindparam("leaving_out"),
+        texts.textable_in(bindparam("organization")),
+    )
+    .order_by(Contact.id)
+    .limit(bindparam("rows"))
+)
+
+
+def later_groups(
+    campaign: Campaign, closed: Counter[tuple[str, str]], now: datetime
+) -> list[Later]:
+    """Contacts in quiet hours, counted by the moment they open, soonest first."""
+    counts: Counter[tuple[datetime, str]] = Counter()
+    for (zones, states), count in closed.items():
+        try:
+            opens = hours.next_opening(
+                zones, now, campaign.window_start_hour, campaign.window_end_hour, state=states
+            )
+        except ValueError:
+            continue  # their state never allows this campaign's window
+        local = opens.astimezone(hours.zones_of(zones)[0])
+        counts[(opens.astimezone(now.tzinfo), local_clock(local))] += count
+    return [
+        Later(count, opens_at, local_time)
+        for (opens_at, local_time), count in sorted(counts.items())
+    ]
+
+
+def local_clock(moment: datetime) -> str:
+    """ "9:00 AM": a wall-clock time as volunteers read it."""
+    return moment.strftime("%I:%M %p").lstrip("0")

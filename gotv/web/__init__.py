@@ -1,0 +1,1 @@
+"""Pages: the blueprints, their forms and views, the webhooks, and what wraps requests."""

@@ -1,0 +1,85 @@
+"""Everyone's own account page, where two-step sign-in is turned on and off."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from markupsafe import Markup
+from wtforms import StringField
+from wtforms.validators import DataRequired, Length
+
+from gotv.db import db
+from gotv.models import utcnow
+from gotv.people import twofactor
+
+bp = Blueprint("account", __name__, url_prefix="/account")
+
+# The secret being set up, kept in the session until a code proves the app has it.
+PENDING_SECRET = "totp_pending_secret"
+
+
+class CodeForm(FlaskForm):
+    code = StringField("6-digit code from your app", validators=[DataRequired(), Length(max=10)])
+
+
+@bp.get("")
+@login_required
+def index() -> ResponseReturnValue:
+    return render_template("account/index.html", disable_form=CodeForm())
+
+
+@bp.get("/two-factor")
+@login_required
+def two_factor() -> ResponseReturnValue:
+    if current_user.totp_secret:
+        return redirect(url_for("account.index"))
+    return setup_page(CodeForm())
+
+
+def setup_page(form: CodeForm) -> ResponseReturnValue:
+    """The secret (as a QR code and as text) and the form confirming it."""
+    secret = session.get(PENDING_SECRET) or twofactor.new_secret()
+    session[PENDING_SECRET] = secret
+    uri = twofactor.provisioning_uri(secret, current_user.email)
+    return render_template(
+        "account/two_factor.html",
+        form=form,
+        secret=twofactor.grouped(secret),
+        qr_code=Markup(twofactor.qr_code_svg(uri)),  # segno's own markup; the URI is escaped
+    )
+
+
+@bp.post("/two-factor")
+@login_required
+def enable_two_factor() -> ResponseReturnValue:
+    form = CodeForm()
+    secret = session.get(PENDING_SECRET)
+    if current_user.totp_secret or not secret:
+        return redirect(url_for("account.index"))
+    if form.validate_on_submit() and twofactor.enable(
+        current_user, secret, form.code.data or "", utcnow()
+    ):
+        db.session.commit()
+        session.pop(PENDING_SECRET)
+        flash(
+            "Two-step sign-in is on: you will be asked for a code after your password.", "success"
+        )
+        return redirect(url_for("account.index"))
+    flash("That code is not right. Type the code your app shows now.", "error")
+    return setup_page(form)
+
+
+@bp.post("/two-factor/disable")
+@login_required
+def disable_two_factor() -> ResponseReturnValue:
+    form = CodeForm()
+    if form.validate_on_submit() and twofactor.disable(
+        current_user, form.code.data or "", utcnow()
+    ):
+        db.session.commit()
+        flash("Two-step sign-in is off.", "success")
+    else:
+        flash("That code is not right, so two-step sign-in stays on.", "error")
+    return redirect(url_for("account.index"))

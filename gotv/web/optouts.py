@@ -1,0 +1,162 @@
+"""Organizers: the organization's opt-out list: search, add, import, export, reverse."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from sqlalchemy import Select, func, select
+from wtforms import BooleanField, StringField
+from wtforms.validators import DataRequired, Length
+
+from gotv.compliance import optouts
+from gotv.db import db
+from gotv.lists import contacts, exports
+from gotv.models import OptOut
+from gotv.web.auth import get_owned, organizer_required
+
+bp = Blueprint("optouts", __name__, url_prefix="/opt-outs")
+
+PAGE_SIZE = 200
+
+
+class AddForm(FlaskForm):
+    cell = StringField("Phone number", validators=[DataRequired(), Length(max=40)])
+
+
+class ImportForm(FlaskForm):
+    numbers = FileField("CSV with a phone column", validators=[FileRequired()])
+
+
+class ReverseForm(FlaskForm):
+    reason = StringField("Why", validators=[DataRequired(), Length(max=200)])
+    sure = BooleanField("They asked to be texted again", validators=[DataRequired()])
+
+
+def organization_opt_outs() -> Select[OptOut]:
+    """A query for the current organization's opt-outs."""
+    return select(OptOut).where(OptOut.organization_id == current_user.organization_id)
+
+
+@bp.get("")
+@organizer_required
+def index() -> ResponseReturnValue:
+    search = request.args.get("q", "").strip()
+    query = organization_opt_outs().order_by(OptOut.created_at.desc(), OptOut.id.desc())
+    if search:
+        digits = "".join(c for c in search if c.isdigit())
+        query = query.where(OptOut.cell.contains(digits or search))
+    total = db.session.scalar(select(func.count()).select_from(organization_opt_outs().subquery()))
+    return render_template(
+        "optouts/index.html",
+        opt_outs=db.session.scalars(query.limit(PAGE_SIZE)).all(),
+        total=total,
+        search=search,
+        add_form=AddForm(),
+        import_form=ImportForm(),
+        reverse_form=ReverseForm(),
+    )
+
+
+@bp.post("")
+@organizer_required
+def add() -> ResponseReturnValue:
+    form = AddForm()
+    if form.validate_on_submit():
+        try:
+            cell = contacts.normalize_phone(
+                form.cell.data or "", current_app.config["DEFAULT_REGION"]
+            )
+        except contacts.InvalidPhone as error:
+            flash(str(error), "error")
+        else:
+            optouts.record_opt_out(
+                current_user.organization_id, cell, "admin", user_id=current_user.id
+            )
+            db.session.commit()
+            flash(f"{cell} is opted out.", "success")
+    return redirect(url_for("optouts.index"))
+
+
+@bp.post("/import")
+@organizer_required
+def import_numbers() -> ResponseReturnValue:
+    form = ImportForm()
+    if not form.validate_on_submit():
+        flash("Choose a CSV file with a phone column.", "error")
+        return redirect(url_for("optouts.index"))
+    try:
+        parsed = contacts.read_list(form.numbers.data.read(), current_app.config["DEFAULT_REGION"])
+    except contacts.UnreadableList as error:
+        flash(f"That file could not be read: {error}", "error")
+        return redirect(url_for("optouts.index"))
+    added = sum(
+        optouts.record_opt_out(
+            current_user.organization_id, row.cell, "import", user_id=current_user.id
+        )
+        is not None
+        for row in parsed.contacts
+    )
+    db.session.commit()
+    flash(
+        f"{added} numbers opted out; {len(parsed.contacts) - added} were already; "
+        f"{len(parsed.rejected)} rows could not be read.",
+        "success",
+    )
+    return redirect(url_for("optouts.index"))
+
+
+@bp.get("/export.csv")
+@organizer_required
+def export() -> Response:
+    organization_id = current_user.organization_id
+    optouts.audit(organization_id, "opt_outs_exported", user_id=current_user.id)
+    db.session.commit()
+
+    def lines() -> Iterator[str]:
+        # Read while streaming (the server-side cursor lives in this request's transaction).
+        rows = exports.stream(
+            select(OptOut.cell, OptOut.source, OptOut.created_at)
+            .where(OptOut.organization_id == organization_id)
+            .order_by(OptOut.id)
+        )
+        yield from exports.csv_chunks(["cell", "source", "opted_out_at"], rows)
+
+    return Response(
+        stream_with_context(lines()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": "attachment; filename=opt-outs.csv"},
+    )
+
+
+@bp.post("/<int:opt_out_id>/reverse")
+@organizer_required
+def reverse(opt_out_id: int) -> ResponseReturnValue:
+    opt_out = get_owned(OptOut, opt_out_id)
+    form = ReverseForm()
+    if not form.validate_on_submit():
+        flash(
+            "Say why, and tick the box: reversing an opt-out lets volunteers text them again.",
+            "error",
+        )
+        return redirect(url_for("optouts.index"))
+    optouts.lift_opt_out(
+        opt_out.organization_id, opt_out.cell, why=form.reason.data or "", user_id=current_user.id
+    )
+    db.session.commit()
+    flash(f"The opt-out of {opt_out.cell} is reversed and recorded in the audit log.", "success")
+    return redirect(url_for("optouts.index"))

@@ -1,0 +1,105 @@
+"""Twilio's webhooks: replies from voters and delivery status callbacks.
+
+Every request must carry a valid X-Twilio-Signature and be addressed to our PUBLIC_URL's host
+(403 otherwise). Valid requests get 200
+quickly, even for messages we do not know, so Twilio does not retry them forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache, wraps
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
+
+from flask import Blueprint, Response, abort, current_app, request
+from werkzeug.datastructures import MultiDict
+
+from gotv.edge import sms
+from gotv.texting import texts
+
+bp = Blueprint("webhooks", __name__, url_prefix="/twilio")
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+def signed_by_twilio(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Refuse with 403 any request whose signature does not match our auth token; pass the
+    view the parameters Twilio posted."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        signature = request.headers.get("X-Twilio-Signature", "")
+        params = posted_params()
+        if (
+            not signature
+            or not addressed_to_us()
+            or not sms.is_valid_signature(called_url(), params, signature)
+        ):
+            abort(403)
+        return view(params, *args, **kwargs)
+
+    return wrapped
+
+
+def posted_params() -> MultiDict[str, str]:
+    """The form Twilio posted (always application/x-www-form-urlencoded), parsed straight from
+    the body: werkzeug's general form parser costs twice as much.
+
+    :raise 413: for a body over MAX_WEBHOOK_BYTES, before the signature is even checked.
+    """
+    request.max_content_length = MAX_WEBHOOK_BYTES
+    return MultiDict(parse_qsl(request.get_data(as_text=True), keep_blank_values=True))
+
+
+# Twilio's largest webhook (a 1,600-character body, ten media URLs) is a few kilobytes; the
+# app's own limit is for voter files.
+MAX_WEBHOOK_BYTES = 64 * 1024
+
+
+def called_url() -> str:
+    """The URL Twilio called, as it signed it: percent-encoded, as it came.
+
+    (request.url decodes it into an IRI, at a cost greater than the signature's own HMAC.)
+    """
+    path = quote(request.script_root + request.path, safe=PATH_SAFE)
+    url = f"{request.scheme}://{request.host}{path}"
+    query = request.query_string.decode("latin-1")
+    return f"{url}?{quote(query, safe=QUERY_SAFE)}" if query else url
+
+
+# What a URL keeps unquoted (werkzeug's own choice for request.url).
+PATH_SAFE = "!$&'()*+,/:;=@%"
+QUERY_SAFE = PATH_SAFE + "?"
+
+
+def addressed_to_us() -> bool:
+    """True when the request came to our PUBLIC_URL's scheme and host.
+
+    Twilio signs the URL it calls, host included, and the Host header is the caller's to choose:
+    without this, a request Twilio signed for another deployment on the same account (staging,
+    say) could be replayed here with that deployment's Host.
+    """
+    asked = (request.scheme, request.host.lower())
+    return asked == our_origin(current_app.config["PUBLIC_URL"])
+
+
+@cache
+def our_origin(public_url: str) -> tuple[str, str]:
+    """PUBLIC_URL's scheme and host, as addressed_to_us compares them."""
+    ours = urlsplit(public_url)
+    return ours.scheme, ours.netloc.lower()
+
+
+@bp.post("/inbound")
+@signed_by_twilio
+def inbound(params: MultiDict[str, str]) -> Response:
+    texts.record_inbound(params)
+    return Response(EMPTY_TWIML, mimetype="text/xml")
+
+
+@bp.post("/status")
+@signed_by_twilio
+def status(params: MultiDict[str, str]) -> Response:
+    texts.record_status(params, request.args.get("message"))
+    return Response("", status=200)
