@@ -22,7 +22,7 @@ import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 from gotv import create_app
 from gotv.db import db
@@ -30,6 +30,7 @@ from gotv.edge import queue
 from gotv.fakecarrier import CarrierServer, FakeCarrier
 from gotv.models import Organization, Role, User
 from tests import factories, twilio_contract
+from workers.worker import Worker
 
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
 AUTH_TOKEN = "test-auth-token"
@@ -197,7 +198,7 @@ def run_jobs(app: Flask) -> None:
     """Run every queued job in this process (and this test's transaction), as a worker would."""
     connection: Redis = app.extensions["gotv.redis"]
     queues = [Queue(name, connection=connection) for name in queue.QUEUES]
-    SimpleWorker(queues, connection=connection).work(burst=True)
+    Worker(queues, connection=connection).work(burst=True)
 
 
 def deliver_webhooks(client: FlaskClient, carrier: FakeCarrier) -> list[int]:

@@ -90,6 +90,16 @@ def textable_now(volunteer: User, count: int) -> list[Message]:
     return messages
 
 
+def statuses_now(messages: list[Message]) -> Counter[MessageStatus]:
+    """The messages' statuses as another process committed them, read in a transaction that
+    ends at once: on SQLite every transaction takes the write lock (gotv/db.py), so a poll that
+    kept one open would stop the worker from recording what the poll waits for."""
+    query = select(Message.status).where(Message.id.in_([message.id for message in messages]))
+    statuses = Counter(db.session.scalars(query))
+    db.session.rollback()
+    return statuses
+
+
 def sent_once(carrier: FakeCarrier, messages: list[Message] | list[str]) -> tuple[int, int, int]:
     """(messages the carrier holds, numbers it got more than once, ours it never got)."""
     received = Counter(record["to"] for record in carrier.messages)
@@ -106,7 +116,7 @@ def kill_when_carrier_holds(carrier: FakeCarrier, count: int, redis: PrivateRedi
     """SIGKILL the private Redis (from another thread) once the carrier holds `count` sends."""
 
     def kill() -> None:
-        wait_until(lambda: len(carrier.messages) >= count, what=f"{count} sends")
+        assert carrier.wait_for(lambda held: len(held.messages) >= count, timeout=10)
         redis.kill()
 
     threading.Thread(target=kill, daemon=True).start()
@@ -264,7 +274,7 @@ def test_a_worker_killed_mid_batch_sends_nothing_twice_and_its_claimed_messages_
         first = start_worker(private, "send", concurrency=5)
         try:
             queue.wake_senders()
-            wait_until(lambda: len(carrier.requests) >= 5, seconds=20, what="5 sends in flight")
+            assert carrier.wait_for(lambda held: len(held.requests) >= 5, timeout=20)
             sigkill(first)
         finally:
             sigkill(first)
@@ -272,10 +282,10 @@ def test_a_worker_killed_mid_batch_sends_nothing_twice_and_its_claimed_messages_
         second = start_worker(private, "send", concurrency=5)
         try:
             queue.wake_senders()
-            wait_until(lambda: len(carrier.messages) >= 20, seconds=20, what="the other 15")
+            assert carrier.wait_for(lambda held: len(held.messages) >= 20, timeout=20)
             # ...and their answers recorded (the pump writes them every few milliseconds).
             wait_until(
-                lambda: [status_of(m) for m in messages].count(MessageStatus.ACCEPTED) >= 15,
+                lambda: statuses_now(messages)[MessageStatus.ACCEPTED] >= 15,
                 what="the other 15 recorded",
             )
         finally:
@@ -401,7 +411,7 @@ def private_postgres() -> Iterator[PrivatePostgres]:
 
 def crash_when_carrier_holds(carrier: FakeCarrier, count: int, server: PrivatePostgres) -> None:
     def crash() -> None:
-        wait_until(lambda: len(carrier.messages) >= count, what=f"{count} sends")
+        assert carrier.wait_for(lambda held: len(held.messages) >= count, timeout=10)
         server.crash()
 
     threading.Thread(target=crash, daemon=True).start()

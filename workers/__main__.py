@@ -6,36 +6,22 @@ import argparse
 import logging
 import threading
 import time
-from typing import Any
 
 from flask import Flask
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import SimpleWorker
 
 from gotv import create_app
 from gotv.db import db
 from gotv.edge import queue
 from workers.imports import sweep_imports
 from workers.texting import release_idle_batches, sweep_outbox
+from workers.worker import AppWorker
 
 # Retries come due on their own; a pump must notice within seconds, not minutes.
 SWEEP_EVERY_SECONDS = 5
 # Idle batches are measured in minutes: release them every minute.
 RELEASE_EVERY_SWEEPS = 12
-
-
-class AppWorker(SimpleWorker):
-    """Runs each job in a fresh app context, so each gets its own database session."""
-
-    app: Flask
-
-    def perform_job(self, *args: Any, **kwargs: Any) -> bool:
-        with self.app.app_context():
-            try:
-                return bool(super().perform_job(*args, **kwargs))
-            finally:
-                db.session.remove()
 
 
 def sweep_forever(app: Flask, stop: threading.Event) -> None:

@@ -9,6 +9,7 @@ import hmac
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -85,6 +86,7 @@ class FakeCarrier:
         self.delivery_log: list[dict[str, Any]] = []
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
+        self._changed = threading.Condition(self._lock)  # notified after every request
         self._by_sid: dict[str, dict[str, Any]] = {}
         self._conversations: dict[str, list[dict[str, Any]]] = {}
         self._send_failures: dict[str, Failure] = {}
@@ -180,6 +182,14 @@ class FakeCarrier:
                 return 201, self._accept(send)
             except ApiError as err:
                 return err.status, err.body()
+            finally:
+                self._changed.notify_all()
+
+    def wait_for(self, condition: Callable[[FakeCarrier], bool], timeout: float) -> bool:
+        """Wait until ``condition(carrier)`` holds, checked now and after every send request
+        the carrier handles; False when ``timeout`` seconds pass first."""
+        with self._changed:
+            return self._changed.wait_for(lambda: condition(self), timeout)
 
     def handle_fetch(
         self, path_sid: str, auth: tuple[str | None, str | None], sid: str
