@@ -15,7 +15,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from gotv import api, cli, db
     from gotv import config as configuration
     from gotv.edge import queue, sms
-    from gotv.texting import live
     from gotv.web import (
         account,
         admission,
@@ -62,7 +61,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     sms.init_app(app)
     queue.init_app(app)
-    live.init_app(app)
+    inbox.init_app(app)
     cli.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(campaigns.bp)

@@ -8,7 +8,6 @@ import click
 from flask import Flask, current_app
 from sqlalchemy import select
 
-from gotv.compliance import optouts
 from gotv.db import db
 from gotv.lists import imports
 from gotv.models import (
@@ -22,6 +21,7 @@ from gotv.models import (
     Tag,
     User,
 )
+from gotv.people import audit
 
 DEMO_LIST = Path(__file__).parent / "demo" / "voters.csv"
 DEMO_WHERE_TO_VOTE = (
@@ -78,7 +78,7 @@ def disable_two_factor(email: str) -> None:
         raise click.ClickException(f"no user with the email {email}")
     user.totp_secret = None
     user.totp_last_step = None
-    optouts.audit(user.organization_id, "two_factor_disabled", user.email, by="operator")
+    audit.record(user.organization_id, "two_factor_disabled", user.email, by="operator")
     db.session.commit()
     click.echo(f"two-step sign-in is off for {user.email}")
 
@@ -135,6 +135,6 @@ def import_demo_list(campaign: Campaign, organizer: User) -> ContactImport:
         )
     imports.start(imp, dict(imp.mapping), ImportMode.APPEND, [])
     db.session.commit()
-    imports.run(imp.id)
+    imports.run(imp.id, current_app.config["DEFAULT_REGION"])
     db.session.refresh(imp)
     return imp

@@ -52,8 +52,8 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
         # Uploaded voter lists wait here for the import worker: web and worker must share it.
         "UPLOAD_DIR": setting("UPLOAD_DIR", os.path.abspath(".gotv/uploads")),
         "PROXY_COUNT": parse_int("PROXY_COUNT", env.get("PROXY_COUNT", "").strip() or "1"),
-        # Requests to Twilio each worker keeps in flight. Twilio answers in 100-300 ms and limits
-        # an account's concurrent API requests (about 100 by default; more answer 429).
+        # Requests to Twilio each worker keeps in flight. Twilio limits an account's concurrent
+        # API requests (about 100 by default; more answer 429).
         "SEND_CONCURRENCY": parse_int(
             "SEND_CONCURRENCY", env.get("SEND_CONCURRENCY", "").strip() or "100"
         ),
@@ -61,8 +61,8 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
         "REMEMBER_COOKIE_SECURE": production,
         # Connections each process keeps open, at most (see gotv/db.py). SQLAlchemy's default
         # of 5 and its overflow are too few for a busy web process: its threads then open and
-        # close connections on every request, each a new PostgreSQL backend (scripts/bench
-        # webhooks: 3.4 ms of CPU a request with 5, 2.7 ms with one per thread).
+        # close connections on every request, each a new PostgreSQL backend (docs/benchmarks.md,
+        # webhooks).
         "DATABASE_POOL_SIZE": parse_int(
             "DATABASE_POOL_SIZE", env.get("DATABASE_POOL_SIZE", "").strip() or "15"
         ),

@@ -85,8 +85,8 @@ class Raw:
     """One of the busiest statements (the webhooks'), run straight on the session's DBAPI
     connection, in the session's transaction, without SQLAlchemy's work per execution.
 
-    SQLAlchemy spends about 150 us a statement on parameters, an execution context and a
-    result wrapper: three times the round trip itself. A Raw statement is compiled once per
+    SQLAlchemy spends more on a statement's parameters, execution context and result wrapper
+    than the round trip itself costs (docs/benchmarks.md). A Raw statement is compiled once per
     database. Its parameters go to the driver as they are, so they must be plain values (str,
     int, bool, None, an enum of str, a datetime); its rows come back as named tuples of what
     the driver returns (SQLite gives booleans as 0 and 1, and enums come back as their str).

@@ -12,7 +12,6 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import event
 
-from gotv.compliance import optouts
 from gotv.db import db
 from gotv.models import Campaign, Contact, Organization, User
 from gotv.people import audit
@@ -30,9 +29,9 @@ def entries_shown(page: str) -> list[str]:
 def test_the_log_lists_the_organizations_entries_newest_first(
     client: FlaskClient, organization: Organization, organizer: User, other_org_organizer: User
 ) -> None:
-    optouts.audit(organization.id, "opt_out", "+12125550100", organizer.id, source="admin")
-    optouts.audit(organization.id, "script_changed", "campaign 1", organizer.id)
-    optouts.audit(other_org_organizer.organization_id, "secret_thing", "", other_org_organizer.id)
+    audit.record(organization.id, "opt_out", "+12125550100", organizer.id, source="admin")
+    audit.record(organization.id, "script_changed", "campaign 1", organizer.id)
+    audit.record(other_org_organizer.organization_id, "secret_thing", "", other_org_organizer.id)
     login(client, organizer)
 
     page = client.get("/audit").text
@@ -45,9 +44,9 @@ def test_the_log_lists_the_organizations_entries_newest_first(
 def test_the_log_filters_by_action_and_by_person(
     client: FlaskClient, organization: Organization, organizer: User, volunteer: User
 ) -> None:
-    optouts.audit(organization.id, "opt_out", "by volunteer", volunteer.id)
-    optouts.audit(organization.id, "opt_out", "by organizer", organizer.id)
-    optouts.audit(organization.id, "export", "contacts", organizer.id)
+    audit.record(organization.id, "opt_out", "by volunteer", volunteer.id)
+    audit.record(organization.id, "opt_out", "by organizer", organizer.id)
+    audit.record(organization.id, "export", "contacts", organizer.id)
     login(client, organizer)
 
     by_action = client.get("/audit", query_string={"action": "opt_out"}).text
@@ -62,7 +61,7 @@ def test_the_log_filters_by_action_and_by_person(
 def test_details_are_shown_as_words_not_json(
     client: FlaskClient, organization: Organization, organizer: User
 ) -> None:
-    optouts.audit(
+    audit.record(
         organization.id,
         "conversations_reassigned",
         "3 conversations",
@@ -82,7 +81,7 @@ def test_details_are_shown_as_words_not_json(
 
 def test_the_log_is_paged_by_keyset_newest_first(organization: Organization) -> None:
     for n in range(audit.PAGE_SIZE * 2 + 3):
-        optouts.audit(organization.id, "opt_out", f"entry {n}")
+        audit.record(organization.id, "opt_out", f"entry {n}")
     db.session.flush()
 
     first = audit.page(organization.id)
@@ -98,7 +97,7 @@ def test_the_page_links_to_older_entries(
     client: FlaskClient, organization: Organization, organizer: User
 ) -> None:
     for n in range(audit.PAGE_SIZE + 1):
-        optouts.audit(organization.id, "export", f"entry {n}", organizer.id)
+        audit.record(organization.id, "export", f"entry {n}", organizer.id)
     login(client, organizer)
 
     first = client.get("/audit", query_string={"action": "export"}).text
@@ -159,7 +158,7 @@ def test_no_route_rewrites_the_audit_log(
     campaign: Campaign = make_campaign(organization, name=test_auth.CAMPAIGN_NAME)
     contact: Contact = make_contact(campaign, first_name=test_auth.CONTACT_NAME)
     make_user(organization)
-    optouts.audit(organization.id, "opt_out", "before")
+    audit.record(organization.id, "opt_out", "before")
     login(client, organizer)
     token = csrf_token(client.get("/audit").text)
 

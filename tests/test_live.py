@@ -24,7 +24,7 @@ from gotv.models import (
     Organization,
     User,
 )
-from gotv.texting import live, texts
+from gotv.texting import live, replies
 from tests.conftest import csrf_token, deliver_webhooks, login
 from tests.factories import make_campaign, make_contact, make_message, make_org, make_user
 
@@ -103,7 +103,7 @@ def test_a_status_change_is_streamed_to_the_volunteer_who_sent_it(
     db.session.commit()
     stream = open_stream(app, volunteer)
 
-    texts.record_status({"MessageSid": message.twilio_sid or "", "MessageStatus": "delivered"})
+    replies.record_status({"MessageSid": message.twilio_sid or "", "MessageStatus": "delivered"})
 
     heard = b"".join(stream).decode()
     assert "event: status" in heard and '"status": "delivered"' in heard

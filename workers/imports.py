@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from flask import current_app
 from sqlalchemy import select
 
 from gotv.db import db
@@ -16,7 +17,7 @@ log = logging.getLogger(__name__)
 
 def import_contacts(import_id: int) -> None:
     """Load one queued import, all or nothing (see gotv.lists.imports.run)."""
-    imports.run(import_id)
+    imports.run(import_id, current_app.config["DEFAULT_REGION"])
 
 
 def sweep_imports() -> int:

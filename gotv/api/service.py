@@ -28,6 +28,7 @@ from gotv.models import (
     OptOut,
     utcnow,
 )
+from gotv.people import audit
 from gotv.texting import texts
 
 MAX_PAGE = 200
@@ -123,7 +124,7 @@ def create_campaign(organization_id: int, name: str, script: str, token_id: int)
     )
     db.session.add(row)
     db.session.flush()
-    optouts.audit(organization_id, "api_campaign_created", f"campaign {row.id}", token_id=token_id)
+    audit.record(organization_id, "api_campaign_created", f"campaign {row.id}", token_id=token_id)
     return row
 
 
@@ -138,7 +139,7 @@ def change_status(row: Campaign, action: str, token_id: int) -> None:
     if status is CampaignStatus.ACTIVE and not row.script.strip():
         raise Unprocessable("script_required", "Write a script before launching.")
     row.status = status
-    optouts.audit(
+    audit.record(
         row.organization_id,
         "api_campaign_status",
         f"campaign {row.id}",
@@ -270,7 +271,7 @@ def import_opt_outs(
         added = optouts.record_opt_out(organization_id, cell, "api")
         result = "opted_out" if added is not None else "already_opted_out"
         results.append({"input": raw, "cell": cell, "result": result, "error": None})
-    optouts.audit(
+    audit.record(
         organization_id,
         "api_opt_outs_imported",
         token_id=token_id,

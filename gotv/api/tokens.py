@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 
-from gotv.compliance import optouts
 from gotv.db import db
 from gotv.models import ApiToken, utcnow
+from gotv.people import audit
 
 TOKEN_START = "gotv_"
 # Scope -> what it lets a program do, as the settings page says it.
@@ -66,7 +66,7 @@ def create_token(
     )
     db.session.add(token)
     db.session.flush()
-    optouts.audit(
+    audit.record(
         organization_id, "api_token_created", name, user_id, prefix=prefix, scopes=token.scopes
     )
     return token, secret
@@ -120,7 +120,7 @@ def revoke(token: ApiToken, user_id: int | None) -> bool:
     if token.revoked_at is not None:
         return False
     token.revoked_at = utcnow()
-    optouts.audit(
+    audit.record(
         token.organization_id, "api_token_revoked", token.name, user_id, prefix=token.prefix
     )
     return True

@@ -27,11 +27,11 @@ from flask.typing import ResponseReturnValue
 
 from gotv.api import service, tokens
 from gotv.api.errors import json_error
-from gotv.compliance import optouts
 from gotv.db import db
 from gotv.edge import queue
 from gotv.lists import exports, imports
 from gotv.models import ApiToken, Campaign, ContactImport, ImportMode
+from gotv.people import audit
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -241,7 +241,7 @@ def upload_contacts(campaign_id: int) -> ResponseReturnValue:
     except imports.UnreadableList as error:
         fail(422, "unreadable_list", f"That file could not be read: {error}")
     start_import(imp, mapping or dict(imp.mapping), ImportMode(mode))
-    optouts.audit(
+    audit.record(
         imp.organization_id, "api_contacts_uploaded", f"import {imp.id}", token_id=token.id
     )
     db.session.commit()
@@ -357,7 +357,7 @@ def import_opt_outs() -> ResponseReturnValue:
 @requires("optouts:read")
 def export_opt_outs() -> ResponseReturnValue:
     token = current_token()
-    optouts.audit(token.organization_id, "opt_outs_exported", token_id=token.id, via="api")
+    audit.record(token.organization_id, "opt_outs_exported", token_id=token.id, via="api")
     db.session.commit()
     return Response(
         stream_with_context(opt_out_lines(token.organization_id)),

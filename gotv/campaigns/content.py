@@ -16,7 +16,6 @@ from sqlalchemy import ColumnElement, bindparam, delete, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, scoped_session, selectinload
 
-from gotv.compliance import optouts
 from gotv.db import db, execute_core
 from gotv.models import (
     Campaign,
@@ -31,6 +30,7 @@ from gotv.models import (
     tag_key,
     utcnow,
 )
+from gotv.people import audit
 from gotv.texting import texts
 
 QUESTION_MAX = 300
@@ -46,12 +46,6 @@ AnySession = Session | scoped_session[Any]
 
 class ContentError(Exception):
     """The change was refused; `str(error)` says why."""
-
-
-def audit(
-    organization_id: int, action: str, subject: str, user: User | None, **details: Any
-) -> None:
-    optouts.audit(organization_id, action, subject, user.id if user else None, **details)
 
 
 # --- Survey questions ----------------------------------------------------------------------
@@ -134,11 +128,11 @@ def add_question(campaign: Campaign, text: str, choices: str, user: User) -> Sur
     db.session.flush()
     for position, label in enumerate(labels, start=1):
         db.session.add(SurveyChoice(question_id=question.id, label=label, position=position))
-    audit(
+    audit.record(
         campaign.organization_id,
         "survey_question_added",
         f"campaign {campaign.id}",
-        user,
+        user and user.id,
         question_id=question.id,
         text=text,
         choices=labels,
@@ -149,11 +143,11 @@ def add_question(campaign: Campaign, text: str, choices: str, user: User) -> Sur
 
 def edit_question(question: SurveyQuestion, text: str, user: User) -> None:
     old, question.text = question.text, clean_text(text, QUESTION_MAX, "question")
-    audit(
+    audit.record(
         question.campaign.organization_id,
         "survey_question_edited",
         f"campaign {question.campaign_id}",
-        user,
+        user and user.id,
         question_id=question.id,
         old=old,
         new=question.text,
@@ -179,11 +173,11 @@ def move(rows: list[Any], row: Any, step: int) -> bool:
 
 def move_question(question: SurveyQuestion, step: int, user: User) -> None:
     if move(questions(question.campaign), question, step):
-        audit(
+        audit.record(
             question.campaign.organization_id,
             "survey_question_moved",
             f"campaign {question.campaign_id}",
-            user,
+            user and user.id,
             question_id=question.id,
             step=step,
         )
@@ -199,11 +193,11 @@ def delete_question(question: SurveyQuestion, user: User) -> bool:
     :return: True when deleted, False when retired.
     """
     answered = answer_count(SurveyAnswer.question_id == question.id)
-    audit(
+    audit.record(
         question.campaign.organization_id,
         "survey_question_retired" if answered else "survey_question_deleted",
         f"campaign {question.campaign_id}",
-        user,
+        user and user.id,
         question_id=question.id,
         text=question.text,
         answers=answered,
@@ -226,11 +220,11 @@ def add_choice(question: SurveyQuestion, label: str, user: User) -> SurveyChoice
     )
     db.session.add(choice)
     db.session.flush()
-    audit(
+    audit.record(
         question.campaign.organization_id,
         "survey_choice_added",
         f"campaign {question.campaign_id}",
-        user,
+        user and user.id,
         question_id=question.id,
         choice_id=choice.id,
         label=label,
@@ -241,11 +235,11 @@ def add_choice(question: SurveyQuestion, label: str, user: User) -> SurveyChoice
 def rename_choice(choice: SurveyChoice, label: str, user: User) -> None:
     """Rename a choice; answers that chose it keep it, under the new label."""
     old, choice.label = choice.label, clean_text(label, CHOICE_MAX, "choice")
-    audit(
+    audit.record(
         choice.question.campaign.organization_id,
         "survey_choice_renamed",
         f"campaign {choice.question.campaign_id}",
-        user,
+        user and user.id,
         choice_id=choice.id,
         old=old,
         new=choice.label,
@@ -254,11 +248,11 @@ def rename_choice(choice: SurveyChoice, label: str, user: User) -> None:
 
 def move_choice(choice: SurveyChoice, step: int, user: User) -> None:
     if move(list(choice.question.choices), choice, step):
-        audit(
+        audit.record(
             choice.question.campaign.organization_id,
             "survey_choice_moved",
             f"campaign {choice.question.campaign_id}",
-            user,
+            user and user.id,
             choice_id=choice.id,
             step=step,
         )
@@ -275,11 +269,11 @@ def delete_choice(choice: SurveyChoice, user: User) -> None:
     question = choice.question
     if len(question.choices) <= 2:
         raise ContentError("A question needs at least two choices.")
-    audit(
+    audit.record(
         question.campaign.organization_id,
         "survey_choice_deleted",
         f"campaign {question.campaign_id}",
-        user,
+        user and user.id,
         choice_id=choice.id,
         label=choice.label,
     )
@@ -325,11 +319,11 @@ def record_answer(
     if choice_id is None:
         if answer is not None:
             db.session.delete(answer)
-            audit(
+            audit.record(
                 organization_id,
                 "survey_answer_cleared",
                 f"contact {contact.id}",
-                user,
+                user and user.id,
                 question_id=question.id,
             )
         return None
@@ -339,11 +333,11 @@ def record_answer(
         answer = SurveyAnswer(contact_id=contact.id, question_id=question.id, choice_id=choice_id)
         db.session.add(answer)
     answer.choice_id, answer.user_id, answer.answered_at = choice_id, user.id, utcnow()
-    audit(
+    audit.record(
         organization_id,
         "survey_answer_recorded",
         f"contact {contact.id}",
-        user,
+        user and user.id,
         question_id=question.id,
         choice_id=choice_id,
     )
@@ -449,11 +443,11 @@ def add_canned(campaign: Campaign, title: str, body: str, user: User) -> CannedR
     response = CannedResponse(campaign_id=campaign.id, title=title, body=body)
     db.session.add(response)
     db.session.flush()
-    audit(
+    audit.record(
         campaign.organization_id,
         "canned_response_added",
         f"campaign {campaign.id}",
-        user,
+        user and user.id,
         canned_response_id=response.id,
         title=title,
     )
@@ -464,22 +458,22 @@ def edit_canned(
     response: CannedResponse, campaign: Campaign, title: str, body: str, user: User
 ) -> None:
     response.title, response.body = check_canned(campaign, title, body)
-    audit(
+    audit.record(
         campaign.organization_id,
         "canned_response_edited",
         f"campaign {campaign.id}",
-        user,
+        user and user.id,
         canned_response_id=response.id,
         title=response.title,
     )
 
 
 def delete_canned(response: CannedResponse, campaign: Campaign, user: User) -> None:
-    audit(
+    audit.record(
         campaign.organization_id,
         "canned_response_deleted",
         f"campaign {campaign.id}",
-        user,
+        user and user.id,
         canned_response_id=response.id,
         title=response.title,
     )
@@ -568,7 +562,7 @@ def create_tag(organization_id: int, name: str, user: User) -> Tag:
             db.session.add(tag)
     except IntegrityError as error:  # created by someone else a moment ago
         raise ContentError(f"There is already a tag “{name}”.") from error
-    audit(organization_id, "tag_created", f"tag {tag.id}", user, name=name)
+    audit.record(organization_id, "tag_created", f"tag {tag.id}", user and user.id, name=name)
     return tag
 
 
@@ -584,15 +578,22 @@ def rename_tag(tag: Tag, name: str, user: User) -> None:
     if other is not None and other.id != tag.id:
         raise ContentError(f"There is already a tag “{other.name}”.")
     old, tag.name = tag.name, name
-    audit(tag.organization_id, "tag_renamed", f"tag {tag.id}", user, old=old, new=name)
+    audit.record(
+        tag.organization_id, "tag_renamed", f"tag {tag.id}", user and user.id, old=old, new=name
+    )
 
 
 def delete_tag(tag: Tag, user: User) -> int:
     """Delete the tag and take it off every contact. :return: how many contacts had it."""
     result = db.session.execute(delete(ContactTag).where(ContactTag.tag_id == tag.id))
     removed = int(result.rowcount or 0)  # type: ignore[attr-defined]
-    audit(
-        tag.organization_id, "tag_deleted", f"tag {tag.id}", user, name=tag.name, contacts=removed
+    audit.record(
+        tag.organization_id,
+        "tag_deleted",
+        f"tag {tag.id}",
+        user and user.id,
+        name=tag.name,
+        contacts=removed,
     )
     db.session.delete(tag)
     return removed
@@ -653,7 +654,13 @@ def tag_contact(contact: Contact, tag: Tag, user: User) -> bool:
             db.session.add(ContactTag(contact_id=contact.id, tag_id=tag.id, user_id=user.id))
     except IntegrityError:  # tagged by someone else a moment ago
         return False
-    audit(tag.organization_id, "contact_tagged", f"contact {contact.id}", user, tag=tag.name)
+    audit.record(
+        tag.organization_id,
+        "contact_tagged",
+        f"contact {contact.id}",
+        user and user.id,
+        tag=tag.name,
+    )
     return True
 
 
@@ -664,7 +671,13 @@ def untag_contact(contact: Contact, tag: Tag, user: User) -> bool:
     )
     removed = result.rowcount  # type: ignore[attr-defined]
     if removed:
-        audit(tag.organization_id, "contact_untagged", f"contact {contact.id}", user, tag=tag.name)
+        audit.record(
+            tag.organization_id,
+            "contact_untagged",
+            f"contact {contact.id}",
+            user and user.id,
+            tag=tag.name,
+        )
     return bool(removed)
 
 

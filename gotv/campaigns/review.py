@@ -20,7 +20,6 @@ from sqlalchemy import ColumnElement, and_, exists, false, select, update
 from gotv.compliance import optouts
 from gotv.db import db
 from gotv.models import (
-    BlockedNumber,
     Campaign,
     CampaignStatus,
     Contact,
@@ -28,10 +27,10 @@ from gotv.models import (
     ContactTag,
     Direction,
     Message,
-    OptOut,
     Tag,
     User,
 )
+from gotv.people import audit
 
 PAGE_SIZE = 50
 UNASSIGNED = "none"  # the volunteer filter's value for conversations nobody holds
@@ -74,7 +73,7 @@ def by_texter(value: str, organization_id: int) -> Condition:
 
 
 def opted_out(organization_id: int) -> Condition:
-    return exists().where(OptOut.organization_id == organization_id, OptOut.cell == Contact.cell)
+    return optouts.opted_out(organization_id, Contact.cell)
 
 
 def has_replied() -> Condition:
@@ -87,10 +86,7 @@ def closed(organization_id: int) -> Condition:
     archived = select(Campaign.id).where(
         Campaign.organization_id == organization_id, Campaign.status == CampaignStatus.ARCHIVED
     )
-    blocked = exists().where(
-        BlockedNumber.organization_id == organization_id, BlockedNumber.cell == Contact.cell
-    )
-    return Contact.campaign_id.in_(archived) | blocked
+    return Contact.campaign_id.in_(archived) | optouts.blocked(organization_id, Contact.cell)
 
 
 def by_status(value: str, organization_id: int) -> Condition:
@@ -368,7 +364,7 @@ def move(conditions: list[Condition], holder: User | None) -> int:
 def audit_reassignment(
     organization_id: int, by_user_id: int, holder: User | None, moved: int, **what: Any
 ) -> None:
-    optouts.audit(
+    audit.record(
         organization_id,
         "conversations_reassigned",
         f"{moved} conversation{'' if moved == 1 else 's'}",

@@ -1,8 +1,10 @@
-"""Consent: opt-outs, numbers that cannot be texted, carrier errors, and the audit trail.
+"""Opt-outs and the numbers that cannot be texted: who may be texted, and recording who may not.
 
-Plain functions on the database session; callers commit. An opt-out is organization-wide and
-takes effect inside the transaction that records it: queued texts to the number are refused at
-once, and the send gate checks the table again before every send.
+`may_be_texted` is the one predicate every path that texts asks (the click's claim, batches,
+replies, the outbox's last gate); quiet hours (`hours`) are asked beside it. Plain functions
+on the database session; callers commit. An opt-out is organization-wide and takes effect
+inside the transaction that records it: queued texts to the number are refused at once, and the
+last gate asks again before every send.
 """
 
 from __future__ import annotations
@@ -10,13 +12,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy import ColumnElement, Exists, Select, bindparam, exists, select, update
+from sqlalchemy.orm import QueryableAttribute
 
 from gotv.compliance import carrier_errors
 from gotv.compliance.carrier_errors import Action
 from gotv.db import db, execute_core, insert_new
 from gotv.models import (
-    AuditEvent,
     BlockedNumber,
     Campaign,
     Contact,
@@ -25,6 +27,7 @@ from gotv.models import (
     MessageStatus,
     OptOut,
 )
+from gotv.people import audit
 
 log = logging.getLogger(__name__)
 
@@ -32,23 +35,40 @@ log = logging.getLogger(__name__)
 CONFIRMATION_TEXT = "{organization}: you are unsubscribed and will get no more texts from us."
 
 
-def audit(
-    organization_id: int,
-    action: str,
-    subject: str = "",
-    user_id: int | None = None,
-    **details: Any,
-) -> None:
-    """Append an entry to the organization's audit log (in this transaction)."""
-    db.session.add(
-        AuditEvent(
-            organization_id=organization_id,
-            user_id=user_id,
-            action=action,
-            subject=subject,
-            details=details,
-        )
+# A value, a column (Contact.cell, Message.to_number) or a bound parameter: one definition of
+# each rule serves queries built per call and statements built once.
+Operand = int | str | ColumnElement[Any] | QueryableAttribute[Any]
+
+
+# --- Who may be texted ---------------------------------------------------------------------
+
+
+def may_be_texted(organization_id: Operand, cell: Operand) -> ColumnElement[bool]:
+    """SQL: the organization may text `cell`: it has not opted out, and the carrier has not
+    told us it cannot receive texts."""
+    return ~opted_out(organization_id, cell) & ~blocked(organization_id, cell)
+
+
+def opted_out(organization_id: Operand, cell: Operand) -> Exists:
+    """SQL: `cell` has opted out of everything the organization sends."""
+    return exists().where(OptOut.organization_id == organization_id, OptOut.cell == cell)
+
+
+def blocked(organization_id: Operand, cell: Operand) -> Exists:
+    """SQL: the carrier told us `cell` cannot receive the organization's texts."""
+    return exists().where(
+        BlockedNumber.organization_id == organization_id, BlockedNumber.cell == cell
     )
+
+
+def is_opted_out(organization_id: int, cell: str) -> bool:
+    """True when `cell` has opted out of this organization's texts."""
+    return bool(db.session.scalar(select(opted_out(organization_id, cell))))
+
+
+def is_blocked(organization_id: int, cell: str) -> bool:
+    """True when the carrier told us this number cannot receive our texts."""
+    return bool(db.session.scalar(select(blocked(organization_id, cell))))
 
 
 # --- Opt-outs ------------------------------------------------------------------------------
@@ -59,12 +79,6 @@ def opt_out_of(organization_id: int, cell: str) -> OptOut | None:
     return db.session.scalars(
         select(OptOut).where(OptOut.organization_id == organization_id, OptOut.cell == cell)
     ).first()
-
-
-def is_opted_out(organization_id: int, cell: str) -> bool:
-    """True when `cell` has opted out of this organization's texts."""
-    query = select(OptOut.id).where(OptOut.organization_id == organization_id, OptOut.cell == cell)
-    return db.session.execute(query).first() is not None
 
 
 def record_opt_out(
@@ -94,7 +108,7 @@ def record_opt_out(
         },
     ).scalar()
     if opt_out_id is not None:
-        audit(
+        audit.record(
             organization_id,
             "opt_out",
             cell,
@@ -152,7 +166,7 @@ def lift_opt_out(organization_id: int, cell: str, why: str, user_id: int | None 
     opt_out = opt_out_of(organization_id, cell)
     if opt_out is None:
         return False
-    audit(
+    audit.record(
         organization_id,
         "opt_out_lifted",
         cell,
@@ -224,14 +238,6 @@ def add_auto_reply(contact: Contact, kind: MessageKind, body: str) -> Message:
 # --- Numbers that cannot be texted and carrier errors -------------------------------------
 
 
-def is_blocked(organization_id: int, cell: str) -> bool:
-    """True when the carrier told us this number cannot receive our texts."""
-    query = select(BlockedNumber.id).where(
-        BlockedNumber.organization_id == organization_id, BlockedNumber.cell == cell
-    )
-    return db.session.execute(query).first() is not None
-
-
 def block_number(organization_id: int, cell: str, code: int, reason: str) -> None:
     """Never text this number again (invalid, landline, blocking us); refuse what is queued."""
     db.session.execute(
@@ -252,6 +258,6 @@ def apply_carrier_error(message: Message, code: int | None) -> Action:
     elif entry.action == Action.BLOCK_NUMBER:
         block_number(organization_id, cell, code, entry.reason)
     elif entry.action == Action.ALERT:
-        audit(organization_id, "carrier_alert", cell, code=code, reason=entry.reason)
+        audit.record(organization_id, "carrier_alert", cell, code=code, reason=entry.reason)
         log.warning("carrier alert %s on message %s: %s", code, message.id, entry.reason)
     return entry.action

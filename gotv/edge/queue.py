@@ -120,7 +120,7 @@ def failed_jobs(limit: int = 50) -> list[FailedJob] | None:
     )[:limit]
 
 
-# A million-row import takes about 20 s on a small box; leave room for a slow one.
+# Far more than a million-row import takes (docs/benchmarks.md): room for a slow box.
 IMPORT_TIMEOUT_SECONDS = 3600
 
 

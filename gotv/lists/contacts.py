@@ -16,7 +16,6 @@ from functools import cache
 from pathlib import Path
 
 import phonenumbers
-import zipcodes
 from phonenumbers import timezone as phone_timezone
 
 ZIP_TABLE = Path(__file__).parents[1] / "data" / "zips.csv"
@@ -269,30 +268,6 @@ def zip_rows() -> list[list[str]]:
         return list(reader)
 
 
-def zipcodes_rows() -> list[list[str]]:
-    """ZIP_TABLE's rows computed from the zipcodes package (150 MB of objects while it runs).
-
-    ZIP_TABLE is this, saved (`python -m gotv.lists.contacts`): a few MB instead of zipcodes' data
-    set in every import worker. tests/test_imports.py checks the two agree.
-    """
-    return [
-        [
-            entry["zip_code"],
-            entry.get("state") or "",
-            entry.get("timezone") or "",
-            " ".join(entry.get("area_codes") or ()),
-        ]
-        for entry in zipcodes.list_all()
-    ]
-
-
-def write_zip_table() -> None:
-    with ZIP_TABLE.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["zip", "state", "timezone", "area_codes"])
-        writer.writerows(zipcodes_rows())
-
-
 def phone_zones(cell: str) -> str:
     """Every IANA zone the number's area code may be in (space-separated), or '' if unknown."""
     zones = [
@@ -302,7 +277,3 @@ def phone_zones(cell: str) -> str:
     ]
     # Toll-free and non-geographic numbers list every zone in the plan: treat them as unknown.
     return " ".join(zones) if len(zones) <= MAX_CANDIDATE_ZONES else ""
-
-
-if __name__ == "__main__":
-    write_zip_table()

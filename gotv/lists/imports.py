@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterator
 from json.encoder import encode_basestring
 from typing import IO, Any
 
-from flask import current_app
 from psycopg.copy import QueuedLibpqWriter
 from redis.exceptions import RedisError
 from sqlalchemy import delete, exists, insert, select, update
@@ -347,9 +346,10 @@ def rejections_csv(imp: ContactImport) -> Iterator[str]:
 # --- The job ---------------------------------------------------------------------------------
 
 
-def run(import_id: int) -> None:
+def run(import_id: int, region: str = "US") -> None:
     """Load a QUEUED import all or nothing: DONE with everything committed in one transaction,
-    or CANCELLED/FAILED (with the error) and the campaign exactly as it was."""
+    or CANCELLED/FAILED (with the error) and the campaign exactly as it was. Numbers written
+    without a country code are read as `region`'s."""
     # Claim it with a conditional UPDATE, so a second job for the same import does nothing.
     claimed = db.session.execute(
         update(ContactImport)
@@ -364,7 +364,7 @@ def run(import_id: int) -> None:
     imp = db.session.get(ContactImport, import_id)
     assert imp is not None
     try:
-        Loader(imp).load()
+        Loader(imp, region).load()
     except ImportCancelled:
         finish_empty(import_id, ImportStatus.CANCELLED, "")
     except Exception as error:
@@ -425,10 +425,10 @@ class Loader:
     Nothing is committed until `load` finishes; the caller rolls back on any exception.
     """
 
-    def __init__(self, imp: ContactImport) -> None:
+    def __init__(self, imp: ContactImport, region: str = "US") -> None:
         self.imp = imp
         self.campaign = db.session.get(Campaign, imp.campaign_id)
-        self.normalize = Normalizer(current_app.config.get("DEFAULT_REGION", "US"))
+        self.normalize = Normalizer(region)
         self.writer = make_writer(imp)
         index = {header: position for position, header in enumerate(imp.headers)}
         self.width = len(imp.headers)

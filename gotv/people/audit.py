@@ -1,7 +1,7 @@
-"""The audit log, read back: an organization's entries, newest first, a page at a time.
+"""The audit log: `record` adds an entry; `page` reads an organization's back, newest first.
 
-Entries are only ever added (`consent.audit`, in the transaction of the change they record);
-no code path updates or deletes one. Texts sent are not entries: each message row records the
+Entries are only ever added (by `record`, in the transaction of the change they record); no
+code path updates or deletes one. Texts sent are not entries: each message row records the
 volunteer who sent it (`Message.texter_id`), which at a million sends is the audit trail.
 """
 
@@ -18,6 +18,26 @@ from gotv.db import db
 from gotv.models import AuditEvent, User
 
 PAGE_SIZE = 50
+
+
+def record(
+    organization_id: int,
+    action: str,
+    subject: str = "",
+    user_id: int | None = None,
+    **details: Any,
+) -> None:
+    """Append an entry to the organization's audit log, in this transaction: `user_id` did
+    `action` to `subject` (a number, "campaign 7"...), with `details` as plain JSON values."""
+    db.session.add(
+        AuditEvent(
+            organization_id=organization_id,
+            user_id=user_id,
+            action=action,
+            subject=subject,
+            details=details,
+        )
+    )
 
 
 @dataclass(frozen=True)

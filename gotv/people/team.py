@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from gotv.compliance import optouts
 from gotv.db import db
 from gotv.models import Campaign, Contact, ContactStatus, Invite, Role, User, utcnow
+from gotv.people import audit
 
 INVITE_LIFETIME = timedelta(days=14)
 MIN_PASSWORD_LENGTH = 10
@@ -83,7 +83,7 @@ def create_invite(
     )
     db.session.add(invite)
     db.session.flush()
-    optouts.audit(
+    audit.record(
         inviter.organization_id,
         "invite_created",
         f"invite {invite.id}",
@@ -132,7 +132,7 @@ def revoke_invite(invite: Invite, by: User, now: datetime) -> None:
         raise TeamRuleBroken(f"Only owners may revoke invitations for {invite.role.value}s.")
     if invite.revoked_at is None:
         invite.revoked_at = now
-        optouts.audit(invite.organization_id, "invite_revoked", f"invite {invite.id}", by.id)
+        audit.record(invite.organization_id, "invite_revoked", f"invite {invite.id}", by.id)
 
 
 def join(invite: Invite, name: str, email: str, password: str, now: datetime) -> User:
@@ -174,7 +174,7 @@ def join(invite: Invite, name: str, email: str, password: str, now: datetime) ->
             db.session.add(user)
     except IntegrityError:
         raise email_taken from None
-    optouts.audit(
+    audit.record(
         invite.organization_id,
         "invite_used",
         f"invite {invite.id}",
@@ -238,7 +238,7 @@ def change_role(member: User, role: Role, by: User) -> None:
         return
     if role != Role.OWNER and is_last_owner(member):
         raise TeamRuleBroken(f"{member.name} is the last owner; make someone else owner first.")
-    optouts.audit(
+    audit.record(
         member.organization_id,
         "role_changed",
         member.email,
@@ -283,9 +283,7 @@ def suspend(member: User, by: User, now: datetime) -> int:
         raise TeamRuleBroken(f"{member.name} is the last owner and cannot be suspended.")
     member.suspended_at = now
     released = release_unsent_contacts(member.id)
-    optouts.audit(
-        member.organization_id, "member_suspended", member.email, by.id, released=released
-    )
+    audit.record(member.organization_id, "member_suspended", member.email, by.id, released=released)
     return released
 
 
@@ -296,7 +294,7 @@ def reinstate(member: User, by: User) -> None:
     if member.suspended_at is None:
         return
     member.suspended_at = None
-    optouts.audit(member.organization_id, "member_reinstated", member.email, by.id)
+    audit.record(member.organization_id, "member_reinstated", member.email, by.id)
 
 
 def refusal(actor: User, member: User) -> str:

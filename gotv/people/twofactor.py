@@ -15,9 +15,9 @@ from pyotp.utils import strings_equal
 from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from gotv.compliance import optouts
 from gotv.db import db
 from gotv.models import User
+from gotv.people import audit
 
 ISSUER = "gotv"
 # Steps either side of now that still count: 30 seconds of clock drift each way.
@@ -92,7 +92,7 @@ def enable(user: User, secret: str, code: str, now: datetime) -> bool:
         return False
     user.totp_secret = secret
     user.totp_last_step = step
-    optouts.audit(user.organization_id, "two_factor_enabled", user.email, user.id)
+    audit.record(user.organization_id, "two_factor_enabled", user.email, user.id)
     return True
 
 
@@ -102,5 +102,5 @@ def disable(user: User, code: str, now: datetime) -> bool:
         return False
     user.totp_secret = None
     user.totp_last_step = None
-    optouts.audit(user.organization_id, "two_factor_disabled", user.email, user.id)
+    audit.record(user.organization_id, "two_factor_disabled", user.email, user.id)
     return True

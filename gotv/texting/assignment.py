@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, bindparam, func, select, text, tuple_, update
 
-from gotv.compliance import hours
+from gotv.compliance import hours, optouts
 from gotv.db import db, execute_core
 from gotv.models import Campaign, CampaignStatus, Contact, ContactStatus, User
 from gotv.texting import texts
@@ -82,7 +82,10 @@ def held(campaign: Campaign, texter: User) -> int:
         db.session.scalar(
             select(func.count())
             .select_from(Contact)
-            .where(*holding(campaign, texter), texts.textable_number(campaign))
+            .where(
+                *holding(campaign, texter),
+                optouts.may_be_texted(campaign.organization_id, Contact.cell),
+            )
         )
         or 0
     )
@@ -149,8 +152,8 @@ def random_start(campaign: Campaign) -> int:
     Volunteers who ask at the same moment as others start their pick there instead of at the
     top of the list. Picking from the top, each concurrent pick steps over every row the
     others hold locked, and over every row they took (dead index entries until no open
-    transaction can see them): when 500 volunteers asked in the same second at 1,000,000
-    contacts, the last of them waited 23-26 s. From random places they rarely meet. A batch
+    transaction can see them), and a rush of volunteers queued behind each other's locks
+    (docs/benchmarks.md). From random places they rarely meet. A batch
     taken alone, the usual case, is still the first free contacts in list order.
     """
     low, high = db.session.execute(
@@ -178,7 +181,7 @@ def pick(
             Contact.texter_id.is_(None),
             Contact.id > after,
             tuple_(Contact.time_zones, Contact.rule_states).in_(places),
-            texts.textable_number(campaign),
+            optouts.may_be_texted(campaign.organization_id, Contact.cell),
         )
         .order_by(Contact.id)
         .limit(wanted)
@@ -264,7 +267,10 @@ def batch(campaign: Campaign, texter: User, now: datetime, ready_limit: int = 5)
     """
     counts = db.session.execute(
         select(Contact.time_zones, Contact.rule_states, func.count())
-        .where(*holding(campaign, texter), texts.textable_number(campaign))
+        .where(
+            *holding(campaign, texter),
+            optouts.may_be_texted(campaign.organization_id, Contact.cell),
+        )
         .group_by(Contact.time_zones, Contact.rule_states)
     ).all()
     found = Batch()
@@ -285,7 +291,7 @@ def batch(campaign: Campaign, texter: User, now: datetime, ready_limit: int = 5)
                 .where(
                     *holding(campaign, texter),
                     tuple_(Contact.time_zones, Contact.rule_states).in_(open_places),
-                    texts.textable_number(campaign),
+                    optouts.may_be_texted(campaign.organization_id, Contact.cell),
                 )
                 .order_by(Contact.id)
                 .limit(ready_limit)
@@ -351,7 +357,7 @@ _TOP_UP = (
         Contact.status == ContactStatus.NEW,
         Contact.id > bindparam("after"),
         Contact.id != bindparam("leaving_out"),
-        texts.textable_in(bindparam("organization")),
+        optouts.may_be_texted(bindparam("organization"), Contact.cell),
     )
     .order_by(Contact.id)
     .limit(bindparam("rows"))

@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Flask
 from redis import Redis
 
 from gotv.edge import queue
@@ -36,17 +35,6 @@ RECONNECT_MILLISECONDS = 2000
 STREAMS_PER_PROCESS = 96
 # When to come back: spread out, so that pages turned away together do not return together.
 BUSY_RETRY_SECONDS = (15, 45)
-
-
-def init_app(app: Flask) -> None:
-    """The process's stream slots (a process builds its app once, so they are per process),
-    and the Redis connections of its streams: one each, held for minutes, in a pool of their
-    own, so that they never take the connections of the requests' publishes and enqueues."""
-    limit = app.config.get("LIVE_STREAMS_PER_PROCESS", STREAMS_PER_PROCESS)
-    app.extensions["gotv.live_slots"] = threading.BoundedSemaphore(limit)
-    app.extensions["gotv.live_redis"] = Redis.from_url(
-        app.config["REDIS_URL"], max_connections=max(1, limit)
-    )
 
 
 def channel(connection: Redis, user_id: int) -> str:

@@ -1,7 +1,7 @@
 """The outbox: queued message rows, and the send pump that takes them to Twilio exactly once.
 
 A volunteer's click writes a `queued` message in the same transaction as the conversation change
-(see texting.py). A send pump, run by a worker, repeatedly:
+(see texts.py). A send pump, run by a worker, repeatedly:
 
 1. picks due queued rows (`FOR UPDATE SKIP LOCKED`, so pumps on many workers never collide),
    takes pacing tokens for their senders (pacing.py) and claims the rows it may send now with
@@ -24,29 +24,44 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from redis.exceptions import RedisError
-from sqlalchemy import Table, bindparam, case, exists, select, text, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Integer,
+    Select,
+    Table,
+    Update,
+    any_,
+    bindparam,
+    case,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 
 from gotv.compliance import carrier_errors, hours, optouts
 from gotv.compliance.carrier_errors import Action
 from gotv.db import db
 from gotv.edge import queue, sms
 from gotv.models import (
-    BlockedNumber,
     Campaign,
     CampaignStatus,
     Contact,
     Message,
     MessageKind,
     MessageStatus,
-    OptOut,
     Organization,
+    Role,
     Sender,
     User,
     utcnow,
 )
+from gotv.people import audit
 from gotv.texting import pacing
 from gotv.texting.texts import CONFIRMATION_SECONDS, MAX_VALIDITY_SECONDS
 
@@ -137,7 +152,7 @@ def claim(
 # Until autovacuum next analyzes the table, PostgreSQL believes the queued-message index
 # holds what it held then: after a burst of clicks or an outage's backlog that is a few rows
 # where there are 100,000. It then plans the claim as a bitmap scan that reads and sorts every
-# queued row (45-65 ms, measured) instead of walking the index to the first few (0.3 ms).
+# queued row instead of walking the index to the first few, many times slower.
 # Without bitmap scans, for this transaction only, the index walk is the plan whatever the
 # statistics say.
 _WALK_THE_QUEUE_PG = text("SELECT set_config('enable_bitmapscan', 'off', true)")
@@ -215,16 +230,10 @@ def claim_rows(message_ids: list[int], now: datetime) -> Sequence[GateRow]:
     """
     if not message_ids:
         return []
+    params = {"ids": message_ids, "now": now}
     if db.session.get_bind().dialect.name == "postgresql":
-        return db.session.execute(_CLAIM_AND_READ_PG, {"ids": message_ids, "now": now}).all()
-    result = db.session.execute(
-        update(Message)
-        .where(Message.id.in_(message_ids), Message.status == MessageStatus.QUEUED)
-        .values(status=MessageStatus.SENDING, attempts=Message.attempts + 1, updated_at=now)
-        .returning(Message.id)
-        .execution_options(synchronize_session=False)
-    )
-    claimed = list(result.scalars())
+        return db.session.execute(_CLAIM_AND_READ_PG, params).all()
+    claimed = list(db.session.execute(_CLAIM, params).scalars())
     if not claimed:
         return []
     return db.session.execute(_GATE_ROWS.where(Message.id.in_(claimed))).all()
@@ -233,75 +242,105 @@ def claim_rows(message_ids: list[int], now: datetime) -> Sequence[GateRow]:
 # --- The last gate -------------------------------------------------------------------------
 
 
-# Everything the last gate reads about a claimed message, in one query of plain rows: the
-# message, its contact, campaign and author, and whether its number is opted out or blocked.
-_GATE_COLUMNS = (
-    Message.id,
-    Message.organization_id,
-    Message.to_number,
-    Message.kind,
-    Message.texter_id,
-    Message.body,
-    Message.sender,
-    Message.created_at,
-    Contact.id.label("contact_id"),
-    Contact.texter_id.label("assigned_texter_id"),
-    Contact.time_zones,
-    Contact.rule_states,
-    Campaign.status.label("campaign_status"),
-    Campaign.window_start_hour,
-    Campaign.window_end_hour,
-    Campaign.smart_encoding,
-    User.role.label("texter_role"),
+class GateRow(Protocol):
+    """Everything the last gate reads about a claimed message: the message, its contact,
+    campaign and author, and whether its number may be texted (`_gate_rows`)."""
+
+    id: int
+    organization_id: int | None
+    to_number: str
+    kind: MessageKind
+    texter_id: int | None
+    body: str
+    sender: str
+    created_at: datetime
+    contact_id: int | None
+    assigned_texter_id: int | None
+    time_zones: str
+    rule_states: str
+    campaign_status: CampaignStatus | None
+    window_start_hour: int
+    window_end_hour: int
+    smart_encoding: bool
+    texter_role: Role | None
+    opted_out: bool
+    blocked: bool
+
+
+# What the gate reads of the message row itself.
+_GATE_READS = (
+    "id",
+    "organization_id",
+    "to_number",
+    "kind",
+    "texter_id",
+    "body",
+    "sender",
+    "created_at",
+    "contact_id",
+    "campaign_id",
 )
-_OPTED_OUT = exists().where(
-    OptOut.organization_id == Message.organization_id, OptOut.cell == Message.to_number
-)
-_BLOCKED = exists().where(
-    BlockedNumber.organization_id == Message.organization_id,
-    BlockedNumber.cell == Message.to_number,
-)
-_GATE_ROWS = (
-    select(*_GATE_COLUMNS, _OPTED_OUT.label("opted_out"), _BLOCKED.label("blocked"))
-    .outerjoin(Contact, Contact.id == Message.contact_id)
-    .outerjoin(Campaign, Campaign.id == Message.campaign_id)
-    .outerjoin(User, User.id == Message.texter_id)
-    .order_by(Message.id)
-)
-# The same rows, read from the claiming UPDATE itself: one statement, one round trip.
-_CLAIM_AND_READ_PG = text(
-    """
-    WITH claimed AS (
-        UPDATE message SET status = 'sending', attempts = attempts + 1, updated_at = :now
-        WHERE id = ANY(:ids) AND status = 'queued'
-        RETURNING id, organization_id, to_number, kind, texter_id, body, sender, created_at,
-            contact_id, campaign_id
+
+
+def _claim(ids: ColumnElement[bool]) -> Update:
+    """UPDATE the queued messages `ids` picks to `sending`, one more attempt each."""
+    return (
+        update(Message)
+        .where(ids, Message.status == MessageStatus.QUEUED)
+        .values(
+            status=MessageStatus.SENDING,
+            attempts=Message.attempts + 1,
+            updated_at=bindparam("now"),
+        )
+        .execution_options(synchronize_session=False)
     )
-    SELECT claimed.id, claimed.organization_id, claimed.to_number, claimed.kind,
-        claimed.texter_id, claimed.body, claimed.sender, claimed.created_at,
-        contact.id AS contact_id, contact.texter_id AS assigned_texter_id, contact.time_zones,
-        contact.rule_states, campaign.status AS campaign_status, campaign.window_start_hour,
-        campaign.window_end_hour, campaign.smart_encoding, "user".role AS texter_role,
-        EXISTS (SELECT FROM opt_out WHERE opt_out.organization_id = claimed.organization_id
-            AND opt_out.cell = claimed.to_number) AS opted_out,
-        EXISTS (SELECT FROM blocked_number
-            WHERE blocked_number.organization_id = claimed.organization_id
-            AND blocked_number.cell = claimed.to_number) AS blocked
-    FROM claimed
-    LEFT JOIN contact ON contact.id = claimed.contact_id
-    LEFT JOIN campaign ON campaign.id = claimed.campaign_id
-    LEFT JOIN "user" ON "user".id = claimed.texter_id
-    ORDER BY claimed.id
-    """
-).columns(
-    kind=Message.kind.type,
-    created_at=Message.created_at.type,
-    campaign_status=Campaign.status.type,
-    texter_role=User.role.type,
+
+
+def _gate_rows(message: FromClause) -> Select[Any]:
+    """The gate's rows (`GateRow`) for the messages of `message`: the message table itself, or
+    the rows a claiming UPDATE returned."""
+    m = message.c
+    return (
+        select(
+            m.id,
+            m.organization_id,
+            m.to_number,
+            m.kind,
+            m.texter_id,
+            m.body,
+            m.sender,
+            m.created_at,
+            Contact.id.label("contact_id"),
+            Contact.texter_id.label("assigned_texter_id"),
+            Contact.time_zones,
+            Contact.rule_states,
+            Campaign.status.label("campaign_status"),
+            Campaign.window_start_hour,
+            Campaign.window_end_hour,
+            Campaign.smart_encoding,
+            User.role.label("texter_role"),
+            optouts.opted_out(m.organization_id, m.to_number).label("opted_out"),
+            optouts.blocked(m.organization_id, m.to_number).label("blocked"),
+        )
+        .select_from(message)
+        .outerjoin(Contact, Contact.id == m.contact_id)
+        .outerjoin(Campaign, Campaign.id == m.campaign_id)
+        .outerjoin(User, User.id == m.texter_id)
+        .order_by(m.id)
+    )
+
+
+_MESSAGE = Message.__table__
+assert isinstance(_MESSAGE, Table)
+_CLAIM = _claim(Message.id.in_(bindparam("ids", expanding=True))).returning(Message.id)
+_GATE_ROWS = _gate_rows(_MESSAGE)
+# On PostgreSQL, the same rows read from the claiming UPDATE itself: one statement, one round
+# trip (= ANY of one array: one plan whatever the number of ids).
+_CLAIM_AND_READ_PG = _gate_rows(
+    _claim(Message.id == any_(bindparam("ids", type_=postgresql.ARRAY(Integer))))
+    .returning(*(_MESSAGE.c[name] for name in _GATE_READS))
+    .cte("claimed")
 )
-
-
-GateRow = Any  # a row of _GATE_ROWS: its columns by name (row.kind, row.campaign_status...)
 
 
 def gate(rows: Sequence[GateRow], now: datetime) -> list[Outgoing]:
@@ -665,7 +704,7 @@ def settle_stuck(message_id: int, user_id: int | None = None) -> MessageStatus |
         message.status = MessageStatus.ACCEPTED
     else:
         message.status, message.next_attempt_at = MessageStatus.QUEUED, None
-    optouts.audit(
+    audit.record(
         message.organization_id,
         "message_settled",
         message.to_number,

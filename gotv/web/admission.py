@@ -1,14 +1,13 @@
 """How many requests a web process runs at once; its live streams wait outside that count.
 
-A web process's threads do two kinds of work. Live event streams (gotv/texting/live.py) wait on
-Redis for minutes and cost nothing meanwhile, so each process keeps many threads for them. Requests
-want the CPU and a database connection, and Python threads of one process take turns on one
-core: past the pool's connections, more requests at once only wait inside the app, where
+A web process's threads do two kinds of work. Live event streams (gotv/texting/live.py) wait
+on Redis for minutes and cost nothing meanwhile, so each process keeps many threads for them.
+Requests want the CPU and a database connection, and Python threads of one process take turns
+on one core: past the pool's connections, more requests at once only wait inside the app, where
 nothing serves them in order, and the unlucky wait far longer than the rest. Threaded gunicorn
 workers would cap requests and streams together; this caps the requests alone, at one for each
 database connection, and the requests past the cap wait off the CPU, each let in as another
-ends, first come first served (scripts/bench inbox, 500 volunteers on 2 cores: send p95 5.1 s
-with 128 threads and no cap, 2.2 s with this).
+ends, first come first served (docs/benchmarks.md: the volunteers' screens under overload).
 """
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ class CookieSessions(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, with the signer built once per app.
 
     Flask builds it anew on every request, and the signer's constructor serializes an empty
-    dict to learn its serializer's type: a few percent of the CPU of a webhook.
+    dict to learn its serializer's type, a cost every webhook paid.
     """
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
@@ -135,8 +135,8 @@ def keep_limiter_to(app: Flask, limiter: Limiter, endpoints: set[str]) -> None:
 
     Each decorated view checks its own limits; the hooks Flask-Limiter adds to every request
     would look for default limits, which we have none of, and count sign-in failures, which
-    only the sign-in views have: about 100 us a request for nothing on the others, the
-    busiest of which are Twilio's webhooks.
+    only the sign-in views have: work for nothing on every other request, the busiest of
+    which are Twilio's webhooks.
     """
     app.before_request_funcs[None].remove(limiter._check_request_limit)
     for hooks in (app.after_request_funcs, app.teardown_request_funcs):
@@ -178,7 +178,7 @@ def load_user(user_id: str) -> User | None:
     """The signed-in user of a session; None (signed out) once they are suspended.
 
     Every request asks, so the user is read as a Core row and attached to the session as if
-    the ORM had loaded it (`Session.get` costs twice the CPU): changes to it are flushed as
+    the ORM had loaded it (`Session.get` costs more, on every request): changes to it are flushed as
     usual. One the session holds already is used as it is.
     """
     if not user_id.isdigit():

@@ -34,6 +34,7 @@ from gotv.models import (
     MessageStatus,
     Sender,
 )
+from gotv.people import audit
 from gotv.texting import assignment, segments, texts
 from gotv.web.auth import get_owned, organizer_required
 
@@ -178,7 +179,7 @@ def save_sender(campaign_id: int) -> ResponseReturnValue:
     form = sender_form(campaign)
     if form.validate_on_submit():
         campaign.sender_id = form.sender_id.data or None
-        optouts.audit(
+        audit.record(
             campaign.organization_id,
             "campaign_sender_changed",
             f"campaign {campaign.id}",
@@ -231,7 +232,7 @@ def untexted_count(campaign: Campaign) -> int:
             .where(
                 Contact.campaign_id == campaign.id,
                 Contact.status == ContactStatus.NEW,
-                texts.textable_number(campaign),
+                optouts.may_be_texted(campaign.organization_id, Contact.cell),
             )
         )
         or 0
@@ -300,7 +301,7 @@ def save_script(campaign_id: int) -> ResponseReturnValue:
 
 
 def audit_script(campaign: Campaign) -> None:
-    optouts.audit(
+    audit.record(
         campaign.organization_id,
         "script_changed",
         f"campaign {campaign.id}",
@@ -334,7 +335,7 @@ def change_status(campaign_id: int) -> ResponseReturnValue:
             flash("Write a script before launching.", "error")
         else:
             campaign.status = new_status
-            optouts.audit(
+            audit.record(
                 campaign.organization_id,
                 "campaign_status_changed",
                 f"campaign {campaign.id}",
@@ -353,7 +354,7 @@ def save_smart_encoding(campaign_id: int) -> ResponseReturnValue:
     form = SmartEncodingForm()
     if form.validate_on_submit():
         campaign.smart_encoding = bool(form.smart_encoding.data)
-        optouts.audit(
+        audit.record(
             campaign.organization_id,
             "smart_encoding_changed",
             f"campaign {campaign.id}",

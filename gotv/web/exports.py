@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterator
 from flask import Blueprint, Response, stream_with_context
 from flask_login import current_user
 
-from gotv.compliance import optouts
 from gotv.db import db
 from gotv.lists import exports
 from gotv.models import Campaign
+from gotv.people import audit
 from gotv.web.auth import get_owned, organizer_required
 
 bp = Blueprint("exports", __name__, url_prefix="/campaigns/<int:campaign_id>/export")
@@ -34,7 +34,7 @@ def csv_download(filename: str, lines: Callable[[], Iterator[str]]) -> Response:
 
 def audit_export(campaign: Campaign, what: str) -> None:
     """Who downloaded what, before it streams (the row count is not known until the end)."""
-    optouts.audit(
+    audit.record(
         campaign.organization_id,
         "export",
         f"{what} of campaign {campaign.id}",

@@ -28,11 +28,11 @@ from wtforms import RadioField, SelectField, SelectMultipleField
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from gotv.compliance import optouts
 from gotv.db import db
 from gotv.edge import queue
 from gotv.lists import imports
 from gotv.models import Campaign, ContactImport, ImportMode, ImportRejection, ImportStatus
+from gotv.people import audit
 from gotv.web.auth import get_owned, organizer_required
 from gotv.web.campaigns import UploadForm
 
@@ -248,7 +248,7 @@ def cancel(campaign_id: int, import_id: int) -> ResponseReturnValue:
 @organizer_required
 def rejections(campaign_id: int, import_id: int) -> ResponseReturnValue:
     imp = get_import(campaign_id, import_id)
-    optouts.audit(
+    audit.record(
         imp.organization_id,
         "export",
         f"rejected rows of import {imp.id}",

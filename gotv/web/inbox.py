@@ -7,12 +7,14 @@ Every page works as plain forms; send.js and inbox.js add the JSON send loop and
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeGuard
 
 from flask import (
     Blueprint,
+    Flask,
     Response,
     abort,
     current_app,
@@ -26,7 +28,8 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from sqlalchemy import bindparam, exists, func, select, update
+from redis import Redis
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, contains_eager, joinedload
 from wtforms import BooleanField, HiddenField, IntegerField, TextAreaField
@@ -35,7 +38,8 @@ from wtforms.validators import DataRequired, Length
 from gotv.compliance import optouts
 from gotv.db import db, execute_core
 from gotv.edge import queue
-from gotv.models import Campaign, CampaignStatus, Contact, ContactStatus, OptOut, utcnow
+from gotv.models import Campaign, CampaignStatus, Contact, ContactStatus, utcnow
+from gotv.people import audit
 from gotv.texting import assignment, live, segments, texts
 from gotv.web.auth import get_owned
 
@@ -285,8 +289,8 @@ def send_json(campaign_id: int) -> ResponseReturnValue:
 
 def sending_campaign(campaign_id: int) -> texts.CampaignRow:
     """What sending reads of the campaign (`texts.SENDING_COLUMNS`), if it is the user's
-    organization's: a Core row, as sends come once a second (`get_owned`'s ORM object costs
-    twice the CPU).
+    organization's: a Core row, as sends come once a second per volunteer (`get_owned`'s ORM
+    object costs more, docs/benchmarks.md).
 
     :raise 404: for a campaign that does not exist or is another organization's.
     """
@@ -457,9 +461,7 @@ _waiting = aliased(Contact)
 _CONVERSATION_PAGE = (
     select(
         Contact,
-        exists()
-        .where(OptOut.organization_id == Campaign.organization_id, OptOut.cell == Contact.cell)
-        .label("opted_out"),
+        optouts.opted_out(Campaign.organization_id, Contact.cell).label("opted_out"),
         select(_waiting.id)
         .where(
             _waiting.campaign_id == Contact.campaign_id,
@@ -559,7 +561,7 @@ def dismiss_suggestion(contact_id: int) -> ResponseReturnValue:
     contact = get_conversation(contact_id)
     if DismissForm().validate_on_submit():
         contact.opt_out_suggested = False
-        optouts.audit(
+        audit.record(
             contact.campaign.organization_id,
             "opt_out_suggestion_dismissed",
             contact.cell,
@@ -570,6 +572,17 @@ def dismiss_suggestion(contact_id: int) -> ResponseReturnValue:
 
 
 # --- Live updates --------------------------------------------------------------------------
+
+
+def init_app(app: Flask) -> None:
+    """The process's stream slots (a process builds its app once, so they are per process),
+    and the Redis connections of its streams: one each, held for minutes, in a pool of their
+    own, so that they never take the connections of the requests' publishes and enqueues."""
+    limit = app.config.get("LIVE_STREAMS_PER_PROCESS", live.STREAMS_PER_PROCESS)
+    app.extensions["gotv.live_slots"] = threading.BoundedSemaphore(limit)
+    app.extensions["gotv.live_redis"] = Redis.from_url(
+        app.config["REDIS_URL"], max_connections=max(1, limit)
+    )
 
 
 @bp.get("/events")

@@ -27,6 +27,7 @@ from gotv.compliance import optouts
 from gotv.db import db
 from gotv.lists import contacts, exports
 from gotv.models import OptOut
+from gotv.people import audit
 from gotv.web.auth import get_owned, organizer_required
 
 bp = Blueprint("optouts", __name__, url_prefix="/opt-outs")
@@ -124,7 +125,7 @@ def import_numbers() -> ResponseReturnValue:
 @organizer_required
 def export() -> Response:
     organization_id = current_user.organization_id
-    optouts.audit(organization_id, "opt_outs_exported", user_id=current_user.id)
+    audit.record(organization_id, "opt_outs_exported", user_id=current_user.id)
     db.session.commit()
 
     def lines() -> Iterator[str]:

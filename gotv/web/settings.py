@@ -10,9 +10,9 @@ from sqlalchemy import select
 from wtforms import FloatField, IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
-from gotv.compliance import optouts
 from gotv.db import db
 from gotv.models import Organization, Sender
+from gotv.people import audit
 from gotv.web.auth import get_owned, organizer_required
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
@@ -32,7 +32,7 @@ def organization() -> ResponseReturnValue:
     organization = current_user.organization
     form = OrganizationForm(obj=organization)
     if form.validate_on_submit():
-        optouts.audit(
+        audit.record(
             organization.id,
             "settings_changed",
             user_id=current_user.id,
@@ -125,7 +125,7 @@ def save_sender(sender: Sender, form: SenderForm, action: str) -> None:
     form.populate_obj(sender)
     sender.label = sender.label or ""
     db.session.add(sender)
-    optouts.audit(
+    audit.record(
         current_user.organization_id,
         action,
         sender.address,
@@ -145,7 +145,7 @@ def organization_limit() -> ResponseReturnValue:
         return form_errors(form)
     organization: Organization = current_user.organization
     organization.per_second = form.per_second.data
-    optouts.audit(
+    audit.record(
         organization.id,
         "rate_limit_changed",
         user_id=current_user.id,

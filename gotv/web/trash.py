@@ -17,9 +17,9 @@ from flask_wtf import FlaskForm
 from sqlalchemy import or_, select
 from wtforms import StringField
 
-from gotv.compliance import optouts
 from gotv.db import db
 from gotv.models import Campaign, CampaignStatus, utcnow
+from gotv.people import audit
 from gotv.web.auth import get_owned, organizer_required
 
 bp = Blueprint("trash", __name__, url_prefix="/campaigns")
@@ -35,7 +35,7 @@ def delete_campaign(campaign: Campaign, typed_name: str, user_id: int, now: date
     """
     if campaign.deleted_at is not None or typed_name.strip() != campaign.name.strip():
         return False
-    optouts.audit(
+    audit.record(
         campaign.organization_id,
         "campaign_deleted",
         f"campaign {campaign.id}",
@@ -54,7 +54,7 @@ def restore_campaign(campaign: Campaign, user_id: int) -> bool:
         return False
     campaign.deleted_at = None
     campaign.status = CampaignStatus.PAUSED
-    optouts.audit(
+    audit.record(
         campaign.organization_id,
         "campaign_restored",
         f"campaign {campaign.id}",

@@ -16,7 +16,7 @@ from flask import Blueprint, Response, abort, current_app, request
 from werkzeug.datastructures import MultiDict
 
 from gotv.edge import sms
-from gotv.texting import texts
+from gotv.texting import replies
 
 bp = Blueprint("webhooks", __name__, url_prefix="/twilio")
 
@@ -94,12 +94,12 @@ def our_origin(public_url: str) -> tuple[str, str]:
 @bp.post("/inbound")
 @signed_by_twilio
 def inbound(params: MultiDict[str, str]) -> Response:
-    texts.record_inbound(params)
+    replies.record_inbound(params)
     return Response(EMPTY_TWIML, mimetype="text/xml")
 
 
 @bp.post("/status")
 @signed_by_twilio
 def status(params: MultiDict[str, str]) -> Response:
-    texts.record_status(params, request.args.get("message"))
+    replies.record_status(params, request.args.get("message"))
     return Response("", status=200)

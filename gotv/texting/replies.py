@@ -1,0 +1,342 @@
+"""Twilio's callbacks, recorded: voters' replies and what they mean, and delivery statuses.
+
+Each is idempotent (Twilio retries) and never moves a message backwards. The busiest statements
+are Raw (gotv.db): a webhook answers thousands of times a minute on election day.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import ColumnElement, Update, bindparam, case, func, literal_column, select, update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import joinedload
+
+from gotv.compliance import keywords, optouts
+from gotv.compliance.keywords import Intent
+from gotv.db import Raw, db, execute_core
+from gotv.edge import queue
+from gotv.models import (
+    Campaign,
+    Contact,
+    Direction,
+    Message,
+    MessageKind,
+    MessageStatus,
+    Organization,
+    Sender,
+    utcnow,
+)
+from gotv.texting import live
+
+log = logging.getLogger(__name__)
+
+# Our statuses in the order they happen; a status callback never moves a message backwards.
+STATUS_RANK = {
+    MessageStatus.QUEUED: 0,
+    MessageStatus.SENDING: 1,
+    MessageStatus.ACCEPTED: 2,
+    MessageStatus.SENT: 3,
+    MessageStatus.DELIVERED: 4,
+    MessageStatus.UNDELIVERED: 4,
+    MessageStatus.FAILED: 4,
+}
+# Twilio's MessageStatus values as we store them.
+TWILIO_STATUS = {
+    "queued": MessageStatus.ACCEPTED,
+    "accepted": MessageStatus.ACCEPTED,
+    "scheduled": MessageStatus.ACCEPTED,
+    "sending": MessageStatus.ACCEPTED,
+    "sent": MessageStatus.SENT,
+    "delivered": MessageStatus.DELIVERED,
+    "read": MessageStatus.DELIVERED,
+    "undelivered": MessageStatus.UNDELIVERED,
+    "failed": MessageStatus.FAILED,
+    "canceled": MessageStatus.FAILED,
+}
+
+
+def record_status(params: Mapping[str, str], message_id: str | None = None) -> None:
+    """Apply a Twilio status callback; repeated or late callbacks never move a message back.
+
+    `message_id` comes from the callback URL the send gave Twilio, so a callback that arrives
+    before the send recorded Twilio's answer still finds its message (and stores the SID).
+    One conditional UPDATE does it: the database serializes callbacks for one message, and
+    each compares its status with the row as it is then, so the furthest status always wins.
+    """
+    sid = params.get("MessageSid", "")
+    status = TWILIO_STATUS.get(params.get("MessageStatus", ""))
+    if status is None or not sid:
+        log.info("status callback we cannot apply: %s (%s)", sid, params.get("MessageStatus"))
+        return
+    by_id = message_id is not None and message_id.isdigit()
+    target = {"sid": sid, "message_id": int(message_id) if by_id and message_id else None}
+    advance, first_error = _STATUS_BY_ID if by_id else _STATUS_BY_SID
+    error_code = params.get("ErrorCode", "")
+    moved = advance.first(
+        {**target, "rank": STATUS_RANK[status], "status": status.value, "now": utcnow()},
+        alone=not error_code.isdigit(),
+    )
+    if error_code.isdigit():
+        first = execute_core(first_error, {**target, "code": int(error_code)}).scalar()
+        if first is not None:
+            message = db.session.get(Message, first)
+            assert message is not None
+            optouts.apply_carrier_error(message, int(error_code))
+        db.session.commit()
+    if moved is not None:
+        live.publish(moved.texter_id, live.status_event(moved.contact_id, moved.id, moved.status))
+
+
+def _status_statements(target: ColumnElement[bool]) -> tuple[Raw, Update]:
+    """For the messages `target` picks: the UPDATE that moves a status forward (and stores a
+    missing SID), returning what a live update needs, and the UPDATE that stores the first
+    error code, returning the message id.
+
+    Built once: a status callback is the busiest request we serve, so the first is Raw, and
+    the second (rare) a Core statement. Nothing in the session needs to hear of either.
+    """
+    # STATUS_RANK in SQL; the statuses outside it (refused, received) are final. Written into
+    # the SQL (they are our own constants) rather than sent as a dozen parameters every time.
+    rank = case(
+        {
+            literal_column(f"'{key.value}'"): literal_column(str(rank))
+            for key, rank in STATUS_RANK.items()
+        },
+        value=Message.status,
+        else_=literal_column("99"),
+    )
+    moves_forward = rank < bindparam("rank")
+    advance = (
+        update(Message)
+        .where(target, moves_forward | Message.twilio_sid.is_(None))
+        .values(
+            twilio_sid=func.coalesce(Message.twilio_sid, bindparam("sid")),
+            status=case((moves_forward, bindparam("status")), else_=Message.status),
+            updated_at=bindparam("now"),
+        )
+        .returning(Message.id, Message.texter_id, Message.contact_id, Message.status)
+        .execution_options(synchronize_session=False)
+    )
+    first_error = (
+        update(Message)
+        .where(target, Message.error_code.is_(None))
+        .values(error_code=bindparam("code"))
+        .returning(Message.id)
+        .execution_options(synchronize_session=False)
+    )
+    return Raw(advance), first_error
+
+
+# By our id, from the signed callback URL; a SID we stored already must agree with the callback.
+_STATUS_BY_ID = _status_statements(
+    (Message.id == bindparam("message_id"))
+    & (Message.twilio_sid.is_(None) | (Message.twilio_sid == bindparam("sid")))
+)
+_STATUS_BY_SID = _status_statements(Message.twilio_sid == bindparam("sid"))
+
+
+def record_inbound(params: Mapping[str, str]) -> int | None:
+    """Store a voter's reply in its conversation and act on what it means; returns its id.
+
+    Idempotent on MessageSid: a retried webhook returns None and changes nothing. A reply that
+    is none of opt out, opt in, help or a bare "yes" (nearly all of them) costs three
+    statements: find the conversation, insert the reply, and one UPDATE of the contact that
+    raises its unread count and, unless the number is opted out, asks for a volunteer's reply.
+    """
+    sid, cell, body = params.get("MessageSid", ""), params.get("From", ""), params.get("Body", "")
+    if not sid:
+        return None
+    # Raw statements in the session's transaction: a fraction of the CPU of the same through
+    # the ORM, and the rarer replies still use the ORM after them.
+    contact = conversation_for(cell)
+    now = utcnow()
+    stored = _INSERT_REPLY.first(
+        {
+            "organization_id": contact.organization_id if contact else None,
+            "campaign_id": contact.campaign_id if contact else None,
+            "contact_id": contact.id if contact else None,
+            "body": body,
+            "from_number": cell,
+            "to_number": params.get("To", ""),
+            "sid": sid,
+            "now": now,
+        }
+    )
+    message_id = stored.id if stored else None
+    if message_id is None:
+        db.session.rollback()
+        return None  # the same webhook again (Twilio retries), maybe at the same moment
+    replies: list[Message] = []
+    event: dict[str, object] = {}
+    if contact is None:
+        opt_out_stranger(message_id, cell, params.get("To", ""), body)
+    else:
+        verdict = keywords.explain(body)
+        if verdict.intent in (Intent.NONE, Intent.POSSIBLE_OPT_OUT) and not _is_bare_yes(body):
+            row = _AWAIT_REPLY.first(
+                {
+                    "contact_id": contact.id,
+                    "organization_id": contact.organization_id,
+                    "opted_out_cell": contact.cell,
+                    "suggested": verdict.intent == Intent.POSSIBLE_OPT_OUT,
+                    "now": now,
+                },
+            )
+            event = live.inbound_event(row, message_id, body)
+        else:
+            event, replies = _act_in_full(contact.id, message_id, body)
+    db.session.commit()
+    if replies:
+        queue.wake_senders()
+    live.publish(contact.texter_id if contact else None, event)
+    return int(message_id)
+
+
+def _is_bare_yes(body: str) -> bool:
+    """A plain YES: it lifts an opt-out (as Twilio's does), so it takes the full path."""
+    return keywords.normalize(body) == "yes"
+
+
+# A reply that asks nothing of us: one more unread, and unless the number is opted out, waiting
+# for a volunteer (flagged when it looks like a request to stop). Returns what the inbox shows.
+_opted_out = optouts.opted_out(bindparam("organization_id"), bindparam("opted_out_cell")).correlate(
+    None
+)
+# ON CONFLICT rather than catching the unique violation: a retried webhook is ordinary, and
+# PostgreSQL logs every violation as an error. (SQLite reads the clause the same way.)
+_INSERT_REPLY = Raw(
+    postgresql.insert(Message)
+    .values(
+        organization_id=bindparam("organization_id"),
+        campaign_id=bindparam("campaign_id"),
+        contact_id=bindparam("contact_id"),
+        direction=Direction.INBOUND,
+        kind=MessageKind.TEXT,
+        is_initial=False,
+        body=bindparam("body"),
+        from_number=bindparam("from_number"),
+        to_number=bindparam("to_number"),
+        status=MessageStatus.RECEIVED,
+        twilio_sid=bindparam("sid"),
+        sender="",
+        attempts=0,
+        created_at=bindparam("now"),
+        updated_at=bindparam("now"),
+    )
+    .on_conflict_do_nothing(index_elements=[Message.twilio_sid])
+    .returning(Message.id)
+)
+
+_AWAIT_REPLY = Raw(
+    update(Contact)
+    .where(Contact.id == bindparam("contact_id"))
+    .values(
+        unread=Contact.unread + 1,
+        updated_at=bindparam("now"),
+        needs_reply=case((_opted_out, Contact.needs_reply), else_=True),
+        opt_out_suggested=case(
+            (_opted_out, Contact.opt_out_suggested), else_=bindparam("suggested")
+        ),
+    )
+    .returning(
+        Contact.id,
+        Contact.campaign_id,
+        Contact.first_name,
+        Contact.last_name,
+        Contact.unread,
+        Contact.needs_reply,
+        Contact.opt_out_suggested,
+    )
+    .execution_options(synchronize_session=False)
+)
+
+
+def _act_in_full(
+    contact_id: int, message_id: int, body: str
+) -> tuple[dict[str, object], list[Message]]:
+    """The rarer replies (opt out, opt in, help, a bare yes), through the ORM: act on the
+    reply, raise the unread count; returns the live event and the automatic replies queued."""
+    contact = db.session.get(Contact, contact_id, options=[joinedload(Contact.campaign)])
+    assert contact is not None
+    contact.unread = Contact.unread + 1
+    replies = act_on_reply(contact, message_id, body)
+    db.session.flush()
+    # Read before the commit, which would expire the row and cost another query.
+    return live.inbound_event(contact, message_id, body), replies
+
+
+def opt_out_stranger(message_id: int, cell: str, to_number: str, body: str) -> None:
+    """Honour an opt-out from a number we never texted, for every organization it could mean.
+
+    That is the organizations with a sender at the number it was sent to (`to_number`); when
+    none has one, the number is the deployment's default sender, which every organization may
+    text from. Twilio's own block already stops its keywords; this also covers the phrases.
+    """
+    verdict = keywords.explain(body)
+    if verdict.intent != Intent.OPT_OUT:
+        return
+    organization_ids = list(
+        db.session.scalars(select(Sender.organization_id).where(Sender.address == to_number))
+    ) or list(db.session.scalars(select(Organization.id)))
+    source = "inbound_keyword" if verdict.rule.startswith("keyword") else "inbound_phrase"
+    for organization_id in organization_ids:
+        optouts.record_opt_out(organization_id, cell, source, message_id, rule=verdict.rule)
+
+
+def conversation_for(cell: str) -> Any:
+    """The contact a reply from `cell` belongs to: whoever we texted last at that number.
+
+    A named tuple of its id, cell, campaign_id, organization_id and texter_id, or None.
+    """
+    return _CONVERSATION.first({"cell": cell})
+
+
+_CONVERSATION = Raw(
+    select(
+        Contact.id,
+        Contact.cell,
+        Contact.campaign_id,
+        Campaign.organization_id,
+        Contact.texter_id,
+    )
+    .join(Message, Message.contact_id == Contact.id)
+    .join(Campaign, Campaign.id == Contact.campaign_id)
+    .where(Message.to_number == bindparam("cell"), Message.direction == Direction.OUTBOUND)
+    .order_by(Message.created_at.desc(), Message.id.desc())
+    .limit(1)
+)
+
+
+def act_on_reply(contact: Contact, message_id: int, body: str) -> list[Message]:
+    """Act on what a reply means: opt out, opt back in, ask for help, or wait for a volunteer.
+
+    Returns the automatic replies it queued (an opt-out confirmation or the help text), which
+    are sent only where Twilio has not already answered the same keyword itself.
+    """
+    organization_id, cell = contact.campaign.organization_id, contact.cell
+    verdict = keywords.explain(body)
+    intent = verdict.intent
+    contact.updated_at = utcnow()
+    if intent == Intent.OPT_OUT:
+        source = "inbound_keyword" if verdict.rule.startswith("keyword") else "inbound_phrase"
+        opt_out_id = optouts.record_opt_out(
+            organization_id, cell, source, message_id, rule=verdict.rule
+        )
+        if opt_out_id is None or keywords.twilio_answers(body):
+            return []
+        confirmation = optouts.queue_confirmation(opt_out_id, contact)
+        return [confirmation] if confirmation else []
+    opted_out = optouts.is_opted_out(organization_id, cell)
+    # Twilio lifts its own block on YES (in English only), so ours follows it exactly.
+    if intent == Intent.OPT_IN or (opted_out and keywords.normalize(body) == "yes"):
+        optouts.lift_opt_out(organization_id, cell, why=f"voter replied {body!r}")
+        return []
+    if intent == Intent.HELP and not opted_out and not keywords.twilio_answers(body):
+        return [optouts.queue_help_reply(contact)]
+    if not opted_out:
+        contact.needs_reply = True
+        contact.opt_out_suggested = intent == Intent.POSSIBLE_OPT_OUT
+    return []
