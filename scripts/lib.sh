@@ -27,21 +27,31 @@ ensure_debian_packages() {
     "${missing[@]}" >/dev/null
 }
 
-# ensure_venv EXTRAS : a virtualenv in .venv with gotv installed (editable) with those extras.
-ensure_venv() {
-  local extras=$1 stamp="$VENV/.installed-$1"
-  if [ ! -x "$VENV/bin/python" ]; then
-    say "creating a virtual environment in .venv"
-    python3 -m venv "$VENV"
-  fi
-  if [ ! -f "$stamp" ] || [ "$GOTV_ROOT/pyproject.toml" -nt "$stamp" ]; then
-    ensure_c_compiler
-    say "installing Python packages (.[$extras])"
+# ensure_uv : uv, at the version and hashes scripts/uv-requirements.txt pins, in .tools; sets UV.
+ensure_uv() {
+  local tools="$GOTV_ROOT/.tools" pins="$GOTV_ROOT/scripts/uv-requirements.txt"
+  UV="$tools/bin/uv"
+  if [ ! -x "$UV" ] || [ "$pins" -nt "$UV" ]; then
+    say "installing uv (scripts/uv-requirements.txt)"
+    python3 -m venv "$tools"
     # (grep drops this machine's notes about missing local package mirrors, nothing else)
-    "$VENV/bin/pip" install -q --disable-pip-version-check -e "$GOTV_ROOT[$extras]" 2>&1 \
+    "$tools/bin/pip" install -q --disable-pip-version-check --require-hashes -r "$pins" 2>&1 \
       | { grep -v "^WARNING: Location .* is ignored" || true; }
-    touch "$stamp"
+    touch "$UV"
   fi
+}
+
+# ensure_venv EXTRAS [--inexact] : .venv holding exactly the versions uv.lock pins (with their
+# hashes) for gotv and those extras (comma-separated), gotv itself editable. --locked refuses a
+# lock that no longer matches pyproject.toml: that is CI's check that the two agree. --inexact
+# leaves other installed packages alone (scripts/run after scripts/test keeps the dev tools).
+ensure_venv() {
+  local extras=() extra
+  for extra in ${1//,/ }; do extras+=(--extra "$extra"); done
+  ensure_uv
+  ensure_c_compiler
+  UV_PROJECT_ENVIRONMENT="$VENV" UV_PYTHON=python3 UV_PYTHON_DOWNLOADS=never \
+    "$UV" sync --locked --quiet "${extras[@]}" "${@:2}"
   export PATH="$VENV/bin:$PATH"
 }
 
@@ -88,4 +98,16 @@ start_redis() {
 stop_redis() {
   [ -n "${redis_port:-}" ] && redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1
   return 0
+}
+
+# start_both WORKDIR : start_postgres and start_redis.
+start_both() {
+  start_postgres "$1"
+  start_redis "$1"
+}
+
+# ruff_both : ruff's lint and its format check.
+ruff_both() {
+  ruff check .
+  ruff format --check .
 }
