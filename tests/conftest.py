@@ -34,6 +34,8 @@ from workers.worker import Worker
 
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
 AUTH_TOKEN = "test-auth-token"
+# Encrypts the test databases' secrets (a Fernet key; gotv/encryption.py).
+ENCRYPTION_KEY = "7eNhgs-o2TXQ6xDvfXWsVL1Jb38-2C8nqjRq2XRtN8s="
 FROM_NUMBER = "+15005550006"
 PUBLIC_URL = "https://gotv.test"
 # A Tuesday, 11:00 in New York: inside every US recipient's default texting window.
@@ -75,6 +77,7 @@ def app(
         {
             "TESTING": True,
             "SECRET_KEY": "test-secret",
+            "ENCRYPTION_KEYS": [ENCRYPTION_KEY],
             "SQLALCHEMY_DATABASE_URI": database_url(tmp_path_factory),
             "REDIS_URL": redis_url,
             "PUBLIC_URL": PUBLIC_URL,
@@ -122,8 +125,8 @@ def database(request: pytest.FixtureRequest) -> Iterator[None]:
         db.session = sa.orm.scoped_session(
             sa.orm.sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
         )
-        queue.redis().flushdb()
         try:
+            queue.redis().flushdb()
             yield
         finally:
             db.session.remove()
@@ -245,6 +248,7 @@ def config_like(app: Flask, **changes: Any) -> dict[str, Any]:
     keys = (
         "TESTING",
         "SECRET_KEY",
+        "ENCRYPTION_KEYS",
         "SQLALCHEMY_DATABASE_URI",
         "REDIS_URL",
         "PUBLIC_URL",

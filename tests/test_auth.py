@@ -570,8 +570,11 @@ def test_passwords_are_stored_hashed(volunteer: User) -> None:
 
 def test_the_same_password_is_hashed_differently_for_two_users(organization: Organization) -> None:
     first, second = make_user(organization), make_user(organization)
+    for user in (first, second):
+        user.set_password("the same password")
 
     assert first.password_hash != second.password_hash
+    assert first.check_password("the same password") and second.check_password("the same password")
 
 
 # --- Headers ---------------------------------------------------------------------------------
