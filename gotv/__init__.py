@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the web app from `config`, or from the environment when none is given."""
-    from gotv import api, cli, db
+    from gotv import api, cli, db, encryption
     from gotv import config as configuration
     from gotv.edge import queue, sms
     from gotv.web import (
@@ -57,6 +57,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
         )
 
+    encryption.init_app(app)
     db.init_app(app)
     auth.init_app(app)
     sms.init_app(app)

@@ -8,6 +8,7 @@ import click
 from flask import Flask, current_app
 from sqlalchemy import select
 
+from gotv import encryption
 from gotv.db import db
 from gotv.lists import imports
 from gotv.models import (
@@ -38,6 +39,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(create_user)
     app.cli.add_command(seed_demo)
     app.cli.add_command(disable_two_factor)
+    app.cli.add_command(rotate_secrets)
 
 
 @click.command("create-org")
@@ -81,6 +83,19 @@ def disable_two_factor(email: str) -> None:
     audit.record(user.organization_id, "two_factor_disabled", user.email, by="operator")
     db.session.commit()
     click.echo(f"two-step sign-in is off for {user.email}")
+
+
+@click.command("rotate-secrets")
+def rotate_secrets() -> None:
+    """Re-encrypt every secret stored with an older key with the first of ENCRYPTION_KEYS."""
+    tables = [
+        table
+        for table in db.metadata.sorted_tables
+        if any(isinstance(column.type, encryption.Encrypted) for column in table.columns)
+    ]
+    rotated = encryption.rotate_all(db.session, tables)
+    db.session.commit()
+    click.echo(f"re-encrypted {rotated} secrets with the newest key")
 
 
 @click.command("seed-demo")

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -38,6 +40,8 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
     config: dict[str, Any] = {
         "ENV_NAME": mode,
         "SECRET_KEY": setting("SECRET_KEY"),
+        # Keys that encrypt secrets at rest (gotv/encryption.py), comma-separated, newest first.
+        "ENCRYPTION_KEYS": parse_list(setting("ENCRYPTION_KEYS")),
         "SQLALCHEMY_DATABASE_URI": normalize_database_url(
             setting("DATABASE_URL", "sqlite:///" + os.path.abspath(".gotv/gotv.sqlite3"))
         ),
@@ -80,6 +84,7 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
 
 REQUIRED = (
     "SECRET_KEY",
+    "ENCRYPTION_KEYS",
     "SQLALCHEMY_DATABASE_URI",
     "REDIS_URL",
     "PUBLIC_URL",
@@ -96,11 +101,25 @@ def check(config: Mapping[str, Any]) -> None:
     missing = [name for name in REQUIRED if not config.get(name)]
     if not (config.get("TWILIO_MESSAGING_SERVICE_SID") or config.get("TWILIO_FROM_NUMBER")):
         missing.append("TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER")
+    for position, key in enumerate(config.get("ENCRYPTION_KEYS") or (), start=1):
+        if not is_fernet_key(key):
+            raise ConfigError(
+                f"ENCRYPTION_KEYS: key {position} is not a Fernet key (32 url-safe base64 "
+                "bytes): make one with `python -m gotv.encryption`"
+            )
     if missing:
         names = ", ".join(
             "DATABASE_URL" if name == "SQLALCHEMY_DATABASE_URI" else name for name in missing
         )
         raise ConfigError(f"gotv cannot start: missing configuration: {names}")
+
+
+def is_fernet_key(key: str) -> bool:
+    """True for 32 bytes in url-safe base64, as Fernet keys are."""
+    try:
+        return len(base64.urlsafe_b64decode(key.encode())) == 32
+    except (ValueError, binascii.Error):
+        return False
 
 
 def normalize_database_url(url: str | None) -> str | None:
@@ -111,6 +130,11 @@ def normalize_database_url(url: str | None) -> str | None:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def parse_list(value: str | None) -> list[str]:
+    """A comma-separated setting as a list, blanks left out."""
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
 
 
 def parse_int(name: str, value: str) -> int:

@@ -29,6 +29,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+# Encrypts the benchmark database's secrets (a Fernet key; gotv/encryption.py).
+BENCH_ENCRYPTION_KEY = "7eNhgs-o2TXQ6xDvfXWsVL1Jb38-2C8nqjRq2XRtN8s="
+
 HEADER = ["VANID", "FirstName", "LastName", "CellPhone", "Phone", "ZIP5", "Precinct", "Party"]
 FIRST = ["María", "José", "Zoë", "François", "Ana", "JAMES", "wei", "Aisha", "Søren", "Chloé"]
 LAST = ["García", "Smith", "Núñez", "O'Brien", "Müller", "chen", "KHAN", "de la Cruz", "Lee"]
@@ -191,6 +194,7 @@ def engine(path: str, database_url: str, redis_url: str) -> dict[str, Any]:
     app = create_app(
         {
             "SECRET_KEY": "bench",
+            "ENCRYPTION_KEYS": [BENCH_ENCRYPTION_KEY],
             "SQLALCHEMY_DATABASE_URI": database_url,
             "REDIS_URL": redis_url,
             "UPLOAD_DIR": upload_dir,

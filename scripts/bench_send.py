@@ -38,6 +38,8 @@ import sqlalchemy as sa
 ACCOUNT_SID = "AC" + "b" * 32
 AUTH_TOKEN = "bench-token"
 FROM_NUMBER = "+15005550006"
+# Encrypts the benchmark database's secrets (a Fernet key; gotv/encryption.py).
+BENCH_ENCRYPTION_KEY = "7eNhgs-o2TXQ6xDvfXWsVL1Jb38-2C8nqjRq2XRtN8s="
 
 
 def log(text: str) -> None:
@@ -52,6 +54,7 @@ def environment(args: argparse.Namespace, carrier_url: str) -> dict[str, str]:
         **os.environ,
         "GOTV_ENV": "production",
         "SECRET_KEY": "bench",
+        "ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY,
         "DATABASE_URL": args.database_url,
         "REDIS_URL": args.redis_url,
         "PUBLIC_URL": "http://127.0.0.1:9",

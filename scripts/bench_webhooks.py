@@ -46,6 +46,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_send import (  # noqa: E402
     ACCOUNT_SID,
     AUTH_TOKEN,
+    BENCH_ENCRYPTION_KEY,
     FROM_NUMBER,
     CpuMeter,
     free_port,
@@ -66,6 +67,7 @@ def environment(args: argparse.Namespace, public_url: str) -> dict[str, str]:
         **os.environ,
         "GOTV_ENV": "production",
         "SECRET_KEY": "bench",
+        "ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY,
         "DATABASE_URL": args.database_url,
         "REDIS_URL": args.redis_url,
         "PUBLIC_URL": public_url,

@@ -236,6 +236,7 @@ def start_worker(app: Flask, *queues: str, concurrency: int = 10) -> subprocess.
         **os.environ,
         "GOTV_ENV": "production",
         "SECRET_KEY": config["SECRET_KEY"],
+        "ENCRYPTION_KEYS": ",".join(config["ENCRYPTION_KEYS"]),
         "DATABASE_URL": config["SQLALCHEMY_DATABASE_URI"],
         "REDIS_URL": config["REDIS_URL"],
         "PUBLIC_URL": config["PUBLIC_URL"],

@@ -10,6 +10,7 @@ from gotv.config import ConfigError, from_environment
 
 PRODUCTION = {
     "SECRET_KEY": "a-long-random-secret",
+    "ENCRYPTION_KEYS": "7eNhgs-o2TXQ6xDvfXWsVL1Jb38-2C8nqjRq2XRtN8s=",
     "DATABASE_URL": "postgresql://gotv:pw@db.internal:5432/gotv",
     "REDIS_URL": "redis://redis.internal:6379/0",
     "PUBLIC_URL": "https://gotv.example.org",
@@ -20,6 +21,7 @@ PRODUCTION = {
 DEVELOPMENT_SECRETS = {
     "GOTV_ENV": "development",
     "SECRET_KEY": "dev-secret",
+    "ENCRYPTION_KEYS": "7eNhgs-o2TXQ6xDvfXWsVL1Jb38-2C8nqjRq2XRtN8s=",
     "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
     "TWILIO_AUTH_TOKEN": "twilio-token",
     "TWILIO_FROM_NUMBER": "+15005550006",

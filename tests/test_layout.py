@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-CORE = {"gotv.config", "gotv.db", "gotv.models"}
+CORE = {"gotv.config", "gotv.db", "gotv.encryption", "gotv.models"}
 PEOPLE = CORE | {"gotv.edge", "gotv.people"}
 COMPLIANCE = PEOPLE | {"gotv.compliance"}
 TEXTING = COMPLIANCE | {"gotv.texting"}
@@ -27,6 +27,7 @@ PAGES = RULES | {"gotv.web", "gotv.api"}
 MAY_IMPORT: dict[str, set[str]] = {
     "gotv.config": set(),
     "gotv.db": set(),
+    "gotv.encryption": set(),
     "gotv.models": {"gotv.db"},
     "gotv.edge": {"gotv.config"},
     "gotv.people": PEOPLE,

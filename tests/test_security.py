@@ -216,6 +216,7 @@ def production_app(app: Flask) -> Iterator[Flask]:
     """The app as configured from a production environment."""
     environ = {
         "SECRET_KEY": "production-secret",
+        "ENCRYPTION_KEYS": ",".join(app.config["ENCRYPTION_KEYS"]),
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
         "REDIS_URL": app.config["REDIS_URL"],
         "PUBLIC_URL": PUBLIC_URL,
