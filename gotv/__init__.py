@@ -48,6 +48,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["SESSION_COOKIE_SAMESITE"] = config.get("SESSION_COOKIE_SAMESITE", "Lax")
     app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+    app.config.setdefault("TWILIO_API_URL", configuration.TWILIO_API_URL)
+    app.config["TWILIO_MESSAGING_URL"] = configuration.messaging_url(app.config)
+    app.config.setdefault("TWILIO_CONCURRENCY", 100)
     if not app.config.get("UPLOAD_DIR"):
         app.config["UPLOAD_DIR"] = os.path.join(app.instance_path, "uploads")
     proxies = app.config.get("PROXY_COUNT", 1)

@@ -23,6 +23,7 @@ from gotv.models import (
     User,
 )
 from gotv.people import audit
+from gotv.texting import senders
 
 DEMO_LIST = Path(__file__).parent / "demo" / "voters.csv"
 DEMO_WHERE_TO_VOTE = (
@@ -40,6 +41,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(seed_demo)
     app.cli.add_command(disable_two_factor)
     app.cli.add_command(rotate_secrets)
+    app.cli.add_command(create_subaccount)
 
 
 @click.command("create-org")
@@ -96,6 +98,21 @@ def rotate_secrets() -> None:
     rotated = encryption.rotate_all(db.session, tables)
     db.session.commit()
     click.echo(f"re-encrypted {rotated} secrets with the newest key")
+
+
+@click.command("create-subaccount")
+@click.option("--org", "organization_id", type=int, required=True, help="Organization id.")
+def create_subaccount(organization_id: int) -> None:
+    """Give an organization a new Twilio subaccount of the instance's account, as its own."""
+    try:
+        account = senders.create_subaccount(organization_id)
+    except senders.SenderRefused as refusal:
+        raise click.ClickException(str(refusal)) from refusal
+    db.session.commit()
+    click.echo(
+        f"organization {organization_id} now texts through subaccount {account.account_sid}: "
+        "buy or move numbers into it, register them for A2P 10DLC, and add them as senders"
+    )
 
 
 @click.command("seed-demo")

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 TWILIO_API_URL = "https://api.twilio.com"
+TWILIO_MESSAGING_URL = "https://messaging.twilio.com"
 
 
 class ConfigError(RuntimeError):
@@ -52,6 +53,20 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
         "TWILIO_MESSAGING_SERVICE_SID": setting("TWILIO_MESSAGING_SERVICE_SID"),
         "TWILIO_FROM_NUMBER": setting("TWILIO_FROM_NUMBER"),
         "TWILIO_API_URL": setting("TWILIO_API_URL") or TWILIO_API_URL,
+        "TWILIO_MESSAGING_URL": setting("TWILIO_MESSAGING_URL"),
+        # The instance's Twilio account's limits, across every worker (organizations' own
+        # accounts set theirs on their settings page): requests in flight at once (Twilio
+        # answers 429 past its concurrency limit), messages per second, messages per day.
+        "TWILIO_CONCURRENCY": parse_int(
+            "TWILIO_CONCURRENCY", env.get("TWILIO_CONCURRENCY", "").strip() or "100"
+        ),
+        "TWILIO_MESSAGES_PER_SECOND": parse_float(
+            "TWILIO_MESSAGES_PER_SECOND", env.get("TWILIO_MESSAGES_PER_SECOND", "").strip()
+        ),
+        "TWILIO_DAILY_CAP": parse_int(
+            "TWILIO_DAILY_CAP", env.get("TWILIO_DAILY_CAP", "").strip() or "0"
+        )
+        or None,
         "DEFAULT_REGION": setting("DEFAULT_REGION") or "US",
         # Uploaded voter lists wait here for the import worker: web and worker must share it.
         "UPLOAD_DIR": setting("UPLOAD_DIR", os.path.abspath(".gotv/uploads")),
@@ -130,6 +145,30 @@ def normalize_database_url(url: str | None) -> str | None:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def messaging_url(config: Mapping[str, Any]) -> str:
+    """Where the Messaging API is: TWILIO_MESSAGING_URL, else Twilio's own host, except when
+    TWILIO_API_URL points elsewhere (a Twilio-compatible server such as the fake carrier, which
+    serves both APIs)."""
+    given = config.get("TWILIO_MESSAGING_URL")
+    if given:
+        return str(given)
+    api_url = str(config.get("TWILIO_API_URL") or TWILIO_API_URL)
+    return TWILIO_MESSAGING_URL if api_url.rstrip("/") == TWILIO_API_URL else api_url
+
+
+def parse_float(name: str, value: str) -> float | None:
+    """Parse a positive number setting ("" for none), naming it in the error."""
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not number > 0:
+        raise ConfigError(f"{name} must be a positive number, not {value!r}")
+    return number
 
 
 def parse_list(value: str | None) -> list[str]:

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from gotv.db import Model
+from gotv.encryption import Encrypted
 
 
 def utcnow() -> datetime:
@@ -181,20 +182,53 @@ class User(UserMixin, Model):
         return self.suspended_at is None
 
 
-class Sender(Model):
-    """A number or Messaging Service texts go out from, with the pace the organizer set for it."""
+class TwilioAccount(Model):
+    """An organization's own Twilio account (or subaccount): its texts go out through it, and
+    the webhooks Twilio sends for it are checked with its auth token. An organization without
+    one uses the instance's account, from the environment (TWILIO_ACCOUNT_SID...).
 
-    __tablename__ = "sender"
-    __table_args__ = (UniqueConstraint("organization_id", "address"),)
+    The auth token signs Twilio's webhooks, so it is always kept; when an API key is given,
+    gotv's calls to Twilio use the key instead.
+    """
+
+    __tablename__ = "twilio_account"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), unique=True)
+    account_sid: Mapped[str] = mapped_column(String(34), unique=True)
+    auth_token: Mapped[str] = mapped_column(Encrypted())
+    api_key_sid: Mapped[str | None] = mapped_column(String(34))
+    api_key_secret: Mapped[str | None] = mapped_column(Encrypted())
+    friendly_name: Mapped[str] = mapped_column(String(200), default="")
+    # Limits of the whole account, across every worker (None: the instance's defaults).
+    concurrency: Mapped[int | None] = mapped_column(Integer)  # requests in flight at once
+    per_second: Mapped[float | None] = mapped_column(Float)  # messages per second
+    # The brand's daily cap (T-Mobile's, per 10DLC brand), reset at midnight Pacific time.
+    daily_cap: Mapped[int | None] = mapped_column(Integer)
+    verified_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+
+class Sender(Model):
+    """A number or Messaging Service texts go out from, with the pace the organizer set for it.
+
+    An address belongs to one organization in the whole instance, and was found in the Twilio
+    account it sends through (`twilio_account_id`; None: the instance's account) when added.
+    """
+
+    __tablename__ = "sender"
+    __table_args__ = (UniqueConstraint("address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    twilio_account_id: Mapped[int | None] = mapped_column(ForeignKey("twilio_account.id"))
     # An E.164 number or a Messaging Service SID (MG...).
     address: Mapped[str] = mapped_column(String(40))
     label: Mapped[str] = mapped_column(String(100), default="")
     # Messages per second from this sender, across all workers; None: no limit of ours.
     per_second: Mapped[float | None] = mapped_column(Float)
-    # Messages per UTC day from this sender; None: no cap.
+    # Messages per day from this sender, reset at midnight Pacific time as the carriers'
+    # daily caps are; None: no cap.
     daily_cap: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
 
@@ -358,6 +392,9 @@ class Message(Model):
     refusal_reason: Mapped[str | None] = mapped_column(String(40))
     # The address the message is paced on (a Sender's address, or "" for the default sender).
     sender: Mapped[str] = mapped_column(String(40), default="", server_default=text("''"))
+    # The Twilio account the message went through (outbound: set when claimed for sending;
+    # inbound: the account that received it). Status callbacks must come from it.
+    account_sid: Mapped[str | None] = mapped_column(String(34))
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # A queued message is not sent before this (a retry's backoff, a sender's daily cap).
     next_attempt_at: Mapped[datetime | None] = mapped_column(Timestamp())
@@ -384,6 +421,22 @@ class Message(Model):
             status=MessageStatus.QUEUED,
             **fields,
         )
+
+
+class MessageMedia(Model):
+    """A picture (or other media) a voter sent with a reply, as Twilio holds it.
+
+    Shown through gotv (fetched with the organization's credentials, type- and size-checked),
+    never linked to Twilio from a page.
+    """
+
+    __tablename__ = "message_media"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("message.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(String(500))
 
 
 class CampaignTally(Model):

@@ -27,6 +27,7 @@ from rq import Queue
 from gotv import create_app
 from gotv.db import db
 from gotv.edge import queue
+from gotv.texting import outbox, senders
 from gotv.fakecarrier import CarrierServer, FakeCarrier
 from gotv.models import Organization, Role, User
 from tests import factories, twilio_contract
@@ -127,12 +128,20 @@ def database(request: pytest.FixtureRequest) -> Iterator[None]:
         )
         try:
             queue.redis().flushdb()
+            forget_cached_settings()
             yield
         finally:
             db.session.remove()
             db.session = original
             transaction.rollback()
             connection.close()
+
+
+def forget_cached_settings() -> None:
+    """Drop what a process caches of senders and accounts for a few seconds: ids come back
+    between tests (each rolls back), and a cached row of the last test would answer for them."""
+    senders.forget()
+    outbox._limits_cache.clear()
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "gotv.config": set(),
     "gotv.db": set(),
     "gotv.encryption": set(),
-    "gotv.models": {"gotv.db"},
+    "gotv.models": {"gotv.db", "gotv.encryption"},
     "gotv.edge": {"gotv.config"},
     "gotv.people": PEOPLE,
     "gotv.compliance": COMPLIANCE,

@@ -25,7 +25,7 @@ from gotv.models import (
     User,
 )
 from gotv.texting import live, replies
-from tests.conftest import csrf_token, deliver_webhooks, login
+from tests.conftest import ACCOUNT_SID, csrf_token, deliver_webhooks, login
 from tests.factories import make_campaign, make_contact, make_message, make_org, make_user
 
 pytestmark = pytest.mark.usefixtures("weekday_morning")
@@ -103,7 +103,9 @@ def test_a_status_change_is_streamed_to_the_volunteer_who_sent_it(
     db.session.commit()
     stream = open_stream(app, volunteer)
 
-    replies.record_status({"MessageSid": message.twilio_sid or "", "MessageStatus": "delivered"})
+    replies.record_status(
+        {"MessageSid": message.twilio_sid or "", "MessageStatus": "delivered"}, ACCOUNT_SID
+    )
 
     heard = b"".join(stream).decode()
     assert "event: status" in heard and '"status": "delivered"' in heard

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from gotv.db import db
 from gotv.edge import queue, sms
+from gotv.texting import senders
 from gotv.fakecarrier import CarrierServer, FakeCarrier
 from gotv.models import (
     CampaignStatus,
@@ -57,6 +58,7 @@ def make_sender(volunteer: User, address: str, **pace: float) -> Sender:
     db.session.add(sender)
     db.session.flush()
     outbox._limits_cache.clear()
+    senders.forget()
     return sender
 
 
@@ -157,9 +159,13 @@ def test_a_stuck_message_twilio_has_is_recorded_as_sent_without_sending_it_again
 ) -> None:
     message = claimed
 
+    credentials = sms.default_credentials()
+
     async def send_then_die() -> sms.Accepted:  # Twilio took it; the worker died before recording
         async with sms.Connection(app.config, 1) as twilio:
-            return await twilio.send(message.to_number, message.body, "https://gotv.test/s", 60)
+            return await twilio.send(
+                credentials, message.to_number, message.body, "https://gotv.test/s", 60
+            )
 
     accepted = asyncio.run(send_then_die())
     organizer = request.getfixturevalue("organizer_six_minutes_later")

@@ -21,7 +21,9 @@ from gotv.models import (
     ContactImport,
     ContactStatus,
     ContactTag,
+    Direction,
     ImportStatus,
+    MessageMedia,
     MessageStatus,
     OptOut,
     Organization,
@@ -89,6 +91,11 @@ class World:
         opt_out = OptOut(organization_id=organization.id, cell="+12125550999", source="admin")
         db.session.add_all([imp, sender, opt_out])
         message = make_message(self.contact, status=MessageStatus.SENDING)
+        reply = make_message(self.contact, direction=Direction.INBOUND, status=MessageStatus.RECEIVED)
+        picture = MessageMedia(
+            message_id=reply.id, position=0, content_type="image/png", url="https://x.test/m.png"
+        )
+        db.session.add(picture)
         invite, _token = make_invite(self.members["owner"])
         question = make_question(self.campaign, labels=("Yes", "No", "Maybe"))
         tag = make_tag(organization)
@@ -100,6 +107,7 @@ class World:
             "sender_id": sender.id,
             "opt_out_id": opt_out.id,
             "message_id": message.id,
+            "media_id": picture.id,
             "invite_id": invite.id,
             "user_id": target.id,
             "question_id": question.id,
@@ -199,7 +207,13 @@ def test_each_role_may_use_exactly_the_routes_its_access_allows(
     assert actual == expected
 
 
-def test_changing_roles_is_for_owners_alone() -> None:
+def test_only_owners_change_roles_and_the_twilio_account() -> None:
     owner_only = {str(route) for route in ROUTES if route.access == OWNER}
 
-    assert owner_only == {"POST /team/members/<int:user_id>/role"}
+    assert owner_only == {
+        "POST /team/members/<int:user_id>/role",
+        "GET /settings/twilio",
+        "POST /settings/twilio",
+        "POST /settings/twilio/limits",
+        "POST /settings/twilio/disconnect",
+    }

@@ -55,13 +55,14 @@ def publish(user_id: int | None, event: dict[str, Any]) -> None:
         log.warning("could not publish a live update for user %s", user_id, exc_info=True)
 
 
-def inbound_event(contact: Any, message_id: int, body: str) -> dict[str, Any]:
-    """What an open inbox needs to show a new reply in place.
+def inbound_event(contact: Any, message_id: int, body: str, media: int = 0) -> dict[str, Any]:
+    """What an open inbox needs to show a new reply in place (`media`: how many pictures).
 
     `contact` is the Contact after the reply, or a row with the same names (id, campaign_id,
     first_name, last_name, needs_reply, unread, opt_out_suggested).
     """
     return {
+        "media": media,
         "type": "inbound",
         "contact_id": contact.id,
         "campaign_id": contact.campaign_id,

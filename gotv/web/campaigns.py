@@ -36,6 +36,7 @@ from gotv.models import (
 )
 from gotv.people import audit
 from gotv.texting import assignment, segments, texts
+from gotv.texting import senders as sending
 from gotv.web.auth import get_owned, organizer_required
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
@@ -160,12 +161,14 @@ class SenderChoiceForm(FlaskForm):
 
 
 def sender_form(campaign: Campaign) -> SenderChoiceForm:
-    """The campaign's sender choice: the deployment's default (0) or one of the org's senders."""
+    """The campaign's sender choice: one of the organization's senders, or the instance's
+    default sender (0) for an organization without a Twilio account of its own."""
     form = SenderChoiceForm(sender_id=campaign.sender_id or 0)
     senders = db.session.scalars(
         select(Sender).where(Sender.organization_id == campaign.organization_id).order_by(Sender.id)
     )
-    form.sender_id.choices = [(0, "The default sender")] + [
+    default = [] if sending.own_account(campaign.organization_id) else [(0, "The default sender")]
+    form.sender_id.choices = default + [
         (sender.id, f"{sender.address} {sender.label}".strip()) for sender in senders
     ]
     return form
@@ -333,6 +336,12 @@ def change_status(campaign_id: int) -> ResponseReturnValue:
             flash("This campaign is deleted: restore it first.", "error")
         elif new_status == CampaignStatus.ACTIVE and not campaign.script.strip():
             flash("Write a script before launching.", "error")
+        elif new_status == CampaignStatus.ACTIVE and (
+            refusal := sending.launch_refusal(
+                campaign.organization_id, campaign.sender.address if campaign.sender else ""
+            )
+        ):
+            flash(refusal, "error")
         else:
             campaign.status = new_status
             audit.record(

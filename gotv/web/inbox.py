@@ -6,6 +6,7 @@ Every page works as plain forms; send.js and inbox.js add the JSON send loop and
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 from collections.abc import Callable
@@ -37,11 +38,21 @@ from wtforms.validators import DataRequired, Length
 
 from gotv.compliance import optouts
 from gotv.db import db, execute_core
-from gotv.edge import queue
-from gotv.models import Campaign, CampaignStatus, Contact, ContactStatus, utcnow
+from gotv.edge import queue, sms
+from gotv.models import (
+    Campaign,
+    CampaignStatus,
+    Contact,
+    ContactStatus,
+    Message,
+    MessageMedia,
+    utcnow,
+)
 from gotv.people import audit
-from gotv.texting import assignment, live, segments, texts
+from gotv.texting import assignment, live, replies, segments, texts
 from gotv.web.auth import get_owned
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("inbox", __name__, url_prefix="/texting")
 
@@ -569,6 +580,44 @@ def dismiss_suggestion(contact_id: int) -> ResponseReturnValue:
         )
         db.session.commit()
     return redirect(url_for("inbox.conversation", contact_id=contact_id))  # `contact` is expired
+
+
+# --- Pictures voters send ------------------------------------------------------------------
+
+
+# Shown in a thread in place of a picture Twilio would not give (gone, too large, not an image).
+UNAVAILABLE_PICTURE = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="240" height="60" role="img">'
+    b'<rect width="240" height="60" fill="#eee"/><text x="12" y="35" font-family="sans-serif"'
+    b' font-size="14" fill="#333">Picture not available</text></svg>'
+)
+
+
+@bp.get("/media/<int:media_id>")
+@login_required
+def media(media_id: int) -> ResponseReturnValue:
+    """A picture a voter sent, fetched from Twilio through gotv (never linked to Twilio), for
+    whoever may read the conversation."""
+    found = db.session.execute(
+        select(MessageMedia, Message.contact_id, Message.account_sid)
+        .join(Message, Message.id == MessageMedia.message_id)
+        .where(MessageMedia.id == media_id, Message.organization_id == current_user.organization_id)
+    ).first()
+    contact = db.session.get(Contact, found[1]) if found and found[1] else None
+    if found is None or contact is None:
+        abort(404)
+    may_converse(contact)
+    try:
+        kind, content = replies.picture(found[0], found[2])
+    except sms.MediaRefused as refusal:
+        log.warning("picture %s not shown: %s", media_id, refusal)
+        kind, content = "image/svg+xml", UNAVAILABLE_PICTURE
+    response = Response(content, mimetype=kind)
+    response.headers["Cache-Control"] = "private, max-age=86400"
+    response.headers["Content-Disposition"] = "inline"
+    # Shown as an image only: nothing in it may run, even opened on its own.
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
 
 
 # --- Live updates --------------------------------------------------------------------------

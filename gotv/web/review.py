@@ -133,6 +133,7 @@ def conversation(contact_id: int) -> ResponseReturnValue:
         "review/conversation.html",
         contact=contact,
         messages=messages,
+        media=texts.media_by_message(contact.id),
         opt_out=optouts.opt_out_of(contact.campaign.organization_id, contact.cell),
         form=ReassignForm(to=str(contact.texter_id or review.UNASSIGNED)),
         choices=reassign_form_choices(),
