@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from gotv import encryption
 from gotv.db import db
+from gotv.edge import queue
 from gotv.lists import imports
 from gotv.models import (
     Campaign,
@@ -42,6 +43,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(disable_two_factor)
     app.cli.add_command(rotate_secrets)
     app.cli.add_command(create_subaccount)
+    app.cli.add_command(failed_jobs)
 
 
 @click.command("create-org")
@@ -113,6 +115,20 @@ def create_subaccount(organization_id: int) -> None:
         f"organization {organization_id} now texts through subaccount {account.account_sid}: "
         "buy or move numbers into it, register them for A2P 10DLC, and add them as senders"
     )
+
+
+@click.command("failed-jobs")
+@click.option("--limit", default=50, show_default=True)
+def failed_jobs(limit: int) -> None:
+    """List the most recent failed background jobs of every organization (for operators)."""
+    jobs = queue.failed_jobs(queue.EVERY_ORGANIZATION, limit)
+    if jobs is None:
+        raise click.ClickException("Redis cannot be reached")
+    for job in jobs:
+        ended = job.ended_at.isoformat(timespec="seconds") if job.ended_at else "?"
+        click.echo(f"{ended}  {job.queue:8} {job.function}  {job.error}")
+    if not jobs:
+        click.echo("no failed jobs")
 
 
 @click.command("seed-demo")
