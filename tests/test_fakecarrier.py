@@ -1042,7 +1042,8 @@ def test_a_new_account_gets_a_fresh_sid_and_a_32_hex_digit_token(carrier: FakeCa
 
 def test_setting_up_accounts_refuses_what_twilio_would_not_allow(orgs: FakeCarrier) -> None:
     with pytest.raises(ValueError, match="already belongs"):
-        orgs.add_account(numbers=[NUMBER_A])
+        orgs.add_account(numbers=["+15550300001", NUMBER_A])
+    assert len(orgs.accounts()) == 3 and orgs.owner_of("+15550300001") is orgs.main  # none
     with pytest.raises(ValueError, match="already belongs"):
         orgs.add_number(SID_B, POOL_A[0])
     with pytest.raises(ValueError, match="already exists"):
@@ -1055,7 +1056,8 @@ def test_setting_up_accounts_refuses_what_twilio_would_not_allow(orgs: FakeCarri
     with pytest.raises(ValueError, match="subaccount"):
         orgs.add_account(parent_sid=sub.sid)
     with pytest.raises(ValueError, match="already in Messaging Service"):
-        orgs.add_service(SID_A, numbers=[POOL_A[0]])
+        orgs.add_service(SID_A, numbers=["+15550100098", POOL_A[0]])
+    assert list(orgs.services(SID_A)) == [SERVICE_A]
     with pytest.raises(ValueError, match="not a service of"):
         orgs.add_number(SID_B, "+15550200099", service_sid=SERVICE_A)
 

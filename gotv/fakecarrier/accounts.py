@@ -7,6 +7,7 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -369,6 +370,22 @@ class Directory:
             raise ValueError(f"no account {sid}")
         return account
 
+    def check_claimable(
+        self, account_sid: str | None, numbers: Sequence[str], into_service: bool
+    ) -> None:
+        """Raise ``ValueError`` unless every number may go to the account (None: a new one),
+        and, ``into_service``, into a new service of it: so that setting up is all or nothing."""
+        for number in numbers:
+            if not _E164.match(number):
+                raise ValueError(f"{number!r} is not an E.164 phone number")
+            owned = self.numbers.get(number)
+            if owned is not None and owned.account_sid != account_sid:
+                raise ValueError(f"{number} already belongs to account {owned.account_sid}")
+            if into_service and number in self.service_of:
+                raise ValueError(
+                    f"{number} is already in Messaging Service {self.service_of[number]}"
+                )
+
     def add_number(self, account: Account, number: str) -> PhoneNumber:
         """Give ``number`` to ``account`` (idempotent for the same account)."""
         if not _E164.match(number):
@@ -395,8 +412,8 @@ class Directory:
             raise ValueError(f"{sid!r} is not a Messaging Service SID (MG and 32 hex digits)")
         if sid in self.services:
             raise ValueError(f"Messaging Service {sid} already exists")
-        service = Service(sid, account.sid, friendly_name or f"Fake service {sid[-4:]}")
-        service.advanced_opt_out = advanced_opt_out
+        name = friendly_name or f"Fake service {sid[-4:]}"
+        service = Service(sid, account.sid, name, advanced_opt_out)
         self.services[sid] = service
         return service
 

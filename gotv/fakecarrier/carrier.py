@@ -206,6 +206,7 @@ class FakeCarrier:
         """
         with self._lock:
             directory = self._directory
+            directory.check_claimable(None, numbers, into_service=False)
             account = directory.add_account(sid, auth_token, friendly_name, parent_sid, concurrency)
             for number in numbers:
                 directory.add_number(account, number)
@@ -240,9 +241,9 @@ class FakeCarrier:
         """
         with self._lock:
             directory = self._directory
-            service = directory.add_service(
-                directory.account(account_sid), sid, friendly_name, advanced_opt_out
-            )
+            account = directory.account(account_sid)
+            directory.check_claimable(account_sid, numbers, into_service=True)
+            service = directory.add_service(account, sid, friendly_name, advanced_opt_out)
             for number in numbers:
                 directory.add_to_service(service, number)
             return service.sid
