@@ -87,6 +87,8 @@ def app(
             "TWILIO_FROM_NUMBER": FROM_NUMBER,
             "TWILIO_API_URL": carrier_server.url,
             "DEFAULT_REGION": "US",
+            # Tests send many initial texts in a row; tests/test_read_gate.py puts the gap back.
+            "SEND_MIN_GAP_MS": 0,
         }
     )
     with app.app_context():
@@ -266,5 +268,6 @@ def config_like(app: Flask, **changes: Any) -> dict[str, Any]:
         "TWILIO_FROM_NUMBER",
         "TWILIO_API_URL",
         "DEFAULT_REGION",
+        "SEND_MIN_GAP_MS",
     )
     return {**{key: app.config[key] for key in keys}, **changes}

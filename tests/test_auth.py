@@ -306,6 +306,7 @@ ROUTES = [
     Route("GET", "/account/two-factor", access=MEMBER),
     Route("POST", "/account/two-factor", (("code", "123456"),), access=MEMBER),
     Route("POST", "/account/two-factor/disable", (("code", "123456"),), access=MEMBER),
+    Route("POST", "/account/language", (("locale", "es"),), access=MEMBER),
 ]
 # /healthz, /readyz and /metrics (its own bearer token) are the platform's and the operators':
 # tests/test_operable.py checks them.

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, session, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext, refresh
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from markupsafe import Markup
-from wtforms import StringField
-from wtforms.validators import DataRequired, Length
+from wtforms import SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import AnyOf, DataRequired, Length
 
 from gotv.db import db
 from gotv.models import utcnow
 from gotv.people import twofactor
+from gotv.web.i18n import LANGUAGES
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -24,10 +27,37 @@ class CodeForm(FlaskForm):
     code = StringField("6-digit code from your app", validators=[DataRequired(), Length(max=10)])
 
 
+class LanguageForm(FlaskForm):
+    # "": the browser's language.
+    locale = SelectField(
+        choices=[SelectChoice(code, name) for code, name in [("", ""), *LANGUAGES.items()]],
+        validators=[AnyOf(["", *LANGUAGES])],
+    )
+
+
 @bp.get("")
 @login_required
 def index() -> ResponseReturnValue:
-    return render_template("account/index.html", disable_form=CodeForm())
+    return render_template(
+        "account/index.html",
+        disable_form=CodeForm(),
+        language_form=LanguageForm(locale=current_user.locale or ""),
+        languages=LANGUAGES,
+    )
+
+
+@bp.post("/language")
+@login_required
+def choose_language() -> ResponseReturnValue:
+    """The language of this person's pages; none chosen: their browser's."""
+    form = LanguageForm()
+    if form.validate_on_submit():
+        chosen = form.locale.data or None
+        current_user.locale = chosen
+        db.session.commit()
+        refresh()  # this request chose its language before the change
+        flash(gettext("Language saved."), "success")
+    return redirect(url_for("account.index"))
 
 
 @bp.get("/two-factor")

@@ -22,6 +22,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext, lazy_gettext
 from flask_login import current_user, login_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -217,29 +218,36 @@ def apply(change: Callable[[], Any], done: Callable[[Any], str]) -> None:
 
 
 class JoinForm(FlaskForm):
-    name = StringField("Your name", validators=[DataRequired(), Length(max=200)])
+    name = StringField(lazy_gettext("Your name"), validators=[DataRequired(), Length(max=200)])
     email = EmailField(
-        "Email",
+        lazy_gettext("Email"),
         validators=[
             DataRequired(),
             Length(max=254),
-            Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="Type a whole email address."),
+            Regexp(
+                r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=lazy_gettext("Type a whole email address.")
+            ),
         ],
     )
     password = PasswordField(
-        f"Password (at least {team.MIN_PASSWORD_LENGTH} characters)",
+        lazy_gettext("Password (at least %(num)s characters)", num=team.MIN_PASSWORD_LENGTH),
         validators=[
             DataRequired(),
             Length(
                 min=team.MIN_PASSWORD_LENGTH,
                 max=200,
-                message=f"Use at least {team.MIN_PASSWORD_LENGTH} characters.",
+                message=lazy_gettext(
+                    "Use at least %(num)s characters.", num=team.MIN_PASSWORD_LENGTH
+                ),
             ),
         ],
     )
     confirm = PasswordField(
-        "Password again",
-        validators=[DataRequired(), EqualTo("password", message="The two passwords differ.")],
+        lazy_gettext("Password again"),
+        validators=[
+            DataRequired(),
+            EqualTo("password", message=lazy_gettext("The two passwords differ.")),
+        ],
     )
 
 
@@ -271,7 +279,14 @@ def join(token: str) -> ResponseReturnValue:
             db.session.commit()
             start_new_session()
             login_user(user)
-            flash(f"Welcome to {invite.organization.name}, {user.name}!", "success")
+            flash(
+                gettext(
+                    "Welcome to %(organization)s, %(name)s!",
+                    organization=invite.organization.name,
+                    name=user.name,
+                ),
+                "success",
+            )
             if invite.campaign_id is not None:
                 return redirect(url_for("inbox.send_loop", campaign_id=invite.campaign_id))
             return redirect(url_for("auth.home"))
