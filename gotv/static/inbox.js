@@ -3,7 +3,7 @@
 // signed-in volunteer's own only) and are shown in place: a new bubble in an open thread, the
 // row's preview, unread and waiting badges in the list, and where the volunteer is looking, why
 // a reply can no longer be sent. A polite live region announces each. The browser's
-// EventSource reconnects when a stream ends.
+// EventSource reconnects when a stream ends; a signed_out event sends the page to sign-in.
 //
 // A reply being typed is never lost: it is kept in this tab (sessionStorage, per conversation)
 // until the server has taken it, put back in the box when the page comes back, and left in
@@ -15,7 +15,7 @@
 // back to sending.
 (() => {
   "use strict";
-  const { say, count, since, localizeTimes, typing } = window.gotvStrings;
+  const { say, count, since, localizeTimes, typing, listen } = window.gotvStrings;
   const thread = document.getElementById("thread");
   const list = document.getElementById("conversation-list");
   const announcer = document.getElementById("live-announcer");
@@ -315,16 +315,9 @@
   }
   const host = thread || list;
   if (!host || !window.EventSource) return;
-  const source = new EventSource(host.dataset.eventsUrl);
-  // Open once the server listens for this volunteer's events (it subscribes first).
-  source.addEventListener("open", () => { host.dataset.live = "connected"; });
-  source.addEventListener("inbound", (message) => {
-    const event = JSON.parse(message.data);
-    if (thread) onThreadReply(event); else onListReply(event);
+  listen(host, {
+    inbound: (event) => (thread ? onThreadReply(event) : onListReply(event)),
+    conversation: (event) => (thread ? onThreadChange(event) : onListChange(event)),
+    status: onStatus,
   });
-  source.addEventListener("conversation", (message) => {
-    const event = JSON.parse(message.data);
-    if (thread) onThreadChange(event); else onListChange(event);
-  });
-  source.addEventListener("status", (message) => onStatus(JSON.parse(message.data)));
 })();

@@ -14,7 +14,7 @@
 // announced to screen readers.
 (() => {
   "use strict";
-  const { say, count, localTime, typing } = window.gotvStrings;
+  const { say, count, localTime, typing, listen } = window.gotvStrings;
   const loop = document.getElementById("send-loop");
   const form = document.getElementById("send-form");
   if (!loop || !form) return;
@@ -232,11 +232,7 @@
   }
 
   if (window.EventSource && loop.dataset.eventsUrl) {
-    const source = new EventSource(loop.dataset.eventsUrl);
-    // Open once the server listens for this volunteer's events (it subscribes first).
-    source.addEventListener("open", () => { loop.dataset.live = "connected"; });
-    source.addEventListener("inbound", (message) => onReply(JSON.parse(message.data)));
-    source.addEventListener("conversation", (message) => onChange(JSON.parse(message.data)));
+    listen(loop, { inbound: onReply, conversation: onChange });
   }
 
   if (ready.length) markShown(ready[0].contact_id);

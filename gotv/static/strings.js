@@ -1,7 +1,8 @@
 // What the volunteer's pages' scripts say, in the page's language: the page carries the strings
 // as JSON (templates/inbox/_strings.html). say("new_reply", {name: "Ana"}) fills "{name}";
 // count("unread", 3) picks the one-or-many form and fills "{n}". Also the page's language for
-// dates and times, and the "?" keyboard-shortcut overlay every volunteer page shares.
+// dates and times, the "?" keyboard-shortcut overlay every volunteer page shares, and the
+// page's live stream (listen).
 window.gotvStrings = (() => {
   "use strict";
   const node = document.getElementById("gotv-strings");
@@ -69,6 +70,25 @@ window.gotvStrings = (() => {
     }
   });
 
+  // The page's live stream (/texting/events) on `host`: data-live="connected" once the server
+  // listens (it subscribes first). When the volunteer's sessions end (signed out everywhere,
+  // suspended) the server sends signed_out and the stream ends; the page goes to sign-in,
+  // which brings the volunteer back here (a draft reply is kept in the tab meanwhile).
+  function listen(host, handlers) {
+    const source = new EventSource(host.dataset.eventsUrl);
+    source.addEventListener("open", () => { host.dataset.live = "connected"; });
+    for (const [kind, handle] of Object.entries(handlers)) {
+      source.addEventListener(kind, (message) => handle(JSON.parse(message.data)));
+    }
+    source.addEventListener("signed_out", () => {
+      source.close();
+      delete host.dataset.live;
+      const here = location.pathname + location.search;
+      location.assign(host.dataset.loginUrl + "?next=" + encodeURIComponent(here));
+    });
+    return source;
+  }
+
   localizeTimes();
-  return { say, count, lang, localTime, since, localizeTimes, typing };
+  return { say, count, lang, localTime, since, localizeTimes, typing, listen };
 })();
