@@ -15,6 +15,8 @@ from typing import Any
 
 TWILIO_API_URL = "https://api.twilio.com"
 TWILIO_MESSAGING_URL = "https://messaging.twilio.com"
+# The largest request body gotv reads (voter files of a million rows run to 100 MB or so).
+DEFAULT_UPLOAD_LIMIT = 256 * 1024 * 1024
 
 
 class ConfigError(RuntimeError):
@@ -70,7 +72,15 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
         "DEFAULT_REGION": setting("DEFAULT_REGION") or "US",
         # Uploaded voter lists wait here for the import worker: web and worker must share it.
         "UPLOAD_DIR": setting("UPLOAD_DIR", os.path.abspath(".gotv/uploads")),
-        "PROXY_COUNT": parse_int("PROXY_COUNT", env.get("PROXY_COUNT", "").strip() or "1"),
+        # Proxies in front of gotv that set X-Forwarded-For/-Proto/-Host/-Port: 0 (the default)
+        # trusts none of those headers (docs/deploy.md, "Proxies and TLS").
+        "PROXY_COUNT": parse_int("PROXY_COUNT", env.get("PROXY_COUNT", "").strip() or "0"),
+        # The largest request body, in MB: an upload past it is refused before it is read.
+        "MAX_CONTENT_LENGTH": parse_int(
+            "MAX_UPLOAD_MB", env.get("MAX_UPLOAD_MB", "").strip() or "256"
+        )
+        * 1024
+        * 1024,
         # Requests to Twilio each worker keeps in flight. Twilio limits an account's concurrent
         # API requests (about 100 by default; more answer 429).
         "SEND_CONCURRENCY": parse_int(

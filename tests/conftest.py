@@ -87,6 +87,9 @@ def app(
             "TWILIO_FROM_NUMBER": FROM_NUMBER,
             "TWILIO_API_URL": carrier_server.url,
             "DEFAULT_REGION": "US",
+            # Deployed as production usually is, behind one TLS proxy that sets X-Forwarded-*
+            # (the tests of an app with no proxy build one: tests/test_security.py).
+            "PROXY_COUNT": 1,
         }
     )
     with app.app_context():
@@ -266,5 +269,6 @@ def config_like(app: Flask, **changes: Any) -> dict[str, Any]:
         "TWILIO_FROM_NUMBER",
         "TWILIO_API_URL",
         "DEFAULT_REGION",
+        "PROXY_COUNT",
     )
     return {**{key: app.config[key] for key in keys}, **changes}
