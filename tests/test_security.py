@@ -18,10 +18,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from flask.testing import FlaskClient
+from flask.testing import EnvironBuilder, FlaskClient
 from markupsafe import escape
 from sqlalchemy import func, select
-from flask.testing import EnvironBuilder
 from werkzeug.test import TestResponse, run_wsgi_app
 
 from gotv import config as configuration
@@ -227,6 +226,60 @@ def production_app(app: Flask) -> Iterator[Flask]:
         "TWILIO_FROM_NUMBER": app.config["TWILIO_FROM_NUMBER"],
     }
     yield from app_like(app, **configuration.from_environment(environ))
+
+
+def sign_in_at(client: FlaskClient, email: str, password: str, **environ: str) -> TestResponse:
+    """POST the login form on PUBLIC_URL, the request's environ given (REMOTE_ADDR, headers)."""
+    page = client.get(PUBLIC_URL + "/login", environ_overrides=environ)
+    return client.post(
+        PUBLIC_URL + "/login",
+        data={"email": email, "password": password, "csrf_token": csrf_token(page.text)},
+        environ_overrides={"HTTP_REFERER": PUBLIC_URL + "/login", **environ},
+    )
+
+
+def test_with_no_proxy_configured_a_forged_forwarded_address_does_not_escape_the_limit(
+    production_app: Flask, volunteer: User
+) -> None:
+    client = production_app.test_client()
+    forged = [
+        sign_in_at(
+            client, f"guess{n}@example.test", "wrong", HTTP_X_FORWARDED_FOR=f"192.0.2.{n}"
+        ).status_code
+        for n in range(10)
+    ]
+
+    refused = sign_in_at(client, volunteer.email, PASSWORD, HTTP_X_FORWARDED_FOR="192.0.2.99")
+
+    assert forged == [200] * 10
+    assert refused.status_code == 429
+
+
+def test_with_no_proxy_configured_a_copied_cookie_fails_from_another_address(
+    production_app: Flask, volunteer: User
+) -> None:
+    """Even with the victim's User-Agent and their address in X-Forwarded-For."""
+    victim = production_app.test_client()
+    browser = {"HTTP_USER_AGENT": "Victim's browser", "REMOTE_ADDR": ADDRESS}
+    assert sign_in_at(victim, volunteer.email, PASSWORD, **browser).status_code == 302
+    cookie = victim.get_cookie("session", domain="gotv.test")
+    assert cookie is not None
+    attacker = production_app.test_client()
+    attacker.set_cookie("session", cookie.value, domain="gotv.test")
+
+    own = victim.get(PUBLIC_URL + "/texting", environ_overrides=browser)
+    with production_app.app_context():  # a request of its own, as in production
+        stolen = attacker.get(
+            PUBLIC_URL + "/texting",
+            environ_overrides={
+                "HTTP_USER_AGENT": "Victim's browser",
+                "HTTP_X_FORWARDED_FOR": ADDRESS,
+                "REMOTE_ADDR": OTHER_ADDRESS,
+            },
+        )
+
+    assert stolen.status_code == 302 and "/login" in stolen.headers["Location"]
+    assert own.status_code == 200
 
 
 def test_in_production_the_session_cookie_is_secure_http_only_and_same_site_lax(

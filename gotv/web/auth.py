@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
@@ -77,6 +78,22 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     login_manager.init_app(app)
     app.session_interface = CookieSessions()
+
+
+def session_identifier() -> str:
+    """What ties a session to its browser for Flask-Login's strong protection: the client's
+    address and User-Agent.
+
+    Flask-Login's own reads X-Forwarded-For straight from the request, so anyone could claim
+    the victim's address with a copied cookie. This takes the address Werkzeug has, which
+    ProxyFix rebuilt from X-Forwarded-For only when PROXY_COUNT proxies are trusted.
+    """
+    seen = f"{request.remote_addr}|{request.headers.get('User-Agent')}"
+    return hashlib.sha512(seen.encode()).hexdigest()
+
+
+# (Flask-Login's hook for this: the attribute its login_user and protection checks call.)
+login_manager._session_identifier_generator = session_identifier
 
 
 class CookieSessions(SecureCookieSessionInterface):
