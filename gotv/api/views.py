@@ -57,7 +57,12 @@ def authenticate() -> None:
         fail(401, "unauthorized", "Send an API token: Authorization: Bearer <token>.")
     token = tokens.authenticate(secret.strip())
     if token is None:
-        fail(401, "unauthorized", "This API token is not valid or has been revoked.")
+        fail(
+            401,
+            "unauthorized",
+            "This API token is not valid, has been revoked, or its creator is no longer an "
+            "organizer who can sign in.",
+        )
     db.session.commit()  # last_used_at, when it was due
     g.api_token = token
 
