@@ -24,6 +24,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         content,
         errors,
         exports,
+        ids,
         imports,
         inbox,
         operations,
@@ -66,6 +67,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
         )
 
+    ids.init_app(app)  # before any blueprint: every <int:...> is an id
     encryption.init_app(app)
     db.init_app(app)
     auth.init_app(app)

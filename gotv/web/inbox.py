@@ -33,9 +33,10 @@ from redis import Redis
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, contains_eager, joinedload
-from wtforms import BooleanField, HiddenField, IntegerField, TextAreaField
+from wtforms import BooleanField, HiddenField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from gotv import ids
 from gotv.compliance import optouts
 from gotv.db import db, execute_core
 from gotv.edge import queue, sms
@@ -51,6 +52,7 @@ from gotv.models import (
 from gotv.people import audit
 from gotv.texting import assignment, live, replies, segments, texts
 from gotv.web.auth import get_owned
+from gotv.web.ids import IdField
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +63,7 @@ PREFETCH = 5
 
 
 class SendForm(FlaskForm):
-    contact_id = IntegerField(validators=[DataRequired()])
+    contact_id = IdField(validators=[DataRequired()])
     idempotency_key = HiddenField(validators=[DataRequired(), Length(min=16, max=64)])
 
 
@@ -320,8 +322,8 @@ _SENDING_CAMPAIGN = select(*texts.SENDING_COLUMNS).where(
 
 
 def is_int(value: Any) -> TypeGuard[int]:
-    """A JSON integer (true and false are not numbers here)."""
-    return isinstance(value, int) and not isinstance(value, bool)
+    """A JSON integer that fits an id column (true and false are not numbers here)."""
+    return ids.is_id(value)
 
 
 def next_ready(

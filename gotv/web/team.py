@@ -41,6 +41,7 @@ from gotv.db import db
 from gotv.models import Campaign, CampaignStatus, Invite, Role, User, utcnow
 from gotv.people import team
 from gotv.web.auth import get_owned, organizer_required, owner_required, start_new_session
+from gotv.web.ids import strict
 
 bp = Blueprint("team", __name__, url_prefix="/team")
 join_bp = Blueprint("join", __name__, url_prefix="/join")
@@ -114,7 +115,8 @@ def index() -> ResponseReturnValue:
 @bp.post("/invites")
 @organizer_required
 def create_invite() -> ResponseReturnValue:
-    campaign_id = request.form.get("campaign_id", 0, type=int)
+    chosen = request.form.get("campaign_id", "0").strip() or "0"
+    campaign_id = strict("campaign_id", chosen)
     campaign = get_owned(Campaign, campaign_id) if campaign_id else None  # 404 for others'
     form = invite_form()
     if not form.validate_on_submit():
