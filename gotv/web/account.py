@@ -13,6 +13,7 @@ from wtforms.validators import DataRequired, Length
 from gotv.db import db
 from gotv.models import utcnow
 from gotv.people import twofactor
+from gotv.web.auth import wrong_code
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -67,6 +68,7 @@ def enable_two_factor() -> ResponseReturnValue:
             "Two-step sign-in is on: you will be asked for a code after your password.", "success"
         )
         return redirect(url_for("account.index"))
+    wrong_code()
     flash("That code is not right. Type the code your app shows now.", "error")
     return setup_page(form)
 
@@ -81,5 +83,6 @@ def disable_two_factor() -> ResponseReturnValue:
         db.session.commit()
         flash("Two-step sign-in is off.", "success")
     else:
+        wrong_code()
         flash("That code is not right, so two-step sign-in stays on.", "error")
     return redirect(url_for("account.index"))

@@ -127,22 +127,36 @@ def limit_logins(app: Flask) -> None:
         swallow_errors=True,
     )
     limiter.init_app(app)
-    steps: dict[str, tuple[tuple[str, Callable[[], str]], ...]] = {
+    # Each view with the limits it counts against, and what counts as a failure. Every check
+    # of a two-step code counts against the account's one budget of wrong codes, wherever it
+    # is made: signing in, turning two-step sign-in on, or turning it off.
+    steps: dict[str, tuple[Callable[[Response], bool], tuple[tuple[str, Callable[[], str]], ...]]]
+    steps = {
         "auth.login": (
-            (LOGIN_FAILURES_PER_ADDRESS, get_remote_address),
-            (LOGIN_FAILURES_PER_EMAIL, submitted_email),
+            sign_in_failed,
+            (
+                (LOGIN_FAILURES_PER_ADDRESS, get_remote_address),
+                (LOGIN_FAILURES_PER_EMAIL, submitted_email),
+            ),
         ),
         "auth.login_code": (
-            (LOGIN_FAILURES_PER_ADDRESS, get_remote_address),
-            (CODE_FAILURES_PER_USER, pending_user_key),
+            sign_in_failed,
+            (
+                (LOGIN_FAILURES_PER_ADDRESS, get_remote_address),
+                (CODE_FAILURES_PER_USER, pending_user_key),
+            ),
         ),
+        "account.enable_two_factor": (code_was_wrong, ((CODE_FAILURES_PER_USER, own_code_key),)),
+        "account.disable_two_factor": (code_was_wrong, ((CODE_FAILURES_PER_USER, own_code_key),)),
     }
-    for endpoint, limits in steps.items():
+    for endpoint, (failed, limits) in steps.items():
         view: Callable[..., Any] = app.view_functions[endpoint]
         for limit, key in limits:
-            view = limiter.limit(limit, key_func=key, methods=["POST"], deduct_when=sign_in_failed)(
-                view
-            )
+            # One count per limit and key, shared by every view that has it (a plain limit's
+            # count is per view).
+            view = limiter.shared_limit(
+                limit, scope=limit, key_func=key, methods=["POST"], deduct_when=failed
+            )(view)
         app.view_functions[endpoint] = view
     keep_limiter_to(app, limiter, set(steps))
 
@@ -179,6 +193,20 @@ def only_on(endpoints: set[str], hook: Callable[[Any], Any]) -> Callable[[Any], 
 def sign_in_failed(response: Response) -> bool:
     """A sign-in that did not redirect onward failed (or was refused)."""
     return response.status_code != 302
+
+
+def wrong_code() -> None:
+    """Note that this request checked a two-step code and it was wrong (for the rate limit)."""
+    g.wrong_code = True
+
+
+def code_was_wrong(_response: Response) -> bool:
+    return bool(g.get("wrong_code"))
+
+
+def own_code_key() -> str:
+    """The signed-in user's budget of wrong codes: the one their sign-ins count against."""
+    return f"code-user:{getattr(current_user, 'id', None)}"
 
 
 def submitted_email() -> str:
