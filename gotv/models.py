@@ -167,8 +167,12 @@ class User(UserMixin, Model):
         """Emails are stored lower-cased, so uniqueness and login ignore case."""
         return email.strip().lower()
 
-    def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+    def set_password(self, password: str, method: str | None = None) -> None:
+        """Store a hash of `password`, made by `method` (werkzeug's, default scrypt)."""
+        if method is None:
+            self.password_hash = generate_password_hash(password)
+        else:
+            self.password_hash = generate_password_hash(password, method)
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)

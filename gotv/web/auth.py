@@ -49,7 +49,7 @@ from gotv.models import (
     User,
     utcnow,
 )
-from gotv.people import twofactor
+from gotv.people import passwords, twofactor
 
 bp = Blueprint("auth", __name__)
 csrf = CSRFProtect()
@@ -146,6 +146,8 @@ def limit_logins(app: Flask) -> None:
                 (CODE_FAILURES_PER_USER, pending_user_key),
             ),
         ),
+        # An invitation's sign-up form, which tells whether an email can join: as sign-in.
+        "join.join": (sign_in_failed, ((LOGIN_FAILURES_PER_ADDRESS, get_remote_address),)),
         "account.enable_two_factor": (code_was_wrong, ((CODE_FAILURES_PER_USER, own_code_key),)),
         "account.disable_two_factor": (code_was_wrong, ((CODE_FAILURES_PER_USER, own_code_key),)),
     }
@@ -303,8 +305,10 @@ def login() -> ResponseReturnValue:
     form = LoginForm()
     if form.validate_on_submit():
         user = find_user(form.email.data or "")
-        if user is None or not user.check_password(form.password.data or ""):
+        if not passwords.verify(user, form.password.data or ""):
             flash("That email and password do not match.", "error")
+        elif user is None:  # (verify is False without a user; this tells mypy)
+            pass
         elif not user.is_active:
             flash("This account is suspended. Ask an organizer of your team.", "error")
         elif user.totp_secret:

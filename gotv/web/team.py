@@ -35,11 +35,12 @@ from wtforms.validators import (
     NumberRange,
     Optional,
     Regexp,
+    ValidationError,
 )
 
 from gotv.db import db
 from gotv.models import Campaign, CampaignStatus, Invite, Role, User, utcnow
-from gotv.people import team
+from gotv.people import passwords, team
 from gotv.web.auth import get_owned, organizer_required, owner_required, start_new_session
 from gotv.web.ids import strict
 
@@ -218,6 +219,13 @@ def apply(change: Callable[[], Any], done: Callable[[Any], str]) -> None:
 # --- Joining through a link ----------------------------------------------------------------
 
 
+def password_rule(_form: FlaskForm, field: PasswordField) -> None:
+    """The one rule for a new password (gotv.people.passwords), as a form validator."""
+    trouble = passwords.problem(field.data or "")
+    if trouble:
+        raise ValidationError(trouble)
+
+
 class JoinForm(FlaskForm):
     name = StringField("Your name", validators=[DataRequired(), Length(max=200)])
     email = EmailField(
@@ -229,15 +237,8 @@ class JoinForm(FlaskForm):
         ],
     )
     password = PasswordField(
-        f"Password (at least {team.MIN_PASSWORD_LENGTH} characters)",
-        validators=[
-            DataRequired(),
-            Length(
-                min=team.MIN_PASSWORD_LENGTH,
-                max=200,
-                message=f"Use at least {team.MIN_PASSWORD_LENGTH} characters.",
-            ),
-        ],
+        f"Password (at least {passwords.MIN_LENGTH} characters)",
+        validators=[DataRequired(), password_rule],
     )
     confirm = PasswordField(
         "Password again",
