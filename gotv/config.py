@@ -102,6 +102,15 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
         "LIVE_STREAMS_PER_PROCESS": parse_int(
             "LIVE_STREAMS_PER_PROCESS", env.get("LIVE_STREAMS_PER_PROCESS", "").strip() or "96"
         ),
+        # Of those, how many one user's pages may hold, and one organization's (0: the
+        # defaults of gotv/texting/live.py, 4 and three quarters of the process's).
+        "LIVE_STREAMS_PER_USER": parse_int(
+            "LIVE_STREAMS_PER_USER", env.get("LIVE_STREAMS_PER_USER", "").strip() or "0"
+        ),
+        "LIVE_STREAMS_PER_ORGANIZATION": parse_int(
+            "LIVE_STREAMS_PER_ORGANIZATION",
+            env.get("LIVE_STREAMS_PER_ORGANIZATION", "").strip() or "0",
+        ),
     }
     check(config)
     return config

@@ -306,6 +306,13 @@ ROUTES = [
     Route("GET", "/account/two-factor", access=MEMBER),
     Route("POST", "/account/two-factor", (("code", "123456"),), access=MEMBER),
     Route("POST", "/account/two-factor/disable", (("code", "123456"),), access=MEMBER),
+    Route("POST", "/account/sign-out-everywhere", access=MEMBER),
+    Route(
+        "POST",
+        "/account/password",
+        (("current", "wrong"), ("password", "new-password-1"), ("confirm", "new-password-1")),
+        access=MEMBER,
+    ),
 ]
 PUBLIC = ("/login", "/static/", "/twilio/", "/join/")
 # The JSON API takes no login: a bearer token instead, never a cookie. tests/test_api.py runs

@@ -186,7 +186,7 @@ def test_a_publishing_failure_never_breaks_the_webhook(
 def test_a_web_process_holds_at_most_its_share_of_streams_and_asks_the_rest_to_come_back(
     app: Flask, volunteer: User, short_streams: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(app.extensions, "gotv.live_slots", threading.BoundedSemaphore(1))
+    monkeypatch.setitem(app.extensions, "gotv.live_slots", live.Slots(1, 4, 1))
     first = app.test_client()
     login(first, volunteer)
     held = first.get("/texting/events", buffered=False)

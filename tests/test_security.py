@@ -192,7 +192,7 @@ def test_a_session_planted_before_sign_in_does_not_survive_it(
     after = client.get_cookie("session")
     assert after is not None and after.value != before.value
     with client.session_transaction() as session:
-        assert "planted" not in session and session["_user_id"] == str(volunteer.id)
+        assert "planted" not in session and session["_user_id"] == volunteer.get_id()
     stranger = client.application.test_client()
     stranger.set_cookie("session", before.value)
     with client.application.app_context():  # a request of its own, as in production

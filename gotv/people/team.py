@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gotv.db import db
 from gotv.models import Campaign, Contact, ContactStatus, Invite, Role, User, utcnow
-from gotv.people import audit, passwords
+from gotv.people import audit, passwords, sessions
 
 INVITE_LIFETIME = timedelta(days=14)
 MIN_PASSWORD_LENGTH = passwords.MIN_LENGTH
@@ -281,8 +281,9 @@ def release_unsent_contacts(user_id: int) -> int:
 
 
 def suspend(member: User, by: User, now: datetime) -> int:
-    """Suspend `member`: they cannot sign in, their open session ends at their next request,
-    and their untexted contacts are released, all in this transaction.
+    """Suspend `member`: they cannot sign in, their sessions end at their next request (the
+    caller closes their live streams after the commit), and their untexted contacts are
+    released, all in this transaction.
 
     Returns how many contacts were released (0 if they were already suspended).
 
@@ -295,6 +296,7 @@ def suspend(member: User, by: User, now: datetime) -> int:
     if is_last_owner(member):
         raise TeamRuleBroken(f"{member.name} is the last owner and cannot be suspended.")
     member.suspended_at = now
+    sessions.end_all(member)  # (the suspension itself is what the audit log records)
     released = release_unsent_contacts(member.id)
     audit.record(member.organization_id, "member_suspended", member.email, by.id, released=released)
     return released

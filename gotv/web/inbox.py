@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeGuard
@@ -630,7 +629,12 @@ def init_app(app: Flask) -> None:
     and the Redis connections of its streams: one each, held for minutes, in a pool of their
     own, so that they never take the connections of the requests' publishes and enqueues."""
     limit = app.config.get("LIVE_STREAMS_PER_PROCESS", live.STREAMS_PER_PROCESS)
-    app.extensions["gotv.live_slots"] = threading.BoundedSemaphore(limit)
+    app.extensions["gotv.live_slots"] = live.Slots(
+        limit,
+        per_user=app.config.get("LIVE_STREAMS_PER_USER") or live.STREAMS_PER_USER,
+        per_organization=app.config.get("LIVE_STREAMS_PER_ORGANIZATION")
+        or live.organization_limit(limit),
+    )
     app.extensions["gotv.live_redis"] = Redis.from_url(
         app.config["REDIS_URL"], max_connections=max(1, limit)
     )
@@ -645,9 +649,12 @@ def events() -> ResponseReturnValue:
     stream = live.stream(
         connection,
         user_id,
+        current_user.organization_id,
         current_app.extensions["gotv.live_slots"],
         heartbeat_seconds=config.get("LIVE_HEARTBEAT_SECONDS", live.HEARTBEAT_SECONDS),
         stream_seconds=config.get("LIVE_STREAM_SECONDS", live.STREAM_SECONDS),
+        # gunicorn's: the stream gives its slot back as soon as the browser leaves.
+        client=request.environ.get("gunicorn.socket"),
     )
     # No database work below: Flask tears the app context down (returning the session's
     # connection to the pool) before the stream is iterated, which takes minutes.

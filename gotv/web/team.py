@@ -41,6 +41,7 @@ from wtforms.validators import (
 from gotv.db import db
 from gotv.models import Campaign, CampaignStatus, Invite, Role, User, utcnow
 from gotv.people import passwords, team
+from gotv.texting import live
 from gotv.web.auth import get_owned, organizer_required, owner_required, start_new_session
 from gotv.web.ids import strict
 
@@ -181,14 +182,14 @@ def change_role(user_id: int) -> ResponseReturnValue:
 @organizer_required
 def suspend(user_id: int) -> ResponseReturnValue:
     member = get_owned(User, user_id)
-    if ActionForm().validate_on_submit():
-        apply(
-            lambda: team.suspend(member, current_user, utcnow()),
-            lambda released: (
-                f"{member.name} is suspended and signed out; "
-                f"{released} untexted contacts went back to the pool."
-            ),
-        )
+    if ActionForm().validate_on_submit() and apply(
+        lambda: team.suspend(member, current_user, utcnow()),
+        lambda released: (
+            f"{member.name} is suspended and signed out; "
+            f"{released} untexted contacts went back to the pool."
+        ),
+    ):
+        live.sign_out(member.id)  # their open pages stop receiving at once
     return redirect(url_for("team.index"))
 
 
@@ -204,16 +205,18 @@ def reinstate(user_id: int) -> ResponseReturnValue:
     return redirect(url_for("team.index"))
 
 
-def apply(change: Callable[[], Any], done: Callable[[Any], str]) -> None:
-    """Make a team change and commit it, flashing `done(result)`; or flash why it was refused."""
+def apply(change: Callable[[], Any], done: Callable[[Any], str]) -> bool:
+    """Make a team change and commit it, flashing `done(result)`; or flash why it was refused.
+    Whether it was made."""
     try:
         result = change()
     except team.TeamRuleBroken as refusal:
         db.session.rollback()
         flash(str(refusal), "error")
-        return
+        return False
     db.session.commit()
     flash(done(result), "success")
+    return True
 
 
 # --- Joining through a link ----------------------------------------------------------------
