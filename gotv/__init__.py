@@ -29,6 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         inbox,
         operations,
         optouts,
+        redaction,
         review,
         settings,
         team,
@@ -96,6 +97,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     auth.limit_logins(app)
     errors.init_app(app)
     app.after_request(add_security_headers)
+    app.logger.addFilter(redaction.RedactingFilter())  # "Exception on /join/<token> [POST]"
     # Outermost: requests take turns, one for each database connection the process keeps;
     # the live streams, waiting on Redis, do not.
     app.wsgi_app = admission.Admission(  # type: ignore[method-assign]

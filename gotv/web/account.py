@@ -10,6 +10,7 @@ from markupsafe import Markup
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
+from gotv import encryption
 from gotv.db import db
 from gotv.models import utcnow
 from gotv.people import passwords, twofactor
@@ -18,8 +19,10 @@ from gotv.web.team import password_rule
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
-# The secret being set up, kept in the session until a code proves the app has it.
+# The secret being set up, kept in the session (encrypted: the cookie is readable) until a code
+# proves the app has it, for at most half an hour.
 PENDING_SECRET = "totp_pending_secret"
+PENDING_SECRET_SECONDS = 30 * 60
 
 
 class CodeForm(FlaskForm):
@@ -47,8 +50,8 @@ def two_factor() -> ResponseReturnValue:
 
 def setup_page(form: CodeForm) -> ResponseReturnValue:
     """The secret (as a QR code and as text) and the form confirming it."""
-    secret = session.get(PENDING_SECRET) or twofactor.new_secret()
-    session[PENDING_SECRET] = secret
+    secret = pending_secret() or twofactor.new_secret()
+    session[PENDING_SECRET] = encryption.sealed(secret)
     uri = twofactor.provisioning_uri(secret, current_user.email)
     return render_template(
         "account/two_factor.html",
@@ -58,11 +61,15 @@ def setup_page(form: CodeForm) -> ResponseReturnValue:
     )
 
 
+def pending_secret() -> str | None:
+    return encryption.unsealed(session.get(PENDING_SECRET), PENDING_SECRET_SECONDS)
+
+
 @bp.post("/two-factor")
 @login_required
 def enable_two_factor() -> ResponseReturnValue:
     form = CodeForm()
-    secret = session.get(PENDING_SECRET)
+    secret = pending_secret()
     if current_user.totp_secret or not secret:
         return redirect(url_for("account.index"))
     if form.validate_on_submit() and twofactor.enable(

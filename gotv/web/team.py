@@ -38,6 +38,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from gotv import encryption
 from gotv.db import db
 from gotv.models import Campaign, CampaignStatus, Invite, Role, User, utcnow
 from gotv.people import passwords, team
@@ -49,8 +50,9 @@ bp = Blueprint("team", __name__, url_prefix="/team")
 join_bp = Blueprint("join", __name__, url_prefix="/join")
 
 # Where the link of an invitation just created waits for the next Team page (it is shown once:
-# only its hash is stored).
+# only its hash is stored), encrypted (the session cookie is readable), for ten minutes at most.
 NEW_LINK = "new_invite_link"
+NEW_LINK_SECONDS = 10 * 60
 ROLE_NAMES = {Role.OWNER: "Owner", Role.ADMIN: "Admin", Role.TEXTER: "Texter"}
 
 
@@ -105,7 +107,7 @@ def index() -> ResponseReturnValue:
         "team/index.html",
         members=team.members(current_user.organization_id),
         invites=team.open_invites(current_user.organization_id, utcnow()),
-        new_link=session.pop(NEW_LINK, None),
+        new_link=encryption.unsealed(session.pop(NEW_LINK, None), NEW_LINK_SECONDS),
         form=invite_form(),
         role_form=RoleForm(),
         action_form=ActionForm(),
@@ -137,7 +139,7 @@ def create_invite() -> ResponseReturnValue:
     except team.TeamRuleBroken as refusal:
         abort(403, str(refusal))
     db.session.commit()
-    session[NEW_LINK] = invite_link(token)
+    session[NEW_LINK] = encryption.sealed(invite_link(token))
     flash("Invitation link created. Copy it now: it is shown only once.", "success")
     return redirect(url_for("team.index"))
 
