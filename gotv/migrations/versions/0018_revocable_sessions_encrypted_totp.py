@@ -1,7 +1,7 @@
 """revocable sessions, two-step secrets encrypted at rest
 
 Revision ID: 0018
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-07 17:30:00.000000
 
 user.session_generation: every session holds the generation it began in, and raising it ends
@@ -19,7 +19,7 @@ from gotv import encryption
 
 # revision identifiers, used by Alembic.
 revision = '0018'
-down_revision = '0014'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
