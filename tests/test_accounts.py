@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
+import flask_migrate
 import pytest
 import sqlalchemy as sa
 import time_machine
@@ -18,6 +20,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from gotv.db import db
+from gotv.edge import sms
 from gotv.fakecarrier import CarrierServer, FakeCarrier, twilio_signature
 from gotv.models import (
     AuditEvent,
@@ -31,6 +34,7 @@ from gotv.models import (
     OptOut,
     Organization,
     Role,
+    Sender,
     TwilioAccount,
     User,
     utcnow,
@@ -38,6 +42,7 @@ from gotv.models import (
 from gotv.texting import outbox, pacing, senders, texts
 from tests.conftest import PUBLIC_URL, csrf_token, deliver_webhooks, login
 from tests.factories import make_campaign, make_contact, make_org, make_user
+from tests.fault_support import private_app
 from workers.texting import pump_settings
 
 VOTER = "+12125550142"
@@ -542,3 +547,33 @@ def test_the_instances_own_sender_still_works_for_an_organization_without_an_acc
         (carrier.account_sid, carrier.phone_number)
     ]
     assert db.session.get(Contact, contact.id).status == ContactStatus.TEXTED  # type: ignore[union-attr]
+
+
+# --- Existing data ------------------------------------------------------------------------------
+
+
+@pytest.mark.committing
+def test_todays_senders_belong_to_the_instances_account_after_the_migration(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with private_app(app, tmp_path, monkeypatch, upgrade=False) as ours:
+        flask_migrate.upgrade(revision="0014")
+        for statement in (
+            "INSERT INTO organization (id, name, help_text, created_at) "
+            "VALUES (1, 'Old', 'help', CURRENT_TIMESTAMP)",
+            "INSERT INTO sender (id, organization_id, address, label, created_at) "
+            "VALUES (1, 1, '+14155550123', '', CURRENT_TIMESTAMP)",
+        ):
+            db.session.execute(sa.text(statement))
+        db.session.commit()
+        flask_migrate.upgrade()
+        senders.forget()
+        sender = db.session.scalars(select(Sender)).one()
+        account = senders.sending_account(1, "+14155550123")
+        instance = sms.default_credentials()
+        owned_through = sender.twilio_account_id
+        db.session.rollback()
+        assert ours is not None
+
+    assert owned_through is None
+    assert not isinstance(account, str) and account.credentials == instance

@@ -315,6 +315,35 @@ def test_1_a_conversation_given_away_while_open_says_so_and_keeps_the_typed_repl
     organizer.context.close()
 
 
+def test_1_signed_out_elsewhere_an_open_thread_goes_to_sign_in_and_keeps_the_draft(
+    browser: Browser, stack: dict[str, str]
+) -> None:
+    add_voters(stack, 50, 1)
+    context = browser.new_context()
+    volunteer = context.new_page()
+    start_texting(volunteer, stack, "volunteer@demo.test")
+    send_texts(volunteer, 1)
+    with database(stack) as db:
+        contact = db.execute(
+            "SELECT id FROM contact WHERE cell = ?",
+            (texted_cells(stack, "volunteer@demo.test")[-1],),
+        ).fetchone()[0]
+    volunteer.goto(f"{stack['app']}/texting/conversations/{contact}")
+    volunteer.get_by_label("Reply", exact=True).fill("See you at the polls")
+    listening(volunteer)
+
+    elsewhere = context.new_page()  # the same volunteer, another tab: a lost phone, say
+    elsewhere.goto(stack["app"] + "/account")
+    elsewhere.get_by_role("button", name="Sign out everywhere").click()
+
+    expect(volunteer).to_have_url(re.compile(rf"/login\?next=.*conversations%2F{contact}$"))
+    volunteer.get_by_label("Email").fill("volunteer@demo.test")
+    volunteer.get_by_label("Password").fill("demo-password")
+    volunteer.get_by_role("button", name="Log in").click()
+    expect(volunteer.get_by_label("Reply", exact=True)).to_have_value("See you at the polls")
+    context.close()
+
+
 def test_2_the_send_screen_shows_a_reply_as_it_arrives(
     browser: Browser, stack: dict[str, str]
 ) -> None:
