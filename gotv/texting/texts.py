@@ -132,8 +132,16 @@ class ThreadRow(Protocol):
 
 
 class CannotText(Exception):
-    """The text was not queued; `str(error)` says why, in words a volunteer understands (marked
-    with N_: the page translates it)."""
+    """The text was not queued; `str(error)` says why, in words a volunteer understands.
+
+    `message` is those words marked with N_ (the page translates it), with "%(name)s" where
+    `values` go: CannotText(N_("... %(why)s."), why=...).
+    """
+
+    def __init__(self, message: str, **values: Any) -> None:
+        super().__init__(message % values if values else message)
+        self.message = message
+        self.values = values
 
 
 class TooSoon(CannotText):

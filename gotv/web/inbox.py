@@ -148,7 +148,7 @@ def queue_once(idempotency_key: str, queue_message: Callable[[], object]) -> str
             return None
         if isinstance(refusal, IntegrityError):
             raise
-        return translate(str(refusal))
+        return translate(refusal.message, **refusal.values)
     assignment.touch(current_user, utcnow())
     db.session.commit()
     queue.wake_senders()
