@@ -149,8 +149,10 @@ def main() -> None:
 
     samples: dict[str, list[tuple[float, float, int]]] = defaultdict(list)
 
-    profiled = os.environ.get("BENCH_PROFILE")  # a request's name: cProfile it, print the top
-    profiler = cProfile.Profile()
+    # BENCH_PROFILE=send: cProfile that kind of request (its CPU time) and print the top 40, by
+    # BENCH_PROFILE_SORT (tottime, or cumulative).
+    profiled = os.environ.get("BENCH_PROFILE")
+    profiler = cProfile.Profile(time.thread_time)  # CPU, not time waiting on PostgreSQL
 
     def measured(name: str, method: Any, *args: Any, **kwargs: Any) -> Any:
         """`method(*args, **kwargs)`, its CPU (the app's, its backend's) and queries noted."""
@@ -234,7 +236,9 @@ def main() -> None:
         both = app_ms + db_ms
         log(f"{name:<18}{len(rows):>6}{app_ms:>9.2f}{db_ms:>8.2f}{both:>8.2f}{count:>9.0f}")
     if profiled:
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+        pstats.Stats(profiler).sort_stats(
+            os.environ.get("BENCH_PROFILE_SORT", "tottime")
+        ).print_stats(40)
     log(
         f"\na volunteer-second (a send and a fifth of the rest): {per_second:.2f} ms of CPU"
         " (app median + PostgreSQL backend mean)"
