@@ -59,6 +59,16 @@ def sent_messages(volunteer: User) -> int:
     return len(db.session.scalars(select(Message).where(Message.texter_id == volunteer.id)).all())
 
 
+def next_message(listener: Any) -> Any:
+    """The next message on a subscribed channel, waiting up to 2 s (the subscription's own
+    confirmation is read, and skipped, first)."""
+    for _ in range(2):
+        message = listener.get_message(timeout=2)
+        if message is not None:
+            return message
+    return None
+
+
 # --- One read contact, one text ------------------------------------------------------------
 
 
@@ -195,6 +205,42 @@ def test_reassigning_tells_the_previous_volunteers_open_pages_after_the_commit(
     assert message is not None
     event = json.loads(message["data"])
     assert event == {"type": "conversation", "contact_ids": [contact.id], "change": "reassigned"}
+
+
+@pytest.mark.parametrize(("action", "change"), [("close", "closed"), ("opt-out", "opted_out")])
+def test_an_organizer_closing_or_opting_out_tells_the_volunteers_open_pages(
+    app: Flask,
+    client: FlaskClient,
+    organization: Organization,
+    organizer: User,
+    volunteer: User,
+    action: str,
+    change: str,
+) -> None:
+    campaign = make_campaign(organization)
+    contact = make_conversation(campaign, volunteer, needs_reply=True)
+    second = make_org()  # another organization's conversation is not the organizer's to change
+    other = make_conversation(make_campaign(second), make_user(second), needs_reply=True)
+    db.session.commit()
+    connection: Redis = app.extensions["gotv.redis"]
+    listener = connection.pubsub(ignore_subscribe_messages=True)
+    listener.subscribe(live.channel(connection, volunteer.id))
+    login(client, organizer)
+    token = csrf_token(client.get(f"/texting/conversations/{contact.id}").get_data(as_text=True))
+
+    pressed = client.post(
+        f"/texting/conversations/{contact.id}/{action}", data={"csrf_token": token, "confirm": ""}
+    )
+    elsewhere = client.post(
+        f"/texting/conversations/{other.id}/{action}", data={"csrf_token": token, "confirm": ""}
+    )
+
+    message = next_message(listener)
+    listener.close()
+    assert pressed.status_code == 302 and elsewhere.status_code == 404
+    assert message is not None
+    event = json.loads(message["data"])
+    assert event == {"type": "conversation", "contact_ids": [contact.id], "change": change}
 
 
 def test_after_a_reply_the_volunteer_may_go_on_to_the_person_waiting_longest(
