@@ -11,7 +11,8 @@ opt_in; docs/compliance.md says what each means):
   replies of the kind that failed; never adjust the rules to the held-out lines themselves.
 
 ``scripts/corpus`` prints both parts' figures (``--misses`` also lists what each part got
-wrong; read the held-out misses only to report them, not to tune).
+wrong; read the held-out misses only to report them, not to tune). While tuning, run
+``scripts/corpus --tuning --misses``: the tuning part alone.
 """
 
 from __future__ import annotations
@@ -128,8 +129,9 @@ def report(name: str, path: Path, show_misses: bool) -> Figures:
 def main(argv: Sequence[str]) -> int:
     show_misses = "--misses" in argv
     report("tuning", TUNING, show_misses)
-    print()
-    report("held-out", HELD_OUT, show_misses)
+    if "--tuning" not in argv:  # while tuning: never look at the held-out part
+        print()
+        report("held-out", HELD_OUT, show_misses)
     return 0
 
 
