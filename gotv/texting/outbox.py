@@ -442,20 +442,9 @@ class Checks:
         """
         if row.contact_id is None or row.campaign_status is None or row.organization_id is None:
             return "no_contact"
-        if row.kind != MessageKind.OPT_OUT_CONFIRMATION:
-            if row.opted_out:
-                return "opted_out"
-            untextable = numbers.check_stored(row.to_number, bool(row.texts_us_territories))
-            if untextable is not None:
-                return f"number_{untextable.value}"
-        if row.blocked:
-            return "undeliverable"
-        if row.kind == MessageKind.TEXT:
-            if row.campaign_status != CampaignStatus.ACTIVE:
-                return "campaign_not_active"
-            sent_by_organizer = row.texter_role is not None and row.texter_role.is_organizer
-            if row.assigned_texter_id != row.texter_id and not sent_by_organizer:
-                return "contact_reassigned"
+        refusal = self.recipient_refusal(row) or self.campaign_refusal(row)
+        if refusal:
+            return refusal
         if now - row.created_at > MAX_AGE.get(row.kind, DEFAULT_MAX_AGE):
             return "expired"
         if self.closes_at(row, now) is None:
@@ -465,6 +454,33 @@ class Checks:
         account = senders.sending_account(row.organization_id, row.sender)
         if isinstance(account, str):
             return account
+        return None
+
+    @staticmethod
+    def recipient_refusal(row: GateRow) -> str | None:
+        """Why the number may not get this message: opted out (unless it is the confirmation),
+        refused by the textable-number policy, or blocked by the carrier."""
+        if row.kind != MessageKind.OPT_OUT_CONFIRMATION:
+            if row.opted_out:
+                return "opted_out"
+            untextable = numbers.check_stored(row.to_number, bool(row.texts_us_territories))
+            if untextable is not None:
+                return f"number_{untextable.value}"
+        if row.blocked:
+            return "undeliverable"
+        return None
+
+    @staticmethod
+    def campaign_refusal(row: GateRow) -> str | None:
+        """Why a volunteer's text may not go out: its campaign stopped, or the conversation
+        went to someone else (an organizer may still write in any)."""
+        if row.kind != MessageKind.TEXT:
+            return None
+        if row.campaign_status != CampaignStatus.ACTIVE:
+            return "campaign_not_active"
+        sent_by_organizer = row.texter_role is not None and row.texter_role.is_organizer
+        if row.assigned_texter_id != row.texter_id and not sent_by_organizer:
+            return "contact_reassigned"
         return None
 
     @staticmethod
