@@ -202,7 +202,7 @@ def typed_numbers(draw: st.DrawFn) -> str:
     return in_script(raw, draw(st.sampled_from(SCRIPTS)))
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(raw=typed_numbers(), territories=st.booleans())
 @example(raw="２０２４５６１１１１", territories=False)
 @example(raw="２０２４５６１１１", territories=False)  # invalid after a valid full-width one
