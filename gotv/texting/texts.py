@@ -23,7 +23,7 @@ from sqlalchemy import (
     update,
 )
 
-from gotv.compliance import hours, optouts
+from gotv.compliance import hours, numbers, optouts
 from gotv.db import db, execute_core
 from gotv.models import (
     Campaign,
@@ -35,6 +35,7 @@ from gotv.models import (
     MessageKind,
     MessageMedia,
     MessageStatus,
+    Organization,
     Sender,
     User,
     utcnow,
@@ -108,6 +109,10 @@ class CampaignRow(Protocol):
     def window_end_hour(self) -> int: ...
     @property
     def smart_encoding(self) -> bool: ...
+    @property
+    def trust_zip_alone(self) -> bool: ...
+    @property
+    def texts_us_territories(self) -> bool: ...
 
 
 class ThreadRow(Protocol):
@@ -185,7 +190,11 @@ def render(script: str, contact: Contact | ContactRow, texter: User) -> str:
 def open_places(campaign: Campaign, now: datetime) -> list[tuple[str, str]]:
     """The distinct (zones, state) of untexted contacts that may get an initial text now."""
     return hours.open_pairs(
-        untexted_places(campaign.id), now, campaign.window_start_hour, campaign.window_end_hour
+        untexted_places(campaign.id),
+        now,
+        campaign.window_start_hour,
+        campaign.window_end_hour,
+        trust_zip=campaign.trust_zip_alone,
     )
 
 
@@ -308,15 +317,15 @@ def claim_contact(
     row (what `render` and the hours check read, and its cell).
 
     One conditional UPDATE checks, at the moment of writing, that the contact is in the
-    campaign, untexted, free or the volunteer's, and neither opted out nor blocked; quiet hours
-    (zone rules live in Python) are then checked on the row it returns. outbox.py checks all of
-    it again before Twilio.
+    campaign, untexted, free or the volunteer's, and neither opted out nor blocked; the
+    textable-number policy and quiet hours (rules that live in Python) are then checked on the
+    row it returns. outbox.py checks all of it again before Twilio.
 
     The volunteer's read gate (`read_gate`) is passed first: on PostgreSQL by the same
     statement (a data-modifying WITH: a send is one round trip fewer), elsewhere by its own.
 
-    :raise CannotText: saying why; TooSoon for the read gate; when it is quiet hours the claim
-        is already written, and the caller must roll back.
+    :raise CannotText: saying why; TooSoon for the read gate; when it is the number or quiet
+        hours the claim is already written, and the caller must roll back.
     """
     parameters = {
         "contact": contact_id,
@@ -335,12 +344,16 @@ def claim_contact(
         if gated and not passed_gate(texter, now):
             raise TooSoon(TOO_SOON)
         raise why_not_claimed(campaign, contact_id)
+    untextable = numbers.check_stored(contact.cell, campaign.texts_us_territories)
+    if untextable is not None:
+        raise CannotText(N_("This number is not texted: %(why)s."), why=untextable.explanation)
     if not hours.is_open(
         contact.time_zones,
         now,
         campaign.window_start_hour,
         campaign.window_end_hour,
         state=contact.rule_states,
+        trust_zip=campaign.trust_zip_alone,
     ):
         raise CannotText(N_("It is outside this person's texting hours."))
     return contact
@@ -367,6 +380,11 @@ SENDING_COLUMNS = (
     Campaign.window_start_hour,
     Campaign.window_end_hour,
     Campaign.smart_encoding,
+    Campaign.trust_zip_alone,
+    select(Organization.texts_us_territories)
+    .where(Organization.id == Campaign.organization_id)
+    .scalar_subquery()
+    .label("texts_us_territories"),
 )
 
 # Built once: every send runs them.

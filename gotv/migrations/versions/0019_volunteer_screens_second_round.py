@@ -6,7 +6,7 @@ oldest unanswered reply came), contact.last_message and contact.last_message_at 
 preview of the latest reply or answer).
 
 Revision ID: 0019
-Revises: 0018
+Revises: 0017
 Create Date: 2026-11-28 16:50:00
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0019'
-down_revision = '0018'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 
