@@ -73,6 +73,14 @@ API_ROUTES = [
     ApiRoute("POST", "/campaigns", "campaigns:write", {"name": "Hijacked"}),
     ApiRoute("GET", "/campaigns/{campaign_id}", "campaigns:read"),
     ApiRoute("POST", "/campaigns/{campaign_id}/status", "campaigns:write", {"action": "archive"}),
+    ApiRoute("GET", "/campaigns/{campaign_id}/texting-hours", "campaigns:read"),
+    ApiRoute(
+        "PUT",
+        "/campaigns/{campaign_id}/texting-hours",
+        "campaigns:write",
+        {"start_hour": 8, "end_hour": 21},
+    ),
+    ApiRoute("GET", "/campaigns/{campaign_id}/script", "campaigns:read"),
     ApiRoute("GET", "/campaigns/{campaign_id}/stats", "stats:read"),
     ApiRoute("POST", "/campaigns/{campaign_id}/imports", "contacts:write"),
     ApiRoute("GET", "/imports/{import_id}", "contacts:write"),
@@ -173,6 +181,7 @@ def every(routes: list[ApiRoute], status: int, code: str) -> dict[str, tuple[int
 def assert_unchanged(campaign: Campaign) -> None:
     db.session.expire_all()
     assert (campaign.name, campaign.status) == (SECRET_NAME, CampaignStatus.ACTIVE)
+    assert (campaign.window_start_hour, campaign.window_end_hour) == (9, 20)
     names = db.session.scalars(select(Campaign.name)).all()
     assert "Hijacked" not in names
     assert db.session.scalars(select(OptOut)).first() is None
@@ -693,7 +702,8 @@ def test_the_opt_out_export_is_spreadsheet_safe_and_audited(
     lines = response.get_data(as_text=True).splitlines()
     assert response.mimetype == "text/csv"
     assert lines[0] == "cell,source,opted_out_at"
-    assert lines[1].startswith('\'+12125550142,"\'=HYPERLINK(""http://x"")",')
+    # The number as a spreadsheet and VAN read it; the formula made text.
+    assert lines[1].startswith('2125550142,"\'=HYPERLINK(""http://x"")",')
     assert "opt_outs_exported" in audited_actions()
 
 
@@ -709,6 +719,7 @@ def test_the_api_has_no_way_to_send_a_text_or_lift_an_opt_out(app: Flask) -> Non
     assert writes == {
         "POST /api/v1/campaigns",
         "POST /api/v1/campaigns/<int:campaign_id>/status",
+        "PUT /api/v1/campaigns/<int:campaign_id>/texting-hours",
         "POST /api/v1/campaigns/<int:campaign_id>/imports",
         "POST /api/v1/opt-outs",
     }

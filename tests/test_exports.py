@@ -6,6 +6,7 @@ import csv
 import io
 import os
 import time
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask.testing import FlaskClient
@@ -37,6 +38,7 @@ from tests.factories import (
     make_tag,
 )
 
+NEW_YORK = ZoneInfo("America/New_York")  # the organizations' zone until they choose theirs
 # The 1M-row test: rows, and the most memory the export may take on top of what was there.
 BIG_EXPORT_ROWS = 1_000_000
 MEMORY_LIMIT = 100 * 1024 * 1024
@@ -132,7 +134,7 @@ def test_the_contacts_export_has_status_volunteer_opt_out_last_reply_and_list_fi
 
     rows = read_csv(client, f"/campaigns/{campaign.id}/export/contacts.csv")
 
-    assert list(rows[0]) == [*exports.CONTACT_COLUMNS, "tags", "ward", "precinct"]
+    assert list(rows[0]) == [*exports.CONTACT_COLUMNS, "tags", "path", "ward", "precinct"]
     ana, bo, cy = rows
     assert (ana["first_name"], ana["status"], ana["needs_reply"]) == ("Ana", "texted", "True")
     assert ana["texter"] == volunteer.name
@@ -140,9 +142,10 @@ def test_the_contacts_export_has_status_volunteer_opt_out_last_reply_and_list_fi
     assert ana["last_reply_at"] != ""
     assert (ana["ward"], ana["precinct"]) == ("7", "'@A1")
     assert ana["opted_out_at"] == ""
-    assert ana["cell"] == "'" + replied.cell
+    assert ana["cell"] == replied.cell.removeprefix("+1")  # a number to a spreadsheet and VAN
     assert bo["first_name"] == "'-Bo"
-    assert opt_out is not None and bo["opted_out_at"] == str(opt_out.created_at)
+    assert opt_out is not None
+    assert bo["opted_out_at"] == opt_out.created_at.astimezone(NEW_YORK).isoformat("T", "seconds")
     assert bo["last_reply"] == "STOP"
     assert (cy["status"], cy["texter"], cy["last_reply"], cy["ward"], cy["precinct"]) == (
         "new",
@@ -180,6 +183,7 @@ def test_the_contacts_export_has_each_contacts_tags_and_survey_answers(
 
     assert list(rows[0])[len(exports.CONTACT_COLUMNS) :] == [
         "tags",
+        "path",
         "survey: Will you vote?",
         "survey: Need a ride?",
         "ward",
@@ -190,6 +194,8 @@ def test_the_contacts_export_has_each_contacts_tags_and_survey_answers(
     assert by_name["Ana"]["survey: Will you vote?"] == "Yes"
     assert by_name["Ana"]["survey: Need a ride?"] == "'=No"
     assert (by_name["Bo"]["tags"], by_name["Bo"]["survey: Will you vote?"]) == ("", "")
+    assert by_name["Ana"]["path"] == "Will you vote?: Yes › Need a ride?: =No"
+    assert by_name["Bo"]["path"] == ""
 
 
 def test_the_messages_export_lists_the_campaigns_messages_oldest_first(
