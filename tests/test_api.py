@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -789,6 +790,18 @@ def test_a_token_needs_a_name_and_a_scope(client: FlaskClient, organizer: User) 
     assert response.status_code == 400
     assert "Choose at least one scope." in response.get_data(as_text=True)
     assert db.session.scalars(select(ApiToken)).first() is None
+
+
+def test_no_scope_box_is_required_so_a_browser_sends_any_subset(
+    client: FlaskClient, organizer: User
+) -> None:
+    login(client, organizer)
+
+    page = client.get("/settings/api-tokens").get_data(as_text=True)
+
+    boxes = re.findall(r'<input[^>]*name="scopes"[^>]*>', page)
+    assert len(boxes) == len(tokens.SCOPES)
+    assert not [box for box in boxes if "required" in box]
 
 
 def test_an_organizer_revokes_a_token_and_the_api_refuses_it_at_once(

@@ -199,8 +199,12 @@ def test_the_timeline_is_by_the_hour_in_the_organizations_zone_when_recent(
     timeline = dashboard.build(db.session, campaign, now=NOW, zone=NEW_YORK).timeline
 
     assert timeline is not None and timeline.hourly
+    # Twelve hours at least, so a campaign's first hour is not one wide bar.
+    assert len(timeline.buckets) == dashboard.TIMELINE_MIN_HOURS
     first, last = timeline.buckets[0], timeline.buckets[-1]
-    assert (first.start, first.sends, first.replies) == (
+    assert first.start == datetime(2026, 11, 3, 0, tzinfo=NEW_YORK)
+    nine = timeline.buckets[9]
+    assert (nine.start, nine.sends, nine.replies) == (
         datetime(2026, 11, 3, 9, tzinfo=NEW_YORK),
         1,
         1,

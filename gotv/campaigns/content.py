@@ -290,8 +290,10 @@ def add_question(
     )
     db.session.add(question)
     db.session.flush()
-    for position, label in enumerate(labels, start=1):
-        db.session.add(SurveyChoice(question_id=question.id, label=label, position=position))
+    question.choices = [
+        SurveyChoice(label=label, position=position, scripts=[])
+        for position, label in enumerate(labels, start=1)
+    ]
     details: dict[str, Any] = {"question_id": question.id, "text": text, "choices": labels}
     if after is not None:
         details.update(
@@ -408,12 +410,11 @@ def add_choice(question: SurveyQuestion, label: str, user: User) -> SurveyChoice
     if any(choice.label.casefold() == label.casefold() for choice in question.choices):
         raise ContentError(f"“{label}” is already a choice.")
     choice = SurveyChoice(
-        question_id=question.id,
         label=label,
         position=max([0, *(choice.position for choice in question.choices)]) + 1,
         scripts=[],
     )
-    db.session.add(choice)
+    question.choices.append(choice)
     db.session.flush()
     audit.record(
         question.campaign.organization_id,
@@ -776,24 +777,33 @@ def answers_given(session: AnySession, contact_ids: list[int]) -> dict[int, dict
 def path_labels(ordered: list[SurveyQuestion]) -> Callable[[Sequence[str | None]], str]:
     """For exports: a function from a contact's answer labels (one per question of `ordered`,
     in its order; None when unanswered) to the path it took, "Question: Answer › ...",
-    following the tree from the top through each answer given."""
+    following the tree from the top through each answer given.
+
+    The tree is read once into plain tuples: the function runs once per exported row.
+    """
     position = {question.id: n for n, question in enumerate(ordered)}
     tree_ = Tree.of(ordered)
-    after_label: dict[tuple[int, str], list[SurveyQuestion]] = {}
-    for question in ordered:
-        for choice in question.choices:
-            after_label[(question.id, choice.label)] = tree_.following(choice.id)
+    Node = tuple[int, str, dict[str, list[Any]]]
+
+    def node(question: SurveyQuestion) -> Node:
+        after = {
+            choice.label: [node(child) for child in tree_.following(choice.id)]
+            for choice in question.choices
+        }
+        return (position[question.id], question.text, after)
+
+    top = [node(question) for question in tree_.top]
 
     def path(labels: Sequence[str | None]) -> str:
         steps: list[str] = []
-        todo = list(tree_.top)
+        todo = list(top)
         while todo:
-            question = todo.pop(0)
-            label = labels[position[question.id]]
+            at, text, after = todo.pop(0)
+            label = labels[at]
             if label is None:
                 continue
-            steps.append(f"{question.text}: {label}")
-            todo = after_label.get((question.id, label), []) + todo
+            steps.append(f"{text}: {label}")
+            todo = after.get(label, []) + todo
         return " › ".join(steps)
 
     return path

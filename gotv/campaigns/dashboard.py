@@ -52,6 +52,8 @@ from gotv.people import zones
 TIMELINE_DAYS = 14
 # Under this span the timeline is by the hour; from it on, by the day.
 HOURLY_SPAN = timedelta(hours=72)
+# It covers at least this many hours, so a campaign's first hour is not one wide bar.
+TIMELINE_MIN_HOURS = 12
 REACHED_TWILIO = (
     MessageStatus.ACCEPTED,
     MessageStatus.SENT,
@@ -537,11 +539,13 @@ def volunteer_progress(session: AnySession, campaign: Campaign) -> list[Voluntee
 def build_timeline(
     session: AnySession, campaign: Campaign, now: datetime, zone: ZoneInfo
 ) -> Timeline:
-    """Sends and replies from the campaign's first message (at most TIMELINE_DAYS back) to
-    now, by the hour in `zone` when that spans HOURLY_SPAN or less, else by the day."""
+    """Sends and replies from the campaign's first message (at most TIMELINE_DAYS back, at
+    least TIMELINE_MIN_HOURS) to now, by the hour in `zone` when that spans less than
+    HOURLY_SPAN, else by the day."""
     earliest = now - timedelta(days=TIMELINE_DAYS)
     first = session.scalar(select(func.min(Message.created_at)).where(in_span(campaign, earliest)))
-    start = as_aware(first) if first is not None else now - timedelta(hours=23)
+    shortest = now - timedelta(hours=TIMELINE_MIN_HOURS - 1)
+    start = min(as_aware(first), shortest) if first is not None else shortest
     hourly = now - start < HOURLY_SPAN
     local_start = zones.local(start, zone)
     if hourly:
@@ -601,6 +605,7 @@ CHART_WIDTH, CHART_HEIGHT = 720, 240
 PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, PLOT_BOTTOM = 48, 712, 12, 200
 SERIES = ("sends", "replies")
 MAX_TICKS = 8
+MAX_BAR_WIDTH = 28
 
 
 @dataclass(frozen=True)
@@ -645,7 +650,7 @@ def chart(timeline: Timeline | None) -> Chart:
     buckets = timeline.buckets if timeline else []
     top = max([1, *(max(bucket.sends, bucket.replies) for bucket in buckets)])
     slot = (PLOT_RIGHT - PLOT_LEFT) / max(len(buckets), 1)
-    bar_width = slot * 0.4
+    bar_width = min(slot * 0.4, MAX_BAR_WIDTH)
     every = max(1, -(-len(buckets) // MAX_TICKS))
     bars, ticks = [], []
     for n, bucket in enumerate(buckets):
@@ -654,7 +659,7 @@ def chart(timeline: Timeline | None) -> Chart:
         for offset, series in enumerate(SERIES):
             value = getattr(bucket, series)
             height = (PLOT_BOTTOM - PLOT_TOP) * value / top
-            x = slot_left + slot * 0.1 + offset * bar_width
+            x = slot_left + (slot - 2 * bar_width) / 2 + offset * bar_width
             bars.append(
                 Bar(
                     series,

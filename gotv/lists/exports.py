@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import operator
 import re
 import string
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -245,43 +246,52 @@ class ContactsExport:
         custom_index = {name: custom_at + n for n, name in enumerate(customs)}
         self.query = contacts_query(campaign, questions, customs)
 
-        writers: list[Callable[[Sequence[Any]], object]] = []
+        # Each output column reads one query column; a few are converted on the way out.
+        sources: list[int] = []
         names: list[str] = []
-        phone = phone_cell
-        when = time_cell(self.zone)
-
-        def column(index: int, kind: str = "") -> Callable[[Sequence[Any]], object]:
-            if kind == "phone":
-                return lambda row: phone(row[index])
-            if kind == "time":
-                return lambda row: when(row[index])
-            if kind == "enum":
-                return lambda row: getattr(row[index], "value", row[index])
-            return lambda row: row[index]
-
         for entry in layout:
             names.append(entry["header"])
             if "field" in entry:
-                kind = "phone" if entry["field"] == "cell" else ""
-                writers.append(column(base[entry["field"]], kind))
+                sources.append(base[entry["field"]])
             else:
-                writers.append(column(custom_index[entry["custom"]]))
+                sources.append(custom_index[entry["custom"]])
         ours_from = len(names)
-        kinds = {"cell": "phone", "opted_out_at": "time", "last_reply_at": "time", "status": "enum"}
         for name in ("id", *standard, *GOTV_COLUMNS, "tags"):
             names.append(name)
-            writers.append(column(base[name], kinds.get(name, "")))
-        path = content.path_labels(questions)
+            sources.append(base[name])
+        path_at = len(names)
         names.append("path")
-        writers.append(lambda row: path(row[answers_at:custom_at]))
+        sources.append(answers_at)  # replaced by the path below
         for n, question in enumerate(questions):
             names.append(f"{SURVEY_PREFIX}{question.text}")
-            writers.append(column(answers_at + n))
+            sources.append(answers_at + n)
         for name in other_custom:
             names.append(name)
-            writers.append(column(custom_index[name]))
+            sources.append(custom_index[name])
         self.header = unique_names(names, ours_from)
-        self.write = lambda row: [each(row) for each in writers]
+        when = time_cell(self.zone)
+        convert: dict[int, Callable[[Any], object]] = {
+            base["cell"]: phone_cell,
+            base["opted_out_at"]: when,
+            base["last_reply_at"]: when,
+            base["status"]: lambda status: getattr(status, "value", status),
+        }
+        conversions = [
+            (position, convert[source])
+            for position, source in enumerate(sources)
+            if source in convert
+        ]
+        pick = operator.itemgetter(*sources)
+        path = content.path_labels(questions)
+
+        def write(row: Sequence[Any]) -> list[object]:
+            out = list(pick(row))
+            for position, converted in conversions:
+                out[position] = converted(out[position])
+            out[path_at] = path(row[answers_at:custom_at])
+            return out
+
+        self.write = write
 
     def rows(self) -> Iterator[list[object]]:
         """Every contact of the campaign, written, streamed in list order."""

@@ -86,8 +86,10 @@ def saved(
 
 def refused(campaign: Campaign, section: str, message: str, field: str = "") -> ResponseReturnValue:
     """Nothing was saved: the reason (422). The page keeps what was typed: the script's page
-    has it still, and a plain form post gets the page again with the failed form as typed."""
-    db.session.rollback()
+    has it still, and a plain form post gets the page again with the failed form as typed.
+
+    (The rules check before they write, so there is nothing to roll back.)
+    """
     if wants_json():
         return jsonify(ok=False, message=message, field=field), 422
     failed = Failed(request.form.get("_form", ""), request.form.copy(), message)
