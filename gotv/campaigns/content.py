@@ -65,8 +65,8 @@ def questions(campaign: Campaign, *, include_retired: bool = False) -> list[Surv
     query = select(SurveyQuestion).where(SurveyQuestion.campaign_id == campaign.id)
     query = query.options(selectinload(SurveyQuestion.choices))  # one query for every choice
     rows = list(db.session.scalars(query.order_by(SurveyQuestion.position, SurveyQuestion.id)))
-    tree = Tree.of(rows)
-    return [q for q, _depth in tree.walk() if include_retired or not tree.retired_path(q)]
+    found = Tree.of(rows)
+    return [q for q, _depth in found.walk() if include_retired or not found.retired_path(q)]
 
 
 @dataclass
@@ -103,7 +103,7 @@ class Tree:
         return any(each.retired_at is not None for each in self.lineage(question))
 
     def lineage(self, question: SurveyQuestion) -> list[SurveyQuestion]:
-        """The question and those it follows, up to the top."""
+        """The question and those it follows, up to the top (a campaign has a few dozen)."""
         by_choice = {c.id: q for qs in self.after.values() for q in qs for c in q.choices}
         line = [question]
         while line[-1].parent_choice_id is not None and line[-1].parent_choice_id in by_choice:

@@ -10,7 +10,8 @@ Cost with a million contacts, query by query:
 - message counts by status come from `campaign_tally` (a few rows per campaign, summed over
   shards), never from scanning messages;
 - contacts and texted count the campaign's contacts (`ix_contact_campaign_id`);
-- who is left, by place, groups the untexted contacts on `ix_contact_new_places`;
+- who is left, by place, groups the untexted contacts on `ix_contact_new_places`, less those
+  the numbers the organization may not text (`optouts.barred_numbers`) find among them;
 - replies waiting read the partial index `ix_contact_waiting` (only waiting contacts), and the
   oldest wait probes each one's latest messages (`ix_message_contact_created`);
 - opt-outs walk the organization's opt-outs and probe `uq_contact_campaign_id_cell` for each;
@@ -377,28 +378,33 @@ def opt_out_count(session: AnySession, campaign: Campaign) -> int:
 
 def progress(session: AnySession, campaign: Campaign, now: datetime) -> Progress:
     """Who is left to text, by place (zones and state rules): open now, opening later (when,
-    soonest first), never in the campaign's hours, or not textable at all."""
-    untexted = (
-        select(
-            Contact.time_zones,
-            Contact.rule_states,
-            optouts.may_be_texted(campaign.organization_id, Contact.cell).label("textable"),
-        )
-        .where(Contact.campaign_id == campaign.id, Contact.status == ContactStatus.NEW)
-        .subquery("untexted")
+    soonest first), never in the campaign's hours, or not textable at all.
+
+    The untexted are counted by place from `ix_contact_new_places` alone; those who cannot be
+    texted are found from the organization's opt-outs and blocked numbers, each probing
+    `uq_contact_campaign_id_cell`, so no contact's number is checked one by one.
+    """
+    untexted = (Contact.campaign_id == campaign.id, Contact.status == ContactStatus.NEW)
+    places = Counter(
+        {
+            (zones_of, states): count
+            for zones_of, states, count in session.execute(
+                select(Contact.time_zones, Contact.rule_states, func.count())
+                .where(*untexted)
+                .group_by(Contact.time_zones, Contact.rule_states)
+            )
+        }
     )
-    rows = session.execute(
-        select(
-            untexted.c.time_zones, untexted.c.rule_states, untexted.c.textable, func.count()
-        ).group_by(untexted.c.time_zones, untexted.c.rule_states, untexted.c.textable)
+    unreachable = Counter(
+        {
+            (zones_of, states): count
+            for zones_of, states, count in session.execute(unreachable_by_place(campaign))
+        }
     )
-    left_now = never = unreachable = 0
+    left_now = never = 0
     later: Counter[tuple[datetime, str]] = Counter()
     start, end = campaign.window_start_hour, campaign.window_end_hour
-    for zones_of, states, may_text, count in rows:
-        if not may_text:
-            unreachable += count
-            continue
+    for (zones_of, states), count in (places - unreachable).items():
         try:
             opens = hours.next_opening(zones_of, now, start, end, state=states)
         except ValueError:
@@ -410,7 +416,18 @@ def progress(session: AnySession, campaign: Campaign, now: datetime) -> Progress
             their = opens.astimezone(hours.zones_of(zones_of)[0])
             later[(opens.astimezone(UTC), their.strftime("%I:%M %p").lstrip("0"))] += count
     openings = [Opening(count, at, their) for (at, their), count in sorted(later.items())]
-    return Progress(left_now, openings, never, unreachable)
+    return Progress(left_now, openings, never, sum(unreachable.values()))
+
+
+def unreachable_by_place(campaign: Campaign) -> Any:
+    """The campaign's untexted contacts whose number may not be texted, by place."""
+    barred = optouts.barred_numbers(campaign.organization_id)
+    return (
+        select(Contact.time_zones, Contact.rule_states, func.count())
+        .join(barred, barred.c.cell == Contact.cell)
+        .where(Contact.campaign_id == campaign.id, Contact.status == ContactStatus.NEW)
+        .group_by(Contact.time_zones, Contact.rule_states)
+    )
 
 
 def waiting(session: AnySession, campaign: Campaign) -> Waiting:

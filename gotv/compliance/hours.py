@@ -210,15 +210,18 @@ def effective_window(day: date, start_hour: int, end_hour: int, state: str = "")
 # --- A campaign's window, and what it becomes in each state ------------------------------------
 
 
+WINDOW_RULE = (
+    f"Texting hours must start at {FEDERAL_START_HOUR}:00 or later and end by "
+    f"{FEDERAL_END_HOUR}:00, the federal limits in each voter's local time, and end after "
+    "they start."
+)
+
+
 def check_campaign_window(start_hour: int, end_hour: int) -> None:
-    """:raise ValueError: (for the organizer) unless [start, end) is a window of whole hours
-    inside the federal 8:00-21:00."""
+    """:raise ValueError: (WINDOW_RULE, for the organizer) unless [start, end) is a window of
+    whole hours inside the federal 8:00-21:00."""
     if not FEDERAL_START_HOUR <= start_hour < end_hour <= FEDERAL_END_HOUR:
-        raise ValueError(
-            f"Texting hours must start at {FEDERAL_START_HOUR}:00 or later and end by "
-            f"{FEDERAL_END_HOUR}:00, the federal limits in each voter's local time, and end "
-            "after they start."
-        )
+        raise ValueError(WINDOW_RULE)
 
 
 @dataclass(frozen=True)

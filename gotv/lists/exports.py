@@ -213,9 +213,10 @@ class ContactsExport:
 
     The list's own columns come first, under the file's headers and in its order (the
     standard fields with the values gotv keeps: the number normalized, names tidied); then
-    ours: status, volunteer, opt-out, last reply, tags, the path through the script's
-    questions and one column per question. Phone numbers are written as numbers, times as
-    ISO 8601 in the organization's zone.
+    ours (the ZIP's state only when the list has no State column of its own): status,
+    volunteer, opt-out, last reply, tags, the path through the script's questions and one
+    column per question. Phone numbers are written as numbers, times as ISO 8601 in the
+    organization's zone.
     """
 
     campaign: Campaign
@@ -256,7 +257,12 @@ class ContactsExport:
             else:
                 sources.append(custom_index[entry["custom"]])
         ours_from = len(names)
+        # The list's own State column is the one a voter file loads back by; ours (the
+        # ZIP's state) would be a second column of the same name.
+        listed = {name.casefold() for name in names}
         for name in ("id", *standard, *GOTV_COLUMNS, "tags"):
+            if name == "state" and name in listed:
+                continue
             names.append(name)
             sources.append(base[name])
         path_at = len(names)

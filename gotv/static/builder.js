@@ -28,8 +28,9 @@ document.addEventListener("DOMContentLoaded", () => {
       document.querySelectorAll(`[data-mark="${id}"]`).forEach((element) => {
         element.className = `mark ${mark.state}`;
         element.title = mark.label;
-        const hidden = element.querySelector(".visually-hidden");
-        if (hidden) hidden.textContent = `(${mark.label})`;
+      });
+      document.querySelectorAll(`[data-mark-text="${id}"]`).forEach((element) => {
+        element.textContent = ` (${mark.label})`;
       });
       document.querySelectorAll(`[data-mark-label="${id}"]`).forEach((element) => {
         element.textContent = mark.label;

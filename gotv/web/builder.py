@@ -72,7 +72,7 @@ def saved(
     values of `fields` the server changed), or a redirect to the section."""
     if wants_json():
         db.session.expire_all()
-        context = page_context(campaign)
+        context = page_context(campaign, sections=redraw)
         return jsonify(
             ok=True,
             message=message,
@@ -110,60 +110,79 @@ def render_section(name: str, context: dict[str, Any]) -> str:
     return render_template(f"campaigns/builder/{name}.html", **context)
 
 
-def page_context(campaign: Campaign, failed: Failed | None = None) -> dict[str, Any]:
-    """Everything the campaign page's sections show."""
+def page_context(
+    campaign: Campaign, failed: Failed | None = None, sections: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """What the campaign page shows: every section's, or only `sections`' (and the marks),
+    so a save in place costs only what it redraws."""
+    wanted = set(sections if sections is not None else (name for name, _ in builder.SECTIONS))
     counts = campaign_counts(campaign)
-    recipients = untexted_count(campaign)
     warnings = lint.warnings(campaign.script, campaign.organization.name)
+    unknown = texts.unknown_merge_fields(campaign.script, campaign.custom_field_names)
     questions_tree = content.tree(campaign)
     canned = content.canned_responses(campaign)
-    unknown = texts.unknown_merge_fields(campaign.script, campaign.custom_field_names)
-    marks = builder.marks(
-        campaign,
-        contacts=counts["contacts"],
-        questions=len(questions_tree.top),
-        canned=len(canned),
-        script_warnings=warnings,
-        unknown_fields=unknown,
-    )
+    context: dict[str, Any] = {
+        "campaign": campaign,
+        "counts": counts,
+        "marks": builder.marks(
+            campaign,
+            contacts=counts["contacts"],
+            questions=len([q for q in questions_tree.top if q.retired_at is None]),
+            canned=len(canned),
+            script_warnings=warnings,
+            unknown_fields=unknown,
+        ),
+        "sections": builder.SECTIONS,
+        "failed": failed,
+        "typed": typed_from(failed),
+        "typed_list": typed_list_from(failed),
+        "filtered": filtered_count(campaign),
+        "questions": questions_tree,
+        "canned": canned,
+        "script_warnings": warnings,
+        "blockers": builder.launch_blockers(campaign, unknown),
+        "wordings_max": content.SCRIPT_WORDINGS_MAX,
+        "hour_choices": range(hours.FEDERAL_START_HOUR, hours.FEDERAL_END_HOUR + 1),
+        "retext_guard_days": campaign.organization.retext_guard_days,
+    }
+    if "message" in wanted:
+        recipients = untexted_count(campaign)
+        context.update(
+            merge_fields=texts.STANDARD_MERGE_FIELDS + tuple(campaign.custom_field_names),
+            preview=script_preview(campaign, campaign.script),
+            cost=script_report(campaign, campaign.script, recipients),
+            recipients=recipients,
+            describe_risk=segments.describe,
+        )
+    if "list" in wanted:
+        context["recent_imports"] = recent_imports(campaign)
+    if "hours" in wanted:
+        context.update(
+            state_hours=hours.state_hours(campaign.window_start_hour, campaign.window_end_hour),
+            list_states=list_states(campaign),
+        )
+    if "sender" in wanted:
+        context["senders"] = organization_senders(campaign.organization_id)
+    return context
 
+
+def typed_from(failed: Failed | None) -> Any:
     def typed(form: str, name: str, default: Any = "") -> Any:
         """What the failed form held for `name`, else `default` (the saved value)."""
         if failed is not None and failed.form == form:
             return failed.data.get(name, "")
         return default
 
+    return typed
+
+
+def typed_list_from(failed: Failed | None) -> Any:
     def typed_list(form: str, name: str, default: list[str]) -> list[str]:
         if failed is not None and failed.form == form:
             return failed.data.getlist(name)
         return default
 
-    return {
-        "campaign": campaign,
-        "counts": counts,
-        "marks": marks,
-        "sections": builder.SECTIONS,
-        "failed": failed,
-        "typed": typed,
-        "typed_list": typed_list,
-        "filtered": filtered_count(campaign),
-        "recent_imports": recent_imports(campaign),
-        "retext_guard_days": campaign.organization.retext_guard_days,
-        "merge_fields": texts.STANDARD_MERGE_FIELDS + tuple(campaign.custom_field_names),
-        "preview": script_preview(campaign, campaign.script),
-        "cost": script_report(campaign, campaign.script, recipients),
-        "recipients": recipients,
-        "describe_risk": segments.describe,
-        "script_warnings": warnings,
-        "questions": questions_tree,
-        "canned": canned,
-        "state_hours": hours.state_hours(campaign.window_start_hour, campaign.window_end_hour),
-        "list_states": list_states(campaign),
-        "hour_choices": range(hours.FEDERAL_START_HOUR, hours.FEDERAL_END_HOUR + 1),
-        "senders": organization_senders(campaign.organization_id),
-        "blockers": builder.launch_blockers(campaign, unknown),
-        "wordings_max": content.SCRIPT_WORDINGS_MAX,
-    }
+    return typed_list
 
 
 def marks_json(marks: dict[str, builder.Mark]) -> dict[str, dict[str, str]]:

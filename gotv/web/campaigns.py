@@ -273,7 +273,7 @@ def save_hours(campaign_id: int) -> ResponseReturnValue:
     start, end = form.start_hour.data, form.end_hour.data
     try:
         if not form.validate_on_submit() or start is None or end is None:
-            raise ValueError(hours_refusal())
+            raise ValueError(hours.WINDOW_RULE)
         rules.set_hours(campaign, start, end, current_user.id)
     except ValueError as error:
         return builder.refused(campaign, "hours", str(error), "start_hour")
@@ -281,14 +281,6 @@ def save_hours(campaign_id: int) -> ResponseReturnValue:
     return builder.saved(
         campaign, "hours", f"Texting hours saved: {start}:00–{end}:00 in each voter's local time."
     )
-
-
-def hours_refusal() -> str:
-    try:
-        hours.check_campaign_window(-1, -1)
-    except ValueError as error:
-        return str(error)
-    return ""
 
 
 @bp.get("/<int:campaign_id>/hours/preview")
