@@ -14,6 +14,9 @@ from collections.abc import Mapping
 from typing import Any
 
 TWILIO_API_URL = "https://api.twilio.com"
+TWILIO_MESSAGING_URL = "https://messaging.twilio.com"
+# The largest request body gotv reads (voter files of a million rows run to 100 MB or so).
+DEFAULT_UPLOAD_LIMIT = 256 * 1024 * 1024
 
 
 class ConfigError(RuntimeError):
@@ -52,15 +55,44 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
         "TWILIO_MESSAGING_SERVICE_SID": setting("TWILIO_MESSAGING_SERVICE_SID"),
         "TWILIO_FROM_NUMBER": setting("TWILIO_FROM_NUMBER"),
         "TWILIO_API_URL": setting("TWILIO_API_URL") or TWILIO_API_URL,
+        "TWILIO_MESSAGING_URL": setting("TWILIO_MESSAGING_URL"),
+        # The instance's Twilio account's limits, across every worker (organizations' own
+        # accounts set theirs on their settings page): requests in flight at once (Twilio
+        # answers 429 past its concurrency limit), messages per second, messages per day.
+        "TWILIO_CONCURRENCY": parse_int(
+            "TWILIO_CONCURRENCY", env.get("TWILIO_CONCURRENCY", "").strip() or "100"
+        ),
+        "TWILIO_MESSAGES_PER_SECOND": parse_float(
+            "TWILIO_MESSAGES_PER_SECOND", env.get("TWILIO_MESSAGES_PER_SECOND", "").strip()
+        ),
+        "TWILIO_DAILY_CAP": parse_int(
+            "TWILIO_DAILY_CAP", env.get("TWILIO_DAILY_CAP", "").strip() or "0"
+        )
+        or None,
         "DEFAULT_REGION": setting("DEFAULT_REGION") or "US",
         # Uploaded voter lists wait here for the import worker: web and worker must share it.
         "UPLOAD_DIR": setting("UPLOAD_DIR", os.path.abspath(".gotv/uploads")),
-        "PROXY_COUNT": parse_int("PROXY_COUNT", env.get("PROXY_COUNT", "").strip() or "1"),
+        # Proxies in front of gotv that set X-Forwarded-For/-Proto/-Host/-Port: 0 (the default)
+        # trusts none of those headers (docs/deploy.md, "Proxies and TLS").
+        "PROXY_COUNT": parse_int("PROXY_COUNT", env.get("PROXY_COUNT", "").strip() or "0"),
+        # The largest request body, in MB: an upload past it is refused before it is read.
+        "MAX_CONTENT_LENGTH": parse_int(
+            "MAX_UPLOAD_MB", env.get("MAX_UPLOAD_MB", "").strip() or "256"
+        )
+        * 1024
+        * 1024,
         # Requests to Twilio each worker keeps in flight. Twilio limits an account's concurrent
         # API requests (about 100 by default; more answer 429).
         "SEND_CONCURRENCY": parse_int(
             "SEND_CONCURRENCY", env.get("SEND_CONCURRENCY", "").strip() or "100"
         ),
+        "LOG_LEVEL": (setting("LOG_LEVEL") or "INFO").upper(),
+        # One JSON object a line in production (for a log collector), readable text otherwise.
+        "LOG_FORMAT": setting("LOG_FORMAT") or ("json" if production else "text"),
+        "SENTRY_DSN": setting("SENTRY_DSN"),
+        # Bearer token /metrics asks for; without one, /metrics is not served.
+        "METRICS_TOKEN": setting("METRICS_TOKEN"),
+        "PROMETHEUS_MULTIPROC_DIR": multiprocess_dir(env),
         "SESSION_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_SECURE": production,
         # Connections each process keeps open, at most (see gotv/db.py). SQLAlchemy's default
@@ -76,6 +108,15 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
         # LIVE_STREAMS_PER_PROCESS + DATABASE_POOL_SIZE.
         "LIVE_STREAMS_PER_PROCESS": parse_int(
             "LIVE_STREAMS_PER_PROCESS", env.get("LIVE_STREAMS_PER_PROCESS", "").strip() or "96"
+        ),
+        # Of those, how many one user's pages may hold, and one organization's (0: the
+        # defaults of gotv/texting/live.py, 4 and three quarters of the process's).
+        "LIVE_STREAMS_PER_USER": parse_int(
+            "LIVE_STREAMS_PER_USER", env.get("LIVE_STREAMS_PER_USER", "").strip() or "0"
+        ),
+        "LIVE_STREAMS_PER_ORGANIZATION": parse_int(
+            "LIVE_STREAMS_PER_ORGANIZATION",
+            env.get("LIVE_STREAMS_PER_ORGANIZATION", "").strip() or "0",
         ),
     }
     check(config)
@@ -130,6 +171,37 @@ def normalize_database_url(url: str | None) -> str | None:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def multiprocess_dir(environ: Mapping[str, str] | None = None) -> str | None:
+    """PROMETHEUS_MULTIPROC_DIR: the folder where this host's processes write their metrics
+    for /metrics to sum (prometheus_client reads it too, when it is imported)."""
+    env = os.environ if environ is None else environ
+    return env.get("PROMETHEUS_MULTIPROC_DIR", "").strip() or None
+
+
+def messaging_url(config: Mapping[str, Any]) -> str:
+    """Where the Messaging API is: TWILIO_MESSAGING_URL, else Twilio's own host, except when
+    TWILIO_API_URL points elsewhere (a Twilio-compatible server such as the fake carrier, which
+    serves both APIs)."""
+    given = config.get("TWILIO_MESSAGING_URL")
+    if given:
+        return str(given)
+    api_url = str(config.get("TWILIO_API_URL") or TWILIO_API_URL)
+    return TWILIO_MESSAGING_URL if api_url.rstrip("/") == TWILIO_API_URL else api_url
+
+
+def parse_float(name: str, value: str) -> float | None:
+    """Parse a positive number setting ("" for none), naming it in the error."""
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not number > 0:
+        raise ConfigError(f"{name} must be a positive number, not {value!r}")
+    return number
 
 
 def parse_list(value: str | None) -> list[str]:

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from gotv.db import Model
+from gotv.encryption import Encrypted
 
 
 def utcnow() -> datetime:
@@ -169,9 +170,14 @@ class User(UserMixin, Model):
     last_active_at: Mapped[datetime | None] = mapped_column(Timestamp())
     # Team: a suspended member cannot sign in; see gotv.people.team.suspend.
     suspended_at: Mapped[datetime | None] = mapped_column(Timestamp())
-    # Two-step sign-in (gotv.people.twofactor): the TOTP secret, and the last time step accepted.
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # Two-step sign-in (gotv.people.twofactor): the TOTP secret, encrypted at rest (and left
+    # out of the user loaded on every request: it is read, and decrypted, only when needed), and
+    # the last time step accepted.
+    totp_secret: Mapped[str | None] = mapped_column(Encrypted(), deferred=True)
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    # Every session carries the generation it began in; raising it ends them all at their next
+    # request (gotv.people.sessions).
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     organization: Mapped[Organization] = relationship()
 
@@ -180,8 +186,12 @@ class User(UserMixin, Model):
         """Emails are stored lower-cased, so uniqueness and login ignore case."""
         return email.strip().lower()
 
-    def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+    def set_password(self, password: str, method: str | None = None) -> None:
+        """Store a hash of `password`, made by `method` (werkzeug's, default scrypt)."""
+        if method is None:
+            self.password_hash = generate_password_hash(password)
+        else:
+            self.password_hash = generate_password_hash(password, method)
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
@@ -194,21 +204,59 @@ class User(UserMixin, Model):
     def is_active(self) -> bool:  # Flask-Login refuses to sign in an inactive user
         return self.suspended_at is None
 
+    def get_id(self) -> str:
+        """What a session holds of its user (Flask-Login): the id and the session generation,
+        so raising the generation ends every session begun before."""
+        return f"{self.id}.{self.session_generation or 0}"
 
-class Sender(Model):
-    """A number or Messaging Service texts go out from, with the pace the organizer set for it."""
 
-    __tablename__ = "sender"
-    __table_args__ = (UniqueConstraint("organization_id", "address"),)
+class TwilioAccount(Model):
+    """An organization's own Twilio account (or subaccount): its texts go out through it, and
+    the webhooks Twilio sends for it are checked with its auth token. An organization without
+    one uses the instance's account, from the environment (TWILIO_ACCOUNT_SID...).
+
+    The auth token signs Twilio's webhooks, so it is always kept; when an API key is given,
+    gotv's calls to Twilio use the key instead.
+    """
+
+    __tablename__ = "twilio_account"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), unique=True)
+    account_sid: Mapped[str] = mapped_column(String(34), unique=True)
+    auth_token: Mapped[str] = mapped_column(Encrypted())
+    api_key_sid: Mapped[str | None] = mapped_column(String(34))
+    api_key_secret: Mapped[str | None] = mapped_column(Encrypted())
+    friendly_name: Mapped[str] = mapped_column(String(200), default="")
+    # Limits of the whole account, across every worker (None: the instance's defaults).
+    concurrency: Mapped[int | None] = mapped_column(Integer)  # requests in flight at once
+    per_second: Mapped[float | None] = mapped_column(Float)  # messages per second
+    # The brand's daily cap (T-Mobile's, per 10DLC brand), reset at midnight Pacific time.
+    daily_cap: Mapped[int | None] = mapped_column(Integer)
+    verified_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+
+class Sender(Model):
+    """A number or Messaging Service texts go out from, with the pace the organizer set for it.
+
+    An address belongs to one organization in the whole instance, and was found in the Twilio
+    account it sends through (`twilio_account_id`; None: the instance's account) when added.
+    """
+
+    __tablename__ = "sender"
+    __table_args__ = (UniqueConstraint("address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    twilio_account_id: Mapped[int | None] = mapped_column(ForeignKey("twilio_account.id"))
     # An E.164 number or a Messaging Service SID (MG...).
     address: Mapped[str] = mapped_column(String(40))
     label: Mapped[str] = mapped_column(String(100), default="")
     # Messages per second from this sender, across all workers; None: no limit of ours.
     per_second: Mapped[float | None] = mapped_column(Float)
-    # Messages per UTC day from this sender; None: no cap.
+    # Messages per day from this sender, reset at midnight Pacific time as the carriers'
+    # daily caps are; None: no cap.
     daily_cap: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
 
@@ -386,6 +434,9 @@ class Message(Model):
     refusal_reason: Mapped[str | None] = mapped_column(String(40))
     # The address the message is paced on (a Sender's address, or "" for the default sender).
     sender: Mapped[str] = mapped_column(String(40), default="", server_default=text("''"))
+    # The Twilio account the message went through (outbound: set when claimed for sending;
+    # inbound: the account that received it). Status callbacks must come from it.
+    account_sid: Mapped[str | None] = mapped_column(String(34))
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # A queued message is not sent before this (a retry's backoff, a sender's daily cap).
     next_attempt_at: Mapped[datetime | None] = mapped_column(Timestamp())
@@ -412,6 +463,22 @@ class Message(Model):
             status=MessageStatus.QUEUED,
             **fields,
         )
+
+
+class MessageMedia(Model):
+    """A picture (or other media) a voter sent with a reply, as Twilio holds it.
+
+    Shown through gotv (fetched with the organization's credentials, type- and size-checked),
+    never linked to Twilio from a page.
+    """
+
+    __tablename__ = "message_media"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("message.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(String(500))
 
 
 class CampaignTally(Model):

@@ -29,7 +29,7 @@ from gotv.models import (
     User,
     utcnow,
 )
-from gotv.texting import outbox, pacing
+from gotv.texting import outbox, pacing, senders
 from tests.conftest import csrf_token, login, run_jobs
 from tests.factories import make_campaign, make_contact, make_message
 from tests.test_webhooks import post_signed, status_params
@@ -57,6 +57,7 @@ def make_sender(volunteer: User, address: str, **pace: float) -> Sender:
     db.session.add(sender)
     db.session.flush()
     outbox._limits_cache.clear()
+    senders.forget()
     return sender
 
 
@@ -157,9 +158,13 @@ def test_a_stuck_message_twilio_has_is_recorded_as_sent_without_sending_it_again
 ) -> None:
     message = claimed
 
+    credentials = sms.default_credentials()
+
     async def send_then_die() -> sms.Accepted:  # Twilio took it; the worker died before recording
         async with sms.Connection(app.config, 1) as twilio:
-            return await twilio.send(message.to_number, message.body, "https://gotv.test/s", 60)
+            return await twilio.send(
+                credentials, message.to_number, message.body, "https://gotv.test/s", 60
+            )
 
     accepted = asyncio.run(send_then_die())
     organizer = request.getfixturevalue("organizer_six_minutes_later")
@@ -192,7 +197,7 @@ def test_an_organizer_cannot_settle_another_organizations_message(
 def test_failed_background_jobs_are_listed_by_kind_not_by_details(
     app: Flask, client: FlaskClient, organizer: User
 ) -> None:
-    queue.enqueue("gotv.no_such_module.job", 7)
+    queue.enqueue("gotv.no_such_module.job", 7, organization_id=organizer.organization_id)
     run_jobs(app)
     login(client, organizer)
 

@@ -21,7 +21,9 @@ from gotv.models import (
     ContactImport,
     ContactStatus,
     ContactTag,
+    Direction,
     ImportStatus,
+    MessageMedia,
     MessageStatus,
     OptOut,
     Organization,
@@ -45,8 +47,10 @@ from tests.test_auth import MEMBER, OWNER, PUBLIC, ROUTES, TOKEN_AUTH, Access, r
 
 # Deletions late, the deepest first (a choice before its question), and POST /logout last: it
 # ends the session the other routes are asked in.
+# Ends every session of the user (as /logout, which runs last, now does too): tried on its own.
+SIGN_OUT_EVERYWHERE = "/account/sign-out-everywhere"
 ORDERED = sorted(
-    ROUTES,
+    (route for route in ROUTES if route.rule != SIGN_OUT_EVERYWHERE),
     key=lambda route: (
         route.rule == "/logout",
         route.rule.endswith("/delete"),
@@ -90,6 +94,13 @@ class World:
         opt_out = OptOut(organization_id=organization.id, cell="+12125550999", source="admin")
         db.session.add_all([imp, sender, opt_out])
         message = make_message(self.contact, status=MessageStatus.SENDING)
+        reply = make_message(
+            self.contact, direction=Direction.INBOUND, status=MessageStatus.RECEIVED
+        )
+        picture = MessageMedia(
+            message_id=reply.id, position=0, content_type="image/png", url="https://x.test/m.png"
+        )
+        db.session.add(picture)
         invite, _token = make_invite(self.members["owner"])
         question = make_question(self.campaign, labels=("Yes", "No", "Maybe"))
         tag = make_tag(organization)
@@ -101,6 +112,7 @@ class World:
             "sender_id": sender.id,
             "opt_out_id": opt_out.id,
             "message_id": message.id,
+            "media_id": picture.id,
             "invite_id": invite.id,
             "user_id": target.id,
             "question_id": question.id,
@@ -200,7 +212,24 @@ def test_each_role_may_use_exactly_the_routes_its_access_allows(
     assert actual == expected
 
 
-def test_changing_roles_is_for_owners_alone() -> None:
+@pytest.mark.parametrize("role", ["owner", "admin", "texter"])
+def test_every_role_may_sign_out_everywhere(client: FlaskClient, world: World, role: str) -> None:
+    login(client, world.members[role])
+    token = token_from(client, "/account")
+
+    response = client.post(SIGN_OUT_EVERYWHERE, data={"csrf_token": token})
+
+    assert (response.status_code, urlsplit(response.headers["Location"]).path) == (302, "/login")
+    assert client.get("/account").status_code == 302  # signed out
+
+
+def test_only_owners_change_roles_and_the_twilio_account() -> None:
     owner_only = {str(route) for route in ROUTES if route.access == OWNER}
 
-    assert owner_only == {"POST /team/members/<int:user_id>/role"}
+    assert owner_only == {
+        "POST /team/members/<int:user_id>/role",
+        "GET /settings/twilio",
+        "POST /settings/twilio",
+        "POST /settings/twilio/limits",
+        "POST /settings/twilio/disconnect",
+    }

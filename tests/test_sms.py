@@ -19,9 +19,13 @@ CALLBACK = "https://gotv.test/twilio/status?message=1"
 def send(app: Flask, sender: str = "", smart_encoded: bool = False, **config: Any) -> sms.Accepted:
     """Send one text through a fresh sms.Connection, as a pump does."""
 
+    credentials = sms.default_credentials()
+
     async def one() -> sms.Accepted:
         async with sms.Connection({**app.config, **config}, concurrency=4) as twilio:
-            return await twilio.send("+12125550142", "Hi!", CALLBACK, 600, sender, smart_encoded)
+            return await twilio.send(
+                credentials, "+12125550142", "Hi!", CALLBACK, 600, sender, smart_encoded
+            )
 
     return asyncio.run(one())
 

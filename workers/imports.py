@@ -26,12 +26,14 @@ def sweep_imports() -> int:
     An import is claimed with a conditional UPDATE before it runs, so a second job for one that
     did run does nothing.
     """
-    queued = db.session.scalars(
-        select(ContactImport.id).where(ContactImport.status == ImportStatus.QUEUED)
+    queued = db.session.execute(
+        select(ContactImport.id, ContactImport.organization_id).where(
+            ContactImport.status == ImportStatus.QUEUED
+        )
     ).all()
-    lost = [import_id for import_id in queued if not queue.import_job_exists(import_id)]
-    for import_id in lost:
-        queue.enqueue_import(import_id)
+    lost = [row for row in queued if not queue.import_job_exists(row.id)]
+    for import_id, organization_id in lost:
+        queue.enqueue_import(import_id, organization_id)
     if lost:
-        log.warning("re-enqueued imports whose jobs were lost: %s", lost)
+        log.warning("re-enqueued imports whose jobs were lost: %s", [row.id for row in lost])
     return len(lost)

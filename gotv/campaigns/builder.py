@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from gotv.compliance import hours
 from gotv.models import Campaign, CampaignStatus
 from gotv.people import audit
+from gotv.texting import senders
 
 # The campaign page's sections, in the order an organizer goes through them: (id, title).
 SECTIONS = (
@@ -58,6 +59,7 @@ def marks(
     else:
         script = Mark(DONE)
     launched = campaign.status is CampaignStatus.ACTIVE
+    sender = campaign.sender.address if campaign.sender else "the default"
     return {
         "basics": Mark(DONE),
         "list": Mark(DONE, f"{contacts:,} contacts") if contacts else Mark(TODO, "upload one"),
@@ -67,7 +69,7 @@ def marks(
         "hours": Mark(
             DONE, f"{campaign.window_start_hour}:00–{campaign.window_end_hour}:00 local time"
         ),
-        "sender": Mark(DONE, campaign.sender.address if campaign.sender else "the default"),
+        "sender": Mark(TODO, "choose one") if sender_refusal(campaign) else Mark(DONE, sender),
         "launch": Mark(DONE, "texting") if launched else Mark(TODO, campaign.status.value),
     }
 
@@ -80,9 +82,18 @@ def launch_blockers(campaign: Campaign, unknown_fields: list[str]) -> list[str]:
     elif unknown_fields:
         names = ", ".join("{" + name + "}" for name in unknown_fields)
         blockers.append(f"The first message uses merge fields the list does not have: {names}.")
+    refusal = sender_refusal(campaign)
+    if refusal:
+        blockers.append(refusal)
     if campaign.deleted_at is not None:
         blockers.append("The campaign is deleted: restore it first.")
     return blockers
+
+
+def sender_refusal(campaign: Campaign) -> str | None:
+    """Why the campaign's sender cannot send for it (`senders.launch_refusal`), or None."""
+    address = campaign.sender.address if campaign.sender else ""
+    return senders.launch_refusal(campaign.organization_id, address)
 
 
 def set_hours(

@@ -16,6 +16,12 @@ class Action(enum.StrEnum):
     BLOCK_NUMBER = "block_number"  # the number cannot receive texts: never text it again
     MARK = "mark"  # record it on the message; the number may work another day
     ALERT = "alert"  # carrier filtering or a registration problem: organizers must look
+    # Over the 10DLC campaign's rate at the carriers: the account's texts wait a minute (and
+    # organizers are alerted to lower its pace).
+    SLOW_DOWN = "slow_down"
+    # The brand's daily cap is spent: the account's texts wait for the carriers' next day
+    # (midnight Pacific), and organizers are alerted.
+    PAUSE_FOR_THE_DAY = "pause_for_the_day"
     RETRY = "retry"  # Twilio is busy or down: try again later, with backoff
     NONE = "none"  # nothing beyond recording the code
 
@@ -45,6 +51,15 @@ TABLE = {
         CarrierError(30034, Action.ALERT, "sender not registered for A2P 10DLC"),
         CarrierError(30032, Action.ALERT, "toll-free sender not verified"),
         CarrierError(30001, Action.ALERT, "Messaging Service queue overflow"),
+        CarrierError(21660, Action.ALERT, "sender not in the Twilio account it was sent through"),
+        CarrierError(21701, Action.ALERT, "Messaging Service not in the account (or none such)"),
+        CarrierError(21704, Action.ALERT, "Messaging Service has no numbers to send from"),
+        CarrierError(30002, Action.ALERT, "Twilio account suspended"),
+        CarrierError(30024, Action.ALERT, "sender not provisioned with the carrier (10DLC)"),
+        CarrierError(30035, Action.ALERT, "sender still being registered for A2P 10DLC"),
+        CarrierError(30022, Action.SLOW_DOWN, "over the 10DLC campaign's rate at the carrier"),
+        CarrierError(30023, Action.PAUSE_FOR_THE_DAY, "the 10DLC brand's daily cap is reached"),
+        CarrierError(30027, Action.PAUSE_FOR_THE_DAY, "T-Mobile's daily limit for the brand"),
         CarrierError(21611, Action.RETRY, "sender's queue is full"),
         CarrierError(20429, Action.RETRY, "too many requests"),
     )

@@ -267,7 +267,7 @@ def apply_carrier_error(message: Message, code: int | None) -> Action:
         record_opt_out(organization_id, cell, "carrier_21610", message.id)
     elif entry.action == Action.BLOCK_NUMBER:
         block_number(organization_id, cell, code, entry.reason)
-    elif entry.action == Action.ALERT:
+    elif entry.action in (Action.ALERT, Action.SLOW_DOWN, Action.PAUSE_FOR_THE_DAY):
         audit.record(organization_id, "carrier_alert", cell, code=code, reason=entry.reason)
         log.warning("carrier alert %s on message %s: %s", code, message.id, entry.reason)
     return entry.action

@@ -1,9 +1,13 @@
 """Twilio, and the only module that imports it.
 
-`Connection.send()` hands messages to Twilio's Messages API, many at once; `find_sent()` asks
-Twilio what it holds for a number; `is_valid_signature()` checks a webhook's X-Twilio-Signature.
-`TWILIO_API_URL` points the real client at any Twilio-compatible server, which is how the fake
-carrier stands in for Twilio in the demo and in every test.
+Every call names the Twilio account it is for (`Credentials`): an organization's own account, or
+the instance's (`default_credentials()`, from the environment). `Connection.send()` hands
+messages to Twilio's Messages API, many at once, through any number of accounts;
+`find_sent()` asks Twilio what it holds for a number; `fetch_account()`, `owns()` and
+`create_subaccount()` check and set up an organization's account; `fetch_media()` reads a
+picture a voter sent; `is_valid_signature()` checks a webhook's X-Twilio-Signature.
+`TWILIO_API_URL` and `TWILIO_MESSAGING_URL` point the real client at any Twilio-compatible
+server, which is how the fake carrier stands in for Twilio in the demo and in every test.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from urllib.parse import urlencode
 import aiohttp
 import requests
 from flask import Flask, current_app
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
@@ -30,6 +34,68 @@ from werkzeug.datastructures import MultiDict
 
 # Long enough for a slow Twilio, short enough that a stuck call does not hold a worker for long.
 HTTP_TIMEOUT_SECONDS = 15
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """One Twilio account as gotv uses it.
+
+    Calls to Twilio authenticate with the API key when there is one, else with the account
+    SID and auth token; Twilio signs the account's webhooks with the auth token.
+    """
+
+    account_sid: str
+    auth_token: str
+    api_key_sid: str | None = None
+    api_key_secret: str | None = None
+
+    @property
+    def login(self) -> tuple[str, str]:
+        """(username, password) for HTTP Basic auth with Twilio."""
+        if self.api_key_sid and self.api_key_secret:
+            return self.api_key_sid, self.api_key_secret
+        return self.account_sid, self.auth_token
+
+    def __repr__(self) -> str:  # never the secrets, in a log or a traceback
+        return f"Credentials({self.account_sid!r})"
+
+
+@dataclass(frozen=True)
+class Account:
+    """A Twilio account texts go through, with its limits across every worker (None: none of
+    ours): requests in flight at once, messages per second, the brand's messages per day."""
+
+    credentials: Credentials
+    concurrency: int | None = None
+    per_second: float | None = None
+    daily_cap: int | None = None
+
+
+def default_credentials() -> Credentials:
+    """The instance's own Twilio account (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)."""
+    config = current_app.config
+    return Credentials(config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"])
+
+
+def instance_account() -> Account:
+    """The instance's own account, with the limits its environment sets."""
+    config = current_app.config
+    return Account(
+        default_credentials(),
+        concurrency=config.get("TWILIO_CONCURRENCY"),
+        per_second=config.get("TWILIO_MESSAGES_PER_SECOND"),
+        daily_cap=config.get("TWILIO_DAILY_CAP"),
+    )
+
+
+def instance_sender() -> str:
+    """The instance's default sender: its Messaging Service if it has one, else its number."""
+    return default_sender(current_app.config)
+
+
+class CarrierRefused(Exception):
+    """Twilio refused a call about an account (wrong credentials, no such resource); `str()`
+    says why in words an organizer understands."""
 
 
 @dataclass(frozen=True)
@@ -67,18 +133,36 @@ class SendError(Exception):
 
 
 def init_app(app: Flask) -> None:
-    """Build one pooled Twilio client for the app (no network until the first send)."""
-    client = Client(
-        app.config["TWILIO_ACCOUNT_SID"],
-        app.config["TWILIO_AUTH_TOKEN"],
-        http_client=TwilioHttpClient(pool_connections=True, timeout=HTTP_TIMEOUT_SECONDS),
-    )
-    client.api.base_url = app.config["TWILIO_API_URL"].rstrip("/")
-    app.extensions["gotv.sms"] = client
+    """Where Twilio is (no network until the first call)."""
+    app.extensions["gotv.sms"] = {}
+
+
+def client(credentials: Credentials) -> Client:
+    """A pooled, synchronous Twilio client for the account, made once per process."""
+    clients: dict[Credentials, Client] = current_app.extensions["gotv.sms"]
+    if credentials not in clients:
+        username, password = credentials.login
+        made = Client(
+            username,
+            password,
+            account_sid=credentials.account_sid,
+            http_client=TwilioHttpClient(pool_connections=True, timeout=HTTP_TIMEOUT_SECONDS),
+        )
+        point_at_twilio(made, current_app.config)
+        clients[credentials] = made
+    return clients[credentials]
+
+
+def point_at_twilio(made: Client, config: Mapping[str, Any]) -> None:
+    """Send the client's calls to TWILIO_API_URL (and the Messaging API's to
+    TWILIO_MESSAGING_URL): Twilio's own hosts by default, the fake carrier in tests."""
+    made.api.base_url = config["TWILIO_API_URL"].rstrip("/")
+    made.messaging.base_url = config["TWILIO_MESSAGING_URL"].rstrip("/")
 
 
 class Connection:
-    """Twilio for one send pump: a pooled aiohttp session with up to `concurrency` requests open.
+    """Twilio for one send pump: a pooled aiohttp session with up to `concurrency` requests open,
+    shared by the clients of every account the pump sends through.
 
     Use inside a running event loop: ``async with sms.Connection(config, 200) as twilio: ...``.
     """
@@ -86,6 +170,7 @@ class Connection:
     def __init__(self, config: Mapping[str, Any], concurrency: int) -> None:
         self.config = config
         self.concurrency = concurrency
+        self.clients: dict[Credentials, Client] = {}
 
     async def __aenter__(self) -> Connection:
         # twilio's own session allows 100 connections; a pump keeps `concurrency` requests open.
@@ -97,19 +182,24 @@ class Connection:
                 timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_SECONDS),
             )
         )
-        self.client = Client(
-            self.config["TWILIO_ACCOUNT_SID"],
-            self.config["TWILIO_AUTH_TOKEN"],
-            http_client=self.http,
-        )
-        self.client.api.base_url = self.config["TWILIO_API_URL"].rstrip("/")
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.http.close()
 
+    def client(self, credentials: Credentials) -> Client:
+        if credentials not in self.clients:
+            username, password = credentials.login
+            made = Client(
+                username, password, account_sid=credentials.account_sid, http_client=self.http
+            )
+            point_at_twilio(made, self.config)
+            self.clients[credentials] = made
+        return self.clients[credentials]
+
     async def send(
         self,
+        credentials: Credentials,
         to: str,
         body: str,
         status_callback: str,
@@ -117,9 +207,11 @@ class Connection:
         sender: str = "",
         smart_encoded: bool = False,
     ) -> Accepted:
-        """Ask Twilio to send `body` to `to`, with status callbacks to `status_callback`.
+        """Ask Twilio to send `body` to `to` through the account, with status callbacks to
+        `status_callback`.
 
-        `sender` is a number or a Messaging Service SID; "" means the configured default.
+        `sender` is a number or a Messaging Service SID; "" means the instance's default
+        sender (TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER).
 
         :raise SendError: when Twilio refuses, cannot be reached, or may or may not have it.
         """
@@ -127,7 +219,7 @@ class Connection:
         if smart_encoded:
             fields["smart_encoded"] = True
         try:
-            message = await self.client.messages.create_async(
+            message = await self.client(credentials).messages.create_async(
                 to=to,
                 body=body,
                 status_callback=status_callback,
@@ -209,11 +301,11 @@ def sender_fields(sender: str) -> dict[str, str]:
     return {"from_": sender}
 
 
-def find_sent(to: str, since: datetime) -> list[Accepted]:
-    """Messages Twilio holds to `to` sent since `since` (by day): to settle an uncertain send."""
-    client: Client = current_app.extensions["gotv.sms"]
+def find_sent(credentials: Credentials, to: str, since: datetime) -> list[Accepted]:
+    """Messages the account holds to `to` sent since `since` (by day): to settle an uncertain
+    send."""
     try:
-        messages = client.messages.list(to=to, date_sent_after=since, limit=50)
+        messages = client(credentials).messages.list(to=to, date_sent_after=since, limit=50)
     except (TwilioRestException, requests.RequestException) as error:
         raise SendError(f"cannot list messages: {error}", retryable=True) from error
     return [
@@ -228,6 +320,137 @@ def find_sent(to: str, since: datetime) -> list[Accepted]:
     ]
 
 
+# --- An organization's own account ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """What Twilio says of an account."""
+
+    sid: str
+    friendly_name: str
+    status: str
+    parent_sid: str | None
+
+
+def fetch_account(credentials: Credentials) -> AccountInfo:
+    """Twilio's answer for the account, asked with its own credentials: proof they work.
+
+    :raise CarrierRefused: when Twilio refuses them or cannot be reached.
+    """
+    try:
+        account = client(credentials).api.v2010.accounts(credentials.account_sid).fetch()
+    except TwilioException as error:
+        raise CarrierRefused(_refusal(error)) from error
+    except requests.RequestException as error:
+        raise CarrierRefused(f"Twilio could not be reached ({type(error).__name__})") from error
+    parent = account.owner_account_sid
+    return AccountInfo(
+        sid=account.sid or "",
+        friendly_name=account.friendly_name or "",
+        status=str(account.status),
+        parent_sid=parent if parent and parent != account.sid else None,
+    )
+
+
+def check_key(credentials: Credentials) -> None:
+    """Make one harmless call with the credentials' API key (a standard key may not read the
+    account itself): proof the key works for this account.
+
+    :raise CarrierRefused: when Twilio refuses it or cannot be reached.
+    """
+    try:
+        numbers = client(credentials).api.v2010.accounts(credentials.account_sid)
+        numbers.incoming_phone_numbers.list(limit=1)
+    except TwilioException as error:
+        raise CarrierRefused(_refusal(error)) from error
+    except requests.RequestException as error:
+        raise CarrierRefused(f"Twilio could not be reached ({type(error).__name__})") from error
+
+
+def owns(credentials: Credentials, address: str) -> bool:
+    """True when the account holds the number (an incoming phone number of its) or the
+    Messaging Service (MG...).
+
+    :raise CarrierRefused: when Twilio refuses the credentials or cannot be reached.
+    """
+    twilio = client(credentials)
+    try:
+        if address.startswith("MG"):
+            service = twilio.messaging.v1.services(address).fetch()
+            return (service.account_sid or credentials.account_sid) == credentials.account_sid
+        numbers = twilio.api.v2010.accounts(credentials.account_sid).incoming_phone_numbers
+        return any(number.phone_number == address for number in numbers.list(phone_number=address))
+    except TwilioException as error:
+        if isinstance(error, TwilioRestException) and error.status == 404:
+            return False
+        raise CarrierRefused(_refusal(error)) from error
+    except requests.RequestException as error:
+        raise CarrierRefused(f"Twilio could not be reached ({type(error).__name__})") from error
+
+
+def create_subaccount(parent: Credentials, friendly_name: str) -> Credentials:
+    """A new subaccount of `parent`, named `friendly_name`, and its credentials.
+
+    :raise CarrierRefused: when Twilio refuses.
+    """
+    try:
+        account = client(parent).api.v2010.accounts.create(friendly_name=friendly_name)
+    except TwilioException as error:
+        raise CarrierRefused(_refusal(error)) from error
+    return Credentials(account.sid or "", account.auth_token or "")
+
+
+def _refusal(error: TwilioException) -> str:
+    if not isinstance(error, TwilioRestException):
+        return f"Twilio refused: {error}"
+    if error.status == 401:
+        return "Twilio did not accept these credentials (check the SID and the secret)"
+    return f"Twilio refused: {error.msg} (error {error.code})"
+
+
+# --- Pictures voters send -------------------------------------------------------------------
+
+# What a thread shows inline; anything else is listed, never shown.
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+MAX_MEDIA_BYTES = 5 * 1024 * 1024  # Twilio's own limit for an MMS
+
+
+class MediaRefused(Exception):
+    """The media could not be fetched, or is not a picture of an acceptable size."""
+
+
+def fetch_media(credentials: Credentials, url: str) -> tuple[str, bytes]:
+    """The picture at `url` (a Media URL Twilio sent the account): its type and bytes.
+
+    Fetched with the account's credentials; only Twilio's own media URLs of that account,
+    only the IMAGE_TYPES, at most MAX_MEDIA_BYTES.
+
+    :raise MediaRefused: saying why.
+    """
+    base = current_app.config["TWILIO_API_URL"].rstrip("/")
+    prefix = f"{base}/2010-04-01/Accounts/{credentials.account_sid}/Messages/"
+    if not url.startswith(prefix) or ".." in url:
+        raise MediaRefused("not a media URL of this account")
+    try:
+        with requests.get(
+            url, auth=credentials.login, stream=True, timeout=HTTP_TIMEOUT_SECONDS
+        ) as response:
+            if response.status_code != 200:
+                raise MediaRefused(f"Twilio answered {response.status_code}")
+            kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if kind not in IMAGE_TYPES:
+                raise MediaRefused(f"not a picture gotv shows ({kind or 'no type'})")
+            content = b""
+            for chunk in response.iter_content(64 * 1024):
+                content += chunk
+                if len(content) > MAX_MEDIA_BYTES:
+                    raise MediaRefused("larger than an MMS can be")
+    except requests.RequestException as error:
+        raise MediaRefused(f"Twilio could not be reached ({type(error).__name__})") from error
+    return kind, content
+
+
 def _int_or_none(value: object) -> int | None:
     try:
         return int(str(value))
@@ -235,14 +458,14 @@ def _int_or_none(value: object) -> int | None:
         return None
 
 
-def is_valid_signature(url: str, params: MultiDict[str, str], signature: str) -> bool:
-    """True when `signature` is Twilio's signature of `url` and `params` with our auth token.
+def is_valid_signature(token: str, url: str, params: MultiDict[str, str], signature: str) -> bool:
+    """True when `signature` is Twilio's signature of `url` and `params` with the auth token
+    `token` (the account's the webhook says it comes from).
 
     The URL as received is nearly always the one Twilio signed, so its HMAC is tried alone
     first: one HMAC instead of the two (with and without the port) and the URL parsing of
     twilio's RequestValidator, which decides whenever that one does not match.
     """
-    token = current_app.config["TWILIO_AUTH_TOKEN"]
     if hmac.compare_digest(signature_of(token, url, params), signature):
         return True
     return bool(RequestValidator(token).validate(url, params, signature))

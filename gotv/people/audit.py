@@ -191,6 +191,11 @@ SENTENCES = {
     "member_reinstated": "{who} reinstated {member}",
     "two_factor_enabled": "{who} turned on two-step sign-in",
     "two_factor_disabled": "{who} turned off two-step sign-in for {member}",
+    "sessions_ended": "{who} ended every session of {member}: {why}",
+    "twilio_account_connected": "{who} connected the organization's Twilio account {subject}",
+    "twilio_key_changed": "{who} changed the keys of the Twilio account {subject}",
+    "twilio_account_disconnected": "{who} disconnected the Twilio account {subject}",
+    "twilio_limits_changed": "{who} changed the limits of the Twilio account {subject}",
 }
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 # Details no person needs to read: the sentence names what they point to.
@@ -511,6 +516,7 @@ NAMED: dict[str, Callable[[Said], Part]] = {
     "sender": lambda said: said.event.subject or "a sender",
     "subject": lambda said: said.event.subject,
     "smart_encoding": lambda said: "on" if said.details.get("smart_encoding") else "off",
+    "why": lambda said: str(said.details.get("why") or "—").replace("_", " "),
 }
 
 

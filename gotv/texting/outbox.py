@@ -19,8 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import threading
 import time
-from collections import defaultdict
+import uuid
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -47,7 +51,7 @@ from sqlalchemy.dialects import postgresql
 from gotv.compliance import carrier_errors, hours, optouts
 from gotv.compliance.carrier_errors import Action
 from gotv.db import db
-from gotv.edge import queue, sms
+from gotv.edge import metrics, queue, sms
 from gotv.models import (
     Campaign,
     CampaignStatus,
@@ -62,7 +66,7 @@ from gotv.models import (
     utcnow,
 )
 from gotv.people import audit
-from gotv.texting import pacing
+from gotv.texting import pacing, senders
 from gotv.texting.texts import CONFIRMATION_SECONDS, MAX_VALIDITY_SECONDS
 
 log = logging.getLogger(__name__)
@@ -89,13 +93,15 @@ class Outgoing:
     sender: str
     validity: int
     smart_encoding: bool
+    account: sms.Account  # the Twilio account it goes through
 
 
 @dataclass(frozen=True)
 class Result:
-    """What Twilio answered for one message."""
+    """What Twilio answered for one message, sent through the account `account_sid`."""
 
     message_id: int
+    account_sid: str = ""
     accepted: sms.Accepted | None = None
     error: sms.SendError | None = None
 
@@ -117,11 +123,14 @@ def claim(
     now: datetime,
     throttled: Iterable[SenderKey] = (),
     only_ids: Sequence[int] | None = None,
+    holder: str | None = None,
 ) -> Claim:
     """Claim up to `limit` due queued messages that their senders' pace allows, in one commit.
 
-    Refused messages are recorded as such; the rest come back ready to send. `more_waiting` is
-    true when due messages were left behind for lack of room (not of tokens).
+    A `holder` (a pump) also takes a request slot of the message's Twilio account for each
+    message it claims, and must give it back when Twilio answers (`pacing.release`). Refused
+    messages are recorded as such; the rest come back ready to send. `more_waiting` is true
+    when due messages were left behind for lack of room (not of tokens).
     """
     query = (
         select(Message.id, Message.organization_id, Message.sender)
@@ -143,8 +152,11 @@ def claim(
     by_sender: dict[SenderKey, list[int]] = defaultdict(list)
     for message_id, organization_id, sender in rows[:limit]:
         by_sender[(organization_id or 0, sender)].append(message_id)
-    allowed, waits = pace(by_sender, now)
-    outgoing = gate(claim_rows(allowed, now), now)
+    allowed, waits = pace(by_sender, now, holder)
+    claimed: list[GateRow] = []
+    for account_sid, ids in allowed.items():
+        claimed += claim_rows(ids, now, account_sid)
+    outgoing = gate(sorted(claimed, key=lambda row: row.id), now)
     db.session.commit()
     return Claim(outgoing, waits, more_waiting)
 
@@ -158,15 +170,44 @@ def claim(
 _WALK_THE_QUEUE_PG = text("SELECT set_config('enable_bitmapscan', 'off', true)")
 
 
-def pace(by_sender: dict[SenderKey, list[int]], now: datetime) -> tuple[list[int], dict]:
-    """The message ids the senders' limits allow now, and how long each limited sender waits."""
-    allowed: list[int] = []
+# How long a sender waits when its account has no request slot free: about one answer's time.
+SLOT_WAIT_SECONDS = 0.05
+
+
+def pace(
+    by_sender: dict[SenderKey, list[int]], now: datetime, holder: str | None = None
+) -> tuple[dict[str | None, list[int]], dict[SenderKey, float]]:
+    """The message ids their limits allow now, by the Twilio account they go through (None:
+    refused by the gate, which says why), and how long each limited sender waits.
+
+    A message counts against its sender's, its organization's and its account's limits; with
+    a `holder`, it also takes one of its account's request slots.
+    """
+    allowed: dict[str | None, list[int]] = defaultdict(list)
     waits: dict[SenderKey, float] = {}
+    redis = queue.redis()
     for key, ids in by_sender.items():
-        grant = pacing.take(queue.redis(), limits_for(key, now), len(ids), now)
-        allowed += ids[: grant.granted]
+        account = senders.sending_account(*key) if key[0] else senders.NO_SENDER
+        if isinstance(account, str):
+            allowed[None] += ids  # the gate refuses these, saying why
+            continue
+        sid = account.credentials.account_sid
+        cooling = pacing.cooling(redis, sid)
+        if cooling:
+            waits[key] = cooling
+            continue
+        slots = len(ids)
+        if holder is not None:
+            slots = pacing.acquire(redis, sid, holder, len(ids), account.concurrency)
+            if not slots:
+                waits[key] = SLOT_WAIT_SECONDS
+                continue
+        grant = pacing.take(redis, limits_for(key, account, now), slots, now)
+        if holder is not None and grant.granted < slots:
+            pacing.release(redis, sid, holder, slots - grant.granted)
+        allowed[sid] += ids[: grant.granted]
         if grant.granted < len(ids):
-            waits[key] = max(grant.retry_after, 0.001)
+            waits[key] = max(grant.retry_after, SLOT_WAIT_SECONDS if slots < len(ids) else 0.001)
     return allowed, waits
 
 
@@ -179,8 +220,8 @@ class Pace:
     organization_per_second: float | None = None
 
 
-def limits_for(key: SenderKey, now: datetime) -> list[pacing.Limit]:
-    """The limits a send from this sender counts against now."""
+def limits_for(key: SenderKey, account: sms.Account, now: datetime) -> list[pacing.Limit]:
+    """The limits a send from this sender, through this account, counts against now."""
     organization_id, address = key
     pace = pace_of(key)
     name = f"sender:{organization_id}:{address or 'default'}"
@@ -192,6 +233,11 @@ def limits_for(key: SenderKey, now: datetime) -> list[pacing.Limit]:
     if pace.organization_per_second:
         organization = f"organization:{organization_id}"
         limits.append(pacing.Limit.rate(organization, pace.organization_per_second))
+    whole_account = f"account:{account.credentials.account_sid}"
+    if account.per_second:
+        limits.append(pacing.Limit.rate(whole_account, account.per_second))
+    if account.daily_cap is not None:
+        limits.append(pacing.Limit.daily_cap(whole_account, account.daily_cap, now))
     return limits
 
 
@@ -222,15 +268,18 @@ def _load_pace(key: SenderKey) -> Pace:
     )
 
 
-def claim_rows(message_ids: list[int], now: datetime) -> Sequence[GateRow]:
-    """Move these messages from `queued` to `sending`; the gate rows of the ones this call moved.
+def claim_rows(
+    message_ids: list[int], now: datetime, account_sid: str | None = None
+) -> Sequence[GateRow]:
+    """Move these messages from `queued` to `sending`, recording the Twilio account they go
+    through; the gate rows of the ones this call moved.
 
     On PostgreSQL the claim and the reads of the last gate are one statement; elsewhere the gate
     rows are read after the claim, in the same transaction.
     """
     if not message_ids:
         return []
-    params = {"ids": message_ids, "now": now}
+    params = {"ids": message_ids, "now": now, "account": account_sid}
     if db.session.get_bind().dialect.name == "postgresql":
         return db.session.execute(_CLAIM_AND_READ_PG, params).all()
     claimed = list(db.session.execute(_CLAIM, params).scalars())
@@ -291,6 +340,7 @@ def _claim(ids: ColumnElement[bool]) -> Update:
             status=MessageStatus.SENDING,
             attempts=Message.attempts + 1,
             updated_at=bindparam("now"),
+            account_sid=bindparam("account"),
         )
         .execution_options(synchronize_session=False)
     )
@@ -355,6 +405,7 @@ def gate(rows: Sequence[GateRow], now: datetime) -> list[Outgoing]:
             outgoing.append(checks.outgoing(row, now))
     for reason, ids in refused.items():
         log.info("refused=%s messages=%s", reason, ids)
+        metrics.REFUSED.labels(reason).inc(len(ids))
         db.session.execute(
             update(Message)
             .where(Message.id.in_(ids))
@@ -393,6 +444,9 @@ class Checks:
             return "expired"
         if self.closes_at(row, now) is None:
             return "quiet_hours"
+        account = senders.sending_account(row.organization_id, row.sender)
+        if isinstance(account, str):
+            return account
         return None
 
     def closes_at(self, row: GateRow, now: datetime) -> datetime | None:
@@ -417,6 +471,8 @@ class Checks:
         seconds = int((closes - now).total_seconds()) if closes else 1
         if row.kind == MessageKind.OPT_OUT_CONFIRMATION:
             seconds = min(seconds, CONFIRMATION_SECONDS)
+        account = senders.sending_account(row.organization_id or 0, row.sender)
+        assert not isinstance(account, str)  # refusal_reason said it may go
         return Outgoing(
             id=row.id,
             to=row.to_number,
@@ -424,6 +480,7 @@ class Checks:
             sender=row.sender,
             validity=max(1, min(MAX_VALIDITY_SECONDS, seconds)),
             smart_encoding=row.smart_encoding,
+            account=account,
         )
 
 
@@ -435,10 +492,19 @@ def record(results: list[Result], now: datetime) -> None:
     accepted = [result for result in results if result.accepted]
     if accepted:
         record_accepted(accepted, now)
+        metrics.SENDS.labels("accepted").inc(len(accepted))
     for result in results:
         if result.error:
             record_error(result.message_id, result.error, now)
+            metrics.SENDS.labels(outcome_of(result.error)).inc()
     db.session.commit()
+
+
+def outcome_of(error: sms.SendError) -> str:
+    """How a refused send is counted: retried later, uncertain (Twilio may have it), failed."""
+    if error.retryable or carrier_errors.action_for(error.code) == Action.RETRY:
+        return "retried"
+    return "uncertain" if error.uncertain else "failed"
 
 
 def record_accepted(results: list[Result], now: datetime) -> None:
@@ -514,7 +580,34 @@ def record_error(message_id: int, error: sms.SendError, now: datetime) -> None:
     else:
         message.status = MessageStatus.FAILED
         log.info("message %s failed: %s %s", message_id, error.code, error)
-        optouts.apply_carrier_error(message, error.code)
+        action = optouts.apply_carrier_error(message, error.code)
+        heed(message.account_sid, action, now)
+    if error.http_status == 429 and message.account_sid:
+        cool_down(message.account_sid, TOO_MANY_REQUESTS_SECONDS)
+
+
+# After Twilio's 429, the account's pumps wait this long before they claim for it again.
+TOO_MANY_REQUESTS_SECONDS = 1.0
+# After the carriers said the account went over its 10DLC rate (30022).
+SLOW_DOWN_SECONDS = 60.0
+
+
+def heed(account_sid: str | None, action: Action, now: datetime) -> None:
+    """Hold the account's sends as a carrier error asks: a minute after 30022, until the
+    carriers' next day after a spent daily cap."""
+    if account_sid is None:
+        return
+    if action == Action.SLOW_DOWN:
+        cool_down(account_sid, SLOW_DOWN_SECONDS)
+    elif action == Action.PAUSE_FOR_THE_DAY:
+        cool_down(account_sid, (pacing.next_carrier_midnight(now) - now).total_seconds())
+
+
+def cool_down(account_sid: str, seconds: float) -> None:
+    try:
+        pacing.cool(queue.redis(), account_sid, seconds)
+    except RedisError:
+        log.warning("redis unavailable; account %s not cooled down", account_sid)
 
 
 # --- The pump ------------------------------------------------------------------------------
@@ -527,6 +620,9 @@ class PumpSettings:
     run_seconds: float = 60.0  # then stop claiming, finish, and leave the worker to other jobs
     flush_seconds: float = 0.02  # how long answers wait to be recorded together
     idle_wait_seconds: float = 2.0  # wait this long for a throttled sender, not longer
+    # Set when the worker must stop (SIGTERM): claim nothing more, record the answers to what
+    # is in flight (Twilio answers, or times out, within sms.HTTP_TIMEOUT_SECONDS), return.
+    stop: threading.Event | None = field(default=None, compare=False)
 
 
 async def pump(
@@ -556,11 +652,16 @@ class Pump:
         self.sent = 0
         self.recruited = False
         self.failure: RedisError | None = None  # set when claiming failed: finish, then raise
+        # Whose request slots this pump holds (pacing.acquire), and in which accounts.
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.accounts: set[str] = set()
 
     async def run(self) -> int:
         deadline = time.monotonic() + self.settings.run_seconds
         last_flush = time.monotonic()
         while True:
+            if self.settings.stop is not None and self.settings.stop.is_set():
+                deadline = 0.0  # stopping: claim no more, finish what is in flight
             claimed, tried = self.try_claim(deadline)
             if self.in_flight:
                 await self.wait_for_answers(self.settings.flush_seconds)
@@ -583,9 +684,18 @@ class Pump:
                 await asyncio.sleep(wait)
         if self.answers:
             self.flush()
+        self.give_back_slots()
         if self.failure is not None:
             raise self.failure
         return self.sent
+
+    def give_back_slots(self) -> None:
+        """Whatever slots are still held (none when every answer came): give them back."""
+        for account_sid in self.accounts:
+            try:
+                pacing.release(queue.redis(), account_sid, self.holder)
+            except RedisError:
+                log.warning("redis unavailable; slots of %s expire on their own", self.holder)
 
     def try_claim(self, deadline: float) -> tuple[int, bool]:
         """Claim more when there is room and time: (messages claimed, whether it tried)."""
@@ -614,21 +724,26 @@ class Pump:
             utcnow(),
             self.throttled,
             self.only_ids,
+            self.holder,
         )
         for key, wait in batch.throttled.items():
             self.throttled[key] = now_monotonic + wait
         for outgoing in batch.outgoing:
+            self.accounts.add(outgoing.account.credentials.account_sid)
             task = asyncio.create_task(self.send(outgoing))
             task.add_done_callback(self.on_finished)
             self.in_flight.add(task)
+        metrics.PUMP_IN_FLIGHT.inc(len(batch.outgoing))
         if batch.more_waiting and not self.recruited and self.only_ids is None:
             self.recruited = queue.wake_senders()
         return len(batch.outgoing)
 
     async def send(self, outgoing: Outgoing) -> Result:
         callback = f"{self.settings.status_callback}?message={outgoing.id}"
+        account_sid = outgoing.account.credentials.account_sid
         try:
             accepted = await self.twilio.send(
+                outgoing.account.credentials,
                 outgoing.to,
                 outgoing.body,
                 callback,
@@ -637,8 +752,8 @@ class Pump:
                 outgoing.smart_encoding,
             )
         except sms.SendError as error:
-            return Result(outgoing.id, error=error)
-        return Result(outgoing.id, accepted=accepted)
+            return Result(outgoing.id, account_sid, error=error)
+        return Result(outgoing.id, account_sid, accepted=accepted)
 
     def on_finished(self, task: asyncio.Task[Result]) -> None:
         self.finished.append(task)
@@ -665,6 +780,7 @@ class Pump:
         for task in finished:
             self.in_flight.discard(task)
             self.answers.append(task.result())
+        metrics.PUMP_IN_FLIGHT.dec(len(finished))
 
     def flush(self) -> None:
         answers, self.answers = self.answers, []
@@ -673,6 +789,12 @@ class Pump:
         self.sent += len(accepted)
         if accepted:
             log.info("accepted=%d messages=%s", len(accepted), accepted)
+        answered = Counter(answer.account_sid for answer in answers)
+        try:
+            for account_sid, count in answered.items():
+                pacing.release(queue.redis(), account_sid, self.holder, count)
+        except RedisError:
+            log.warning("redis unavailable; slots of %s expire on their own", self.holder)
 
     def next_unthrottle(self) -> float | None:
         if not self.throttled:
@@ -691,10 +813,17 @@ def settle_stuck(message_id: int, user_id: int | None = None) -> MessageStatus |
     if message is None or message.status != MessageStatus.SENDING:
         return None
     assert message.organization_id is not None
+    credentials = (
+        senders.credentials_for(message.account_sid)
+        if message.account_sid
+        else sms.default_credentials()
+    )
+    if credentials is None:
+        raise sms.SendError(f"the Twilio account {message.account_sid} is no longer connected")
     since = message.updated_at - timedelta(minutes=1)
     found = [
         held
-        for held in sms.find_sent(message.to_number, since)
+        for held in sms.find_sent(credentials, message.to_number, since)
         if held.body == message.body and not _is_known_sid(held.sid, message.id)
     ]
     if found:
@@ -724,6 +853,30 @@ def _is_known_sid(sid: str, message_id: int) -> bool:
         )
         is not None
     )
+
+
+# A message in `sending` this long was left by a worker that died (a live pump records every
+# answer within sms.HTTP_TIMEOUT_SECONDS): the sweeper settles it against Twilio's list.
+SETTLE_AFTER = timedelta(minutes=2)
+
+
+def settle_abandoned(now: datetime, limit: int = 100) -> int:
+    """Settle (`settle_stuck`) up to `limit` messages left in `sending` for SETTLE_AFTER, the
+    oldest first; how many. One whose Twilio cannot be asked now is left for the next sweep."""
+    ids = db.session.scalars(
+        select(Message.id)
+        .where(Message.status == MessageStatus.SENDING, Message.updated_at < now - SETTLE_AFTER)
+        .order_by(Message.updated_at)
+        .limit(limit)
+    ).all()
+    settled = 0
+    for message_id in ids:
+        try:
+            settled += settle_stuck(message_id) is not None
+        except sms.SendError as error:
+            db.session.rollback()
+            log.warning("message %s not settled yet: %s", message_id, error)
+    return settled
 
 
 def stuck_messages(organization_id: int, now: datetime, limit: int = 200) -> list[Message]:

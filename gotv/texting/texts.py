@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -33,6 +34,7 @@ from gotv.models import (
     Direction,
     Message,
     MessageKind,
+    MessageMedia,
     MessageStatus,
     Sender,
     User,
@@ -465,11 +467,42 @@ def thread(contact: Contact) -> list[Message]:
     )
 
 
-def thread_rows(contact_id: int) -> list[ThreadRow]:
-    """`thread` as Core rows of what a conversation page shows of each message (its id,
-    direction, kind, body, status, refusal reason and error code): a page with many messages
-    builds no ORM objects."""
-    return list(execute_core(_THREAD_ROWS, {"contact": contact_id}))
+def thread_rows(contact_id: int) -> list[ThreadMessage]:
+    """`thread` as plain rows of what a conversation page shows of each message (its id,
+    direction, kind, body, status, refusal reason, error code, and the ids of the pictures a
+    voter sent with it): one query, and a page with many messages builds no ORM objects."""
+    messages: list[ThreadMessage] = []
+    for row in execute_core(_THREAD_ROWS, {"contact": contact_id}):
+        if messages and messages[-1].id == row.id:
+            messages[-1].media.append(row.media_id)  # the same message, another picture
+            continue
+        messages.append(
+            ThreadMessage(
+                id=row.id,
+                direction=row.direction,
+                kind=row.kind,
+                body=row.body,
+                status=row.status,
+                refusal_reason=row.refusal_reason,
+                error_code=row.error_code,
+                media=[row.media_id] if row.media_id is not None else [],
+            )
+        )
+    return messages
+
+
+@dataclass
+class ThreadMessage:
+    """A message of a thread as a conversation page shows it (`ThreadRow`)."""
+
+    id: int
+    direction: Direction
+    kind: MessageKind
+    body: str
+    status: MessageStatus
+    refusal_reason: str | None
+    error_code: int | None
+    media: list[int] = field(default_factory=list)  # MessageMedia ids, in the voter's order
 
 
 _THREAD_ROWS = (
@@ -481,10 +514,26 @@ _THREAD_ROWS = (
         Message.status,
         Message.refusal_reason,
         Message.error_code,
+        MessageMedia.id.label("media_id"),
     )
+    .outerjoin(MessageMedia, MessageMedia.message_id == Message.id)
     .where(Message.contact_id == bindparam("contact"))
-    .order_by(Message.created_at, Message.id)
+    .order_by(Message.created_at, Message.id, MessageMedia.position)
 )
+
+
+def media_by_message(contact_id: int) -> dict[int, list[int]]:
+    """The pictures voters sent in the contact's thread: message id -> MessageMedia ids."""
+    rows = db.session.execute(
+        select(MessageMedia.message_id, MessageMedia.id)
+        .join(Message, Message.id == MessageMedia.message_id)
+        .where(Message.contact_id == contact_id)
+        .order_by(MessageMedia.message_id, MessageMedia.position)
+    )
+    found: dict[int, list[int]] = {}
+    for message_id, media_id in rows:
+        found.setdefault(message_id, []).append(media_id)
+    return found
 
 
 def message_for_key(idempotency_key: str) -> Message | None:

@@ -29,6 +29,7 @@ from gotv.db import db
 from gotv.models import Campaign, CampaignStatus
 from gotv.people import audit, zones
 from gotv.texting import assignment, texts
+from gotv.texting import senders as sending
 from gotv.web import builder
 from gotv.web.auth import get_owned, organizer_required
 
@@ -187,9 +188,11 @@ class SenderChoiceForm(FlaskForm):
 
 
 def sender_form(campaign: Campaign) -> SenderChoiceForm:
-    """The campaign's sender choice: the deployment's default (0) or one of the org's senders."""
+    """The campaign's sender choice: one of the organization's senders, or the instance's
+    default sender (0) for an organization without a Twilio account of its own."""
     form = SenderChoiceForm(sender_id=campaign.sender_id or 0)
-    form.sender_id.choices = [(0, "The default sender")] + [
+    default = [] if sending.own_account(campaign.organization_id) else [(0, "The default sender")]
+    form.sender_id.choices = default + [
         (sender.id, f"{sender.address} {sender.label}".strip())
         for sender in builder.organization_senders(campaign.organization_id)
     ]

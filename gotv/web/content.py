@@ -38,6 +38,7 @@ from gotv.texting import segments
 from gotv.web import builder
 from gotv.web.auth import get_owned, organizer_required
 from gotv.web.builder import wants_json
+from gotv.web.ids import IdField
 from gotv.web.inbox import get_conversation
 
 bp = Blueprint("content", __name__)
@@ -46,7 +47,7 @@ bp = Blueprint("content", __name__)
 class QuestionForm(FlaskForm):
     text = StringField("Question", validators=[DataRequired(), Length(max=content.QUESTION_MAX)])
     choices = TextAreaField("Choices, one per line", validators=[Optional()])
-    after_choice_id = IntegerField(validators=[Optional()])
+    after_choice_id = IdField(validators=[Optional()])
 
 
 class ChoiceForm(FlaskForm):
@@ -88,8 +89,8 @@ class TagForm(FlaskForm):
 
 
 class AnswerForm(FlaskForm):
-    question_id = IntegerField(validators=[DataRequired()])
-    choice_id = IntegerField(validators=[Optional()])
+    question_id = IdField(validators=[DataRequired()])
+    choice_id = IdField(validators=[Optional()])
 
 
 def refused(error: content.ContentError) -> None:

@@ -6,6 +6,7 @@ Every page works as plain forms; send.js and inbox.js add the JSON send loop and
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 from collections.abc import Callable
@@ -32,17 +33,29 @@ from redis import Redis
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, contains_eager, joinedload
-from wtforms import BooleanField, HiddenField, IntegerField, TextAreaField
+from wtforms import BooleanField, HiddenField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from gotv import ids
 from gotv.campaigns import content
 from gotv.compliance import optouts
 from gotv.db import db, execute_core
-from gotv.edge import queue
-from gotv.models import Campaign, CampaignStatus, Contact, ContactStatus, utcnow
+from gotv.edge import queue, sms
+from gotv.models import (
+    Campaign,
+    CampaignStatus,
+    Contact,
+    ContactStatus,
+    Message,
+    MessageMedia,
+    utcnow,
+)
 from gotv.people import audit
-from gotv.texting import assignment, live, segments, texts
+from gotv.texting import assignment, live, replies, segments, texts
 from gotv.web.auth import get_owned
+from gotv.web.ids import IdField
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("inbox", __name__, url_prefix="/texting")
 
@@ -51,7 +64,7 @@ PREFETCH = 5
 
 
 class SendForm(FlaskForm):
-    contact_id = IntegerField(validators=[DataRequired()])
+    contact_id = IdField(validators=[DataRequired()])
     idempotency_key = HiddenField(validators=[DataRequired(), Length(min=16, max=64)])
 
 
@@ -310,8 +323,8 @@ _SENDING_CAMPAIGN = select(*texts.SENDING_COLUMNS).where(
 
 
 def is_int(value: Any) -> TypeGuard[int]:
-    """A JSON integer (true and false are not numbers here)."""
-    return isinstance(value, int) and not isinstance(value, bool)
+    """A JSON integer that fits an id column (true and false are not numbers here)."""
+    return ids.is_id(value)
 
 
 def next_ready(
@@ -582,7 +595,49 @@ def dismiss_suggestion(contact_id: int) -> ResponseReturnValue:
     return redirect(url_for("inbox.conversation", contact_id=contact_id))  # `contact` is expired
 
 
+# --- Pictures voters send ------------------------------------------------------------------
+
+
+# Shown in a thread in place of a picture Twilio would not give (gone, too large, not an image).
+UNAVAILABLE_PICTURE = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="240" height="60" role="img">'
+    b'<rect width="240" height="60" fill="#eee"/><text x="12" y="35" font-family="sans-serif"'
+    b' font-size="14" fill="#333">Picture not available</text></svg>'
+)
+
+
+@bp.get("/media/<int:media_id>")
+@login_required
+def media(media_id: int) -> ResponseReturnValue:
+    """A picture a voter sent, fetched from Twilio through gotv (never linked to Twilio), for
+    whoever may read the conversation."""
+    found = db.session.execute(
+        select(MessageMedia, Message.contact_id, Message.account_sid)
+        .join(Message, Message.id == MessageMedia.message_id)
+        .where(MessageMedia.id == media_id, Message.organization_id == current_user.organization_id)
+    ).first()
+    contact = db.session.get(Contact, found[1]) if found and found[1] else None
+    if found is None or contact is None:
+        abort(404)
+    may_converse(contact)
+    try:
+        kind, content = replies.picture(found[0], found[2])
+    except sms.MediaRefused as refusal:
+        log.warning("picture %s not shown: %s", media_id, refusal)
+        kind, content = "image/svg+xml", UNAVAILABLE_PICTURE
+    response = Response(content, mimetype=kind)
+    response.headers["Cache-Control"] = "private, max-age=86400"
+    response.headers["Content-Disposition"] = "inline"
+    # Shown as an image only: nothing in it may run, even opened on its own.
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
 # --- Live updates --------------------------------------------------------------------------
+
+# Set when this web process is shutting down (gotv/web/serving.py, on gunicorn's SIGTERM): its
+# open streams end within a second, and the browsers reconnect to another process.
+SHUTTING_DOWN = threading.Event()
 
 
 def init_app(app: Flask) -> None:
@@ -590,7 +645,12 @@ def init_app(app: Flask) -> None:
     and the Redis connections of its streams: one each, held for minutes, in a pool of their
     own, so that they never take the connections of the requests' publishes and enqueues."""
     limit = app.config.get("LIVE_STREAMS_PER_PROCESS", live.STREAMS_PER_PROCESS)
-    app.extensions["gotv.live_slots"] = threading.BoundedSemaphore(limit)
+    app.extensions["gotv.live_slots"] = live.Slots(
+        limit,
+        per_user=app.config.get("LIVE_STREAMS_PER_USER") or live.STREAMS_PER_USER,
+        per_organization=app.config.get("LIVE_STREAMS_PER_ORGANIZATION")
+        or live.organization_limit(limit),
+    )
     app.extensions["gotv.live_redis"] = Redis.from_url(
         app.config["REDIS_URL"], max_connections=max(1, limit)
     )
@@ -605,9 +665,13 @@ def events() -> ResponseReturnValue:
     stream = live.stream(
         connection,
         user_id,
+        current_user.organization_id,
         current_app.extensions["gotv.live_slots"],
         heartbeat_seconds=config.get("LIVE_HEARTBEAT_SECONDS", live.HEARTBEAT_SECONDS),
         stream_seconds=config.get("LIVE_STREAM_SECONDS", live.STREAM_SECONDS),
+        stop=SHUTTING_DOWN,
+        # gunicorn's: the stream gives its slot back as soon as the browser leaves.
+        client=request.environ.get("gunicorn.socket"),
     )
     # No database work below: Flask tears the app context down (returning the session's
     # connection to the pool) before the stream is iterated, which takes minutes.

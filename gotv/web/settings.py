@@ -1,5 +1,6 @@
 """Organizers: the organization's name, the help text voters get for HELP, its time zone and
-re-texting guard, and its senders. Also the template filters that show times in that zone."""
+re-texting guard, and its senders; owners: its own Twilio account. Also the template filters
+that show times in that zone."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from wtforms import FloatField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 from gotv.db import db
+from gotv.edge import sms
 from gotv.models import Organization, Sender
 from gotv.people import audit, zones
-from gotv.web.auth import get_owned, organizer_required
+from gotv.texting import senders as sending
+from gotv.web.auth import get_owned, organizer_required, owner_required
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -119,11 +123,14 @@ class OrganizationLimitForm(FlaskForm):
 @organizer_required
 def senders() -> ResponseReturnValue:
     organization: Organization = current_user.organization
+    own = sending.own_account(organization.id)
     return render_template(
         "settings/senders.html",
         senders=organization_senders(organization.id),
         form=SenderForm(),
         limit_form=OrganizationLimitForm(obj=organization),
+        account_sid=own.account_sid if own else sms.default_credentials().account_sid,
+        own_account=own is not None,
     )
 
 
@@ -141,12 +148,24 @@ def add_sender() -> ResponseReturnValue:
     form = SenderForm()
     if not form.validate_on_submit():
         return form_errors(form)
-    organization_id = current_user.organization_id
-    if any(sender.address == form.address.data for sender in organization_senders(organization_id)):
-        flash(f"{form.address.data} is already a sender.", "error")
+    try:
+        sender = sending.add_sender(
+            current_user.organization_id,
+            form.address.data or "",
+            current_user.id,
+            label=form.label.data or "",
+            per_second=form.per_second.data,
+            daily_cap=form.daily_cap.data,
+        )
+    except sending.SenderRefused as refusal:  # (refused before anything is written)
+        flash(str(refusal), "error")
         return redirect(url_for("settings.senders"))
-    sender = Sender(organization_id=organization_id)
-    save_sender(sender, form, "sender_added")
+    except IntegrityError:  # added elsewhere a moment ago: the unique address says no
+        db.session.rollback()
+        flash("That sender was just added by someone else.", "error")
+        return redirect(url_for("settings.senders"))
+    db.session.commit()
+    flash(f"Sender {sender.address} added: Twilio confirmed your account holds it.", "success")
     return redirect(url_for("settings.senders"))
 
 
@@ -197,9 +216,114 @@ def organization_limit() -> ResponseReturnValue:
     return redirect(url_for("settings.senders"))
 
 
-def form_errors(form: FlaskForm) -> ResponseReturnValue:
+def form_errors(form: FlaskForm, page: str = "settings.senders") -> ResponseReturnValue:
     for field, errors in form.errors.items():
         for error in errors:
             label = form[field].label.text if field in form else field
             flash(f"{label}: {error}", "error")
-    return redirect(url_for("settings.senders"))
+    return redirect(url_for(page))
+
+
+# --- The organization's own Twilio account (owners) ---------------------------------------
+
+
+class TwilioAccountForm(FlaskForm):
+    account_sid = StringField(
+        "Account SID (AC...)",
+        validators=[DataRequired(), Regexp(r"^AC[0-9a-f]{32}$", message="Use AC and 32 hex")],
+    )
+    auth_token = StringField(
+        "Auth token (it signs Twilio's webhooks to gotv)",
+        validators=[DataRequired(), Length(min=32, max=64)],
+    )
+    api_key_sid = StringField(
+        "API key SID (SK..., optional: gotv then calls Twilio with the key)",
+        validators=[Optional(), Regexp(r"^SK[0-9a-f]{32}$", message="Use SK and 32 hex")],
+    )
+    api_key_secret = StringField("API key secret", validators=[Optional(), Length(min=16, max=64)])
+
+
+class TwilioLimitsForm(FlaskForm):
+    concurrency = IntegerField(
+        "Requests to Twilio in flight at once (empty: the instance's default)",
+        validators=[Optional(), NumberRange(min=1, max=1000)],
+    )
+    per_second = FloatField(
+        "Messages per second across the account (empty: no limit)",
+        validators=[Optional(), NumberRange(min=0.01, max=10000)],
+    )
+    daily_cap = IntegerField(
+        "Messages per day for your 10DLC brand, reset at midnight Pacific (empty: no cap)",
+        validators=[Optional(), NumberRange(min=1)],
+    )
+
+
+@bp.get("/twilio")
+@owner_required
+def twilio() -> ResponseReturnValue:
+    own = sending.own_account(current_user.organization_id)
+    return render_template(
+        "settings/twilio.html",
+        own=own,
+        instance_sid=sms.default_credentials().account_sid,
+        form=TwilioAccountForm(),
+        limits_form=TwilioLimitsForm(obj=own),
+    )
+
+
+@bp.post("/twilio")
+@owner_required
+def connect_twilio() -> ResponseReturnValue:
+    form = TwilioAccountForm()
+    if not form.validate_on_submit():
+        return form_errors(form, "settings.twilio")
+    try:
+        sending.connect(
+            current_user.organization_id,
+            form.account_sid.data or "",
+            form.auth_token.data or "",
+            form.api_key_sid.data or None,
+            form.api_key_secret.data or None,
+            current_user.id,
+        )
+    except sending.SenderRefused as refusal:  # (refused before anything is written)
+        flash(str(refusal), "error")
+        return redirect(url_for("settings.twilio"))
+    db.session.commit()
+    flash("Twilio confirmed these credentials: your texts now go through your account.", "success")
+    return redirect(url_for("settings.twilio"))
+
+
+@bp.post("/twilio/limits")
+@owner_required
+def twilio_limits() -> ResponseReturnValue:
+    form = TwilioLimitsForm()
+    if not form.validate_on_submit():
+        return form_errors(form, "settings.twilio")
+    try:
+        sending.set_limits(
+            current_user.organization_id,
+            form.concurrency.data,
+            form.per_second.data,
+            form.daily_cap.data,
+            current_user.id,
+        )
+    except sending.SenderRefused as refusal:
+        flash(str(refusal), "error")
+        return redirect(url_for("settings.twilio"))
+    db.session.commit()
+    flash("Limits saved; workers use them within seconds.", "success")
+    return redirect(url_for("settings.twilio"))
+
+
+@bp.post("/twilio/disconnect")
+@owner_required
+def disconnect_twilio() -> ResponseReturnValue:
+    try:
+        sending.disconnect(current_user.organization_id, current_user.id)
+    except sending.SenderRefused as refusal:
+        flash(str(refusal), "error")
+        return redirect(url_for("settings.twilio"))
+    db.session.commit()
+    flash("Your Twilio account is disconnected.", "success")
+    return redirect(url_for("settings.twilio"))

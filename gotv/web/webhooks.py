@@ -1,8 +1,10 @@
 """Twilio's webhooks: replies from voters and delivery status callbacks.
 
-Every request must carry a valid X-Twilio-Signature and be addressed to our PUBLIC_URL's host
-(403 otherwise). Valid requests get 200
-quickly, even for messages we do not know, so Twilio does not retry them forever.
+Every request must come from a Twilio account gotv knows (`AccountSid`: an organization's own,
+or the instance's), carry a valid X-Twilio-Signature made with that account's auth token, and be
+addressed to our PUBLIC_URL's host; a reply must come to a sender of that account's (403
+otherwise). Valid requests get 200 quickly, even for messages we do not know or numbers nobody
+uses, so Twilio does not retry them forever.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from urllib.parse import parse_qsl, quote, urlsplit
 from flask import Blueprint, Response, abort, current_app, request
 from werkzeug.datastructures import MultiDict
 
-from gotv.edge import sms
-from gotv.texting import replies
+from gotv.edge import metrics, sms
+from gotv.texting import replies, senders
 
 bp = Blueprint("webhooks", __name__, url_prefix="/twilio")
 
@@ -24,20 +26,27 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
 def signed_by_twilio(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Refuse with 403 any request whose signature does not match our auth token; pass the
-    view the parameters Twilio posted."""
+    """Refuse with 403 any request that is not signed with the auth token of the account it
+    names; pass the view the parameters Twilio posted and that account's SID."""
 
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
+        with metrics.WEBHOOK_SECONDS.labels(view.__name__).time():
+            return checked(*args, **kwargs)
+
+    def checked(*args: Any, **kwargs: Any) -> Any:
         signature = request.headers.get("X-Twilio-Signature", "")
         params = posted_params()
+        account_sid = params.get("AccountSid", "")
+        credentials = senders.credentials_for(account_sid) if account_sid else None
         if (
             not signature
+            or credentials is None
             or not addressed_to_us()
-            or not sms.is_valid_signature(called_url(), params, signature)
+            or not sms.is_valid_signature(credentials.auth_token, called_url(), params, signature)
         ):
             abort(403)
-        return view(params, *args, **kwargs)
+        return view(params, account_sid, *args, **kwargs)
 
     return wrapped
 
@@ -93,13 +102,17 @@ def our_origin(public_url: str) -> tuple[str, str]:
 
 @bp.post("/inbound")
 @signed_by_twilio
-def inbound(params: MultiDict[str, str]) -> Response:
-    replies.record_inbound(params)
+def inbound(params: MultiDict[str, str], account_sid: str) -> Response:
+    to, service = params.get("To", ""), params.get("MessagingServiceSid", "")
+    recipient = senders.recipient_of(account_sid, to, service)
+    if recipient is senders.FOREIGN:
+        abort(403)  # another of our accounts holds that number: not this account's to report
+    replies.record_inbound(params, account_sid, recipient)
     return Response(EMPTY_TWIML, mimetype="text/xml")
 
 
 @bp.post("/status")
 @signed_by_twilio
-def status(params: MultiDict[str, str]) -> Response:
-    replies.record_status(params, request.args.get("message"))
+def status(params: MultiDict[str, str], account_sid: str) -> Response:
+    replies.record_status(params, account_sid, request.args.get("message"))
     return Response("", status=200)
