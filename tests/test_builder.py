@@ -4,16 +4,37 @@ field as typed, live checks, texting hours within the law (page and API), and la
 from __future__ import annotations
 
 import re
+import secrets
+from datetime import datetime
 
 import pytest
+import time_machine
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from gotv.campaigns import builder
 from gotv.compliance import hours
 from gotv.db import db
-from gotv.models import AuditEvent, Campaign, CampaignStatus, Organization, User
+from gotv.fakecarrier import FakeCarrier
+from gotv.models import (
+    AuditEvent,
+    Campaign,
+    CampaignStatus,
+    Message,
+    MessageStatus,
+    Organization,
+    User,
+)
+from gotv.texting import texts
 from tests.conftest import csrf_token, login
-from tests.factories import make_api_token, make_campaign, make_contact
+from tests.factories import (
+    make_api_token,
+    make_campaign,
+    make_contact,
+    make_user,
+    queue_initial_message,
+)
+from workers.texting import send_message
 
 JSON = {"Accept": "application/json"}
 
@@ -321,6 +342,46 @@ def test_the_state_table_narrows_the_campaign_window_never_widens_it() -> None:
         ("Sun", "12:00–21:00"),
     ]
     assert [(d.days, d.text) for d in table[""].days] == [("Every day", "8:00–21:00")]
+
+
+def new_york(moment: str) -> datetime:
+    return datetime.fromisoformat(f"2026-11-04T{moment}-05:00")  # a Wednesday
+
+
+def first_text(campaign: Campaign, texter: User, at: str) -> Message:
+    """Queue the first text to a new New York voter of the campaign at `at`, as the click does."""
+    contact = make_contact(campaign, time_zones="America/New_York")
+    return queue_initial_message(
+        campaign, contact.id, texter, secrets.token_urlsafe(24), new_york(at)
+    )
+
+
+def test_a_campaigns_own_hours_hold_at_the_click_and_at_the_last_gate(
+    organization: Organization,
+    organizer: User,
+    volunteer: User,
+    other_org_organizer: User,
+    carrier: FakeCarrier,
+) -> None:
+    ours = make_campaign(organization, script="Hi {first_name}!")
+    builder.set_hours(ours, 10, 19, organizer.id)
+    theirs = make_campaign(other_org_organizer.organization, script="Hi {first_name}!")
+
+    # 9:30 is inside the default 9:00-20:00 (the other organization's) but not inside ours.
+    first_text(theirs, make_user(other_org_organizer.organization), "09:30:00")
+    with pytest.raises(texts.CannotText, match="outside this person's texting hours"):
+        first_text(ours, volunteer, "09:30:00")
+    # The closing buffer moves with the campaign's end: no first text after 18:50.
+    with pytest.raises(texts.CannotText, match="outside this person's texting hours"):
+        first_text(ours, volunteer, "18:55:00")
+    late = first_text(ours, volunteer, "18:45:00")
+    db.session.commit()
+    with time_machine.travel(new_york("19:05:00"), tick=False):
+        send_message(late.id)  # still queued when the campaign's hours end
+
+    db.session.refresh(late)
+    assert (late.status, late.refusal_reason) == (MessageStatus.REFUSED, "quiet_hours")
+    assert carrier.requests == []
 
 
 def test_the_api_reads_and_sets_the_hours_within_the_law(
