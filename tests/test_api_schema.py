@@ -46,7 +46,7 @@ CHECKS = [
 ]
 EXAMPLES_PER_OPERATION = 15
 UPLOAD = "POST /campaigns/{campaign_id}/imports"
-VOTERS = "cell,first_name\n+12125550199,Maria\n"
+VOTERS = "cell,first_name\n+12125550299,Maria\n"
 # Every operation but GET /openapi.json, which schemathesis leaves out as the document itself.
 OPERATIONS = [
     "GET /campaigns",
@@ -56,6 +56,7 @@ OPERATIONS = [
     "GET /campaigns/{campaign_id}/texting-hours",
     "PUT /campaigns/{campaign_id}/texting-hours",
     "GET /campaigns/{campaign_id}/script",
+    "PUT /campaigns/{campaign_id}/time-zone-rule",
     "GET /campaigns/{campaign_id}/stats",
     "POST /campaigns/{campaign_id}/imports",
     "GET /imports/{import_id}",
@@ -81,7 +82,7 @@ def data(
     contact = make_contact(campaign, status=ContactStatus.TEXTED)
     make_message(contact, is_initial=True)
     make_message(contact, direction=Direction.INBOUND, status=MessageStatus.RECEIVED)
-    optouts.record_opt_out(organization.id, "+12125550142", "admin")
+    optouts.record_opt_out(organization.id, "+12125550242", "admin")
     imp = ContactImport(
         organization_id=organization.id, campaign_id=campaign.id, filename="a.csv", file_path=""
     )

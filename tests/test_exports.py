@@ -64,7 +64,7 @@ def resident_bytes() -> int:
     "value",
     [
         "=1+1",
-        "+12125550100",
+        "+12125550200",
         "-2+3",
         "@SUM(A1)",
         "\t=1",
@@ -361,9 +361,9 @@ def test_everything_matching_is_reassigned_at_a_hundred_thousand_contacts(
 
 VAN_LIST = (
     "Voter File VANID,LastName,FirstName,CellPhone,State,ZIP5,State\n"
-    "101,Peña,Ana,(212) 555-0101,NY,10001,New York\n"
-    "102,Ortiz,Ben,(212) 555-0102,NY,10001,New York\n"
-    "103,Lee,Cy,(212) 555-0103,NY,10001,New York\n"
+    "101,Peña,Ana,(212) 555-0201,NY,10001,New York\n"
+    "102,Ortiz,Ben,(212) 555-0202,NY,10001,New York\n"
+    "103,Lee,Cy,(212) 555-0203,NY,10001,New York\n"
 )
 
 
@@ -409,14 +409,14 @@ def test_the_contacts_export_gives_the_lists_columns_back_under_their_names_in_t
     ]
     assert header[7:11] == ["id", "status", "needs_reply", "texter"]  # one State: the list's
     assert len({name.casefold() for name in header}) == len(header)
-    assert rows[0][:7] == ["101", "Peña", "Ana", "2125550101", "NY", "10001", "New York"]
+    assert rows[0][:7] == ["101", "Peña", "Ana", "2125550201", "NY", "10001", "New York"]
 
 
 def test_phone_numbers_are_numbers_and_formulas_stay_text(van_campaign: Campaign) -> None:
-    assert exports.safe_cell(exports.phone_cell("+12125550101")) == "2125550101"
+    assert exports.safe_cell(exports.phone_cell("+12125550201")) == "2125550201"
     assert exports.safe_cell(exports.phone_cell("+447700900123")) == "+447700900123"
     assert exports.safe_cell(exports.Phone("+1=cmd|' /C calc'!A0")) == "'+1=cmd|' /C calc'!A0"
-    assert exports.safe_cell("+12125550101") == "'+12125550101"  # only phone columns pass
+    assert exports.safe_cell("+12125550201") == "'+12125550201"  # only phone columns pass
 
 
 def test_times_are_iso_8601_in_the_organizations_zone_to_the_second(
@@ -465,7 +465,7 @@ def test_the_van_export_has_each_texted_vanid_with_its_result_and_answers(
     assert rows == [
         {
             "VANID": "101",
-            "Phone": "2125550101",
+            "Phone": "2125550201",
             "DateCanvassed": today,
             "ContactType": "SMS Text",
             "Result": "Canvassed",
@@ -474,7 +474,7 @@ def test_the_van_export_has_each_texted_vanid_with_its_result_and_answers(
         },
         {
             "VANID": "102",
-            "Phone": "2125550102",
+            "Phone": "2125550202",
             "DateCanvassed": today,
             "ContactType": "SMS Text",
             "Result": "Refused",
@@ -506,8 +506,8 @@ def test_the_van_do_not_text_list_has_the_opted_out_and_the_unreachable(
     rows = read_csv(client, f"/campaigns/{van_campaign.id}/export/van-do-not-text.csv")
 
     assert [(r["VANID"], r["Phone"], r["Reason"]) for r in rows] == [
-        ("101", "2125550101", "opted out"),
-        ("103", "2125550103", "wrong number (landline)"),
+        ("101", "2125550201", "opted out"),
+        ("103", "2125550203", "wrong number (landline)"),
     ]
     assert rows[0]["Date"].startswith(datetime.now(UTC).date().isoformat()[:4])
 

@@ -32,7 +32,7 @@ from gotv.models import (
 from tests.conftest import csrf_token, login, run_jobs
 from tests.factories import make_campaign, make_contact, make_message, make_org
 
-LIST = "cell,first_name\n+12125550101,Ana\n+12125550102,Ben\n+12125550103,Cy\n"
+LIST = "cell,first_name\n+12125550201,Ana\n+12125550202,Ben\n+12125550203,Cy\n"
 
 
 @pytest.fixture(autouse=True)
@@ -47,7 +47,7 @@ def upload_dir(app: Flask, tmp_path: Path) -> Iterator[Path]:
 def earlier(organization: Organization) -> Campaign:
     """Last week's campaign, which texted Ana two days ago and Ben forty days ago."""
     campaign = make_campaign(organization, name="Last week")
-    for cell, days in (("+12125550101", 2), ("+12125550102", 40)):
+    for cell, days in (("+12125550201", 2), ("+12125550202", 40)):
         contact = make_contact(campaign, cell=cell, status=ContactStatus.TEXTED)
         make_message(contact, is_initial=True, created_at=utcnow() - timedelta(days=days))
     return campaign
@@ -81,7 +81,7 @@ def test_numbers_texted_within_the_period_are_left_out_and_counted(
     imp = load(campaign, organizer)
 
     assert (imp.loaded, imp.recent, imp.recent_days) == (2, 1, 30)
-    assert cells(campaign) == ["+12125550102", "+12125550103"]  # Ben's text is 40 days old
+    assert cells(campaign) == ["+12125550202", "+12125550203"]  # Ben's text is 40 days old
     assert imports.progress(imp)["recent"] == 1
 
 
@@ -107,11 +107,11 @@ def test_the_period_is_the_organizations_and_zero_turns_the_guard_off(
 def test_texts_refused_before_twilio_and_other_organizations_texts_do_not_count(
     organization: Organization, campaign: Campaign, organizer: User
 ) -> None:
-    refused = make_contact(make_campaign(organization), cell="+12125550101")
+    refused = make_contact(make_campaign(organization), cell="+12125550201")
     make_message(refused, status=MessageStatus.REFUSED, refusal_reason="opted_out")
-    elsewhere = make_contact(make_campaign(make_org()), cell="+12125550102")
+    elsewhere = make_contact(make_campaign(make_org()), cell="+12125550202")
     make_message(elsewhere, status=MessageStatus.DELIVERED)
-    reply = make_contact(make_campaign(organization), cell="+12125550103")
+    reply = make_contact(make_campaign(organization), cell="+12125550203")
     make_message(reply, direction=Direction.INBOUND, status=MessageStatus.RECEIVED)
 
     assert load(campaign, organizer).recent == 0
@@ -135,7 +135,7 @@ def test_the_left_out_rows_are_added_on_purpose_from_the_import_page(
     assert added.headers["Location"].endswith(f"/imports/{again.id}")
     db.session.refresh(again)
     assert (again.status, again.loaded, again.include_recent) == (ImportStatus.DONE, 1, True)
-    assert cells(campaign) == ["+12125550101", "+12125550102", "+12125550103"]
+    assert cells(campaign) == ["+12125550201", "+12125550202", "+12125550203"]
     assert again.filename == "list.csv (texted recently)"
 
 

@@ -68,7 +68,7 @@ def test_the_audit_log_review_and_opt_outs_show_the_organizations_zone(
     client: FlaskClient, organization: Organization, organizer: User, volunteer: User
 ) -> None:
     organization.time_zone = "America/Chicago"
-    audit.record(organization.id, "opt_out", "+12125550100", organizer.id, source="admin")
+    audit.record(organization.id, "opt_out", "+12125550200", organizer.id, source="admin")
     event = db.session.scalars(select(AuditEvent)).one()
     event.created_at = NOON_UTC
     contact = make_conversation(make_campaign(organization), volunteer, ("Hi",))

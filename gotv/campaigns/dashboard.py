@@ -406,14 +406,16 @@ def progress(session: AnySession, campaign: Campaign, now: datetime) -> Progress
     start, end = campaign.window_start_hour, campaign.window_end_hour
     for (zones_of, states), count in (places - unreachable).items():
         try:
-            opens = hours.next_opening(zones_of, now, start, end, state=states)
+            opens = hours.next_opening(
+                zones_of, now, start, end, state=states, trust_zip=campaign.trust_zip_alone
+            )
         except ValueError:
             never += count
             continue
         if opens <= now:
             left_now += count
         else:
-            their = opens.astimezone(hours.zones_of(zones_of)[0])
+            their = opens.astimezone(hours.zones_of(zones_of, campaign.trust_zip_alone)[0])
             later[(opens.astimezone(UTC), their.strftime("%I:%M %p").lstrip("0"))] += count
     openings = [Opening(count, at, their) for (at, their), count in sorted(later.items())]
     return Progress(left_now, openings, never, sum(unreachable.values()))

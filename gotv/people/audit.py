@@ -151,6 +151,7 @@ SENTENCES = {
     "smart_encoding_changed": "{who} switched Smart Encoding {smart_encoding} for {campaign}",
     "batch_settings_changed": "{who} changed how volunteers take contacts in {campaign}",
     "texting_hours_changed": "{who} set the texting hours of {campaign} to {new}",
+    "time_zone_rule_changed": "{who} set {campaign} to follow {zone_rule}",
     "campaign_deleted": "{who} deleted {campaign}",
     "campaign_restored": "{who} restored {campaign}",
     "survey_question_added": "{who} added the question {question} to {campaign}",
@@ -215,6 +216,7 @@ SAID_IN_SENTENCE = {
     action: set(PLACEHOLDER.findall(sentence)) | {"campaign", "question", "choice", "contact"}
     for action, sentence in SENTENCES.items()
 }
+SAID_IN_SENTENCE["time_zone_rule_changed"].add("trust_zip_alone")  # in words: {zone_rule}
 NUMBER = re.compile(r"\+[0-9]{7,15}")
 SUBJECT = re.compile(r"^(?:.* of )?(campaign|contact|tag|import|invite) ([0-9]+)$")
 EXPORTS = {
@@ -516,6 +518,11 @@ NAMED: dict[str, Callable[[Said], Part]] = {
     "sender": lambda said: said.event.subject or "a sender",
     "subject": lambda said: said.event.subject,
     "smart_encoding": lambda said: "on" if said.details.get("smart_encoding") else "off",
+    "zone_rule": lambda said: (
+        "the ZIP code alone for each voter's time zone"
+        if said.details.get("trust_zip_alone")
+        else "both the ZIP code's and the area code's time zones"
+    ),
     "why": lambda said: str(said.details.get("why") or "—").replace("_", " "),
 }
 

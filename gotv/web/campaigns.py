@@ -63,6 +63,10 @@ class SmartEncodingForm(FlaskForm):
     smart_encoding = BooleanField("Smart Encoding")
 
 
+class TimeZoneForm(FlaskForm):
+    trust_zip_alone = BooleanField("Use the ZIP code alone for each voter's time zone")
+
+
 class BatchSettingsForm(FlaskForm):
     batch_size = IntegerField("Batch size", validators=[NumberRange(1, assignment.MAX_BATCH_SIZE)])
     batch_while_replies_wait = BooleanField("Allow a new batch while replies wait")
@@ -385,3 +389,27 @@ def save_batch_settings(campaign_id: int) -> ResponseReturnValue:
     )
     db.session.commit()
     return builder.saved(campaign, "basics", "Batch settings saved.")
+
+
+@bp.post("/<int:campaign_id>/time-zones")
+@organizer_required
+def save_time_zones(campaign_id: int) -> ResponseReturnValue:
+    """Whether quiet hours follow the ZIP's time zone alone, or also the area code's (audited)."""
+    campaign = get_owned(Campaign, campaign_id)
+    form = TimeZoneForm()
+    if not form.validate_on_submit():
+        return builder.refused(campaign, "hours", "The form expired: reload the page.")
+    campaign.trust_zip_alone = bool(form.trust_zip_alone.data)
+    audit.record(
+        campaign.organization_id,
+        "time_zone_rule_changed",
+        f"campaign {campaign.id}",
+        current_user.id,
+        trust_zip_alone=campaign.trust_zip_alone,
+    )
+    db.session.commit()
+    if campaign.trust_zip_alone:
+        message = "Texts now follow each voter's ZIP code alone for the time zone."
+    else:
+        message = "Texts wait until it is allowed in both the ZIP's and the phone's zone."
+    return builder.saved(campaign, "hours", message)

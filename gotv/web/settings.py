@@ -13,7 +13,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from wtforms import FloatField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, FloatField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 from gotv.db import db
@@ -40,6 +40,10 @@ class OrganizationForm(FlaskForm):
         "Leave out numbers texted in the last … days when a list is uploaded (0: never)",
         validators=[Optional(), NumberRange(0, RETEXT_GUARD_MAX_DAYS)],
     )
+    texts_us_territories = BooleanField(
+        "Text voters in the US territories (Puerto Rico, the US Virgin Islands, Guam, the "
+        "Northern Mariana Islands, American Samoa)"
+    )
 
 
 @bp.route("", methods=["GET", "POST"])
@@ -56,6 +60,9 @@ def organization() -> ResponseReturnValue:
             and value not in (None, "")
             and value != getattr(organization, name)
         }
+        territories = bool(form.texts_us_territories.data)
+        if territories != organization.texts_us_territories:
+            changes["texts_us_territories"] = territories
         audit.record(organization.id, "settings_changed", user_id=current_user.id, **changes)
         for name, value in changes.items():
             setattr(organization, name, value)

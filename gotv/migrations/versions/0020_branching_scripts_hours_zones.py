@@ -1,7 +1,7 @@
 """branching scripts, the organization's zone and re-texting guard, list columns
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0017
 Create Date: 2026-11-28 09:00:00.000000
 
 Survey questions become a tree: a question may follow one answer of another
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0020'
-down_revision = '0018'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 
