@@ -122,6 +122,11 @@ class MessageStatus(enum.StrEnum):
     RECEIVED = "received"  # inbound
 
 
+# What organizers' screens and exports show times in until the organization picks its own.
+DEFAULT_TIME_ZONE = "America/New_York"
+# A new list leaves out numbers the organization texted this many days back (0: never).
+DEFAULT_RETEXT_GUARD_DAYS = 30
+
 DEFAULT_HELP_TEXT = (
     "{organization}: volunteers texting about the election. Reply STOP to opt out. "
     "Msg&data rates may apply."
@@ -139,6 +144,15 @@ class Organization(Model):
     )
     # Messages per second across all the organization's senders; None: only senders' own limits.
     per_second: Mapped[float | None] = mapped_column(Float)
+    # The IANA zone organizers read times in: dashboards, review, the audit log, exports.
+    time_zone: Mapped[str] = mapped_column(
+        String(64), default=DEFAULT_TIME_ZONE, server_default=DEFAULT_TIME_ZONE
+    )
+    # An upload leaves out numbers the organization texted within this many days, unless the
+    # organizer includes them on purpose (gotv.lists.imports); 0 turns the guard off.
+    retext_guard_days: Mapped[int] = mapped_column(
+        Integer, default=DEFAULT_RETEXT_GUARD_DAYS, server_default=str(DEFAULT_RETEXT_GUARD_DAYS)
+    )
     # Whether numbers of the US territories (Puerto Rico, the Virgin Islands, Guam, the Northern
     # Mariana Islands, American Samoa) are texted: see gotv.compliance.numbers.
     texts_us_territories: Mapped[bool] = mapped_column(
@@ -265,10 +279,16 @@ class Campaign(Model):
     script: Mapped[str] = mapped_column(Text, default="")
     # Merge tags the uploaded list provides beyond the standard ones.
     custom_field_names: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The uploaded lists' columns in their files' order, each {"header": its name in the file,
+    # and "field": a standard field (cell, first_name...) or "custom": a merge tag}: what
+    # exports give back under the file's own names (gotv.lists.exports).
+    list_columns: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     status: Mapped[CampaignStatus] = mapped_column(
         enum_column(CampaignStatus), default=CampaignStatus.DRAFT
     )
-    # The texting window in the recipient's local time, [start, end) in whole hours.
+    # The texting window in the recipient's local time, [start, end) in whole hours. The
+    # builder and the API keep it within the federal 8:00-21:00 (hours.check_campaign_window);
+    # only an operator's seed (the demo, the benchmarks) sets a wider one. State rules narrow it.
     window_start_hour: Mapped[int] = mapped_column(Integer, default=9)
     window_end_hour: Mapped[int] = mapped_column(Integer, default=20)
     # None: the deployment's default sender (TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER).
@@ -315,6 +335,14 @@ class Contact(Model):
             "id",
             sqlite_where=text("status = 'new'"),
             postgresql_where=text("status = 'new'"),
+        ),
+        # Replies waiting, by campaign and volunteer: the dashboard and the batch screens.
+        Index(
+            "ix_contact_waiting",
+            "campaign_id",
+            "texter_id",
+            sqlite_where=text("needs_reply"),
+            postgresql_where=text("needs_reply"),
         ),
         # The places (zones, state rules) untexted contacts are in: texting.untexted_places.
         Index(
@@ -570,6 +598,10 @@ class ContactImport(Model):
     mapping: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     mode: Mapped[ImportMode] = mapped_column(enum_column(ImportMode), default=ImportMode.APPEND)
     exclude_campaign_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    # The organizer chose to load numbers the organization texted recently (see `recent`).
+    include_recent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The organization's re-texting guard when the import ran, in days (0: none applied).
+    recent_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     status: Mapped[ImportStatus] = mapped_column(
         enum_column(ImportStatus), default=ImportStatus.UPLOADED
     )
@@ -581,6 +613,8 @@ class ContactImport(Model):
     duplicates: Mapped[int] = mapped_column(Integer, default=0)  # in the file or the campaign
     opted_out: Mapped[int] = mapped_column(Integer, default=0)
     excluded: Mapped[int] = mapped_column(Integer, default=0)  # in an excluded earlier campaign
+    # Texted by the organization within `recent_days`, so left out.
+    recent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp())
@@ -604,6 +638,9 @@ class ImportRejection(Model):
 class SurveyQuestion(Model):
     """A question volunteers ask in a campaign's conversations, in the organizer's order.
 
+    The campaign's script is a tree (interaction steps): the first message, then its
+    top-level questions; each choice of a question may carry the script that follows that
+    answer (`SurveyChoice.scripts`) and questions of its own (`parent_choice_id`).
     A question that has answers is retired rather than deleted, so its answers stay readable.
     """
 
@@ -611,6 +648,10 @@ class SurveyQuestion(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), index=True)
+    # The answer this question follows; None: asked after the first message.
+    parent_choice_id: Mapped[int | None] = mapped_column(
+        ForeignKey("survey_choice.id", use_alter=True), index=True
+    )
     position: Mapped[int] = mapped_column(Integer, default=0)
     text: Mapped[str] = mapped_column(String(300))
     retired_at: Mapped[datetime | None] = mapped_column(Timestamp())
@@ -621,11 +662,13 @@ class SurveyQuestion(Model):
         order_by="SurveyChoice.position, SurveyChoice.id",
         back_populates="question",
         cascade="all, delete-orphan",
+        foreign_keys="SurveyChoice.question_id",
     )
 
 
 class SurveyChoice(Model):
-    """One answer a survey question offers, in the organizer's order."""
+    """One answer a survey question offers, in the organizer's order, with the script that
+    follows it: alternative wordings, merge fields as in the first message (may be none)."""
 
     __tablename__ = "survey_choice"
 
@@ -633,8 +676,11 @@ class SurveyChoice(Model):
     question_id: Mapped[int] = mapped_column(ForeignKey("survey_question.id"), index=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
     label: Mapped[str] = mapped_column(String(100))
+    scripts: Mapped[list[str]] = mapped_column(JSON, default=list)
 
-    question: Mapped[SurveyQuestion] = relationship(back_populates="choices")
+    question: Mapped[SurveyQuestion] = relationship(
+        back_populates="choices", foreign_keys=[question_id]
+    )
 
 
 class SurveyAnswer(Model):

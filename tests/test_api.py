@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -74,6 +75,14 @@ API_ROUTES = [
     ApiRoute("POST", "/campaigns", "campaigns:write", {"name": "Hijacked"}),
     ApiRoute("GET", "/campaigns/{campaign_id}", "campaigns:read"),
     ApiRoute("POST", "/campaigns/{campaign_id}/status", "campaigns:write", {"action": "archive"}),
+    ApiRoute("GET", "/campaigns/{campaign_id}/texting-hours", "campaigns:read"),
+    ApiRoute(
+        "PUT",
+        "/campaigns/{campaign_id}/texting-hours",
+        "campaigns:write",
+        {"start_hour": 8, "end_hour": 21},
+    ),
+    ApiRoute("GET", "/campaigns/{campaign_id}/script", "campaigns:read"),
     ApiRoute(
         "PUT",
         "/campaigns/{campaign_id}/time-zone-rule",
@@ -180,6 +189,7 @@ def every(routes: list[ApiRoute], status: int, code: str) -> dict[str, tuple[int
 def assert_unchanged(campaign: Campaign) -> None:
     db.session.expire_all()
     assert (campaign.name, campaign.status) == (SECRET_NAME, CampaignStatus.ACTIVE)
+    assert (campaign.window_start_hour, campaign.window_end_hour) == (9, 20)
     names = db.session.scalars(select(Campaign.name)).all()
     assert "Hijacked" not in names
     assert db.session.scalars(select(OptOut)).first() is None
@@ -754,7 +764,8 @@ def test_the_opt_out_export_is_spreadsheet_safe_and_audited(
     lines = response.get_data(as_text=True).splitlines()
     assert response.mimetype == "text/csv"
     assert lines[0] == "cell,source,opted_out_at"
-    assert lines[1].startswith('\'+12125550242,"\'=HYPERLINK(""http://x"")",')
+    # The number as a spreadsheet and VAN read it; the formula made text.
+    assert lines[1].startswith('2125550242,"\'=HYPERLINK(""http://x"")",')
     assert "opt_outs_exported" in audited_actions()
 
 
@@ -770,6 +781,7 @@ def test_the_api_has_no_way_to_send_a_text_or_lift_an_opt_out(app: Flask) -> Non
     assert writes == {
         "POST /api/v1/campaigns",
         "POST /api/v1/campaigns/<int:campaign_id>/status",
+        "PUT /api/v1/campaigns/<int:campaign_id>/texting-hours",
         "PUT /api/v1/campaigns/<int:campaign_id>/time-zone-rule",
         "POST /api/v1/campaigns/<int:campaign_id>/imports",
         "POST /api/v1/opt-outs",
@@ -840,6 +852,18 @@ def test_a_token_needs_a_name_and_a_scope(client: FlaskClient, organizer: User) 
     assert response.status_code == 400
     assert "Choose at least one scope." in response.get_data(as_text=True)
     assert db.session.scalars(select(ApiToken)).first() is None
+
+
+def test_no_scope_box_is_required_so_a_browser_sends_any_subset(
+    client: FlaskClient, organizer: User
+) -> None:
+    login(client, organizer)
+
+    page = client.get("/settings/api-tokens").get_data(as_text=True)
+
+    boxes = re.findall(r'<input[^>]*name="scopes"[^>]*>', page)
+    assert len(boxes) == len(tokens.SCOPES)
+    assert not [box for box in boxes if "required" in box]
 
 
 def test_an_organizer_revokes_a_token_and_the_api_refuses_it_at_once(

@@ -12,12 +12,13 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import event
 
+from gotv.campaigns import content
 from gotv.db import db
 from gotv.models import Campaign, Contact, Organization, User
 from gotv.people import audit
 from tests import test_auth
 from tests.conftest import csrf_token, login
-from tests.factories import make_campaign, make_contact, make_user
+from tests.factories import make_campaign, make_contact, make_question, make_user
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -135,6 +136,48 @@ def test_no_code_updates_or_deletes_an_audit_entry() -> None:
     assert writers == []
 
 
+def actions_recorded_in_the_code() -> set[str]:
+    """Every action written as a literal in a call of audit.record (the few passed in a
+    variable are in SENTENCES by hand)."""
+    found: set[str] = set()
+    for path in sorted((ROOT / "gotv").rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "record"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "audit"
+                and len(node.args) >= 2
+                and isinstance(node.args[1], ast.Constant)
+            ):
+                found.add(str(node.args[1].value))
+    return found
+
+
+def test_every_action_the_code_records_reads_as_a_sentence_of_its_own() -> None:
+    actions = actions_recorded_in_the_code()
+
+    assert len(actions) > 40
+    assert sorted(actions - audit.SENTENCES.keys()) == []
+
+
+def test_ending_someones_sessions_reads_as_words(
+    organization: Organization, organizer: User
+) -> None:
+    audit.record(
+        organization.id, "sessions_ended", organizer.email, organizer.id, why="password_changed"
+    )
+    db.session.flush()
+
+    (entry,) = audit.page(organization.id).entries
+
+    words = "".join(part if isinstance(part, str) else part.name for part in entry.sentence)
+    assert words == f"{organizer.name} ended every session of {organizer.name}: password changed"
+
+
 @pytest.fixture
 def statements() -> Iterator[list[str]]:
     """Every SQL statement run while the test runs (in the test's app context)."""
@@ -173,3 +216,73 @@ def test_no_route_rewrites_the_audit_log(
     ]
     assert rewrites == []
     assert any("INSERT INTO audit_event" in sql for sql in statements)
+
+
+# --- In words ----------------------------------------------------------------------------------
+
+
+def test_an_answer_reads_as_a_sentence_naming_the_person_the_question_and_the_contact(
+    client: FlaskClient, organization: Organization, organizer: User, volunteer: User
+) -> None:
+    campaign = make_campaign(organization, name="Ward 7")
+    question = make_question(campaign, "Will you vote early?", ("Yes", "No"))
+    contact = make_contact(campaign, first_name="Ana", last_name="Peña")
+    content.record_answer(contact, question.id, question.choices[0].id, volunteer)
+    login(client, organizer)
+
+    page = client.get("/audit").text
+
+    sentence = re.search(r'<p class="audit-sentence">(.*?)</p>', page, re.S)
+    assert sentence is not None
+    assert sentence.group(1) == (
+        f'<a href="/audit?user={volunteer.id}">{volunteer.name}</a> recorded '
+        f'<a href="/campaigns/{campaign.id}#choice-{question.choices[0].id}">“Yes”</a> to '
+        f'<a href="/campaigns/{campaign.id}#question-{question.id}">“Will you vote early?”</a>'
+        f' for <a href="/review/conversations/{contact.id}">Ana Peña</a>.'
+    )
+    assert "question id" not in page and "contact 4" not in page
+
+
+def test_a_deleted_question_is_still_named_as_the_entry_recorded_it(
+    organization: Organization, organizer: User
+) -> None:
+    campaign = make_campaign(organization, name="Ward 7")
+    question = make_question(campaign, "Will you vote early?", ("Yes", "No"))
+    content.delete_question(question, organizer)
+    db.session.flush()
+
+    entry = audit.page(organization.id).entries[0]
+
+    words = "".join(part if isinstance(part, str) else part.name for part in entry.sentence)
+    assert words == f"{organizer.name} deleted the question “Will you vote early?” from Ward 7"
+
+
+def test_a_campaign_change_names_the_campaign_as_it_is_called_now(
+    organization: Organization, organizer: User
+) -> None:
+    campaign = make_campaign(organization, name="Old name")
+    audit.record(organization.id, "script_changed", f"campaign {campaign.id}", organizer.id)
+    campaign.name = "New name"
+    db.session.flush()
+
+    (entry,) = audit.page(organization.id).entries
+
+    assert entry.sentence[-1] == audit.Ref("campaign", campaign.id, "New name")
+    assert entry.subject_said
+
+
+def test_an_api_change_names_its_token_and_another_organizations_rows_are_never_named(
+    organization: Organization, organizer: User, other_org_organizer: User
+) -> None:
+    from gotv.api import tokens
+
+    token, _secret = tokens.create_token(organization.id, "CRM sync", ["campaigns:write"], None)
+    theirs = make_campaign(other_org_organizer.organization, name="Their secret")
+    audit.record(organization.id, "api_campaign_status", f"campaign {theirs.id}", token_id=token.id)
+    db.session.flush()
+
+    entry = audit.page(organization.id).entries[0]
+
+    words = "".join(part if isinstance(part, str) else part.name for part in entry.sentence)
+    assert words.startswith("The API (token “CRM sync”) set campaign ")
+    assert "Their secret" not in words

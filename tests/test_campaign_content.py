@@ -351,7 +351,7 @@ def test_the_campaign_page_previews_the_script_for_real_contacts(
     page = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
 
     assert "Hi Ana, it&#39;s Olivia. Will you vote on Tuesday?" in page
-    assert "script_preview.js" in page
+    assert "builder.js" in page
 
 
 def test_the_preview_renders_a_draft_for_three_contacts_and_names_unknown_fields(
@@ -582,8 +582,9 @@ def test_the_dashboard_counts_each_questions_answers_per_choice(
         ("No", 1),
         ("Maybe", 0),
     ]
-    assert "Will you vote?: 4 answers" in page
-    assert "<td>Yes</td><td>3</td><td>75%</td>" in page
+    assert "<strong>Will you vote?</strong>" in page and "4 answers" in page
+    assert "Yes: 3 (75%)" in page  # the bar's label
+    assert "<td>Yes</td><td>3</td><td>75%</td>" in page  # the chart's table, for screen readers
     assert "Elsewhere?" not in page
 
 

@@ -1,14 +1,17 @@
-"""The campaign dashboard: its numbers, its chart, its JSON and who may see them."""
+"""The campaign dashboard: its numbers (progress, replies waiting, volunteers, delivery), its
+charts in the organization's zone, its JSON and who may see them."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from flask.testing import FlaskClient
+from markupsafe import escape
 from sqlalchemy import func, select
 
 from gotv.campaigns import dashboard
@@ -25,11 +28,13 @@ from gotv.models import (
     Role,
     User,
 )
-from gotv.web.campaigns import campaign_counts
+from gotv.web.builder import campaign_counts
 from tests.conftest import login
 from tests.factories import make_campaign, make_contact, make_message, make_org, make_user
 
 NOW = datetime(2026, 11, 3, 16, 30, tzinfo=UTC)
+UTC_ZONE = ZoneInfo("UTC")
+NEW_YORK = ZoneInfo("America/New_York")
 RECENT = NOW - timedelta(minutes=10)  # in the chart's last hour, 16:00
 EARLIER = NOW - timedelta(hours=2, minutes=10)  # the 14:00 hour
 LONG_AGO = NOW - timedelta(days=3)  # before the chart's window
@@ -133,7 +138,7 @@ def test_the_tally_counts_equal_a_group_by_over_the_messages(known: Known) -> No
     }
 
 
-def test_failures_in_the_window_are_broken_down_by_error_code_with_the_reason(
+def test_failures_since_the_first_text_are_broken_down_by_error_code_with_the_reason(
     known: Known,
 ) -> None:
     errors = [(error.code, error.reason, error.count) for error in build(known).errors]
@@ -141,6 +146,7 @@ def test_failures_in_the_window_are_broken_down_by_error_code_with_the_reason(
     assert sorted(errors, key=str) == sorted(
         [
             (30003, "handset unreachable (off or out of signal)", 1),
+            (30005, "unknown or deactivated number", 1),
             (30007, "filtered by the carrier as spam", 1),
             (99999, dashboard.UNKNOWN_REASON, 1),
         ],
@@ -148,29 +154,67 @@ def test_failures_in_the_window_are_broken_down_by_error_code_with_the_reason(
     )
 
 
-def test_refusals_in_the_window_are_broken_down_by_reason(known: Known) -> None:
+def test_refusals_since_the_first_text_are_broken_down_by_reason(known: Known) -> None:
     assert sorted(build(known).refusals) == [("opted_out", 1), ("quiet_hours", 1)]
 
 
-def test_each_volunteer_has_their_first_texts_and_their_contacts_replies(known: Known) -> None:
+def test_each_volunteer_has_the_people_they_texted_replies_waiting_and_their_batch(
+    known: Known,
+) -> None:
+    waiting = make_contact(known.campaign, status=ContactStatus.TEXTED, texter_id=known.wes.id)
+    waiting.needs_reply = True
+    make_contact(known.campaign, texter_id=known.wes.id)  # in Wes's batch, not texted yet
+    db.session.flush()
+
     progress = build(known).volunteers
 
-    # Wes's fifth text is three days old, outside the window.
     assert progress == [
-        dashboard.VolunteerProgress("Val", texted=5, replies=1),
-        dashboard.VolunteerProgress("Wes", texted=4, replies=2),
+        dashboard.VolunteerProgress("Wes", texted=6, replies=2, waiting=1, holding=1),
+        dashboard.VolunteerProgress("Val", texted=5, replies=1, waiting=0, holding=0),
     ]
 
 
-def test_the_hours_cover_the_window_with_sends_and_replies_in_their_hour(known: Known) -> None:
-    hours = build(known).hours
+def test_the_timeline_starts_at_the_first_text_and_counts_by_day_past_three_days(
+    known: Known,
+) -> None:
+    timeline = dashboard.build(db.session, known.campaign, now=NOW, zone=UTC_ZONE).timeline
 
-    assert len(hours) == dashboard.WINDOW_HOURS
-    assert hours[0].start == datetime(2026, 11, 1, 17, tzinfo=UTC)
-    assert hours[-1] == dashboard.Hour(datetime(2026, 11, 3, 16, tzinfo=UTC), 9, 1)
-    assert hours[-3] == dashboard.Hour(datetime(2026, 11, 3, 14, tzinfo=UTC), 0, 2)
-    assert sum(hour.sends for hour in hours) == 9
-    assert sum(hour.replies for hour in hours) == 3
+    assert timeline is not None and not timeline.hourly
+    assert [bucket.start.date().isoformat() for bucket in timeline.buckets] == [
+        "2026-10-31",
+        "2026-11-01",
+        "2026-11-02",
+        "2026-11-03",
+    ]
+    assert [(b.sends, b.replies) for b in timeline.buckets] == [(1, 0), (0, 0), (0, 0), (9, 3)]
+
+
+def test_the_timeline_is_by_the_hour_in_the_organizations_zone_when_recent(
+    organization: Organization, volunteer: User
+) -> None:
+    campaign = make_campaign(organization)
+    texted(campaign, volunteer, MessageStatus.DELIVERED)  # 16:20 UTC, 11:20 in New York
+    reply(texted(campaign, volunteer, MessageStatus.DELIVERED, created_at=EARLIER))
+
+    timeline = dashboard.build(db.session, campaign, now=NOW, zone=NEW_YORK).timeline
+
+    assert timeline is not None and timeline.hourly
+    # Twelve hours at least, so a campaign's first hour is not one wide bar.
+    assert len(timeline.buckets) == dashboard.TIMELINE_MIN_HOURS
+    first, last = timeline.buckets[0], timeline.buckets[-1]
+    assert first.start == datetime(2026, 11, 3, 0, tzinfo=NEW_YORK)
+    nine = timeline.buckets[9]
+    assert (nine.start, nine.sends, nine.replies) == (
+        datetime(2026, 11, 3, 9, tzinfo=NEW_YORK),
+        1,
+        1,
+    )
+    assert (last.start, last.sends, last.replies) == (
+        datetime(2026, 11, 3, 11, tzinfo=NEW_YORK),
+        1,
+        0,
+    )
+    assert timeline.label(last) == "Nov 03 11:00"
 
 
 def test_an_empty_campaign_has_zeros_and_no_reply_rate(organization: Organization) -> None:
@@ -178,6 +222,7 @@ def test_an_empty_campaign_has_zeros_and_no_reply_rate(organization: Organizatio
 
     assert set(board.totals().values()) == {0}
     assert (board.errors, board.refusals, board.volunteers) == ([], [], [])
+    assert board.waiting == dashboard.Waiting(0, None)
 
 
 def test_another_campaigns_messages_do_not_count(known: Known, organization: Organization) -> None:
@@ -188,21 +233,69 @@ def test_another_campaigns_messages_do_not_count(known: Known, organization: Org
     assert (board.delivered, board.texted, board.volunteers[0].texted) == (1, 10, 5)
 
 
+# --- Progress and replies waiting ------------------------------------------------------------
+
+
+def test_progress_says_who_can_be_texted_now_later_never_or_not_at_all(
+    organization: Organization,
+) -> None:
+    campaign = make_campaign(organization, window_start_hour=9, window_end_hour=20)
+    make_contact(campaign)  # New York, 11:30 on a Tuesday: now
+    honolulu = "Pacific/Honolulu"  # 6:30 there: opens at 9:00 their time
+    make_contact(campaign, time_zones=honolulu, state="HI", zip="96813")
+    make_contact(campaign, time_zones=honolulu, state="HI", zip="96814")
+    stopped = make_contact(campaign)
+    db.session.add(OptOut(organization_id=organization.id, cell=stopped.cell, source="texter"))
+    late = make_campaign(organization, window_start_hour=19, window_end_hour=21)
+    make_contact(late, state="RI")  # Rhode Island stops at 18:00, 17:00 on Saturdays
+    db.session.flush()
+
+    progress = dashboard.build(db.session, campaign, now=NOW).progress
+    never = dashboard.build(db.session, late, now=NOW).progress
+
+    assert (progress.left_now, progress.never, progress.unreachable) == (1, 0, 1)
+    assert progress.later == [
+        dashboard.Opening(2, datetime(2026, 11, 3, 19, tzinfo=UTC), "9:00 AM")
+    ]
+    assert (never.left_now, never.later_total, never.never) == (0, 0, 1)
+
+
+def test_replies_waiting_are_counted_with_the_oldest_unanswered_reply(known: Known) -> None:
+    first = make_contact(known.campaign, status=ContactStatus.TEXTED, texter_id=known.val.id)
+    make_message(first, is_initial=True, created_at=LONG_AGO)
+    reply(first, at=EARLIER - timedelta(hours=1))  # answered below: not waiting since then
+    make_message(first, created_at=EARLIER - timedelta(minutes=30))
+    reply(first, at=EARLIER)
+    reply(first, at=RECENT)
+    second = make_contact(known.campaign, status=ContactStatus.TEXTED, texter_id=known.wes.id)
+    make_message(second, is_initial=True, created_at=EARLIER)
+    reply(second, at=RECENT)
+    first.needs_reply = second.needs_reply = True
+    db.session.flush()
+
+    board = build(known)
+
+    assert board.waiting == dashboard.Waiting(2, EARLIER)
+    assert board.oldest_wait_minutes == 130
+
+
 # --- The chart -------------------------------------------------------------------------------
 
 
-def test_the_chart_has_two_bars_an_hour_and_the_busiest_reaches_the_top(known: Known) -> None:
-    chart = dashboard.chart(build(known).hours)
+def test_the_chart_has_two_bars_a_bucket_and_the_busiest_reaches_the_top(known: Known) -> None:
+    board = build(known)
+    chart = dashboard.chart(board.timeline)
 
-    assert len(chart.bars) == 2 * dashboard.WINDOW_HOURS
+    assert board.timeline is not None
+    assert len(chart.bars) == 2 * len(board.timeline.buckets)
     assert chart.top == 9
     tallest = max(chart.bars, key=lambda bar: bar.height)
     assert (tallest.series, tallest.value, tallest.y) == ("sends", 9, chart.plot_top)
-    assert [bar.height for bar in chart.bars[:2]] == [0, 0]
-    assert len(chart.ticks) == dashboard.WINDOW_HOURS // dashboard.LABEL_EVERY_HOURS
+    assert [bar.height for bar in chart.bars[2:4]] == [0, 0]
+    assert 0 < len(chart.ticks) <= dashboard.MAX_TICKS
 
 
-def test_the_page_draws_the_chart_with_a_title_axes_and_a_table_of_its_numbers(
+def test_the_page_draws_the_chart_in_the_organizations_zone_with_a_table_of_its_numbers(
     client: FlaskClient, organizer: User, known: Known
 ) -> None:
     with time_machine.travel(NOW, tick=False):
@@ -210,14 +303,28 @@ def test_the_page_draws_the_chart_with_a_title_axes_and_a_table_of_its_numbers(
         page = client.get(f"/campaigns/{known.campaign.id}/dashboard").get_data(as_text=True)
 
     svg = page[page.index("<svg") : page.index("</svg>")]
-    assert len(re.findall(r'<rect class="bar sends"', svg)) == dashboard.WINDOW_HOURS
-    assert len(re.findall(r'<rect class="bar replies"', svg)) == dashboard.WINDOW_HOURS
-    assert '<title id="chart-title">Sends and replies per hour' in svg
-    assert "Hour (UTC)" in svg and ">Messages<" in svg
-    assert '<tr><th scope="row">Nov 03 16:00</th><td>9</td><td>1</td></tr>' in page
+    assert len(re.findall(r'<rect class="bar sends"', svg)) == 4
+    assert len(re.findall(r'<rect class="bar replies"', svg)) == 4
+    assert '<title id="chart-title">Sends and replies per day (America/New_York)' in svg
+    assert "Day (America/New York)" in svg and ">Messages<" in svg
+    assert '<tr><th scope="row">Tue Nov 03</th><td>9</td><td>3</td></tr>' in page
     assert 'data-stat="sent">4<' in page
     assert "filtered by the carrier as spam" in page
     assert 'src="/static/dashboard.js"' in page
+
+
+def test_every_figure_has_its_meaning_beside_it(
+    client: FlaskClient, organizer: User, known: Known
+) -> None:
+    login(client, organizer)
+
+    page = client.get(f"/campaigns/{known.campaign.id}/dashboard").get_data(as_text=True)
+
+    shown = re.findall(r'data-stat="(\w+)"', page)
+    assert {"texted", "contacts", "sent", "waiting", "left_now"} <= set(shown)
+    for key in set(shown) & set(dashboard.MEANINGS):
+        assert str(escape(dashboard.MEANINGS[key])) in page, key
+    assert "People texted counts people" in page
 
 
 def test_the_campaign_page_links_to_its_dashboard(
@@ -236,6 +343,8 @@ def test_the_campaign_page_links_to_its_dashboard(
 def test_the_json_has_the_same_numbers_as_the_page(
     client: FlaskClient, organizer: User, known: Known
 ) -> None:
+    known.campaign.organization.time_zone = "America/Chicago"
+    db.session.flush()
     with time_machine.travel(NOW, tick=False):
         login(client, organizer)
         response = client.get(f"/campaigns/{known.campaign.id}/dashboard.json")
@@ -244,11 +353,9 @@ def test_the_json_has_the_same_numbers_as_the_page(
     assert response.headers["Cache-Control"] == "no-store"
     assert {key: numbers[key] for key in build(known).totals()} == build(known).totals()
     assert numbers["sent"] == 4 and numbers["reply_rate"] == 0.2
-    assert {"code": 30007, "reason": "filtered by the carrier as spam", "count": 1} in numbers[
-        "errors"
-    ]
-    assert len(numbers["hours"]) == dashboard.WINDOW_HOURS
-    assert numbers["volunteers"][0] == {"name": "Val", "texted": 5, "replies": 1}
+    assert (numbers["left_now"], numbers["texted_share"], numbers["waiting"]) == (1, 0.9091, 0)
+    # Times in the organization's zone, to the second (a fortnight back: daylight time then).
+    assert numbers["since"] == "2026-10-20T11:30:00-05:00"
 
 
 # --- Who may see it --------------------------------------------------------------------------

@@ -5,25 +5,36 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import time
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
-from gotv.campaigns import review
+from gotv.campaigns import content, review
 from gotv.compliance import optouts
 from gotv.db import db
-from gotv.lists import exports
+from gotv.lists import exports, imports
 from gotv.models import (
     AuditEvent,
+    BlockedNumber,
     Campaign,
+    Contact,
     ContactStatus,
     ContactTag,
+    Direction,
+    ImportMode,
+    Message,
     MessageStatus,
     OptOut,
     Organization,
     SurveyAnswer,
+    SurveyQuestion,
     User,
 )
 from tests.conftest import login
@@ -37,6 +48,7 @@ from tests.factories import (
     make_tag,
 )
 
+NEW_YORK = ZoneInfo("America/New_York")  # the organizations' zone until they choose theirs
 # The 1M-row test: rows, and the most memory the export may take on top of what was there.
 BIG_EXPORT_ROWS = 1_000_000
 MEMORY_LIMIT = 100 * 1024 * 1024
@@ -132,7 +144,7 @@ def test_the_contacts_export_has_status_volunteer_opt_out_last_reply_and_list_fi
 
     rows = read_csv(client, f"/campaigns/{campaign.id}/export/contacts.csv")
 
-    assert list(rows[0]) == [*exports.CONTACT_COLUMNS, "tags", "ward", "precinct"]
+    assert list(rows[0]) == [*exports.CONTACT_COLUMNS, "tags", "path", "ward", "precinct"]
     ana, bo, cy = rows
     assert (ana["first_name"], ana["status"], ana["needs_reply"]) == ("Ana", "texted", "True")
     assert ana["texter"] == volunteer.name
@@ -140,9 +152,10 @@ def test_the_contacts_export_has_status_volunteer_opt_out_last_reply_and_list_fi
     assert ana["last_reply_at"] != ""
     assert (ana["ward"], ana["precinct"]) == ("7", "'@A1")
     assert ana["opted_out_at"] == ""
-    assert ana["cell"] == "'" + replied.cell
+    assert ana["cell"] == replied.cell.removeprefix("+1")  # a number to a spreadsheet and VAN
     assert bo["first_name"] == "'-Bo"
-    assert opt_out is not None and bo["opted_out_at"] == str(opt_out.created_at)
+    assert opt_out is not None
+    assert bo["opted_out_at"] == opt_out.created_at.astimezone(NEW_YORK).isoformat("T", "seconds")
     assert bo["last_reply"] == "STOP"
     assert (cy["status"], cy["texter"], cy["last_reply"], cy["ward"], cy["precinct"]) == (
         "new",
@@ -180,6 +193,7 @@ def test_the_contacts_export_has_each_contacts_tags_and_survey_answers(
 
     assert list(rows[0])[len(exports.CONTACT_COLUMNS) :] == [
         "tags",
+        "path",
         "survey: Will you vote?",
         "survey: Need a ride?",
         "ward",
@@ -190,6 +204,8 @@ def test_the_contacts_export_has_each_contacts_tags_and_survey_answers(
     assert by_name["Ana"]["survey: Will you vote?"] == "Yes"
     assert by_name["Ana"]["survey: Need a ride?"] == "'=No"
     assert (by_name["Bo"]["tags"], by_name["Bo"]["survey: Will you vote?"]) == ("", "")
+    assert by_name["Ana"]["path"] == "Will you vote?: Yes › Need a ride?: =No"
+    assert by_name["Bo"]["path"] == ""
 
 
 def test_the_messages_export_lists_the_campaigns_messages_oldest_first(
@@ -266,11 +282,30 @@ def test_the_opt_out_export_streams_past_one_fetch(
     assert len(rows) == exports.ROWS_PER_FETCH + 10
 
 
-def test_a_million_contacts_export_in_bounded_memory(
+def answer_everyone(campaign: Campaign, question: SurveyQuestion, by_parity: bool) -> None:
+    """Every contact answers `question`: its first choice, or by the id's parity its first
+    (even) and second (odd). One INSERT ... SELECT."""
+    first, second = question.choices[0].id, question.choices[1].id
+    choice = f"CASE WHEN id % 2 = 0 THEN {first} ELSE {second} END" if by_parity else str(first)
+    db.session.connection().execute(
+        text(
+            "INSERT INTO survey_answer (contact_id, question_id, choice_id, answered_at)"
+            f" SELECT id, :question, {choice}, :now FROM contact WHERE campaign_id = :campaign"
+            + ("" if by_parity else " AND id % 2 = 0")
+        ),
+        {"question": question.id, "campaign": campaign.id, "now": datetime.now(UTC)},
+    )
+
+
+def test_a_million_contacts_export_with_answers_in_bounded_memory(
     client: FlaskClient, organization: Organization, organizer: User, campaign: Campaign
 ) -> None:
     started = time.monotonic()
     insert_contacts(campaign, BIG_EXPORT_ROWS)
+    early = make_question(campaign, "Will you vote early?", ("Yes", "No"))
+    ride = content.add_question(campaign, "Need a ride?", "Yes\nNo", organizer, early.choices[0])
+    answer_everyone(campaign, early, by_parity=True)  # even ids: Yes
+    answer_everyone(campaign, ride, by_parity=False)  # the Yes half: a ride, too
     inserted = time.monotonic()
     login(client, organizer)
 
@@ -278,8 +313,11 @@ def test_a_million_contacts_export_in_bounded_memory(
     peak = baseline
     response = client.get(f"/campaigns/{campaign.id}/export/contacts.csv", buffered=False)
     lines = 0
+    first: list[str] = []
     for chunk in response.response:
-        lines += chunk.count(b"\n") if isinstance(chunk, bytes) else chunk.count("\n")
+        piece = chunk.decode() if isinstance(chunk, bytes) else chunk
+        lines += piece.count("\n")
+        first = first or piece.splitlines()[:3]
         peak = max(peak, resident_bytes())
     response.close()
     exported = time.monotonic()
@@ -291,6 +329,10 @@ def test_a_million_contacts_export_in_bounded_memory(
     )
     assert lines == BIG_EXPORT_ROWS + 1  # and the header
     assert peak - baseline < MEMORY_LIMIT
+    header, odd, even = csv.reader(first)
+    assert header[-4:-2] == ["survey: Will you vote early?", "survey: Need a ride?"]
+    assert odd[-5:-2] == ["Will you vote early?: No", "No", ""]
+    assert even[-5:-2] == ["Will you vote early?: Yes › Need a ride?: Yes", "Yes", "Yes"]
 
 
 def test_everything_matching_is_reassigned_at_a_hundred_thousand_contacts(
@@ -313,3 +355,171 @@ def test_everything_matching_is_reassigned_at_a_hundred_thousand_contacts(
         len(review.page(organization.id, {"texter": str(volunteer.id)}).conversations)
         == review.PAGE_SIZE
     )
+
+
+# --- Exports that load back ----------------------------------------------------------------------
+
+VAN_LIST = (
+    "Voter File VANID,LastName,FirstName,CellPhone,State,ZIP5,State\n"
+    "101,Peña,Ana,(212) 555-0201,NY,10001,New York\n"
+    "102,Ortiz,Ben,(212) 555-0202,NY,10001,New York\n"
+    "103,Lee,Cy,(212) 555-0203,NY,10001,New York\n"
+)
+
+
+@pytest.fixture
+def van_campaign(
+    app: Flask, organization: Organization, organizer: User, tmp_path: Path
+) -> Campaign:
+    """A campaign loaded from a VAN export (through the real import), two of it texted."""
+    campaign = make_campaign(organization, name="VAN list")
+    imp = imports.receive_upload(
+        campaign, organizer, "van.csv", io.BytesIO(VAN_LIST.encode()), str(tmp_path)
+    )
+    imports.start(imp, dict(imp.mapping), ImportMode.APPEND, [])
+    db.session.commit()
+    imports.run(imp.id)
+    return db.session.get(Campaign, campaign.id) or campaign
+
+
+def contact_named(campaign: Campaign, first_name: str) -> Contact:
+    return db.session.scalars(
+        select(Contact).where(Contact.campaign_id == campaign.id, Contact.first_name == first_name)
+    ).one()
+
+
+def test_the_contacts_export_gives_the_lists_columns_back_under_their_names_in_their_order(
+    client: FlaskClient, organizer: User, van_campaign: Campaign
+) -> None:
+    login(client, organizer)
+
+    response = client.get(f"/campaigns/{van_campaign.id}/export/contacts.csv")
+    header, *rows = list(csv.reader(io.StringIO(response.text)))
+
+    # The file's own columns first, as they were named and ordered (the second "State" was
+    # numbered on upload); then ours, none repeating a name (ignoring case).
+    assert header[:7] == [
+        "Voter File VANID",
+        "LastName",
+        "FirstName",
+        "CellPhone",
+        "State",
+        "ZIP5",
+        "State (2)",
+    ]
+    assert header[7:11] == ["id", "status", "needs_reply", "texter"]  # one State: the list's
+    assert len({name.casefold() for name in header}) == len(header)
+    assert rows[0][:7] == ["101", "Peña", "Ana", "2125550201", "NY", "10001", "New York"]
+
+
+def test_phone_numbers_are_numbers_and_formulas_stay_text(van_campaign: Campaign) -> None:
+    assert exports.safe_cell(exports.phone_cell("+12125550201")) == "2125550201"
+    assert exports.safe_cell(exports.phone_cell("+447700900123")) == "+447700900123"
+    assert exports.safe_cell(exports.Phone("+1=cmd|' /C calc'!A0")) == "'+1=cmd|' /C calc'!A0"
+    assert exports.safe_cell("+12125550201") == "'+12125550201"  # only phone columns pass
+
+
+def test_times_are_iso_8601_in_the_organizations_zone_to_the_second(
+    client: FlaskClient,
+    organization: Organization,
+    organizer: User,
+    volunteer: User,
+    campaign: Campaign,
+) -> None:
+    organization.time_zone = "America/Los_Angeles"
+    contact = make_conversation(campaign, volunteer, ("Yes!",))
+    db.session.flush()
+    login(client, organizer)
+
+    messages = read_csv(client, f"/campaigns/{campaign.id}/export/messages.csv")
+    contacts = read_csv(client, f"/campaigns/{campaign.id}/export/contacts.csv")
+
+    reply = db.session.scalars(
+        select(Message).where(Message.contact_id == contact.id).order_by(Message.id.desc())
+    ).first()
+    assert reply is not None
+    local = reply.created_at.astimezone(ZoneInfo("America/Los_Angeles"))
+    assert messages[1]["created_at"] == local.isoformat(timespec="seconds")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d-0[78]:00", messages[0]["created_at"])
+    assert contacts[0]["last_reply_at"] == local.isoformat(timespec="seconds")
+    assert messages[0]["cell"] == contact.cell.removeprefix("+1")
+
+
+def test_the_van_export_has_each_texted_vanid_with_its_result_and_answers(
+    client: FlaskClient, organizer: User, volunteer: User, van_campaign: Campaign
+) -> None:
+    question = make_question(van_campaign, "Will you vote early?", ("Yes", "No"))
+    ana, ben = contact_named(van_campaign, "Ana"), contact_named(van_campaign, "Ben")
+    for contact in (ana, ben):
+        contact.status, contact.texter_id = ContactStatus.TEXTED, volunteer.id
+        make_message(contact, is_initial=True, status=MessageStatus.DELIVERED)
+    make_message(ana, direction=Direction.INBOUND, status=MessageStatus.RECEIVED, body="yes")
+    content.record_answer(ana, question.id, question.choices[0].id, volunteer)
+    optouts.record_opt_out(van_campaign.organization_id, ben.cell, "inbound_keyword")
+    db.session.commit()
+    login(client, organizer)
+
+    rows = read_csv(client, f"/campaigns/{van_campaign.id}/export/van-survey-responses.csv")
+
+    today = datetime.now(ZoneInfo("America/New_York")).date().isoformat()
+    assert rows == [
+        {
+            "VANID": "101",
+            "Phone": "2125550201",
+            "DateCanvassed": today,
+            "ContactType": "SMS Text",
+            "Result": "Canvassed",
+            "Will you vote early?": "Yes",
+            "Path": "Will you vote early?: Yes",
+        },
+        {
+            "VANID": "102",
+            "Phone": "2125550202",
+            "DateCanvassed": today,
+            "ContactType": "SMS Text",
+            "Result": "Refused",
+            "Will you vote early?": "",
+            "Path": "",
+        },
+    ]
+    assert exports_audited(van_campaign.organization)[0].details["export"] == (
+        "van_survey_responses"
+    )
+
+
+def test_the_van_do_not_text_list_has_the_opted_out_and_the_unreachable(
+    client: FlaskClient, organizer: User, van_campaign: Campaign
+) -> None:
+    ana, cy = contact_named(van_campaign, "Ana"), contact_named(van_campaign, "Cy")
+    optouts.record_opt_out(van_campaign.organization_id, ana.cell, "texter")
+    db.session.add(
+        BlockedNumber(
+            organization_id=van_campaign.organization_id,
+            cell=cy.cell,
+            error_code=30006,
+            reason="landline",
+        )
+    )
+    db.session.commit()
+    login(client, organizer)
+
+    rows = read_csv(client, f"/campaigns/{van_campaign.id}/export/van-do-not-text.csv")
+
+    assert [(r["VANID"], r["Phone"], r["Reason"]) for r in rows] == [
+        ("101", "2125550201", "opted out"),
+        ("103", "2125550203", "wrong number (landline)"),
+    ]
+    assert rows[0]["Date"].startswith(datetime.now(UTC).date().isoformat()[:4])
+
+
+def test_a_campaign_without_a_vanid_column_says_so_instead_of_an_empty_file(
+    client: FlaskClient, organizer: User, campaign: Campaign
+) -> None:
+    login(client, organizer)
+
+    response = client.get(
+        f"/campaigns/{campaign.id}/export/van-survey-responses.csv", follow_redirects=True
+    )
+
+    assert "no VANID column" in response.text
+    assert exports_audited(campaign.organization) == []

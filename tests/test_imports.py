@@ -581,6 +581,7 @@ def test_the_import_runs_through_the_real_rq_job(app: Flask, campaign: Campaign)
         "duplicates": 0,
         "opted_out": 0,
         "excluded": 0,
+        "recent": 0,
         "status": "done",
         "percent": 100,
         "error": "",

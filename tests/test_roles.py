@@ -64,8 +64,9 @@ ALLOWED: dict[Access, set[str]] = {
     Access.OWNER: {"owner"},
 }
 # 201: created (an API token, shown once); 204: done, nothing to show (a thread marked read);
-# 409: the view ran and refused on the merits (the JSON send of a contact already texted).
-ALLOWED_STATUSES = {200, 201, 204, 302, 409}
+# 409: the view ran and refused on the merits (the JSON send of a contact already texted);
+# 422: the same for a campaign builder's form (shown again as it was typed, with the reason).
+ALLOWED_STATUSES = {200, 201, 204, 302, 409, 422}
 
 
 class World:

@@ -245,4 +245,5 @@ def test_the_send_page_at_night_says_when_the_next_voter_may_be_texted(
         page = client.get(f"/texting/{campaign.id}/send")
 
     assert page.status_code == 200
-    assert "1 person opens at 9:00 AM their time" in page.text and "14:00 UTC" in page.text
+    # 14:00 UTC in the organization's zone (New York until it chooses another).
+    assert "1 person opens at 9:00 AM their time" in page.text and "09:00 EST" in page.text

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, select
 
-from gotv.campaigns import dashboard
-from gotv.compliance import optouts
+from gotv.campaigns import builder, content, dashboard
+from gotv.compliance import hours, optouts
 from gotv.db import db
 from gotv.lists import contacts
 from gotv.models import (
@@ -90,8 +90,87 @@ def campaign_json(campaign: Campaign) -> dict[str, Any]:
         "script": campaign.script,
         "status": campaign.status.value,
         "custom_fields": list(campaign.custom_field_names),
+        "texting_hours": {
+            "start_hour": campaign.window_start_hour,
+            "end_hour": campaign.window_end_hour,
+        },
         "trust_zip_alone": campaign.trust_zip_alone,
         "created_at": timestamp(campaign.created_at),
+    }
+
+
+def clock(moment: timedelta) -> str:
+    minutes = int(moment.total_seconds()) // 60
+    return f"{minutes // 60:02}:{minutes % 60:02}"
+
+
+def texting_hours_json(campaign: Campaign) -> dict[str, Any]:
+    """The campaign's hours, and what they become in each state with rules of its own
+    ("other": every other state), each day's window as local "HH:MM" (null: no texting)."""
+    return {
+        "start_hour": campaign.window_start_hour,
+        "end_hour": campaign.window_end_hour,
+        "by_state": [
+            {
+                "state": row.state or "other",
+                "verified": row.verified,
+                "windows": [
+                    {
+                        "days": day.days,
+                        "start": None if day.window.is_closed else clock(day.window.start),
+                        "end": None if day.window.is_closed else clock(day.window.end),
+                    }
+                    for day in row.days
+                ],
+            }
+            for row in hours.state_hours(campaign.window_start_hour, campaign.window_end_hour)
+        ],
+    }
+
+
+def set_texting_hours(row: Campaign, start_hour: Any, end_hour: Any, token_id: int) -> None:
+    """Set the campaign's texting hours (audited).
+
+    :raise Unprocessable: invalid_hours, unless both are whole hours inside the federal
+        8-21 window and the end comes after the start.
+    """
+    if not all(isinstance(h, int) and not isinstance(h, bool) for h in (start_hour, end_hour)):
+        raise Unprocessable(
+            "invalid_hours", "start_hour and end_hour must be whole hours (integers)."
+        )
+    try:
+        builder.set_hours(row, start_hour, end_hour, None, token_id=token_id)
+    except ValueError as error:
+        raise Unprocessable("invalid_hours", str(error)) from error
+
+
+def script_json(campaign: Campaign) -> dict[str, Any]:
+    """The campaign's script as a tree: the first message, then its questions, each answer
+    with the script after it and the questions asked after it; retired ones included."""
+    questions_tree = content.tree(campaign)
+
+    def question_json(question: Any) -> dict[str, Any]:
+        return {
+            "id": question.id,
+            "text": question.text,
+            "retired": question.retired_at is not None,
+            "choices": [
+                {
+                    "id": choice.id,
+                    "label": choice.label,
+                    "scripts": list(choice.scripts or []),
+                    "questions": [
+                        question_json(child) for child in questions_tree.following(choice.id)
+                    ],
+                }
+                for choice in question.choices
+            ],
+        }
+
+    return {
+        "campaign_id": campaign.id,
+        "first_message": campaign.script,
+        "questions": [question_json(question) for question in questions_tree.top],
     }
 
 
@@ -168,7 +247,8 @@ def set_time_zone_rule(row: Campaign, trust_zip_alone: bool, token_id: int) -> N
 
 
 def stats(row: Campaign) -> dict[str, Any]:
-    """The campaign's all-time totals, from the dashboard's cheap rolled-up counts."""
+    """The campaign's all-time totals, from the dashboard's cheap rolled-up counts, and the
+    answers to each question of its script, per choice, in the tree's order."""
     contact_count, texted = dashboard.contact_counts(db.session, row)
     board = dashboard.Dashboard(
         contacts=contact_count,
@@ -178,7 +258,23 @@ def stats(row: Campaign) -> dict[str, Any]:
         by_status=dashboard.tally(db.session, row),
         since=utcnow(),
     )
-    return {"campaign_id": row.id, **board.totals()}
+    return {
+        "campaign_id": row.id,
+        **board.totals(),
+        "survey": [
+            {
+                "question_id": result.id,
+                "question": result.text,
+                "after": result.after or None,
+                "depth": result.depth,
+                "retired": result.retired,
+                "choices": [
+                    {"label": choice.label, "count": choice.count} for choice in result.choices
+                ],
+            }
+            for result in content.survey_results(db.session, row)
+        ],
+    }
 
 
 # --- Imports -------------------------------------------------------------------------------
@@ -209,11 +305,30 @@ def conversation_json(contact: Contact) -> dict[str, Any]:
 
 
 def conversations(row: Campaign, after: int | None, limit: int) -> Page:
-    """The campaign's conversations: its contacts who have been texted."""
+    """The campaign's conversations: its contacts who have been texted, each with its answers
+    to the script's questions and the path they took through them."""
     query = select(Contact).where(
         Contact.campaign_id == row.id, Contact.status == ContactStatus.TEXTED
     )
-    return page_of(query, Contact.id, after, limit, conversation_json)
+    found = page_of(query, Contact.id, after, limit, conversation_json)
+    ordered = content.questions(row, include_retired=True)
+    path = content.path_labels(ordered)
+    given = content.answers_given(db.session, [item["id"] for item in found.items])
+    for item in found.items:
+        answers = given.get(item["id"], {})
+        item["answers"] = [
+            {
+                "question_id": question.id,
+                "question": question.text,
+                "choice_id": answers[question.id].choice_id,
+                "choice": answers[question.id].label,
+                "answered_at": timestamp(answers[question.id].answered_at),
+            }
+            for question in ordered
+            if question.id in answers
+        ]
+        item["path"] = path([answers[q.id].label if q.id in answers else None for q in ordered])
+    return found
 
 
 def conversation(organization_id: int, contact_id: int) -> Contact:
@@ -261,16 +376,6 @@ def opt_outs(organization_id: int, since: datetime | None, after: int | None, li
     if since is not None:
         query = query.where(OptOut.created_at >= since)
     return page_of(query, OptOut.id, after, limit, opt_out_json)
-
-
-def opt_out_export_rows(organization_id: int) -> Any:
-    """(cell, source, opted_out_at) rows for the CSV export, streamed from the database."""
-    return db.session.execute(
-        select(OptOut.cell, OptOut.source, OptOut.created_at)
-        .where(OptOut.organization_id == organization_id)
-        .order_by(OptOut.id)
-        .execution_options(yield_per=1000)
-    )
 
 
 def import_opt_outs(

@@ -31,8 +31,8 @@ from gotv.api.errors import json_error
 from gotv.db import db
 from gotv.edge import queue
 from gotv.lists import exports, imports
-from gotv.models import ApiToken, Campaign, ContactImport, ImportMode
-from gotv.people import audit
+from gotv.models import ApiToken, Campaign, ContactImport, ImportMode, Organization
+from gotv.people import audit, zones
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -222,6 +222,35 @@ def change_status(campaign_id: int) -> ResponseReturnValue:
     return jsonify(service.campaign_json(campaign))
 
 
+@bp.get("/campaigns/<int:campaign_id>/texting-hours")
+@requires("campaigns:read")
+def get_texting_hours(campaign_id: int) -> ResponseReturnValue:
+    return jsonify(service.texting_hours_json(found(service.campaign, campaign_id)))
+
+
+@bp.put("/campaigns/<int:campaign_id>/texting-hours")
+@requires("campaigns:write")
+def set_texting_hours(campaign_id: int) -> ResponseReturnValue:
+    """Set the campaign's hours in each voter's local time, inside the federal 8-21."""
+    campaign: Campaign = found(service.campaign, campaign_id)
+    body = json_body()
+    try:
+        service.set_texting_hours(
+            campaign, body.get("start_hour"), body.get("end_hour"), current_token().id
+        )
+    except service.Unprocessable as error:
+        unprocessable(error)
+    db.session.commit()
+    return jsonify(service.texting_hours_json(campaign))
+
+
+@bp.get("/campaigns/<int:campaign_id>/script")
+@requires("campaigns:read")
+def get_script(campaign_id: int) -> ResponseReturnValue:
+    """The campaign's script as a tree: first message, questions, answers, what follows."""
+    return jsonify(service.script_json(found(service.campaign, campaign_id)))
+
+
 @bp.put("/campaigns/<int:campaign_id>/time-zone-rule")
 @requires("campaigns:write")
 def set_time_zone_rule(campaign_id: int) -> ResponseReturnValue:
@@ -263,7 +292,10 @@ def upload_contacts(campaign_id: int) -> ResponseReturnValue:
         )
     except imports.UnreadableList as error:
         fail(422, "unreadable_list", f"That file could not be read: {error}")
-    start_import(imp, mapping or dict(imp.mapping), ImportMode(mode))
+    include_recent = str(options.get("include_recent", "false")).lower()
+    if include_recent not in ("true", "false"):
+        fail(422, "invalid_field", "include_recent must be true or false.", field="include_recent")
+    start_import(imp, mapping or dict(imp.mapping), ImportMode(mode), include_recent == "true")
     audit.record(
         imp.organization_id, "api_contacts_uploaded", f"import {imp.id}", token_id=token.id
     )
@@ -293,10 +325,12 @@ def upload_source() -> tuple[str, IO[bytes], Mapping[str, str]]:
     fail(400, "no_file", "Send the list as a multipart field 'file' or a text/csv body.")
 
 
-def start_import(imp: ContactImport, mapping: dict[str, str], mode: ImportMode) -> None:
+def start_import(
+    imp: ContactImport, mapping: dict[str, str], mode: ImportMode, include_recent: bool
+) -> None:
     """Queue the import with this mapping; a mapping that cannot be used is a 422."""
     try:
-        imports.start(imp, mapping, mode, [])
+        imports.start(imp, mapping, mode, [], include_recent=include_recent)
     except ValueError as error:
         path = imp.file_path
         db.session.rollback()
@@ -390,6 +424,9 @@ def export_opt_outs() -> ResponseReturnValue:
 
 
 def opt_out_lines(organization_id: int) -> Iterator[str]:
-    """The CSV, queried only once streaming starts (in the context stream_with_context keeps)."""
-    rows = service.opt_out_export_rows(organization_id)
-    yield from exports.csv_lines(["cell", "source", "opted_out_at"], rows)
+    """The CSV, queried only once streaming starts (in the context stream_with_context keeps):
+    numbers as a spreadsheet reads them, times in the organization's zone."""
+    organization = db.session.get(Organization, organization_id)
+    assert organization is not None
+    rows = exports.opt_out_rows(organization_id, zones.organization_zone(organization))
+    yield from exports.csv_chunks(["cell", "source", "opted_out_at"], rows)

@@ -1,13 +1,23 @@
-"""A campaign's live numbers for its organizer: plain queries, no Flask.
+"""A campaign's numbers for its organizer, read at a glance: plain queries, no Flask.
+
+What it shows: progress (contacts texted of all, who is left and when their hours open),
+replies waiting now and the oldest wait, each volunteer's progress, sends and replies over
+time in the organization's zone, delivery and its errors, and the answers along the script's
+branches. Every figure has its meaning in MEANINGS, which the page shows beside it.
 
 Cost with a million contacts, query by query:
 
 - message counts by status come from `campaign_tally` (a few rows per campaign, summed over
   shards), never from scanning messages;
 - contacts and texted count the campaign's contacts (`ix_contact_campaign_id`);
+- who is left, by place, groups the untexted contacts on `ix_contact_new_places`, less those
+  the numbers the organization may not text (`optouts.barred_numbers`) find among them;
+- replies waiting read the partial index `ix_contact_waiting` (only waiting contacts), and the
+  oldest wait probes each one's latest messages (`ix_message_contact_created`);
 - opt-outs walk the organization's opt-outs and probe `uq_contact_campaign_id_cell` for each;
-- every breakdown (error codes, refusal reasons, volunteers, the chart) covers only the chart's
-  window, WINDOW_HOURS back from now, so its size is bounded by recent traffic.
+- the volunteers' counts group the campaign's contacts by volunteer;
+- the timeline covers the campaign's messages of at most TIMELINE_DAYS
+  (`ix_message_campaign_created`), and the error and refusal breakdowns the same span.
 
 "Sent" means reached Twilio: accepted, sent, delivered or undelivered. A failed message may or
 may not have reached Twilio, so it is counted on its own.
@@ -15,15 +25,17 @@ may not have reached Twilio, so it is counted on its own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session, scoped_session
 
 from gotv.campaigns import content
-from gotv.compliance import carrier_errors
+from gotv.compliance import carrier_errors, hours, optouts
 from gotv.models import (
     Campaign,
     CampaignTally,
@@ -35,8 +47,14 @@ from gotv.models import (
     OptOut,
     User,
 )
+from gotv.people import zones
 
-WINDOW_HOURS = 48
+# The timeline starts at the campaign's first message, at most this far back.
+TIMELINE_DAYS = 14
+# Under this span the timeline is by the hour; from it on, by the day.
+HOURLY_SPAN = timedelta(hours=72)
+# It covers at least this many hours, so a campaign's first hour is not one wide bar.
+TIMELINE_MIN_HOURS = 12
 REACHED_TWILIO = (
     MessageStatus.ACCEPTED,
     MessageStatus.SENT,
@@ -46,6 +64,33 @@ REACHED_TWILIO = (
 # Written by a click or claimed by a pump, not yet answered by Twilio.
 IN_FLIGHT = (MessageStatus.QUEUED, MessageStatus.SENDING)
 UNKNOWN_REASON = "not in our table of Twilio errors"
+UTC_ZONE = ZoneInfo("UTC")
+
+# What each figure means, as the page says it beside the figure (and the JSON's keys).
+MEANINGS = {
+    "contacts": "Everyone on the campaign's lists.",
+    "texted": "People who got their first text (one each, never two).",
+    "left_now": "People not texted yet who may be texted right now: inside their hours, "
+    "not opted out, not blocked.",
+    "later": "People not texted yet who are outside their texting hours now; they open at "
+    "the times listed.",
+    "never": "People not texted yet whose state's rules never allow this campaign's hours "
+    "(widen the hours, or they are never texted).",
+    "unreachable": "People not texted yet who opted out or whose number cannot get texts.",
+    "waiting": "Conversations where the voter's reply waits for a volunteer's answer.",
+    "oldest_wait": "How long the reply that has waited longest has been waiting.",
+    "in_flight": "Texts written by a volunteer's click that have not reached Twilio yet.",
+    "sent": "Texts Twilio accepted: accepted, sent, delivered or undelivered. Every "
+    "outbound text counts, first texts and replies alike.",
+    "delivered": "Texts the carrier confirmed reached the phone.",
+    "undelivered": "Texts Twilio sent that the carrier could not deliver.",
+    "failed": "Texts Twilio refused or never sent; the error codes are below.",
+    "refused": "Texts our last check stopped before Twilio (opted out, quiet hours...).",
+    "replies": "Messages voters sent back, every one of them.",
+    "reply_rate": "People who replied at least once, out of people texted.",
+    "opt_outs": "The campaign's people whose number is opted out of your organization's texts.",
+}
+
 
 # A plain session, or the app's scoped one (db.session): either answers the queries below.
 AnySession = Session | scoped_session[Any]
@@ -68,20 +113,74 @@ class ErrorCount:
 
 @dataclass(frozen=True)
 class VolunteerProgress:
-    """One volunteer's first texts, and the replies to the contacts they texted."""
+    """One volunteer's people texted, replies from them, and what they hold now."""
 
     name: str
     texted: int
     replies: int
+    waiting: int = 0  # their conversations waiting for an answer now
+    holding: int = 0  # untexted contacts in their batch now
 
 
 @dataclass(frozen=True)
-class Hour:
-    """Outbound messages written and inbound messages received in one hour from `start`."""
+class Bucket:
+    """Outbound messages written and inbound ones received from `start` (an hour or a day in
+    the organization's zone)."""
 
     start: datetime
     sends: int
     replies: int
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Sends and replies over time, by hour or by day, in the organization's zone."""
+
+    buckets: list[Bucket]
+    hourly: bool
+    zone: ZoneInfo
+
+    @property
+    def unit(self) -> str:
+        return "hour" if self.hourly else "day"
+
+    def label(self, bucket: Bucket) -> str:
+        return bucket.start.strftime("%b %d %H:00" if self.hourly else "%a %b %d")
+
+
+@dataclass(frozen=True)
+class Opening:
+    """People not texted yet who open at the same moment: `opens_at` (UTC), and the time it
+    is then in their own zone."""
+
+    count: int
+    opens_at: datetime
+    their_time: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Who is left to text: now, later (by when), never, or not at all."""
+
+    left_now: int = 0
+    later: list[Opening] = field(default_factory=list)
+    never: int = 0
+    unreachable: int = 0
+
+    @property
+    def later_total(self) -> int:
+        return sum(opening.count for opening in self.later)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Replies waiting now: how many conversations, and since when the oldest (UTC)."""
+
+    count: int = 0
+    since: datetime | None = None
+
+    def age(self, now: datetime) -> timedelta | None:
+        return None if self.since is None else max(timedelta(0), now - self.since)
 
 
 @dataclass(frozen=True)
@@ -94,10 +193,13 @@ class Dashboard:
     opt_outs: int
     by_status: dict[str, int]
     since: datetime
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    progress: Progress = field(default_factory=Progress)
+    waiting: Waiting = field(default_factory=Waiting)
     errors: list[ErrorCount] = field(default_factory=list)
     refusals: list[tuple[str, int]] = field(default_factory=list)
     volunteers: list[VolunteerProgress] = field(default_factory=list)
-    hours: list[Hour] = field(default_factory=list)
+    timeline: Timeline | None = None
     survey: list[content.QuestionResult] = field(default_factory=list)
 
     def status(self, *statuses: MessageStatus) -> int:
@@ -136,6 +238,16 @@ class Dashboard:
         """Contacts who replied / contacts texted, 0.0 before anyone is texted."""
         return self.replied_contacts / self.texted if self.texted else 0.0
 
+    @property
+    def texted_share(self) -> float:
+        """Contacts texted / all contacts, 0.0 for an empty list."""
+        return self.texted / self.contacts if self.contacts else 0.0
+
+    @property
+    def oldest_wait_minutes(self) -> int | None:
+        age = self.waiting.age(self.now)
+        return None if age is None else int(age.total_seconds() // 60)
+
     def totals(self) -> dict[str, int | float]:
         """The headline numbers, by the names the page and its JSON share."""
         return {
@@ -153,28 +265,53 @@ class Dashboard:
             "opt_outs": self.opt_outs,
         }
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, zone: ZoneInfo = UTC_ZONE) -> dict[str, Any]:
+        """The live numbers, times in ISO 8601 with the zone's offset."""
         return {
             **self.totals(),
-            "since": self.since.isoformat(),
-            "errors": [
-                {"code": error.code, "reason": error.reason, "count": error.count}
-                for error in self.errors
+            "texted_share": round(self.texted_share, 4),
+            "left_now": self.progress.left_now,
+            "later": self.progress.later_total,
+            "never": self.progress.never,
+            "unreachable": self.progress.unreachable,
+            "openings": [
+                {
+                    "count": opening.count,
+                    "opens_at": zones.iso(opening.opens_at, zone),
+                    "their_time": opening.their_time,
+                }
+                for opening in self.progress.later
             ],
-            "refusals": [{"reason": reason, "count": count} for reason, count in self.refusals],
-            "volunteers": [
-                {"name": v.name, "texted": v.texted, "replies": v.replies} for v in self.volunteers
-            ],
-            "hours": [
-                {"start": hour.start.isoformat(), "sends": hour.sends, "replies": hour.replies}
-                for hour in self.hours
-            ],
+            "waiting": self.waiting.count,
+            "oldest_wait_since": zones.iso(self.waiting.since, zone) or None,
+            "oldest_wait_minutes": self.oldest_wait_minutes,
+            "since": zones.iso(self.since, zone),
         }
 
 
-def build(session: AnySession, campaign: Campaign, now: datetime | None = None) -> Dashboard:
-    """The campaign's dashboard as of `now` (default: the current time)."""
-    since = window_start(now or datetime.now(UTC))
+def build(
+    session: AnySession, campaign: Campaign, now: datetime | None = None, zone: ZoneInfo = UTC_ZONE
+) -> Dashboard:
+    """The campaign's whole dashboard as of `now` (default: the current time), its timeline
+    in `zone`."""
+    now = now or datetime.now(UTC)
+    board = live(session, campaign, now)
+    timeline = build_timeline(session, campaign, now, zone)
+    since = timeline.buckets[0].start.astimezone(UTC) if timeline.buckets else board.since
+    return replace(
+        board,
+        since=since,
+        errors=error_counts(session, campaign, since),
+        refusals=refusal_counts(session, campaign, since),
+        volunteers=volunteer_progress(session, campaign),
+        timeline=timeline,
+        survey=content.survey_results(session, campaign),
+    )
+
+
+def live(session: AnySession, campaign: Campaign, now: datetime | None = None) -> Dashboard:
+    """The numbers the page refreshes: totals, progress and replies waiting."""
+    now = now or datetime.now(UTC)
     contacts, texted = contact_counts(session, campaign)
     return Dashboard(
         contacts=contacts,
@@ -182,19 +319,11 @@ def build(session: AnySession, campaign: Campaign, now: datetime | None = None) 
         replied_contacts=replied_contacts(session, campaign),
         opt_outs=opt_out_count(session, campaign),
         by_status=tally(session, campaign),
-        since=since,
-        errors=error_counts(session, campaign, since),
-        refusals=refusal_counts(session, campaign, since),
-        volunteers=volunteer_progress(session, campaign, since),
-        hours=hourly(session, campaign, since),
-        survey=content.survey_results(session, campaign),
+        since=now - timedelta(days=TIMELINE_DAYS),
+        now=now,
+        progress=progress(session, campaign, now),
+        waiting=waiting(session, campaign),
     )
-
-
-def window_start(now: datetime) -> datetime:
-    """The start of the chart's first hour: WINDOW_HOURS whole hours ending with this one."""
-    this_hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    return this_hour - timedelta(hours=WINDOW_HOURS - 1)
 
 
 def tally(session: AnySession, campaign: Campaign) -> dict[str, int]:
@@ -247,7 +376,108 @@ def opt_out_count(session: AnySession, campaign: Campaign) -> int:
     )
 
 
-def in_window(campaign: Campaign, since: datetime) -> ColumnElement[bool]:
+def progress(session: AnySession, campaign: Campaign, now: datetime) -> Progress:
+    """Who is left to text, by place (zones and state rules): open now, opening later (when,
+    soonest first), never in the campaign's hours, or not textable at all.
+
+    The untexted are counted by place from `ix_contact_new_places` alone; those who cannot be
+    texted are found from the organization's opt-outs and blocked numbers, each probing
+    `uq_contact_campaign_id_cell`, so no contact's number is checked one by one.
+    """
+    untexted = (Contact.campaign_id == campaign.id, Contact.status == ContactStatus.NEW)
+    places = Counter(
+        {
+            (zones_of, states): count
+            for zones_of, states, count in session.execute(
+                select(Contact.time_zones, Contact.rule_states, func.count())
+                .where(*untexted)
+                .group_by(Contact.time_zones, Contact.rule_states)
+            )
+        }
+    )
+    unreachable = Counter(
+        {
+            (zones_of, states): count
+            for zones_of, states, count in session.execute(unreachable_by_place(campaign))
+        }
+    )
+    left_now = never = 0
+    later: Counter[tuple[datetime, str]] = Counter()
+    start, end = campaign.window_start_hour, campaign.window_end_hour
+    for (zones_of, states), count in (places - unreachable).items():
+        try:
+            opens = hours.next_opening(
+                zones_of, now, start, end, state=states, trust_zip=campaign.trust_zip_alone
+            )
+        except ValueError:
+            never += count
+            continue
+        if opens <= now:
+            left_now += count
+        else:
+            their = opens.astimezone(hours.zones_of(zones_of, campaign.trust_zip_alone)[0])
+            later[(opens.astimezone(UTC), their.strftime("%I:%M %p").lstrip("0"))] += count
+    openings = [Opening(count, at, their) for (at, their), count in sorted(later.items())]
+    return Progress(left_now, openings, never, sum(unreachable.values()))
+
+
+def unreachable_by_place(campaign: Campaign) -> Any:
+    """The campaign's untexted contacts whose number may not be texted, by place."""
+    barred = optouts.barred_numbers(campaign.organization_id)
+    return (
+        select(Contact.time_zones, Contact.rule_states, func.count())
+        .join(barred, barred.c.cell == Contact.cell)
+        .where(Contact.campaign_id == campaign.id, Contact.status == ContactStatus.NEW)
+        .group_by(Contact.time_zones, Contact.rule_states)
+    )
+
+
+def waiting(session: AnySession, campaign: Campaign) -> Waiting:
+    """Conversations waiting for a volunteer's answer now, and since when the oldest waits:
+    the earliest reply that came after the conversation's last outbound text."""
+    count = (
+        session.scalar(
+            select(func.count())
+            .select_from(Contact)
+            .where(Contact.campaign_id == campaign.id, Contact.needs_reply.is_(True))
+        )
+        or 0
+    )
+    if not count:
+        return Waiting()
+    last_out = (
+        select(func.max(Message.created_at))
+        .where(Message.contact_id == Contact.id, Message.direction == Direction.OUTBOUND)
+        .correlate(Contact)
+        .scalar_subquery()
+    )
+    first_unanswered = (
+        select(func.min(Message.created_at))
+        .where(
+            Message.contact_id == Contact.id,
+            Message.direction == Direction.INBOUND,
+            Message.created_at > func.coalesce(last_out, datetime(1970, 1, 1, tzinfo=UTC)),
+        )
+        .correlate(Contact)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(first_unanswered).where(
+            Contact.campaign_id == campaign.id, Contact.needs_reply.is_(True)
+        )
+    ).scalars()
+    moments = [as_aware(moment) for moment in rows if moment is not None]
+    return Waiting(count, min(moments) if moments else None)
+
+
+def as_aware(moment: datetime | str) -> datetime:
+    """A timestamp read through a subquery, which skips the Timestamp type: aware in UTC."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def in_span(campaign: Campaign, since: datetime) -> ColumnElement[bool]:
     return and_(Message.campaign_id == campaign.id, Message.created_at >= since)
 
 
@@ -256,7 +486,7 @@ def error_counts(session: AnySession, campaign: Campaign, since: datetime) -> li
     rows = session.execute(
         select(Message.error_code, func.count())
         .where(
-            in_window(campaign, since),
+            in_span(campaign, since),
             Message.status.in_((MessageStatus.FAILED, MessageStatus.UNDELIVERED)),
         )
         .group_by(Message.error_code)
@@ -271,65 +501,108 @@ def refusal_counts(
     """Messages written since `since` that our last gate refused, by reason, most first."""
     rows = session.execute(
         select(Message.refusal_reason, func.count())
-        .where(in_window(campaign, since), Message.status == MessageStatus.REFUSED)
+        .where(in_span(campaign, since), Message.status == MessageStatus.REFUSED)
         .group_by(Message.refusal_reason)
     )
     counts = [(reason or "unknown", count) for reason, count in rows]
     return sorted(counts, key=lambda pair: (-pair[1], pair[0]))
 
 
-def volunteer_progress(
-    session: AnySession, campaign: Campaign, since: datetime
-) -> list[VolunteerProgress]:
-    """Per volunteer, since `since`: first texts they sent, replies from contacts they texted.
+def volunteer_progress(session: AnySession, campaign: Campaign) -> list[VolunteerProgress]:
+    """Per volunteer, all time: people they texted and replies from them; and now, the
+    conversations waiting for them and the untexted contacts in their batch.
 
     Replies carry no volunteer of their own; they belong to the contact's volunteer.
     """
-    texted = dict(
-        session.execute(
-            select(Message.texter_id, func.count())
-            .where(in_window(campaign, since), Message.is_initial.is_(True))
-            .group_by(Message.texter_id)
-        ).all()
-    )
+    by_status = session.execute(
+        select(Contact.texter_id, Contact.status, func.count())
+        .where(Contact.campaign_id == campaign.id, Contact.texter_id.is_not(None))
+        .group_by(Contact.texter_id, Contact.status)
+    ).all()
+    texted = {t: n for t, status, n in by_status if status == ContactStatus.TEXTED}
+    holding = {t: n for t, status, n in by_status if status == ContactStatus.NEW}
     replies = dict(
         session.execute(
             select(Contact.texter_id, func.count())
             .select_from(Message)
             .join(Contact, Contact.id == Message.contact_id)
-            .where(in_window(campaign, since), Message.direction == Direction.INBOUND)
+            .where(Message.campaign_id == campaign.id, Message.direction == Direction.INBOUND)
             .group_by(Contact.texter_id)
         ).all()
     )
-    ids = [user_id for user_id in {*texted, *replies} if user_id is not None]
+    waiting_on = dict(
+        session.execute(
+            select(Contact.texter_id, func.count())
+            .where(Contact.campaign_id == campaign.id, Contact.needs_reply.is_(True))
+            .group_by(Contact.texter_id)
+        ).all()
+    )
+    ids = [user_id for user_id in {*texted, *holding, *replies} if user_id is not None]
     names = dict(session.execute(select(User.id, User.name).where(User.id.in_(ids))).all())
-    progress = [
-        VolunteerProgress(names[user_id], texted.get(user_id, 0), replies.get(user_id, 0))
+    found = [
+        VolunteerProgress(
+            names[user_id],
+            texted.get(user_id, 0),
+            replies.get(user_id, 0),
+            waiting_on.get(user_id, 0),
+            holding.get(user_id, 0),
+        )
         for user_id in ids
     ]
-    return sorted(progress, key=lambda v: (-v.texted, -v.replies, v.name))
+    return sorted(found, key=lambda v: (-v.texted, -v.replies, v.name))
 
 
-def hourly(session: AnySession, campaign: Campaign, since: datetime) -> list[Hour]:
-    """WINDOW_HOURS hours from `since`, each with its sends and replies (zero when quiet)."""
+# --- Sends and replies over time -------------------------------------------------------------
+
+
+def build_timeline(
+    session: AnySession, campaign: Campaign, now: datetime, zone: ZoneInfo
+) -> Timeline:
+    """Sends and replies from the campaign's first message (at most TIMELINE_DAYS back, at
+    least TIMELINE_MIN_HOURS) to now, by the hour in `zone` when that spans less than
+    HOURLY_SPAN, else by the day."""
+    earliest = now - timedelta(days=TIMELINE_DAYS)
+    first = session.scalar(select(func.min(Message.created_at)).where(in_span(campaign, earliest)))
+    shortest = now - timedelta(hours=TIMELINE_MIN_HOURS - 1)
+    start = min(as_aware(first), shortest) if first is not None else shortest
+    hourly = now - start < HOURLY_SPAN
+    local_start = zones.local(start, zone)
+    if hourly:
+        local_start = local_start.replace(minute=0, second=0, microsecond=0)
+    else:
+        local_start = local_start.replace(hour=0, minute=0, second=0, microsecond=0)
+    since = local_start.astimezone(UTC)
     hour = hour_of(session, Message.created_at).label("hour")
     rows = session.execute(
         select(hour, Message.direction, func.count())
-        .where(in_window(campaign, since))
+        .where(in_span(campaign, since))
         .group_by(hour, Message.direction)
     )
-    counts: dict[tuple[datetime, Direction], int] = {}
-    for start, direction, count in rows:
-        counts[as_utc(start), direction] = count
-    starts = [since + timedelta(hours=n) for n in range(WINDOW_HOURS)]
-    return [
-        Hour(
-            start,
-            counts.get((start, Direction.OUTBOUND), 0),
-            counts.get((start, Direction.INBOUND), 0),
+    counts: Counter[tuple[datetime | date, Direction]] = Counter()
+    for utc_hour, direction, count in rows:
+        local = as_utc(utc_hour).astimezone(zone)
+        key: datetime | date = local if hourly else local.date()
+        counts[(key, direction)] += count
+    buckets = []
+    for start_at in bucket_starts(local_start, now.astimezone(zone), hourly):
+        key = start_at if hourly else start_at.date()
+        buckets.append(
+            Bucket(start_at, counts[(key, Direction.OUTBOUND)], counts[(key, Direction.INBOUND)])
         )
-        for start in starts
-    ]
+    return Timeline(buckets, hourly, zone)
+
+
+def bucket_starts(first: datetime, last: datetime, hourly: bool) -> list[datetime]:
+    """The starts of each hour (or day) from `first` to `last`, wall-clock in their zone."""
+    starts = []
+    moment = first
+    while moment <= last:
+        starts.append(moment)
+        if hourly:  # step in UTC: a DST night has an hour twice, or not at all
+            moment = (moment.astimezone(UTC) + timedelta(hours=1)).astimezone(first.tzinfo)
+        else:
+            moment = (moment + timedelta(days=1)).replace(hour=0)
+    return starts
 
 
 def hour_of(session: AnySession, column: Any) -> Any:
@@ -345,12 +618,13 @@ def as_utc(value: datetime | str) -> datetime:
     return moment.replace(tzinfo=UTC)
 
 
-# --- The chart: geometry here, markup in the template ----------------------------------------
+# --- Charts: geometry here, markup in the template ----------------------------------------------
 
 CHART_WIDTH, CHART_HEIGHT = 720, 240
 PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, PLOT_BOTTOM = 48, 712, 12, 200
 SERIES = ("sends", "replies")
-LABEL_EVERY_HOURS = 6
+MAX_TICKS = 8
+MAX_BAR_WIDTH = 28
 
 
 @dataclass(frozen=True)
@@ -361,11 +635,12 @@ class Bar:
     y: float
     width: float
     height: float
+    label: str = ""
 
 
 @dataclass(frozen=True)
 class Tick:
-    """An x-axis label: the hour (UTC) under the bar pair at `x`."""
+    """An x-axis label: the hour or day (organization's zone) under the bar pair at `x`."""
 
     x: float
     label: str
@@ -373,11 +648,13 @@ class Tick:
 
 @dataclass(frozen=True)
 class Chart:
-    """Bars for each hour's sends and replies, side by side, scaled to the busiest hour."""
+    """Bars for each bucket's sends and replies, side by side, scaled to the busiest one."""
 
     bars: list[Bar]
     ticks: list[Tick]
     top: int  # the value at the top of the y axis
+    unit: str = "hour"
+    zone: str = "UTC"
 
     width: int = CHART_WIDTH
     height: int = CHART_HEIGHT
@@ -387,18 +664,21 @@ class Chart:
     bottom: int = PLOT_BOTTOM
 
 
-def chart(hours: list[Hour]) -> Chart:
-    """Two bars per hour (sends, then replies); an empty hour's bars have zero height."""
-    top = max([1, *(max(hour.sends, hour.replies) for hour in hours)])
-    slot = (PLOT_RIGHT - PLOT_LEFT) / max(len(hours), 1)
-    bar_width = slot * 0.4
+def chart(timeline: Timeline | None) -> Chart:
+    """Two bars per bucket (sends, then replies); an empty bucket's bars have zero height."""
+    buckets = timeline.buckets if timeline else []
+    top = max([1, *(max(bucket.sends, bucket.replies) for bucket in buckets)])
+    slot = (PLOT_RIGHT - PLOT_LEFT) / max(len(buckets), 1)
+    bar_width = min(slot * 0.4, MAX_BAR_WIDTH)
+    every = max(1, -(-len(buckets) // MAX_TICKS))
     bars, ticks = [], []
-    for n, hour in enumerate(hours):
+    for n, bucket in enumerate(buckets):
         slot_left = PLOT_LEFT + n * slot
+        label = timeline.label(bucket) if timeline else ""
         for offset, series in enumerate(SERIES):
-            value = getattr(hour, series)
+            value = getattr(bucket, series)
             height = (PLOT_BOTTOM - PLOT_TOP) * value / top
-            x = slot_left + slot * 0.1 + offset * bar_width
+            x = slot_left + (slot - 2 * bar_width) / 2 + offset * bar_width
             bars.append(
                 Bar(
                     series,
@@ -407,8 +687,60 @@ def chart(hours: list[Hour]) -> Chart:
                     round(PLOT_BOTTOM - height, 2),
                     round(bar_width, 2),
                     round(height, 2),
+                    label,
                 )
             )
-        if hour.start.hour % LABEL_EVERY_HOURS == 0:
-            ticks.append(Tick(round(slot_left + slot / 2, 2), hour.start.strftime("%H:00")))
-    return Chart(bars, ticks, top)
+        if n % every == 0 and timeline is not None:
+            short = bucket.start.strftime("%H:00" if timeline.hourly else "%b %d")
+            if timeline.hourly and bucket.start.hour == 0 or n == 0 and timeline.hourly:
+                short = bucket.start.strftime("%a %H:00")
+            ticks.append(Tick(round(slot_left + slot / 2, 2), short))
+    unit = timeline.unit if timeline else "hour"
+    zone_name = str(timeline.zone) if timeline else "UTC"
+    return Chart(bars, ticks, top, unit, zone_name)
+
+
+BAR_CHART_WIDTH = 480
+LABEL_WIDTH = 0  # labels sit above their bars, so long answers wrap on a phone
+BAR_HEIGHT, BAR_GAP = 18, 26
+
+
+@dataclass(frozen=True)
+class AnswerBar:
+    label: str
+    count: int
+    share: float  # of the question's answers
+    width: float  # of BAR_CHART_WIDTH
+    y: float
+
+
+@dataclass(frozen=True)
+class SurveyChart:
+    """A question's answers as horizontal bars, scaled to its most chosen answer."""
+
+    result: content.QuestionResult
+    bars: list[AnswerBar]
+    width: int = BAR_CHART_WIDTH
+
+    @property
+    def height(self) -> int:
+        return len(self.bars) * BAR_GAP + 4
+
+
+def survey_charts(results: list[content.QuestionResult]) -> list[SurveyChart]:
+    """One bar chart per question, in the tree's order."""
+    charts = []
+    for result in results:
+        largest = max(1, result.largest)
+        bars = [
+            AnswerBar(
+                choice.label,
+                choice.count,
+                choice.count / result.total if result.total else 0.0,
+                round(BAR_CHART_WIDTH * choice.count / largest, 2),
+                n * BAR_GAP + 2,
+            )
+            for n, choice in enumerate(result.choices)
+        ]
+        charts.append(SurveyChart(result, bars))
+    return charts

@@ -68,6 +68,10 @@ UNKNOWN_US_ZONES = (
 )
 # No initial text this close to the window's end, so a conversation does not start at closing.
 CLOSING_BUFFER = timedelta(minutes=10)
+# 47 CFR 64.1200(c)(1): nothing before 8 a.m. or after 9 p.m., the called party's local time.
+# The builder and the API keep a campaign's window inside it (`check_campaign_window`).
+FEDERAL_START_HOUR = 8
+FEDERAL_END_HOUR = 21
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # in date.weekday() order
 HOLIDAY = "holiday"
@@ -205,6 +209,95 @@ def effective_window(day: date, start_hour: int, end_hour: int, state: str = "")
         if rule is not None:
             window &= rule
     return window
+
+
+# --- A campaign's window, and what it becomes in each state ------------------------------------
+
+
+WINDOW_RULE = (
+    f"Texting hours must start at {FEDERAL_START_HOUR}:00 or later and end by "
+    f"{FEDERAL_END_HOUR}:00, the federal limits in each voter's local time, and end after "
+    "they start."
+)
+
+
+def check_campaign_window(start_hour: int, end_hour: int) -> None:
+    """:raise ValueError: (WINDOW_RULE, for the organizer) unless [start, end) is a window of
+    whole hours inside the federal 8:00-21:00."""
+    if not FEDERAL_START_HOUR <= start_hour < end_hour <= FEDERAL_END_HOUR:
+        raise ValueError(WINDOW_RULE)
+
+
+@dataclass(frozen=True)
+class DayHours:
+    """Some days of the week (or holidays) and the window texting is allowed in on them."""
+
+    days: str  # "Mon–Fri", "Sun", "Every day", "Holidays"
+    window: Window
+
+    @property
+    def text(self) -> str:
+        """ "9:00–18:00", or "no texting"."""
+        return describe_window(self.window)
+
+
+@dataclass(frozen=True)
+class StateHours:
+    """A state's effective windows for a campaign, as organizers read them."""
+
+    state: str  # a USPS code, or "" for every state without rules of its own
+    days: list[DayHours]  # in week order, holidays last
+    verified: bool
+
+
+DAY_NAMES = {
+    "mon": "Mon",
+    "tue": "Tue",
+    "wed": "Wed",
+    "thu": "Thu",
+    "fri": "Fri",
+    "sat": "Sat",
+    "sun": "Sun",
+}
+
+
+def clock(moment: timedelta) -> str:
+    minutes = int(moment.total_seconds()) // 60
+    return f"{minutes // 60}:{minutes % 60:02}"
+
+
+def describe_window(window: Window) -> str:
+    return "no texting" if window.is_closed else f"{clock(window.start)}–{clock(window.end)}"
+
+
+def state_hours(start_hour: int, end_hour: int) -> list[StateHours]:
+    """The campaign window [start_hour, end_hour) as it applies in each state with rules of its
+    own (alphabetical), then everywhere else: days with the same window grouped, holidays last.
+    The same rules `is_open` applies, read out for people."""
+    campaign = Window(timedelta(hours=start_hour), timedelta(hours=end_hour))
+    found = [StateHours("", [DayHours("Every day", campaign)], True)]
+    verified: dict[str, bool] = {}
+    for rule in state_rules():
+        verified[rule.state] = verified.get(rule.state, True) and rule.verified
+    for state in sorted(verified):
+        rules = rules_for(state)
+        days: list[DayHours] = []
+        for day in WEEKDAYS:
+            window = campaign & rules[day] if day in rules else campaign
+            if window.is_closed:
+                window = CLOSED
+            if days and days[-1].window == window:
+                first = days[-1].days.split("–")[0]
+                days[-1] = DayHours(f"{first}–{DAY_NAMES[day]}", window)
+            else:
+                days.append(DayHours(DAY_NAMES[day], window))
+        if len(days) == 1:
+            days = [DayHours("Every day", days[0].window)]
+        if HOLIDAY in rules:
+            holiday = campaign & rules[HOLIDAY]
+            days.append(DayHours("Holidays", CLOSED if holiday.is_closed else holiday))
+        found.append(StateHours(state, days, verified[state]))
+    return found
 
 
 # --- Zones and the window in each -------------------------------------------------------------

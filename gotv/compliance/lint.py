@@ -38,3 +38,8 @@ def with_opt_out_language(script: str) -> str:
     if OPT_OUT_LANGUAGE.search(script):
         return script
     return script.rstrip() + " " + OPT_OUT_SENTENCE
+
+
+def needs_opt_out_language(script: str) -> bool:
+    """True when the script does not yet tell people how to stop."""
+    return not OPT_OUT_LANGUAGE.search(script)

@@ -20,6 +20,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from json.encoder import encode_basestring
 from typing import IO, Any
 
@@ -39,10 +40,12 @@ from gotv.models import (
     Contact,
     ContactImport,
     ContactStatus,
+    Direction,
     ImportMode,
     ImportRejection,
     ImportStatus,
     Message,
+    MessageStatus,
     OptOut,
     Organization,
     User,
@@ -51,6 +54,7 @@ from gotv.models import (
 
 __all__ = [
     "UnreadableList",
+    "reimport_recent",
     "preview_rows",
     "progress",
     "receive_upload",
@@ -72,7 +76,18 @@ SNIFF_BYTES = MAX_HEADER_BYTES + 1  # the start of the file kept to read the hea
 PREVIEW_VALUE = 100
 COPY_BYTES = 1024 * 1024
 DELIMITERS = (",", "\t", ";", "|")
-COUNTERS = ("bytes_read", "rows_read", "loaded", "rejected", "duplicates", "opted_out", "excluded")
+COUNTERS = (
+    "bytes_read",
+    "rows_read",
+    "loaded",
+    "rejected",
+    "duplicates",
+    "opted_out",
+    "excluded",
+    "recent",
+)
+# The reason of a row left out by the re-texting guard starts so (`reimport_recent` finds them).
+RECENT_REASON = "texted by your organization in the last"
 FINISHED = (ImportStatus.DONE, ImportStatus.FAILED, ImportStatus.CANCELLED)
 NAME_LENGTH = 100
 NAME_CACHE_SIZE = 200_000
@@ -254,10 +269,17 @@ def preview_rows(imp: ContactImport, limit: int = 5) -> list[list[str]]:
 
 
 def start(
-    imp: ContactImport, mapping: dict[str, str], mode: ImportMode, exclude_campaign_ids: list[int]
+    imp: ContactImport,
+    mapping: dict[str, str],
+    mode: ImportMode,
+    exclude_campaign_ids: list[int],
+    include_recent: bool = False,
 ) -> None:
     """Record the mapping and options and mark the import QUEUED; the caller commits, then
     enqueues "workers.imports.import_contacts" (imp.id) on queue.IMPORT.
+
+    Numbers the organization texted within its re-texting guard are left out, unless
+    `include_recent` says the organizer wants them texted again on purpose.
 
     :raise ValueError: with a message for the organizer when the choices cannot be used.
     """
@@ -266,6 +288,7 @@ def start(
     imp.mapping = check_mapping(imp, mapping)
     imp.exclude_campaign_ids = check_exclusions(imp, exclude_campaign_ids)
     imp.mode = ImportMode(mode)
+    imp.include_recent = include_recent
     imp.status = ImportStatus.QUEUED
 
 
@@ -478,6 +501,7 @@ class Loader:
     def load(self) -> None:
         """Read the whole file and write everything, then mark DONE and commit once."""
         self.existing, self.opted_out, self.excluded = self.prepare()
+        self.recent = self.recently_texted()
         handle, reader = open_rows(self.imp)
         with handle, self.writer:
             sort_row = self.row
@@ -511,6 +535,35 @@ class Loader:
         )
         return existing, opted, excluded
 
+    def recently_texted(self) -> set[int]:
+        """The numbers the organization's other campaigns texted within its re-texting guard
+        (none when the organizer includes them on purpose, or the guard is off).
+
+        Read per campaign through `ix_message_campaign_created`, only the guard's days back.
+        """
+        imp = self.imp
+        days = 0 if imp.include_recent else self.guard_days()
+        imp.recent_days = days
+        if not days:
+            return set()
+        campaigns = select(Campaign.id).where(
+            Campaign.organization_id == imp.organization_id, Campaign.id != imp.campaign_id
+        )
+        return cells(
+            select(Message.to_number)
+            .where(
+                Message.campaign_id.in_(campaigns),
+                Message.created_at >= utcnow() - timedelta(days=days),
+                Message.direction == Direction.OUTBOUND,
+                Message.status != MessageStatus.REFUSED,
+            )
+            .distinct()
+        )
+
+    def guard_days(self) -> int:
+        organization = db.session.get(Organization, self.imp.organization_id)
+        return organization.retext_guard_days if organization is not None else 0
+
     def row(self, line: int, row: list[str]) -> None:
         """Sort one CSV record into a contact or a rejection (blank records are skipped)."""
         values = list(map(str.strip, row))
@@ -543,6 +596,8 @@ class Loader:
             return "duplicates", "already in campaign"
         if number in self.excluded:
             return "excluded", "in an excluded campaign"
+        if number in self.recent:
+            return "recent", f"{RECENT_REASON} {self.imp.recent_days} days"
         return "", ""
 
     def reject(self, line: int, row: list[str], counter: str, reason: str) -> None:
@@ -616,8 +671,74 @@ class Loader:
         if campaign is not None:
             names = {name for _, name in self.custom}
             campaign.custom_field_names = sorted(set(campaign.custom_field_names) | names)
+            campaign.list_columns = merged_columns(campaign.list_columns or [], file_columns(imp))
         db.session.commit()
         remove_file(imp.file_path)
+
+
+def file_columns(imp: ContactImport) -> list[dict[str, str]]:
+    """The import's columns in the file's order, each {"header": its name in the file} with
+    the standard "field" it was mapped to, or the "custom" merge tag it is kept as."""
+    field_of = {header: field for field, header in imp.mapping.items()}
+    custom = dict(custom_columns(imp))
+    columns = []
+    for position, header in enumerate(imp.headers):
+        if header in field_of:
+            columns.append({"header": header, "field": field_of[header]})
+        elif position in custom:
+            columns.append({"header": header, "custom": custom[position]})
+    return columns
+
+
+def merged_columns(
+    known: list[dict[str, str]], added: list[dict[str, str]]
+) -> list[dict[str, str]]:
+    """A campaign's list columns after another upload: the earlier ones, then the new file's
+    columns under headers not seen yet (ignoring case), in its order."""
+    seen = {column["header"].casefold() for column in known}
+    return known + [column for column in added if column["header"].casefold() not in seen]
+
+
+def reimport_recent(imp: ContactImport, user: User, upload_dir: str) -> ContactImport | None:
+    """A new import of the rows `imp` left out because the organization texted them recently,
+    started with `include_recent` (the organizer means to text them again); None when there
+    were none. Added and flushed, QUEUED: the caller commits, then enqueues it.
+
+    The rows come from the import's rejections (the original file is gone), written out as a
+    UTF-8 CSV under the same headers, with the same mapping.
+    """
+    rows = db.session.scalars(
+        select(ImportRejection.row)
+        .where(
+            ImportRejection.import_id == imp.id,
+            ImportRejection.reason.startswith(RECENT_REASON),
+        )
+        .order_by(ImportRejection.line)
+    ).all()
+    if not rows:
+        return None
+    os.makedirs(upload_dir, exist_ok=True)
+    path = os.path.join(upload_dir, f"{uuid.uuid4().hex}.upload")
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(imp.headers)
+        writer.writerows(rows)
+    again = ContactImport(
+        organization_id=imp.organization_id,
+        campaign_id=imp.campaign_id,
+        user_id=user.id,
+        filename=f"{imp.filename} (texted recently)"[:255],
+        file_path=path,
+        file_size=os.path.getsize(path),
+        encoding="utf-8",
+        delimiter=",",
+        headers=list(imp.headers),
+        mapping=dict(imp.mapping),
+    )
+    db.session.add(again)
+    db.session.flush()
+    start(again, dict(imp.mapping), ImportMode.APPEND, list(imp.exclude_campaign_ids), True)
+    return again
 
 
 def tuple_getter(positions: list[int]) -> Callable[[list[str]], tuple[str, ...]]:

@@ -1,3 +1,4 @@
+import contextlib
 import logging
 from logging.config import fileConfig
 
@@ -99,8 +100,29 @@ def run_migrations_online():
             **conf_args
         )
 
-        with context.begin_transaction():
-            context.run_migrations()
+        with foreign_keys_off_on_sqlite(connection):
+            with context.begin_transaction():
+                context.run_migrations()
+
+
+@contextlib.contextmanager
+def foreign_keys_off_on_sqlite(connection):
+    """SQLite's batch migrations copy a table, drop it and rename the copy: with foreign keys
+    enforced, dropping a table that other rows reference fails. Alembic's advice: turn them
+    off for the migration (outside any transaction, where the PRAGMA takes effect), then
+    check every reference still holds and turn them back on."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    driver = connection.connection.driver_connection
+    driver.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+        broken = driver.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
+    finally:
+        driver.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

@@ -8,7 +8,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from gotv.api import tokens
@@ -25,6 +25,13 @@ class ScopesField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
+def at_least_one_scope(_form: FlaskForm, field: SelectMultipleField) -> None:
+    """Any non-empty set of scopes. (Not DataRequired: that marks every checkbox `required`,
+    and a browser then refuses the form unless every scope is ticked.)"""
+    if not field.data:
+        raise ValidationError("Choose at least one scope.")
+
+
 class TokenForm(FlaskForm):
     name = StringField(
         "Name (what uses it)", validators=[DataRequired(), Length(max=tokens.NAME_LENGTH)]
@@ -32,7 +39,7 @@ class TokenForm(FlaskForm):
     scopes = ScopesField(
         "What it may do",
         choices=[SelectChoice(scope, f"{scope}: {text}") for scope, text in tokens.SCOPES.items()],
-        validators=[DataRequired(message="Choose at least one scope.")],
+        validators=[at_least_one_scope],
     )
 
 

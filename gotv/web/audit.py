@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
@@ -38,3 +38,29 @@ def index() -> ResponseReturnValue:
         filters=filters,
         first_page=before is None,
     )
+
+
+def link(ref: audit.Ref) -> str | None:
+    """Where a thing named in an entry is shown, if anywhere."""
+    kind, ref_id = ref.kind, ref.id
+    if kind == "campaign" and ref_id is not None:
+        return url_for("campaigns.show", campaign_id=ref_id)
+    if kind in ("question", "choice") and ref_id is not None and ref.campaign_id is not None:
+        return url_for("campaigns.show", campaign_id=ref.campaign_id, _anchor=f"{kind}-{ref_id}")
+    if kind == "contact" and ref_id is not None:
+        return url_for("review.conversation", contact_id=ref_id)
+    if kind == "user" and ref_id is not None:
+        return url_for("audit.index", user=ref_id)
+    if kind == "tag":
+        return url_for("content.tags")
+    if kind == "import" and ref_id is not None and ref.campaign_id is not None:
+        return url_for("imports.show", campaign_id=ref.campaign_id, import_id=ref_id)
+    if kind == "number" and ref.name:
+        return url_for("review.index", who=ref.name)
+    return None
+
+
+@bp.app_context_processor
+def audit_helpers() -> dict[str, object]:
+    """Jinja globals: audit_link(ref) for the things an entry names."""
+    return {"audit_link": link, "is_ref": lambda part: isinstance(part, audit.Ref)}

@@ -1,50 +1,39 @@
-"""Organizers: create campaigns, upload voter lists, write the script, launch."""
+"""Organizers: create campaigns and build them section by section (web/builder.py), launch,
+and read their dashboards."""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
-    current_app,
     flash,
     jsonify,
     redirect,
     render_template,
+    request,
     url_for,
 )
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from sqlalchemy import func, select
+from sqlalchemy import select
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange
 
+from gotv.campaigns import builder as rules
 from gotv.campaigns import dashboard
-from gotv.compliance import lint, optouts
+from gotv.compliance import hours, lint
 from gotv.db import db
-from gotv.models import (
-    Campaign,
-    CampaignStatus,
-    Contact,
-    ContactImport,
-    ContactStatus,
-    Message,
-    MessageStatus,
-    Sender,
-)
-from gotv.people import audit
-from gotv.texting import assignment, segments, texts
+from gotv.models import Campaign, CampaignStatus
+from gotv.people import audit, zones
+from gotv.texting import assignment, texts
 from gotv.texting import senders as sending
+from gotv.web import builder
 from gotv.web.auth import get_owned, organizer_required
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
-
-FILTERED_BY_CARRIER = 30007
-RECENT_IMPORTS = 5
-# Enough contacts to catch the odd "Zoë" in a list, few enough to render on every page view.
-SAMPLE_SIZE = 200
 
 
 class CampaignForm(FlaskForm):
@@ -114,51 +103,88 @@ def create() -> ResponseReturnValue:
 @bp.get("/<int:campaign_id>")
 @organizer_required
 def show(campaign_id: int) -> ResponseReturnValue:
-    campaign = get_owned(Campaign, campaign_id)
-    return render_template(
-        "campaigns/show.html",
-        campaign=campaign,
-        counts=campaign_counts(campaign),
-        script_form=ScriptForm(script=campaign.script),
-        upload_form=UploadForm(),
-        status_form=StatusForm(status=campaign.status.value),
-        merge_fields=texts.STANDARD_MERGE_FIELDS + tuple(campaign.custom_field_names),
-        script_warnings=lint.warnings(campaign.script, campaign.organization.name),
-        append_form=AppendOptOutForm(),
-        filtered=filtered_count(campaign),
-        recent_imports=recent_imports(campaign),
-        cost=script_report(campaign),
-        smart_form=SmartEncodingForm(smart_encoding=campaign.smart_encoding),
-        describe_risk=segments.describe,
-        sender_form=sender_form(campaign),
-        batch_form=BatchSettingsForm(obj=campaign),
-        zone_form=TimeZoneForm(obj=campaign),
-    )
+    """The campaign builder: its sections, each with a completion mark, saved in place."""
+    return builder.render_page(get_owned(Campaign, campaign_id))
 
 
 @bp.get("/<int:campaign_id>/dashboard")
 @organizer_required
 def show_dashboard(campaign_id: int) -> ResponseReturnValue:
-    """The campaign's live numbers, breakdowns and chart; dashboard.js keeps the totals fresh."""
+    """The campaign's live numbers, breakdowns and charts; dashboard.js keeps them fresh."""
     campaign = get_owned(Campaign, campaign_id)
-    board = dashboard.build(db.session, campaign)
+    zone = organization_zone()
+    board = dashboard.build(db.session, campaign, zone=zone)
     return render_template(
         "campaigns/dashboard.html",
         campaign=campaign,
         board=board,
-        chart=dashboard.chart(board.hours),
-        window_hours=dashboard.WINDOW_HOURS,
+        chart=dashboard.chart(board.timeline),
+        survey_charts=dashboard.survey_charts(board.survey),
+        meanings=dashboard.MEANINGS,
     )
 
 
 @bp.get("/<int:campaign_id>/dashboard.json")
 @organizer_required
 def dashboard_json(campaign_id: int) -> ResponseReturnValue:
-    """The dashboard's numbers, for the page to poll."""
+    """The dashboard's live numbers, for the page to poll."""
     campaign = get_owned(Campaign, campaign_id)
-    response = jsonify(dashboard.build(db.session, campaign).as_json())
+    live = dashboard.live(db.session, campaign)
+    response = jsonify(live.as_json(organization_zone()))
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def organization_zone() -> ZoneInfo:
+    return zones.organization_zone(current_user.organization)
+
+
+# --- Saving the builder's sections ---------------------------------------------------------
+
+
+@bp.post("/<int:campaign_id>/name")
+@organizer_required
+def rename(campaign_id: int) -> ResponseReturnValue:
+    campaign = get_owned(Campaign, campaign_id)
+    form = CampaignForm()
+    if not form.validate_on_submit():
+        return builder.refused(
+            campaign, "basics", "A campaign needs a name of up to 200 characters.", "name"
+        )
+    old, campaign.name = campaign.name, (form.name.data or "").strip()
+    audit.record(
+        campaign.organization_id,
+        "campaign_renamed",
+        f"campaign {campaign.id}",
+        current_user.id,
+        old=old,
+        new=campaign.name,
+    )
+    db.session.commit()
+    return builder.saved(campaign, "basics", "Name saved.")
+
+
+@bp.post("/<int:campaign_id>/sender")
+@organizer_required
+def save_sender(campaign_id: int) -> ResponseReturnValue:
+    """Choose the sender for the campaign's texts queued from now on."""
+    campaign = get_owned(Campaign, campaign_id)
+    form = sender_form(campaign)
+    if not form.validate_on_submit():
+        return builder.refused(campaign, "sender", "Choose one of the organization's senders.")
+    campaign.sender_id = form.sender_id.data or None
+    audit.record(
+        campaign.organization_id,
+        "campaign_sender_changed",
+        f"campaign {campaign.id}",
+        current_user.id,
+        sender_id=campaign.sender_id,
+        sender=campaign.sender.address if campaign.sender else "the default sender",
+    )
+    db.session.commit()
+    return builder.saved(
+        campaign, "sender", "Sender saved: texts queued from now on go out from it."
+    )
 
 
 class SenderChoiceForm(FlaskForm):
@@ -169,143 +195,42 @@ def sender_form(campaign: Campaign) -> SenderChoiceForm:
     """The campaign's sender choice: one of the organization's senders, or the instance's
     default sender (0) for an organization without a Twilio account of its own."""
     form = SenderChoiceForm(sender_id=campaign.sender_id or 0)
-    senders = db.session.scalars(
-        select(Sender).where(Sender.organization_id == campaign.organization_id).order_by(Sender.id)
-    )
     default = [] if sending.own_account(campaign.organization_id) else [(0, "The default sender")]
     form.sender_id.choices = default + [
-        (sender.id, f"{sender.address} {sender.label}".strip()) for sender in senders
+        (sender.id, f"{sender.address} {sender.label}".strip())
+        for sender in builder.organization_senders(campaign.organization_id)
     ]
     return form
-
-
-@bp.post("/<int:campaign_id>/sender")
-@organizer_required
-def save_sender(campaign_id: int) -> ResponseReturnValue:
-    """Choose the sender for the campaign's texts queued from now on."""
-    campaign = get_owned(Campaign, campaign_id)
-    form = sender_form(campaign)
-    if form.validate_on_submit():
-        campaign.sender_id = form.sender_id.data or None
-        audit.record(
-            campaign.organization_id,
-            "campaign_sender_changed",
-            f"campaign {campaign.id}",
-            current_user.id,
-            sender_id=campaign.sender_id,
-        )
-        db.session.commit()
-        flash("Sender saved: texts queued from now on go out from it.", "success")
-    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-
-
-def script_report(campaign: Campaign) -> segments.ScriptReport:
-    """The script rendered for a sample of the contacts not yet texted, counted and priced.
-
-    The organizer viewing the page stands in for the volunteer in {texter_name}.
-    """
-    return segments.report(
-        campaign.script,
-        sample_contacts(campaign),
-        current_user,
-        smart_encoding=campaign.smart_encoding,
-        recipients=untexted_count(campaign),
-        price_per_segment=price_per_segment(),
-    )
-
-
-def price_per_segment() -> Decimal:
-    """The deployment's PRICE_PER_SEGMENT, else Twilio's US list price."""
-    return Decimal(str(current_app.config.get("PRICE_PER_SEGMENT", segments.US_PRICE_PER_SEGMENT)))
-
-
-def sample_contacts(campaign: Campaign) -> list[Contact]:
-    """Up to SAMPLE_SIZE contacts not yet texted, in list order."""
-    return list(
-        db.session.scalars(
-            select(Contact)
-            .where(Contact.campaign_id == campaign.id, Contact.status == ContactStatus.NEW)
-            .order_by(Contact.id)
-            .limit(SAMPLE_SIZE)
-        )
-    )
-
-
-def untexted_count(campaign: Campaign) -> int:
-    """Contacts still to get the initial text: not texted, not opted out, not blocked."""
-    return (
-        db.session.scalar(
-            select(func.count())
-            .select_from(Contact)
-            .where(
-                Contact.campaign_id == campaign.id,
-                Contact.status == ContactStatus.NEW,
-                optouts.may_be_texted(campaign.organization_id, Contact.cell),
-            )
-        )
-        or 0
-    )
-
-
-def recent_imports(campaign: Campaign) -> list[ContactImport]:
-    """The campaign's latest list uploads, newest first."""
-    return list(
-        db.session.scalars(
-            select(ContactImport)
-            .where(ContactImport.campaign_id == campaign.id)
-            .order_by(ContactImport.created_at.desc(), ContactImport.id.desc())
-            .limit(RECENT_IMPORTS)
-        )
-    )
-
-
-def filtered_count(campaign: Campaign) -> int:
-    """Messages carriers filtered as spam (30007): the organizer must review the script."""
-    return (
-        db.session.scalar(
-            select(func.count())
-            .select_from(Message)
-            .where(Message.campaign_id == campaign.id, Message.error_code == FILTERED_BY_CARRIER)
-        )
-        or 0
-    )
-
-
-def campaign_counts(campaign: Campaign) -> dict[str, int]:
-    """Contacts, texted, and messages by direction for the campaign page.
-
-    Message counts come from the triggers' tally: every message not received is outbound.
-    """
-    contacts, texted = dashboard.contact_counts(db.session, campaign)
-    by_status = dashboard.tally(db.session, campaign)
-    replies = by_status.get(MessageStatus.RECEIVED.value, 0)
-    return {
-        "contacts": contacts,
-        "texted": texted,
-        "sent": sum(by_status.values()) - replies,
-        "replies": replies,
-    }
 
 
 @bp.post("/<int:campaign_id>/script")
 @organizer_required
 def save_script(campaign_id: int) -> ResponseReturnValue:
+    """Save the first message. A refused one is kept as typed (the page is not reloaded, or is
+    rendered again with it), never replaced by the saved script."""
     campaign = get_owned(Campaign, campaign_id)
     form = ScriptForm()
     if not form.validate_on_submit():
-        flash("The script cannot be empty or longer than 1,600 characters.", "error")
-        return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+        return builder.refused(
+            campaign,
+            "message",
+            "The first message cannot be empty or longer than 1,600 characters.",
+            "script",
+        )
     script = form.script.data or ""
     unknown = texts.unknown_merge_fields(script, campaign.custom_field_names)
     if unknown:
         names = ", ".join("{" + name + "}" for name in unknown)
-        flash(f"The script uses merge fields this list does not have: {names}", "error")
-        return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+        return builder.refused(
+            campaign,
+            "message",
+            f"The script uses merge fields this list does not have: {names}.",
+            "script",
+        )
     campaign.script = script
     audit_script(campaign)
     db.session.commit()
-    flash("Script saved.", "success")
-    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    return builder.saved(campaign, "message", "Script saved.", redraw=("launch",))
 
 
 def audit_script(campaign: Campaign) -> None:
@@ -322,12 +247,66 @@ def audit_script(campaign: Campaign) -> None:
 @organizer_required
 def append_opt_out_language(campaign_id: int) -> ResponseReturnValue:
     campaign = get_owned(Campaign, campaign_id)
-    if AppendOptOutForm().validate_on_submit():
-        campaign.script = lint.with_opt_out_language(campaign.script)
-        audit_script(campaign)
-        db.session.commit()
-        flash("Added opt-out language to the script.", "success")
-    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    if not AppendOptOutForm().validate_on_submit():
+        return builder.refused(campaign, "message", "The form expired: reload the page.")
+    campaign.script = lint.with_opt_out_language(campaign.script)
+    audit_script(campaign)
+    db.session.commit()
+    return builder.saved(
+        campaign,
+        "message",
+        "Added opt-out language to the script.",
+        redraw=("launch",),
+        fields={"script": campaign.script},
+    )
+
+
+class HoursForm(FlaskForm):
+    start_hour = IntegerField(
+        "From", validators=[NumberRange(hours.FEDERAL_START_HOUR, hours.FEDERAL_END_HOUR)]
+    )
+    end_hour = IntegerField(
+        "Until", validators=[NumberRange(hours.FEDERAL_START_HOUR, hours.FEDERAL_END_HOUR)]
+    )
+
+
+@bp.post("/<int:campaign_id>/hours")
+@organizer_required
+def save_hours(campaign_id: int) -> ResponseReturnValue:
+    """The campaign's texting hours in each voter's local time, inside the federal limits;
+    the state rules narrow them further for their residents."""
+    campaign = get_owned(Campaign, campaign_id)
+    form = HoursForm()
+    start, end = form.start_hour.data, form.end_hour.data
+    try:
+        if not form.validate_on_submit() or start is None or end is None:
+            raise ValueError(hours.WINDOW_RULE)
+        rules.set_hours(campaign, start, end, current_user.id)
+    except ValueError as error:
+        return builder.refused(campaign, "hours", str(error), "start_hour")
+    db.session.commit()
+    return builder.saved(
+        campaign, "hours", f"Texting hours saved: {start}:00–{end}:00 in each voter's local time."
+    )
+
+
+@bp.get("/<int:campaign_id>/hours/preview")
+@organizer_required
+def preview_hours(campaign_id: int) -> ResponseReturnValue:
+    """The per-state table for hours not yet saved (the page shows it as they change)."""
+    campaign = get_owned(Campaign, campaign_id)
+    start = request.args.get("start_hour", campaign.window_start_hour, type=int)
+    end = request.args.get("end_hour", campaign.window_end_hour, type=int)
+    try:
+        hours.check_campaign_window(start, end)
+    except ValueError as error:
+        return jsonify(ok=False, message=str(error)), 422
+    table = render_template(
+        "campaigns/builder/_state_hours.html",
+        state_hours=hours.state_hours(start, end),
+        list_states=builder.list_states(campaign),
+    )
+    return jsonify(ok=True, html=table)
 
 
 @bp.post("/<int:campaign_id>/status")
@@ -335,30 +314,28 @@ def append_opt_out_language(campaign_id: int) -> ResponseReturnValue:
 def change_status(campaign_id: int) -> ResponseReturnValue:
     campaign = get_owned(Campaign, campaign_id)
     form = StatusForm()
-    if form.validate_on_submit():
-        new_status = CampaignStatus(form.status.data)
-        if campaign.deleted_at is not None:
-            flash("This campaign is deleted: restore it first.", "error")
-        elif new_status == CampaignStatus.ACTIVE and not campaign.script.strip():
-            flash("Write a script before launching.", "error")
-        elif new_status == CampaignStatus.ACTIVE and (
-            refusal := sending.launch_refusal(
-                campaign.organization_id, campaign.sender.address if campaign.sender else ""
-            )
-        ):
-            flash(refusal, "error")
-        else:
-            campaign.status = new_status
-            audit.record(
-                campaign.organization_id,
-                "campaign_status_changed",
-                f"campaign {campaign.id}",
-                current_user.id,
-                status=new_status.value,
-            )
-            db.session.commit()
-            flash(f"Campaign is now {new_status.value}.", "success")
-    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    if not form.validate_on_submit():
+        return builder.refused(campaign, "launch", "Choose a status.")
+    new_status = CampaignStatus(form.status.data)
+    if new_status == CampaignStatus.ACTIVE:
+        unknown = texts.unknown_merge_fields(campaign.script, campaign.custom_field_names)
+        blockers = rules.launch_blockers(campaign, unknown)
+        if blockers:
+            return builder.refused(campaign, "launch", "Not launched: " + " ".join(blockers))
+    elif campaign.deleted_at is not None:
+        return builder.refused(campaign, "launch", "This campaign is deleted: restore it first.")
+    campaign.status = new_status
+    audit.record(
+        campaign.organization_id,
+        "campaign_status_changed",
+        f"campaign {campaign.id}",
+        current_user.id,
+        status=new_status.value,
+    )
+    db.session.commit()
+    return builder.saved(
+        campaign, "launch", f"Campaign is now {new_status.value}.", redraw=("launch",)
+    )
 
 
 @bp.post("/<int:campaign_id>/smart-encoding")
@@ -366,18 +343,23 @@ def change_status(campaign_id: int) -> ResponseReturnValue:
 def save_smart_encoding(campaign_id: int) -> ResponseReturnValue:
     campaign = get_owned(Campaign, campaign_id)
     form = SmartEncodingForm()
-    if form.validate_on_submit():
-        campaign.smart_encoding = bool(form.smart_encoding.data)
-        audit.record(
-            campaign.organization_id,
-            "smart_encoding_changed",
-            f"campaign {campaign.id}",
-            current_user.id,
-            smart_encoding=campaign.smart_encoding,
-        )
-        db.session.commit()
-        flash(f"Smart Encoding is {'on' if campaign.smart_encoding else 'off'}.", "success")
-    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    if not form.validate_on_submit():
+        return builder.refused(campaign, "message", "The form expired: reload the page.")
+    campaign.smart_encoding = bool(form.smart_encoding.data)
+    audit.record(
+        campaign.organization_id,
+        "smart_encoding_changed",
+        f"campaign {campaign.id}",
+        current_user.id,
+        smart_encoding=campaign.smart_encoding,
+    )
+    db.session.commit()
+    return builder.saved(
+        campaign,
+        "message",
+        f"Smart Encoding is {'on' if campaign.smart_encoding else 'off'}.",
+        redraw=("message",),
+    )
 
 
 @bp.post("/<int:campaign_id>/batches")
@@ -386,15 +368,27 @@ def save_batch_settings(campaign_id: int) -> ResponseReturnValue:
     """How volunteers take contacts: batch size, batches while replies wait, idle release."""
     campaign = get_owned(Campaign, campaign_id)
     form = BatchSettingsForm()
-    if form.validate_on_submit():
-        campaign.batch_size = form.batch_size.data or campaign.batch_size
-        campaign.batch_while_replies_wait = bool(form.batch_while_replies_wait.data)
-        campaign.release_after_minutes = form.release_after_minutes.data or 60
-        db.session.commit()
-        flash("Batch settings saved.", "success")
-    else:
-        flash("Batches hold 1 to 1,000 contacts; idle release is 5 to 1,440 minutes.", "error")
-    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    if not form.validate_on_submit():
+        return builder.refused(
+            campaign,
+            "basics",
+            "Batches hold 1 to 1,000 contacts; idle release is 5 to 1,440 minutes.",
+            "batch_size",
+        )
+    campaign.batch_size = form.batch_size.data or campaign.batch_size
+    campaign.batch_while_replies_wait = bool(form.batch_while_replies_wait.data)
+    campaign.release_after_minutes = form.release_after_minutes.data or 60
+    audit.record(
+        campaign.organization_id,
+        "batch_settings_changed",
+        f"campaign {campaign.id}",
+        current_user.id,
+        batch_size=campaign.batch_size,
+        batch_while_replies_wait=campaign.batch_while_replies_wait,
+        release_after_minutes=campaign.release_after_minutes,
+    )
+    db.session.commit()
+    return builder.saved(campaign, "basics", "Batch settings saved.")
 
 
 @bp.post("/<int:campaign_id>/time-zones")
@@ -403,20 +397,19 @@ def save_time_zones(campaign_id: int) -> ResponseReturnValue:
     """Whether quiet hours follow the ZIP's time zone alone, or also the area code's (audited)."""
     campaign = get_owned(Campaign, campaign_id)
     form = TimeZoneForm()
-    if form.validate_on_submit():
-        campaign.trust_zip_alone = bool(form.trust_zip_alone.data)
-        audit.record(
-            campaign.organization_id,
-            "time_zone_rule_changed",
-            f"campaign {campaign.id}",
-            current_user.id,
-            trust_zip_alone=campaign.trust_zip_alone,
-        )
-        db.session.commit()
-        if campaign.trust_zip_alone:
-            flash("Texts now follow each voter's ZIP code alone for the time zone.", "success")
-        else:
-            flash(
-                "Texts wait until it is allowed in both the ZIP's and the phone's zone.", "success"
-            )
-    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    if not form.validate_on_submit():
+        return builder.refused(campaign, "hours", "The form expired: reload the page.")
+    campaign.trust_zip_alone = bool(form.trust_zip_alone.data)
+    audit.record(
+        campaign.organization_id,
+        "time_zone_rule_changed",
+        f"campaign {campaign.id}",
+        current_user.id,
+        trust_zip_alone=campaign.trust_zip_alone,
+    )
+    db.session.commit()
+    if campaign.trust_zip_alone:
+        message = "Texts now follow each voter's ZIP code alone for the time zone."
+    else:
+        message = "Texts wait until it is allowed in both the ZIP's and the phone's zone."
+    return builder.saved(campaign, "hours", message)

@@ -1,21 +1,24 @@
-"""Organizers: download a campaign's contacts or messages as CSV, streamed and audited.
+"""Organizers: download a campaign's contacts, messages, or VAN's bulk-upload files as CSV,
+streamed and audited.
 
 The view writes the audit entry and commits before the first byte; the rows are read by the
 generator, inside the request context that `stream_with_context` keeps open while the response
-is sent, so a million rows never sit in memory.
+is sent, so a million rows never sit in memory. Times are in the organization's zone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, stream_with_context
+from flask import Blueprint, Response, flash, redirect, stream_with_context, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from gotv.db import db
 from gotv.lists import exports
 from gotv.models import Campaign
-from gotv.people import audit
+from gotv.people import audit, zones
 from gotv.web.auth import get_owned, organizer_required
 
 bp = Blueprint("exports", __name__, url_prefix="/campaigns/<int:campaign_id>/export")
@@ -46,19 +49,24 @@ def audit_export(campaign: Campaign, what: str) -> None:
     db.session.commit()
 
 
+def zone() -> ZoneInfo:
+    return zones.organization_zone(current_user.organization)
+
+
 @bp.get("/contacts.csv")
 @organizer_required
 def contacts(campaign_id: int) -> Response:
-    """Every contact of the campaign: status, volunteer, opt-out date, last reply, own fields."""
+    """Every contact of the campaign: the list's own columns as uploaded, then status,
+    volunteer, opt-out date, last reply, tags, the path through the script and each answer."""
     campaign = get_owned(Campaign, campaign_id)
     audit_export(campaign, "contacts")
+    organization_zone = zone()
 
     def lines() -> Iterator[str]:
         owned = db.session.get(Campaign, campaign_id)
         if owned is not None:
-            yield from exports.csv_chunks(
-                exports.contacts_header(owned), exports.contact_rows(owned)
-            )
+            export = exports.ContactsExport.of(owned, organization_zone)
+            yield from exports.csv_chunks(export.header, export.rows())
 
     return csv_download(f"contacts-campaign-{campaign_id}.csv", lines)
 
@@ -69,10 +77,56 @@ def messages(campaign_id: int) -> Response:
     """Every message of the campaign, oldest first."""
     campaign = get_owned(Campaign, campaign_id)
     audit_export(campaign, "messages")
+    organization_zone = zone()
 
     def lines() -> Iterator[str]:
         owned = db.session.get(Campaign, campaign_id)
         if owned is not None:
-            yield from exports.csv_chunks(exports.MESSAGE_COLUMNS, exports.message_rows(owned))
+            yield from exports.csv_chunks(
+                exports.MESSAGE_COLUMNS, exports.message_rows(owned, organization_zone)
+            )
 
     return csv_download(f"messages-campaign-{campaign_id}.csv", lines)
+
+
+@bp.get("/van-survey-responses.csv")
+@organizer_required
+def van_responses(campaign_id: int) -> ResponseReturnValue:
+    """For VAN's bulk upload: each texted contact's VANID, contact result and answers."""
+    campaign = get_owned(Campaign, campaign_id)
+    try:
+        exports.van_id_field(campaign)
+    except exports.NoVanId as error:
+        flash(str(error), "error")
+        return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    audit_export(campaign, "van_survey_responses")
+    organization_zone = zone()
+
+    def lines() -> Iterator[str]:
+        owned = db.session.get(Campaign, campaign_id)
+        if owned is not None:
+            yield from exports.csv_chunks(
+                exports.van_responses_header(owned),
+                exports.van_response_rows(owned, organization_zone),
+            )
+
+    return csv_download(f"van-survey-responses-campaign-{campaign_id}.csv", lines)
+
+
+@bp.get("/van-do-not-text.csv")
+@organizer_required
+def van_do_not_text(campaign_id: int) -> Response:
+    """For VAN: the campaign's people who opted out or cannot get texts, by VANID and phone."""
+    campaign = get_owned(Campaign, campaign_id)
+    audit_export(campaign, "van_do_not_text")
+    organization_zone = zone()
+
+    def lines() -> Iterator[str]:
+        owned = db.session.get(Campaign, campaign_id)
+        if owned is not None:
+            yield from exports.csv_chunks(
+                exports.VAN_DO_NOT_TEXT_COLUMNS,
+                exports.van_do_not_text_rows(owned, organization_zone),
+            )
+
+    return csv_download(f"van-do-not-text-campaign-{campaign_id}.csv", lines)

@@ -24,7 +24,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import RadioField, SelectField, SelectMultipleField
+from wtforms import BooleanField, RadioField, SelectField, SelectMultipleField
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -70,6 +70,7 @@ class MappingForm(FlaskForm):
         default=ImportMode.APPEND.value,
     )
     exclude = CheckboxesField("Leave out numbers already in these campaigns", coerce=int)
+    include_recent = BooleanField("Include them: text these people again on purpose")
 
     FIELDS = ("cell", "first_name", "last_name", "zip")
 
@@ -118,6 +119,7 @@ def mapping_form(imp: ContactImport) -> MappingForm:
             **{name: imp.mapping.get(name, "") for name in MappingForm.FIELDS},
             "mode": imp.mode.value,
             "exclude": list(imp.exclude_campaign_ids),
+            "include_recent": imp.include_recent,
         }
     )
     form.offer(imp, other_campaigns(imp))
@@ -188,14 +190,16 @@ def imp_campaign(imp: ContactImport) -> Campaign:
 
 
 def render_mapping(imp: ContactImport, form: MappingForm, status: int = 200) -> ResponseReturnValue:
+    campaign = imp_campaign(imp)
     return (
         render_template(
             "imports/mapping.html",
             imp=imp,
-            campaign=imp_campaign(imp),
+            campaign=campaign,
             form=form,
             preview=imports.preview_rows(imp),
             not_in_file=NOT_IN_FILE,
+            guard_days=campaign.organization.retext_guard_days,
         ),
         status,
     )
@@ -215,7 +219,11 @@ def start(campaign_id: int, import_id: int) -> ResponseReturnValue:
         return render_mapping(imp, form, 400)
     try:
         imports.start(
-            imp, form.mapping(), ImportMode(form.mode.data), list(form.exclude.data or [])
+            imp,
+            form.mapping(),
+            ImportMode(form.mode.data),
+            list(form.exclude.data or []),
+            include_recent=bool(form.include_recent.data),
         )
     except ValueError as error:
         flash(f"That cannot be imported yet: {error}.", "error")
@@ -223,6 +231,32 @@ def start(campaign_id: int, import_id: int) -> ResponseReturnValue:
     db.session.commit()
     queue.enqueue_import(imp.id, imp.organization_id)
     return redirect(import_url(imp))
+
+
+@bp.post("/<int:import_id>/include-recent")
+@organizer_required
+def include_recent(campaign_id: int, import_id: int) -> ResponseReturnValue:
+    """Load, on purpose, the rows an import left out because they were texted recently."""
+    imp = get_import(campaign_id, import_id)
+    if not CancelForm().validate_on_submit() or imp.status != ImportStatus.DONE:
+        flash("Only a finished import's left-out rows can be added.", "error")
+        return redirect(import_url(imp))
+    again = imports.reimport_recent(imp, current_user, current_app.config["UPLOAD_DIR"])
+    if again is None:
+        flash("This import left nobody out for being texted recently.", "error")
+        return redirect(import_url(imp))
+    audit.record(
+        imp.organization_id,
+        "recently_texted_included",
+        f"import {again.id}",
+        current_user.id,
+        campaign_id=campaign_id,
+        from_import_id=imp.id,
+        rows=imp.recent,
+    )
+    db.session.commit()
+    queue.enqueue_import(again.id)
+    return redirect(import_url(again))
 
 
 @bp.get("/<int:import_id>.json")

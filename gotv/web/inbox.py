@@ -41,6 +41,7 @@ from wtforms import BooleanField, HiddenField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from gotv import ids
+from gotv.campaigns import content
 from gotv.compliance import optouts
 from gotv.db import db, execute_core
 from gotv.edge import queue, sms
@@ -638,6 +639,7 @@ def conversation(contact_id: int) -> ResponseReturnValue:
         idempotency_key=new_key(),
         next_id=next_id,
         previous_id=previous_id,
+        draft=follow_up_draft(contact, request.args.get("script", type=int)),
     )
     if reading:
         # After rendering: a commit expires every row the page shows (each would be loaded
@@ -693,6 +695,15 @@ _CONVERSATION_PAGE = (
     .options(contains_eager(Contact.campaign))
     .where(Contact.id == bindparam("contact"))
 )
+
+
+def follow_up_draft(contact: Contact, choice_id: int | None) -> str:
+    """The script after an answer just recorded (`?script=` its choice id, as the answer form
+    redirects without JavaScript), filled in for the reply box; "" for none."""
+    if not choice_id:
+        return ""
+    wordings = content.follow_up(content.survey(contact.campaign), choice_id, contact, current_user)
+    return wordings[0] if wordings else ""
 
 
 def mark_read(contact: Contact) -> None:

@@ -27,7 +27,7 @@ from gotv.compliance import optouts
 from gotv.db import db
 from gotv.lists import contacts, exports
 from gotv.models import OptOut
-from gotv.people import audit
+from gotv.people import audit, zones
 from gotv.web.auth import get_owned, organizer_required
 
 bp = Blueprint("optouts", __name__, url_prefix="/opt-outs")
@@ -130,13 +130,11 @@ def export() -> Response:
     audit.record(organization_id, "opt_outs_exported", user_id=current_user.id)
     db.session.commit()
 
+    zone = zones.organization_zone(current_user.organization)
+
     def lines() -> Iterator[str]:
         # Read while streaming (the server-side cursor lives in this request's transaction).
-        rows = exports.stream(
-            select(OptOut.cell, OptOut.source, OptOut.created_at)
-            .where(OptOut.organization_id == organization_id)
-            .order_by(OptOut.id)
-        )
+        rows = exports.opt_out_rows(organization_id, zone)
         yield from exports.csv_chunks(["cell", "source", "opted_out_at"], rows)
 
     return Response(

@@ -1,25 +1,31 @@
-"""Organizers: the organization's name, the help text voters get for HELP, its senders; owners:
-its own Twilio account."""
+"""Organizers: the organization's name, the help text voters get for HELP, its time zone and
+re-texting guard, and its senders; owners: its own Twilio account. Also the template filters
+that show times in that zone."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, flash, g, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from wtforms import BooleanField, FloatField, IntegerField, StringField, TextAreaField
+from wtforms import BooleanField, FloatField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 from gotv.db import db
 from gotv.edge import sms
 from gotv.models import Organization, Sender
-from gotv.people import audit
+from gotv.people import audit, zones
 from gotv.texting import senders as sending
 from gotv.web.auth import get_owned, organizer_required, owner_required
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
+
+RETEXT_GUARD_MAX_DAYS = 365
 
 
 class OrganizationForm(FlaskForm):
@@ -27,6 +33,12 @@ class OrganizationForm(FlaskForm):
     help_text = TextAreaField(
         "Help text (sent when a voter asks for help; {organization} is your name)",
         validators=[DataRequired(), Length(max=320)],
+    )
+    # Optional: a form without them (an older page, a script) leaves them as they are.
+    time_zone = SelectField("Time zone for your screens and exports", validators=[Optional()])
+    retext_guard_days = IntegerField(
+        "Leave out numbers texted in the last … days when a list is uploaded (0: never)",
+        validators=[Optional(), NumberRange(0, RETEXT_GUARD_MAX_DAYS)],
     )
     texts_us_territories = BooleanField(
         "Text voters in the US territories (Puerto Rico, the US Virgin Islands, Guam, the "
@@ -39,20 +51,51 @@ class OrganizationForm(FlaskForm):
 def organization() -> ResponseReturnValue:
     organization = current_user.organization
     form = OrganizationForm(obj=organization)
+    form.time_zone.choices = zones.zone_choices()
     if form.validate_on_submit():
-        audit.record(
-            organization.id,
-            "settings_changed",
-            user_id=current_user.id,
-            name=form.name.data,
-            help_text=form.help_text.data,
-            texts_us_territories=bool(form.texts_us_territories.data),
-        )
-        form.populate_obj(organization)
+        changes = {
+            name: value
+            for name, value in form.data.items()
+            if name in ("name", "help_text", "time_zone", "retext_guard_days")
+            and value not in (None, "")
+            and value != getattr(organization, name)
+        }
+        territories = bool(form.texts_us_territories.data)
+        if territories != organization.texts_us_territories:
+            changes["texts_us_territories"] = territories
+        audit.record(organization.id, "settings_changed", user_id=current_user.id, **changes)
+        for name, value in changes.items():
+            setattr(organization, name, value)
         db.session.commit()
         flash("Settings saved.", "success")
         return redirect(url_for("settings.organization"))
     return render_template("settings/organization.html", form=form)
+
+
+# --- Times as organizers read them: in the organization's zone -----------------------------
+
+
+def viewer_zone() -> ZoneInfo:
+    """The signed-in person's organization's zone (UTC for nobody), once per request."""
+    if "viewer_zone" not in g:
+        signed_in = current_user and current_user.is_authenticated
+        g.viewer_zone = (
+            zones.organization_zone(current_user.organization) if signed_in else ZoneInfo("UTC")
+        )
+    zone: ZoneInfo = g.viewer_zone
+    return zone
+
+
+@bp.app_template_filter("local_time")
+def local_time(moment: datetime | None, form: str = "%Y-%m-%d %H:%M") -> str:
+    """A time for a page: the wall clock in the organization's zone, with its abbreviation."""
+    return zones.shown(moment, viewer_zone(), form)
+
+
+@bp.app_template_filter("local_iso")
+def local_iso(moment: datetime | None) -> str:
+    """A time for a <time datetime>: ISO 8601 with the organization's offset."""
+    return zones.iso(moment, viewer_zone())
 
 
 # --- Senders -------------------------------------------------------------------------------
