@@ -27,9 +27,9 @@ from rq import Queue
 from gotv import create_app
 from gotv.db import db
 from gotv.edge import queue
-from gotv.texting import outbox, senders
 from gotv.fakecarrier import CarrierServer, FakeCarrier
 from gotv.models import Organization, Role, User
+from gotv.texting import outbox, senders
 from tests import factories, twilio_contract
 from workers.worker import Worker
 

@@ -18,7 +18,6 @@ from sqlalchemy import func, select
 
 from gotv.db import db
 from gotv.edge import queue, sms
-from gotv.texting import senders
 from gotv.fakecarrier import CarrierServer, FakeCarrier
 from gotv.models import (
     CampaignStatus,
@@ -30,7 +29,7 @@ from gotv.models import (
     User,
     utcnow,
 )
-from gotv.texting import outbox, pacing
+from gotv.texting import outbox, pacing, senders
 from tests.conftest import csrf_token, login, run_jobs
 from tests.factories import make_campaign, make_contact, make_message
 from tests.test_webhooks import post_signed, status_params

@@ -91,7 +91,9 @@ class World:
         opt_out = OptOut(organization_id=organization.id, cell="+12125550999", source="admin")
         db.session.add_all([imp, sender, opt_out])
         message = make_message(self.contact, status=MessageStatus.SENDING)
-        reply = make_message(self.contact, direction=Direction.INBOUND, status=MessageStatus.RECEIVED)
+        reply = make_message(
+            self.contact, direction=Direction.INBOUND, status=MessageStatus.RECEIVED
+        )
         picture = MessageMedia(
             message_id=reply.id, position=0, content_type="image/png", url="https://x.test/m.png"
         )
