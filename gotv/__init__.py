@@ -14,7 +14,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the web app from `config`, or from the environment when none is given."""
     from gotv import api, cli, db, encryption
     from gotv import config as configuration
-    from gotv.edge import queue, sms
+    from gotv.edge import queue, sms, storage
     from gotv.web import (
         account,
         admission,
@@ -65,6 +65,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     sms.init_app(app)
     queue.init_app(app)
+    storage.init_app(app)
     inbox.init_app(app)
     cli.init_app(app)
     app.register_blueprint(auth.bp)

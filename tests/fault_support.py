@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 
 from gotv import create_app
 from gotv.db import db
+from gotv.edge import storage
 from tests.conftest import config_like
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -202,6 +203,7 @@ def private_app(
     finally:
         with other.app_context():
             db.engine.dispose()
+        storage.dispose(other)
         if schema:
             drop_schema(app, schema)
 

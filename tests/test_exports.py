@@ -237,7 +237,7 @@ def test_downloading_an_imports_rejected_rows_is_audited(
         organization_id=organization.id,
         campaign_id=campaign.id,
         filename="list.csv",
-        file_path="/nonexistent",
+        upload_key="nonexistent.upload",
         headers=["cell"],
     )
     db.session.add(imp)

@@ -103,7 +103,7 @@ def import_all_the_way(organizer: User, upload_dir: Path, data: bytes) -> Contac
     """Upload, preview, start and run one list as the pages and the job do; None: unreadable."""
     campaign = make_campaign(organizer.organization)
     try:
-        imp = imports.receive_upload(campaign, organizer, "list.csv", io.BytesIO(data), upload_dir)
+        imp = imports.receive_upload(campaign, organizer, "list.csv", io.BytesIO(data))
     except UnreadableList:
         return None
     imports.preview_rows(imp)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select
@@ -13,6 +14,8 @@ from gotv.lists import imports
 from gotv.models import ContactImport, ImportStatus
 
 log = logging.getLogger(__name__)
+
+DEFAULT_EXPIRY_HOURS = 24  # as gotv/config.py
 
 
 def import_contacts(import_id: int) -> None:
@@ -26,12 +29,33 @@ def sweep_imports() -> int:
     An import is claimed with a conditional UPDATE before it runs, so a second job for one that
     did run does nothing.
     """
-    queued = db.session.scalars(
-        select(ContactImport.id).where(ContactImport.status == ImportStatus.QUEUED)
+    queued = db.session.execute(
+        select(ContactImport.id, ContactImport.attempts).where(
+            ContactImport.status == ImportStatus.QUEUED
+        )
     ).all()
-    lost = [import_id for import_id in queued if not queue.import_job_exists(import_id)]
-    for import_id in lost:
-        queue.enqueue_import(import_id)
+    db.session.commit()
+    lost = [
+        (id_, attempts) for id_, attempts in queued if not queue.import_job_exists(id_, attempts)
+    ]
+    for import_id, attempts in lost:
+        queue.enqueue_import(import_id, attempts)
     if lost:
-        log.warning("re-enqueued imports whose jobs were lost: %s", lost)
+        log.warning("re-enqueued imports whose jobs were lost: %s", [id_ for id_, _ in lost])
     return len(lost)
+
+
+def recover_imports() -> int:
+    """Take back the imports whose worker died mid-load: queued again, or ended (cancelled, or
+    failed after imports.MAX_ATTEMPTS loads) with their partial rows rolled back (see
+    gotv.lists.imports.recover_stranded). Cheap (one query on contact_import): run it every
+    sweep. :return: how many were taken back."""
+    return len(imports.recover_stranded())
+
+
+def expire_uploads() -> int:
+    """Delete the uploads left at the mapping step longer than UPLOAD_EXPIRY_HOURS (their
+    imports end cancelled, saying why) and the stored files no import names. Lists the upload
+    store: run it every few minutes, not every sweep. :return: files deleted."""
+    hours = current_app.config.get("UPLOAD_EXPIRY_HOURS") or DEFAULT_EXPIRY_HOURS
+    return imports.expire_uploads(timedelta(hours=hours))

@@ -235,9 +235,7 @@ def upload_contacts(campaign_id: int) -> ResponseReturnValue:
     if mode not in {m.value for m in ImportMode}:
         fail(422, "invalid_field", "mode must be append or replace.", field="mode")
     try:
-        imp = imports.receive_upload(
-            campaign, token.created_by, filename, stream, current_app.config["UPLOAD_DIR"]
-        )
+        imp = imports.receive_upload(campaign, token.created_by, filename, stream)
     except imports.UnreadableList as error:
         fail(422, "unreadable_list", f"That file could not be read: {error}")
     start_import(imp, mapping or dict(imp.mapping), ImportMode(mode))
@@ -275,9 +273,9 @@ def start_import(imp: ContactImport, mapping: dict[str, str], mode: ImportMode) 
     try:
         imports.start(imp, mapping, mode, [])
     except ValueError as error:
-        path = imp.file_path
+        key = imp.upload_key
         db.session.rollback()
-        imports.remove_file(path)
+        imports.discard_upload(key)
         fail(422, "invalid_mapping", f"That cannot be imported: {error}.", headers=imp.headers)
 
 

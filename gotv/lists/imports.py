@@ -18,8 +18,8 @@ import logging
 import operator
 import os
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from json.encoder import encode_basestring
 from typing import IO, Any
 
@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import delete, exists, insert, select, update
 
 from gotv.db import db
-from gotv.edge import queue
+from gotv.edge import queue, storage
 from gotv.lists import contacts
 from gotv.lists.contacts import UnreadableList
 from gotv.lists.exports import csv_lines
@@ -54,6 +54,8 @@ __all__ = [
     "receive_upload",
     "rejections_csv",
     "request_cancel",
+    "recover_stranded",
+    "expire_uploads",
     "run",
     "start",
 ]
@@ -88,33 +90,38 @@ NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
 def receive_upload(
-    campaign: Campaign, user: User, filename: str, stream: IO[bytes], upload_dir: str
+    campaign: Campaign, user: User, filename: str, stream: IO[bytes]
 ) -> ContactImport:
-    """Store the upload under `upload_dir` and add (and flush) its ContactImport, UPLOADED.
+    """Keep the upload in the upload store (gotv/edge/storage.py) and add (and flush) its
+    ContactImport, UPLOADED.
 
     The encoding (UTF-8 with or without BOM, UTF-16 LE/BE with or without BOM, else
     Windows-1252), delimiter and headers are detected and recorded; the mapping is guessed.
+    The store keeps the file whatever becomes of the caller's transaction: a caller that does
+    not commit the import deletes it (`discard_upload`), or `expire_uploads` does later.
     :raise UnreadableList: (and the file is deleted) when the file has no header row.
-    :raise StorageFull: (and the partial file is deleted) when the disk is full.
+    :raise StorageFull: (and nothing is kept) when the disk is full.
     """
-    os.makedirs(upload_dir, exist_ok=True)
-    path = os.path.join(upload_dir, f"{uuid.uuid4().hex}.upload")
+    inspected = Inspected(stream)
     try:
-        size, head, utf8 = store(stream, path)
-        encoding = detect_encoding(head, utf8)
-        delimiter, headers = sniff(head, encoding)
-    except BaseException as error:
-        remove_file(path)
-        if isinstance(error, OSError) and error.errno in NO_SPACE:
+        key = storage.uploads().save(inspected)
+    except OSError as error:
+        if error.errno in NO_SPACE:
             raise StorageFull(str(error)) from error
+        raise
+    try:
+        encoding = detect_encoding(inspected.head, inspected.utf8())
+        delimiter, headers = sniff(inspected.head, encoding)
+    except BaseException:
+        discard_upload(key)
         raise
     imp = ContactImport(
         organization_id=campaign.organization_id,
         campaign_id=campaign.id,
         user_id=user.id,
         filename=os.path.basename(filename)[:255] or "upload.csv",
-        file_path=path,
-        file_size=size,
+        upload_key=key,
+        file_size=inspected.size,
         encoding=encoding,
         delimiter=delimiter,
         headers=headers,
@@ -125,18 +132,32 @@ def receive_upload(
     return imp
 
 
-def store(stream: IO[bytes], path: str) -> tuple[int, bytes, bool]:
-    """Copy the stream to `path`; return (size, the first bytes, whether it is all UTF-8)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    size, head, utf8 = 0, b"", True
-    with open(path, "wb") as out:
-        while chunk := stream.read(COPY_BYTES):
-            out.write(chunk)
-            size += len(chunk)
-            if len(head) < SNIFF_BYTES:
-                head += chunk[: SNIFF_BYTES - len(head)]
-            utf8 = utf8 and decodes(decoder, chunk, final=False)
-    return size, head, utf8 and decodes(decoder, b"", final=True)
+class Inspected:
+    """A stream, read once on its way to the store: its size, its first bytes, whether it is
+    all UTF-8."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.decoder = codecs.getincrementaldecoder("utf-8")()
+        self.size, self.head, self.all_utf8 = 0, b"", True
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.stream.read(size)
+        self.size += len(chunk)
+        if len(self.head) < SNIFF_BYTES:
+            self.head += chunk[: SNIFF_BYTES - len(self.head)]
+        self.all_utf8 = self.all_utf8 and decodes(self.decoder, chunk, final=False)
+        return chunk
+
+    def utf8(self) -> bool:
+        """Whether the whole stream, read to its end, was UTF-8."""
+        return self.all_utf8 and decodes(self.decoder, b"", final=True)
 
 
 def decodes(decoder: codecs.IncrementalDecoder, data: bytes, final: bool) -> bool:
@@ -191,7 +212,8 @@ def unique_headers(row: list[str]) -> list[str]:
 def open_rows(imp: ContactImport) -> tuple[io.TextIOWrapper, Any]:
     """The open file and a csv reader past the header row."""
     errors = "replace" if imp.encoding == "cp1252" else "strict"
-    handle = open(imp.file_path, encoding=imp.encoding, errors=errors, newline="")
+    stored = storage.uploads().open(imp.upload_key)
+    handle = io.TextIOWrapper(stored, encoding=imp.encoding, errors=errors, newline="")
     try:
         reader = csv.reader(handle, delimiter=imp.delimiter)
         next(reader, None)
@@ -201,8 +223,9 @@ def open_rows(imp: ContactImport) -> tuple[io.TextIOWrapper, Any]:
     return handle, reader
 
 
-# What reading a stored upload may raise for a file that is not good CSV text.
-UNREADABLE = (UnicodeDecodeError, csv.Error)
+# What reading a stored upload may raise for a file that is not good CSV text (or is gone:
+# expired, say; the import then fails and says so).
+UNREADABLE = (UnicodeDecodeError, csv.Error, FileNotFoundError)
 
 
 def preview_rows(imp: ContactImport, limit: int = 5) -> list[list[str]]:
@@ -284,17 +307,29 @@ def progress_key(import_id: int) -> str:
 
 
 def request_cancel(imp: ContactImport) -> None:
-    """Cancel at once if not running yet; else ask the running job to stop (caller commits)."""
+    """Cancel at once if not running yet; else ask the running load to stop (caller commits).
+
+    A running load stops at its next chunk (it checks Redis between chunks: its database
+    connection is busy with the load) and rolls back. When Redis cannot be reached, the cancel
+    is kept in the row instead, and `recover_stranded` passes it on, or cancels the import
+    itself if its worker is gone.
+    """
     if imp.status in (ImportStatus.UPLOADED, ImportStatus.QUEUED):
         imp.status = ImportStatus.CANCELLED
         imp.finished_at = utcnow()
-        remove_file(imp.file_path)
-    elif imp.status is ImportStatus.RUNNING:
+        discard_upload(imp.upload_key)
+    elif imp.status is ImportStatus.RUNNING and not ask_to_cancel(imp.id):
+        log.warning("redis unavailable; the cancel of import %s waits in the database", imp.id)
         imp.cancel_requested = True
-        try:
-            queue.redis().set(cancel_key(imp.id), "1", ex=KEY_TTL_SECONDS)
-        except RedisError:
-            log.warning("redis unavailable; import %s cannot be cancelled now", imp.id)
+
+
+def ask_to_cancel(import_id: int) -> bool:
+    """Tell a running load to stop; False when Redis cannot be reached."""
+    try:
+        queue.redis().set(cancel_key(import_id), "1", ex=KEY_TTL_SECONDS)
+    except RedisError:
+        return False
+    return True
 
 
 def progress(imp: ContactImport) -> dict[str, object]:
@@ -349,16 +384,22 @@ def rejections_csv(imp: ContactImport) -> Iterator[str]:
 def run(import_id: int, region: str = "US") -> None:
     """Load a QUEUED import all or nothing: DONE with everything committed in one transaction,
     or CANCELLED/FAILED (with the error) and the campaign exactly as it was. Numbers written
-    without a country code are read as `region`'s."""
+    without a country code are read as `region`'s.
+
+    The load's transaction holds its import's row (FOR KEY SHARE) from start to end, which is
+    how `recover_stranded` tells a live load from one whose worker died: the dead one's
+    transaction, rows and lock went with its connection.
+    """
     # Claim it with a conditional UPDATE, so a second job for the same import does nothing.
     claimed = db.session.execute(
         update(ContactImport)
         .where(ContactImport.id == import_id, ContactImport.status == ImportStatus.QUEUED)
-        .values(status=ImportStatus.RUNNING)
+        .values(status=ImportStatus.RUNNING, attempts=ContactImport.attempts + 1)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    if claimed.rowcount != 1 or not hold(import_id):  # type: ignore[attr-defined]
+        db.session.rollback()
         log.info("import %s: nothing to do", import_id)
         return
     imp = db.session.get(ContactImport, import_id)
@@ -372,6 +413,19 @@ def run(import_id: int, region: str = "US") -> None:
         finish_empty(import_id, ImportStatus.FAILED, describe(error))
     finally:
         clear_keys(import_id)
+
+
+def hold(import_id: int) -> bool:
+    """Begin the load's transaction by locking the import's row, if it is still RUNNING (the
+    sweep may have taken it back between the claim and here). FOR KEY SHARE: a page may still
+    update the row meanwhile; only the sweep's FOR UPDATE waits (SKIP LOCKED: passes over it).
+    On SQLite the transaction's BEGIN IMMEDIATE holds the whole database instead."""
+    held = db.session.execute(
+        select(ContactImport.id)
+        .where(ContactImport.id == import_id, ContactImport.status == ImportStatus.RUNNING)
+        .with_for_update(key_share=True)
+    ).first()
+    return held is not None
 
 
 def describe(error: Exception) -> str:
@@ -394,15 +448,24 @@ def describe(error: Exception) -> str:
 
 
 def finish_empty(import_id: int, status: ImportStatus, error: str) -> None:
-    """Undo everything the import wrote, then record how it ended."""
+    """Undo everything the import wrote, then record how it ended (unless the sweep, finding
+    it between the two, already has)."""
     db.session.rollback()
     imp = db.session.get(ContactImport, import_id)
     assert imp is not None
+    ended = imp.status is ImportStatus.RUNNING
+    if ended:
+        end(imp, status, error)
+    db.session.commit()
+    if ended:
+        discard_upload(imp.upload_key)
+
+
+def end(imp: ContactImport, status: ImportStatus, error: str) -> None:
+    """Record how an import ended; the caller commits, then deletes its file from the store."""
     imp.status = status
     imp.error = error
     imp.finished_at = utcnow()
-    db.session.commit()
-    remove_file(imp.file_path)
 
 
 def clear_keys(import_id: int) -> None:
@@ -412,11 +475,112 @@ def clear_keys(import_id: int) -> None:
         pass
 
 
-def remove_file(path: str) -> None:
+def discard_upload(key: str) -> None:
+    """Delete an upload from the store; a store that fails is logged, and `expire_uploads`
+    deletes the file later."""
     try:
-        os.remove(path)
-    except OSError:
-        pass
+        storage.uploads().delete(key)
+    except Exception:
+        log.exception("could not delete upload %s; expire_uploads will", key)
+
+
+# --- Imports whose worker died, uploads nobody claimed ----------------------------------------
+
+# Loads of one import a worker may start: a list that kills its worker each time (memory, say)
+# must not take worker after worker down.
+MAX_ATTEMPTS = 3
+STRANDED = (
+    "the worker loading this list stopped (a restart or a crash), so nothing was loaded: "
+    "upload the list again to start it again"
+)
+EXPIRED = (
+    "its columns were not checked within {hours} hours of the upload, so the file was deleted "
+    "(it holds voters' details): upload the list again to start it again"
+)
+
+
+def recover_stranded() -> dict[int, ImportStatus]:
+    """Take back every RUNNING import whose worker died: QUEUED again (and enqueued) for a fresh
+    start, or CANCELLED when its organizer asked, or FAILED with STRANDED once it has been
+    started MAX_ATTEMPTS times. Its rows went with the dead worker's transaction. Commits.
+
+    A live load holds its row (see `hold`), so FOR UPDATE SKIP LOCKED finds only the dead; on
+    SQLite, whose loads hold the whole database, this cannot even begin while one is alive.
+    Cancels that could only be kept in the database (Redis was down) are passed to the live.
+    :return: import id -> its new status, for the imports taken back.
+    """
+    stranded = db.session.scalars(
+        select(ContactImport)
+        .where(ContactImport.status == ImportStatus.RUNNING)
+        .with_for_update(skip_locked=True)
+    ).all()
+    taken: dict[int, ImportStatus] = {}
+    for imp in stranded:
+        if imp.cancel_requested or cancel_requested(imp.id):
+            end(imp, ImportStatus.CANCELLED, "")
+        elif imp.attempts >= MAX_ATTEMPTS:
+            end(imp, ImportStatus.FAILED, STRANDED)
+        else:
+            imp.status = ImportStatus.QUEUED
+        taken[imp.id] = imp.status
+    attempts = {imp.id: imp.attempts for imp in stranded}
+    keys = {imp.id: imp.upload_key for imp in stranded}
+    db.session.commit()
+    for import_id, status in taken.items():
+        log.warning("import %s: its worker died mid-load; now %s", import_id, status.value)
+        if status is ImportStatus.QUEUED:
+            queue.enqueue_import(import_id, attempts[import_id])
+        else:
+            discard_upload(keys[import_id])
+            clear_keys(import_id)
+    relay_cancels()
+    return taken
+
+
+def relay_cancels() -> None:
+    """Pass the cancels kept in the database (Redis was down) on to the loads still running."""
+    waiting = db.session.scalars(
+        select(ContactImport.id).where(
+            ContactImport.status == ImportStatus.RUNNING, ContactImport.cancel_requested
+        )
+    ).all()
+    for import_id in waiting:
+        ask_to_cancel(import_id)
+
+
+def expire_uploads(max_age: timedelta, now: datetime | None = None) -> int:
+    """Cancel the imports left at the mapping step (UPLOADED) longer than `max_age`, saying
+    why (EXPIRED), and delete their files; then delete every file in the store older than that
+    which no import waiting or running names (a request that failed after storing it, a delete
+    that failed). Commits. :return: how many files were deleted.
+    """
+    cutoff = (now or utcnow()) - max_age
+    hours = int(max_age.total_seconds() // 3600)
+    waiting = db.session.scalars(
+        select(ContactImport)
+        .where(ContactImport.status == ImportStatus.UPLOADED, ContactImport.created_at < cutoff)
+        .with_for_update(skip_locked=True)
+    ).all()
+    keys = [imp.upload_key for imp in waiting]
+    for imp in waiting:
+        imp.status = ImportStatus.CANCELLED
+        imp.error = EXPIRED.format(hours=hours)
+        imp.finished_at = utcnow()
+    db.session.commit()
+    in_use = set(
+        db.session.scalars(
+            select(ContactImport.upload_key).where(
+                ContactImport.status.in_(
+                    [ImportStatus.UPLOADED, ImportStatus.QUEUED, ImportStatus.RUNNING]
+                )
+            )
+        )
+    )
+    db.session.commit()
+    keys += [key for key in storage.uploads().saved_before(cutoff) if key not in in_use]
+    for key in dict.fromkeys(keys):
+        discard_upload(key)
+    return len(set(keys))
 
 
 class Loader:
@@ -585,7 +749,7 @@ class Loader:
             names = {name for _, name in self.custom}
             campaign.custom_field_names = sorted(set(campaign.custom_field_names) | names)
         db.session.commit()
-        remove_file(imp.file_path)
+        discard_upload(imp.upload_key)
 
 
 def tuple_getter(positions: list[int]) -> Callable[[list[str]], tuple[str, ...]]:

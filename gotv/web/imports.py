@@ -12,7 +12,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     jsonify,
     redirect,
@@ -155,7 +154,6 @@ def upload(campaign_id: int) -> ResponseReturnValue:
             current_user,
             file.filename or "list.csv",
             file.stream,
-            current_app.config["UPLOAD_DIR"],
         )
     except imports.UnreadableList as error:  # nothing is committed
         flash(f"That file could not be read: {error}", "error")
