@@ -42,10 +42,16 @@ STORE_CONNECTIONS = 2  # the database store's connections per process, on top of
 READ_BUFFER_BYTES = 256 * 1024
 
 
+class Readable(Protocol):
+    """What `save` reads from: a file, a request's stream."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 class Uploads(Protocol):
     """Where uploads wait. Keys are made by `save` and are short, plain strings."""
 
-    def save(self, stream: IO[bytes]) -> str:
+    def save(self, stream: Readable) -> str:
         """Read `stream` to its end and keep it all under a new key, which it returns; on any
         error nothing is kept."""
 
@@ -165,7 +171,7 @@ class LocalUploads:
         # (basename: keys stored before this store existed were whole paths into the folder)
         return os.path.join(self.folder, os.path.basename(key))
 
-    def save(self, stream: IO[bytes]) -> str:
+    def save(self, stream: Readable) -> str:
         os.makedirs(self.folder, exist_ok=True)
         key = new_key()
         try:
@@ -229,7 +235,7 @@ class DatabaseUploads:
                 )
             return self._engine
 
-    def save(self, stream: IO[bytes]) -> str:
+    def save(self, stream: Readable) -> str:
         """All in one transaction: an upload cut short leaves nothing."""
         key = new_key()
         with self.engine.begin() as connection:
@@ -299,7 +305,7 @@ class S3Uploads:
         # Parts of 8 MB sent one after another: one part in memory per upload, not ten.
         self.transfer = TransferConfig(use_threads=False)
 
-    def save(self, stream: IO[bytes]) -> str:
+    def save(self, stream: Readable) -> str:
         """A multipart upload for a big file, aborted (nothing kept) on any error."""
         key = new_key()
         self.client.upload_fileobj(stream, self.bucket, self.prefix + key, Config=self.transfer)
