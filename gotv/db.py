@@ -157,6 +157,9 @@ def init_app(app: Flask) -> None:
     """Bind the database and migrations to `app`."""
     pool_size = app.config.get("DATABASE_POOL_SIZE")
     if pool_size and not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # Requests take turns for DATABASE_POOL_SIZE; streamed downloads have a budget of their
+        # own, EXPORTS_PER_PROCESS connections on top (gotv/web/admission.py).
+        pool_size += app.config.get("EXPORTS_PER_PROCESS") or 0
         # (SQLite's in-memory and file engines use pools that take no size.) Python threads
         # take turns on one core, so a process rarely has more than a few queries running:
         # at most `pool_size` connections, kept open once opened, so that the Procfile's 4 web

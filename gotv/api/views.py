@@ -32,6 +32,7 @@ from gotv.edge import queue
 from gotv.lists import exports, imports
 from gotv.models import ApiToken, Campaign, ContactImport, ImportMode
 from gotv.people import audit
+from gotv.web.admission import streams_a_download
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -353,7 +354,8 @@ def import_opt_outs() -> ResponseReturnValue:
 
 @bp.get("/opt-outs/export.csv")
 @requires("optouts:read")
-def export_opt_outs() -> ResponseReturnValue:
+@streams_a_download
+def export_opt_outs() -> Response:
     token = current_token()
     audit.record(token.organization_id, "opt_outs_exported", token_id=token.id, via="api")
     db.session.commit()

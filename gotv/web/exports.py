@@ -2,7 +2,9 @@
 
 The view writes the audit entry and commits before the first byte; the rows are read by the
 generator, inside the request context that `stream_with_context` keeps open while the response
-is sent, so a million rows never sit in memory.
+is sent, so a million rows never sit in memory. A download holds a database connection until
+its last byte: it takes one of the process's download slots (gotv/web/admission.py), and gets a
+503 when none is free.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from gotv.db import db
 from gotv.lists import exports
 from gotv.models import Campaign
 from gotv.people import audit
+from gotv.web.admission import streams_a_download
 from gotv.web.auth import get_owned, organizer_required
 
 bp = Blueprint("exports", __name__, url_prefix="/campaigns/<int:campaign_id>/export")
@@ -48,6 +51,7 @@ def audit_export(campaign: Campaign, what: str) -> None:
 
 @bp.get("/contacts.csv")
 @organizer_required
+@streams_a_download
 def contacts(campaign_id: int) -> Response:
     """Every contact of the campaign: status, volunteer, opt-out date, last reply, own fields."""
     campaign = get_owned(Campaign, campaign_id)
@@ -65,6 +69,7 @@ def contacts(campaign_id: int) -> Response:
 
 @bp.get("/messages.csv")
 @organizer_required
+@streams_a_download
 def messages(campaign_id: int) -> Response:
     """Every message of the campaign, oldest first."""
     campaign = get_owned(Campaign, campaign_id)

@@ -32,6 +32,7 @@ from gotv.edge import queue
 from gotv.lists import imports
 from gotv.models import Campaign, ContactImport, ImportMode, ImportRejection, ImportStatus
 from gotv.people import audit
+from gotv.web.admission import streams_a_download
 from gotv.web.auth import get_owned, organizer_required
 from gotv.web.campaigns import UploadForm
 
@@ -244,7 +245,8 @@ def cancel(campaign_id: int, import_id: int) -> ResponseReturnValue:
 
 @bp.get("/<int:import_id>/rejections.csv")
 @organizer_required
-def rejections(campaign_id: int, import_id: int) -> ResponseReturnValue:
+@streams_a_download
+def rejections(campaign_id: int, import_id: int) -> Response:
     imp = get_import(campaign_id, import_id)
     audit.record(
         imp.organization_id,
