@@ -1,13 +1,21 @@
-"""The Alembic migrations: one line of history, and a schema that matches the models."""
+"""The Alembic migrations: one line of history, a schema that matches the models, and every
+migration down and up again on both databases."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import flask_migrate
+import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from flask import Flask
 
 from gotv.db import MIGRATIONS_DIR, db
+from tests.fault_support import private_app
 
 
 def script_directory() -> ScriptDirectory:
@@ -33,3 +41,70 @@ def test_the_migrated_schema_matches_the_models() -> None:
     )
 
     assert compare_metadata(context, db.metadata) == []
+
+
+def test_every_migration_downgrades_to_the_base_and_upgrades_again_to_the_same_schema(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One revision at a time, down to nothing and up again, on a database of its own; the
+    schema at the end is the one the migrations first built, triggers included (a table
+    rebuilt on SQLite loses its triggers), and matches the models."""
+    revisions = [script.revision for script in script_directory().walk_revisions()][::-1]
+    with private_app(app, tmp_path, monkeypatch):
+        built = schema()
+        for _ in revisions:
+            flask_migrate.downgrade(revision="-1")
+        emptied = schema()
+        for revision in revisions:
+            flask_migrate.upgrade(revision=revision)
+        rebuilt = schema()
+        with db.engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection, opts={"compare_type": True, "compare_server_default": True}
+            )
+            differences = compare_metadata(context, db.metadata)
+
+    assert {key.split()[-1] for key in emptied} == {"alembic_version"}
+    assert rebuilt == built
+    assert differences == []
+    assert {"trigger campaign_tally_insert", "trigger campaign_tally_update"} <= set(built)
+
+
+def schema() -> dict[str, object]:
+    """The database's tables, columns, indexes, foreign keys and triggers, comparable."""
+    shape: dict[str, object] = {}
+    with db.engine.connect() as connection:
+        inspector = sa.inspect(connection)
+        for table in inspector.get_table_names():
+            shape[f"table {table}"] = True
+            shape[f"columns {table}"] = [
+                (c["name"], str(c["type"]), c["nullable"], str(c.get("default")))
+                for c in inspector.get_columns(table)
+            ]
+            shape[f"indexes {table}"] = sorted(
+                (i["name"] or "", tuple(i["column_names"]), bool(i["unique"]))
+                for i in inspector.get_indexes(table)
+            )
+            shape[f"foreign keys {table}"] = sorted(
+                (f["name"] or "", tuple(f["constrained_columns"]), f["referred_table"])
+                for f in inspector.get_foreign_keys(table)
+            )
+        for name, definition in triggers(connection):
+            shape[f"trigger {name}"] = definition
+    return shape
+
+
+def triggers(connection: sa.Connection) -> list[tuple[str, str]]:
+    if connection.dialect.name == "sqlite":
+        found = connection.execute(
+            sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+        )
+    else:
+        found = connection.execute(
+            sa.text(
+                "SELECT t.tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t"
+                " JOIN pg_class c ON c.oid = t.tgrelid"
+                " WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace"
+            )
+        )
+    return [(str(name), str(definition)) for name, definition in found]
