@@ -231,6 +231,16 @@ def drop_schema(app: Flask, schema: str) -> None:
 # --- A real worker process ------------------------------------------------------------------
 
 
+S3_SETTINGS = (
+    "UPLOAD_S3_BUCKET",
+    "UPLOAD_S3_PREFIX",
+    "UPLOAD_S3_ENDPOINT_URL",
+    "UPLOAD_S3_REGION",
+    "UPLOAD_S3_ACCESS_KEY_ID",
+    "UPLOAD_S3_SECRET_ACCESS_KEY",
+)
+
+
 def start_worker(app: Flask, *queues: str, concurrency: int = 10) -> subprocess.Popen[bytes]:
     """`python -m workers` configured like `app` through its environment, as in production."""
     config = app.config
@@ -247,6 +257,12 @@ def start_worker(app: Flask, *queues: str, concurrency: int = 10) -> subprocess.
         "TWILIO_FROM_NUMBER": config["TWILIO_FROM_NUMBER"],
         "TWILIO_API_URL": config["TWILIO_API_URL"],
         "SEND_CONCURRENCY": str(concurrency),
+        # Where uploads are: a worker on another host reads them from the same store.
+        **{
+            name: str(config[name])
+            for name in ("UPLOAD_STORAGE", "UPLOAD_DIR") + S3_SETTINGS
+            if config.get(name)
+        },
     }
     return subprocess.Popen(
         [sys.executable, "-m", "workers", *queues],
