@@ -12,8 +12,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the web app from `config`, or from the environment when none is given."""
-    from gotv import api, cli, db, encryption
+    from gotv import api, cli, db, encryption, logs
     from gotv import config as configuration
+    from gotv.edge import errors as error_reports
     from gotv.edge import queue, sms, storage
     from gotv.web import (
         account,
@@ -24,6 +25,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         content,
         errors,
         exports,
+        health,
         imports,
         inbox,
         operations,
@@ -60,7 +62,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
         )
 
+    error_reports.init(app.config)
     encryption.init_app(app)
+    logs.init_app(app)
     db.init_app(app)
     auth.init_app(app)
     sms.init_app(app)
@@ -85,6 +89,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(review.bp)
     app.register_blueprint(exports.bp)
     app.register_blueprint(audit.bp)
+    app.register_blueprint(health.bp)
     auth.csrf.exempt(webhooks.bp)
     api.init_app(app)
     auth.limit_logins(app)
@@ -95,7 +100,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.wsgi_app = admission.Admission(  # type: ignore[method-assign]
         app.wsgi_app,
         app.config.get("DATABASE_POOL_SIZE") or admission.TURNS,
-        unlimited=[rule.rule for rule in app.url_map.iter_rules("inbox.events")],
+        unlimited=[
+            rule.rule
+            for endpoint in ("inbox.events", "health.healthz", "health.readyz", "health.prometheus")
+            for rule in app.url_map.iter_rules(endpoint)
+        ],
     )
     return app
 

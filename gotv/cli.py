@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from gotv import encryption
 from gotv.db import db
+from gotv.edge import queue
 from gotv.lists import imports
 from gotv.models import (
     Campaign,
@@ -19,7 +20,9 @@ from gotv.models import (
     ImportMode,
     Organization,
     Role,
+    Sender,
     Tag,
+    TwilioAccount,
     User,
 )
 from gotv.people import audit
@@ -42,6 +45,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(disable_two_factor)
     app.cli.add_command(rotate_secrets)
     app.cli.add_command(create_subaccount)
+    app.cli.add_command(failed_jobs)
 
 
 @click.command("create-org")
@@ -115,14 +119,41 @@ def create_subaccount(organization_id: int) -> None:
     )
 
 
+@click.command("failed-jobs")
+@click.option("--limit", default=50, show_default=True)
+def failed_jobs(limit: int) -> None:
+    """List the most recent failed background jobs of every organization (for operators)."""
+    jobs = queue.failed_jobs(queue.EVERY_ORGANIZATION, limit)
+    if jobs is None:
+        raise click.ClickException("Redis cannot be reached")
+    for job in jobs:
+        ended = job.ended_at.isoformat(timespec="seconds") if job.ended_at else "?"
+        click.echo(f"{ended}  {job.queue:8} {job.function}  {job.error}")
+    if not jobs:
+        click.echo("no failed jobs")
+
+
 @click.command("seed-demo")
 @click.option("--password", default="demo-password", show_default=True)
-def seed_demo(password: str) -> None:
+@click.option(
+    "--second-account",
+    metavar="SID:TOKEN:NUMBER",
+    help="also a second organization texting through this Twilio account and number of its "
+    "own (the demo's fake carrier plays it), with the same voters",
+)
+def seed_demo(password: str, second_account: str | None) -> None:
     """Create the demo organization, an organizer, two volunteers and an active campaign with a
-    canned response, and a tag (once)."""
+    canned response, and a tag (once); with --second-account, a second organization on its own
+    Twilio account texting the same voters."""
     if db.session.scalars(select(User).where(User.email == "organizer@demo.test")).first():
         click.echo("demo data already present")
         return
+    seed_first_organization(password)
+    if second_account:
+        seed_second_organization(password, *second_account.split(":", 2))
+
+
+def seed_first_organization(password: str) -> None:
     organization = Organization(name="Vote Together (demo)")
     db.session.add(organization)
     db.session.flush()
@@ -157,6 +188,55 @@ def seed_demo(password: str) -> None:
     )
     imp = import_demo_list(campaign, users[0])
     click.echo(f"demo campaign {campaign.id}: {imp.loaded} contacts ({imp.status.value})")
+
+
+def seed_second_organization(password: str, account_sid: str, token: str, number: str) -> None:
+    """A second organization on a Twilio account of its own, texting the first one's voters
+    from its own number: replies and opt-outs never cross between them. Its account is taken
+    as given (the demo's carrier is not up yet), not checked with Twilio as the settings page
+    does."""
+    organization = Organization(name="Neighbors United (demo)")
+    db.session.add(organization)
+    db.session.flush()
+    account = TwilioAccount(
+        organization_id=organization.id,
+        account_sid=account_sid,
+        auth_token=token,
+        friendly_name="Neighbors United (demo)",
+    )
+    db.session.add(account)
+    db.session.flush()
+    sender = Sender(
+        organization_id=organization.id,
+        address=number,
+        twilio_account_id=account.id,
+        label="Neighbors' number",
+    )
+    users = [
+        User(organization_id=organization.id, email=email, name=name, role=role)
+        for email, name, role in (
+            ("neighbors@demo.test", "Nadia Neighbor", Role.OWNER),
+            ("nia@demo.test", "Nia", Role.TEXTER),
+        )
+    ]
+    for user in users:
+        user.set_password(password)
+    db.session.add_all([sender, *users])
+    db.session.flush()
+    campaign = Campaign(
+        organization_id=organization.id,
+        name="Neighbors GOTV",
+        script="Hi {first_name}, it's {texter_name} with Neighbors United. Can we count on your "
+        "vote on Tuesday? Reply STOP to opt out.",
+        status=CampaignStatus.ACTIVE,
+        sender_id=sender.id,
+        window_start_hour=0,
+        window_end_hour=24,
+    )
+    db.session.add(campaign)
+    db.session.flush()
+    imp = import_demo_list(campaign, users[0])
+    click.echo(f"second demo organization: {imp.loaded} contacts, texting from {number}")
 
 
 def import_demo_list(campaign: Campaign, organizer: User) -> ContactImport:

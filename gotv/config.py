@@ -79,6 +79,13 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
         "SEND_CONCURRENCY": parse_int(
             "SEND_CONCURRENCY", env.get("SEND_CONCURRENCY", "").strip() or "100"
         ),
+        "LOG_LEVEL": (setting("LOG_LEVEL") or "INFO").upper(),
+        # One JSON object a line in production (for a log collector), readable text otherwise.
+        "LOG_FORMAT": setting("LOG_FORMAT") or ("json" if production else "text"),
+        "SENTRY_DSN": setting("SENTRY_DSN"),
+        # Bearer token /metrics asks for; without one, /metrics is not served.
+        "METRICS_TOKEN": setting("METRICS_TOKEN"),
+        "PROMETHEUS_MULTIPROC_DIR": multiprocess_dir(env),
         "SESSION_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_SECURE": production,
         # Connections each process keeps open, at most (see gotv/db.py). SQLAlchemy's default
@@ -203,6 +210,13 @@ def normalize_database_url(url: str | None) -> str | None:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def multiprocess_dir(environ: Mapping[str, str] | None = None) -> str | None:
+    """PROMETHEUS_MULTIPROC_DIR: the folder where this host's processes write their metrics
+    for /metrics to sum (prometheus_client reads it too, when it is imported)."""
+    env = os.environ if environ is None else environ
+    return env.get("PROMETHEUS_MULTIPROC_DIR", "").strip() or None
 
 
 def messaging_url(config: Mapping[str, Any]) -> str:

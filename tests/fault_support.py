@@ -180,9 +180,14 @@ class PrivatePostgres:
 
 @contextmanager
 def private_app(
-    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **changes: Any
+    app: Flask,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    upgrade: bool = True,
+    **changes: Any,
 ) -> Iterator[Flask]:
-    """An app like the test app on a migrated database of its own, its context pushed.
+    """An app like the test app on a migrated database of its own (an empty one, without
+    `upgrade`), its context pushed.
 
     Other processes (a real worker) see what it commits, which the test's rolled-back
     transaction would hide. SQLite: a new file. PostgreSQL: a new schema in the test database
@@ -197,7 +202,8 @@ def private_app(
     other = create_app(config_like(app, SQLALCHEMY_DATABASE_URI=url, **changes))
     try:
         with other.app_context():
-            flask_migrate.upgrade()
+            if upgrade:
+                flask_migrate.upgrade()
             yield other
             db.session.remove()
     finally:

@@ -307,7 +307,9 @@ ROUTES = [
     Route("POST", "/account/two-factor", (("code", "123456"),), access=MEMBER),
     Route("POST", "/account/two-factor/disable", (("code", "123456"),), access=MEMBER),
 ]
-PUBLIC = ("/login", "/static/", "/twilio/", "/join/")
+# /healthz, /readyz and /metrics (its own bearer token) are the platform's and the operators':
+# tests/test_operable.py checks them.
+PUBLIC = ("/login", "/static/", "/twilio/", "/join/", "/healthz", "/readyz", "/metrics")
 # The JSON API takes no login: a bearer token instead, never a cookie. tests/test_api.py runs
 # the same checks on every API route (no token, wrong scope, another organization's ids).
 TOKEN_AUTH = "/api/"

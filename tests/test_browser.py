@@ -144,3 +144,38 @@ def test_a_newcomer_joins_through_an_invitation_link_and_starts_texting(
     expect(newcomer.get_by_role("button", name=re.compile(r"Get \d+ contacts"))).to_be_visible()
     expect(newcomer.get_by_role("button", name="Log out Nadia Newcomer")).to_be_visible()
     context.close()
+
+
+def test_a_reply_to_one_organizations_number_reaches_that_organization_alone(
+    browser: Browser, stack: dict[str, str]
+) -> None:
+    """scripts/run's second organization texts from a number of its own Twilio account: the
+    voter answers that number, and only that organization's volunteer hears it."""
+    nia = browser.new_context().new_page()
+    log_in(nia, stack["app"], "nia@demo.test")
+    nia.get_by_role("link", name="Send texts").first.click()
+    nia.get_by_role("button", name=re.compile(r"Get \d+ contacts")).click()
+    preview = nia.locator("#message-body")
+    expect(preview).to_contain_text("it's Nia with Neighbors United")
+    first_name = re.match(r"Hi (\w+),", preview.inner_text())
+    assert first_name, preview.inner_text()
+    nia.keyboard.press("Enter")
+    expect(preview).not_to_contain_text(f"Hi {first_name.group(1)}, it's Nia")
+
+    voter = browser.new_context().new_page()
+    voter.goto(stack["carrier"] + "/")
+    reload_until(voter, f"Hi {first_name.group(1)}, it's Nia")
+    thread = voter.locator("section").filter(has_text=f"Hi {first_name.group(1)}, it's Nia")
+    thread.locator("select[name=to]").select_option("+15005550010")
+    thread.locator("input[name=body]").fill("Where is my polling place, Neighbors?")
+    thread.get_by_role("button", name="Send reply").click()
+
+    nia.get_by_role("link", name="Your conversations").click()
+    reload_until(nia, "needs reply")
+    nia.get_by_role("link", name=re.compile(first_name.group(1))).click()
+    expect(nia.locator(".thread")).to_contain_text("Where is my polling place, Neighbors?")
+
+    other = browser.new_context().new_page()
+    log_in(other, stack["app"], "organizer@demo.test")
+    other.goto(stack["app"] + "/review?text=Neighbors")
+    expect(other.locator("main")).not_to_contain_text("Where is my polling place, Neighbors?")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -16,16 +17,27 @@ from urllib.parse import parse_qsl
 import pytest
 import requests
 from multidict import MultiDict
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from gotv import fakecarrier
 from gotv.fakecarrier import (
+    ACCOUNT_ROUTE,
+    ACCOUNTS_ROUTE,
+    CREATE_ACCOUNT_FIELDS,
     CREATE_MESSAGE_FIELDS,
+    INCOMING_NUMBERS_ROUTE,
     LIST_FILTERS,
+    MEDIA_CONTENT_ROUTE,
+    MEDIA_LIST_ROUTE,
+    MEDIA_ROUTE,
+    NUMBER_FILTERS,
     ONE_OF_FIELDS,
+    PAGING_PARAMETERS,
     REQUIRED_FIELDS,
+    SERVICE_NUMBERS_ROUTE,
+    SERVICE_ROUTE,
     CarrierServer,
     FakeCarrier,
     Webhook,
@@ -33,6 +45,7 @@ from gotv.fakecarrier import (
     create_carrier_app,
     twilio_signature,
 )
+from tests import twilio_contract
 from tests.twilio_contract import (
     CONTRACT_PATH,
     create_operation,
@@ -972,3 +985,711 @@ def test_the_command_line_sets_latency_and_can_turn_status_callbacks_off() -> No
     bench = build_server([*credentials, "--port", "0", "--latency", "0.15", "--no-callbacks"])
     assert bench.latency == 0.15 and not bench.carrier.status_callbacks
     assert bench.carrier.account_sid == SID and bench.carrier.auth_token == TOKEN
+
+
+# -- several accounts ----------------------------------------------------------------------------
+
+SID_A = "AC" + "a" * 32
+TOKEN_A = "1" * 32
+SID_B = "AC" + "b" * 32
+TOKEN_B = "2" * 32
+NUMBER_A = "+15550100001"
+NUMBER_B = "+15550200001"
+POOL_A = ("+15550100011", "+15550100012")
+SERVICE_A = "MG" + "a" * 32
+SERVICE_B = "MG" + "b" * 32
+PICTURE = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+
+
+@pytest.fixture
+def orgs(carrier: FakeCarrier) -> FakeCarrier:
+    """The carrier with two more accounts, A and B, each with a number and a service; A's
+    service has Advanced Opt-Out and two numbers, B's one."""
+    carrier.add_account(SID_A, TOKEN_A, friendly_name="Org A", numbers=[NUMBER_A])
+    carrier.add_account(SID_B, TOKEN_B, friendly_name="Org B", numbers=[NUMBER_B])
+    carrier.add_service(SID_A, SERVICE_A, numbers=POOL_A, advanced_opt_out=True)
+    carrier.add_service(SID_B, SERVICE_B, numbers=["+15550200011"])
+    return carrier
+
+
+def messages_url(account: str) -> str:
+    return f"/2010-04-01/Accounts/{account}/Messages.json"
+
+
+def send_as(
+    client: Api, account: str, token: str, username: str | None = None, **fields: str
+) -> requests.Response:
+    """A send on ``account``'s path, with Basic auth ``(username or account, token)``."""
+    form = {"To": VOTER, "Body": "Will you vote?", **fields}
+    return client.post(messages_url(account), data=form, auth=(username or account, token))
+
+
+def assert_signed_with(webhook: Webhook, token: str) -> None:
+    signature = webhook.headers["X-Twilio-Signature"]
+    assert RequestValidator(token).validate(webhook.url, webhook.params, signature)
+
+
+def test_a_new_account_gets_a_fresh_sid_and_a_32_hex_digit_token(carrier: FakeCarrier) -> None:
+    account = carrier.add_account(friendly_name="Org C", numbers=["+15550300001"])
+    assert re.fullmatch(r"AC[0-9a-f]{32}", account.sid)
+    assert re.fullmatch(r"[0-9a-f]{32}", account.auth_token)
+    assert account.numbers == ["+15550300001"] and account.strict
+    assert carrier.account(account.sid) is account
+    assert carrier.accounts() == [carrier.main, account]
+    assert carrier.owner_of("+15550300001") is account
+    assert carrier.owner_of("+15559999999") is carrier.main  # nobody's: the main account's
+
+
+def test_setting_up_accounts_refuses_what_twilio_would_not_allow(orgs: FakeCarrier) -> None:
+    with pytest.raises(ValueError, match="already belongs"):
+        orgs.add_account(numbers=["+15550300001", NUMBER_A])
+    assert len(orgs.accounts()) == 3 and orgs.owner_of("+15550300001") is orgs.main  # none
+    with pytest.raises(ValueError, match="already belongs"):
+        orgs.add_number(SID_B, POOL_A[0])
+    with pytest.raises(ValueError, match="already exists"):
+        orgs.add_account(SID_A)
+    with pytest.raises(ValueError, match="not an account SID"):
+        orgs.add_account("AC123")
+    with pytest.raises(ValueError, match="no account"):
+        orgs.add_account(parent_sid="AC" + "9" * 32)
+    sub = orgs.add_account(parent_sid=SID_A)
+    with pytest.raises(ValueError, match="subaccount"):
+        orgs.add_account(parent_sid=sub.sid)
+    with pytest.raises(ValueError, match="already in Messaging Service"):
+        orgs.add_service(SID_A, numbers=["+15550100098", POOL_A[0]])
+    assert list(orgs.services(SID_A)) == [SERVICE_A]
+    with pytest.raises(ValueError, match="not a service of"):
+        orgs.add_number(SID_B, "+15550200099", service_sid=SERVICE_A)
+
+
+def test_a_strict_account_sends_only_from_its_own_numbers(orgs: FakeCarrier, client: Api) -> None:
+    assert send_as(client, SID_A, TOKEN_A, From=NUMBER_A).status_code == 201
+    assert send_as(client, SID_A, TOKEN_A, From=POOL_A[1]).status_code == 201  # its service's
+    for number in (NUMBER_B, "+15559990000"):
+        refused = send_as(client, SID_A, TOKEN_A, From=number)
+        assert refused.status_code == 400
+        assert is_twilio_error(json_of(refused), 21660, 400)
+        assert SID_A in json_of(refused)["message"]
+    # The main account sends from a number nobody owns, but not from another account's.
+    assert send(client, From="+15559990000").status_code == 201
+    assert json_of(send(client, From=NUMBER_B))["code"] == 21660
+    assert [m["from"] for m in orgs.messages] == [NUMBER_A, POOL_A[1], "+15559990000"]
+
+
+def test_a_strict_account_sends_only_through_its_own_services(
+    orgs: FakeCarrier, client: Api
+) -> None:
+    for service in (SERVICE_B, "MG" + "9" * 32):
+        refused = send_as(client, SID_A, TOKEN_A, MessagingServiceSid=service)
+        assert refused.status_code == 400
+        assert is_twilio_error(json_of(refused), 21701, 400)
+    empty = orgs.add_service(SID_A)
+    assert json_of(send_as(client, SID_A, TOKEN_A, MessagingServiceSid=empty))["code"] == 21704
+    # The main account may not use another account's service either.
+    assert json_of(send(client, From="-", MessagingServiceSid=SERVICE_A))["code"] == 21701
+    assert orgs.messages == []
+
+
+def test_a_service_send_picks_a_pool_number_and_sticks_to_it_per_voter(
+    orgs: FakeCarrier, client: Api
+) -> None:
+    def sender(voter: str) -> str:
+        response = send_as(client, SID_A, TOKEN_A, MessagingServiceSid=SERVICE_A, To=voter)
+        assert json_of(response)["from"] is None  # chosen after the answer, as with Twilio
+        sent: str = orgs.messages[-1]["from"]
+        return sent
+
+    first, other = sender(VOTER), sender(OTHER_VOTER)
+    assert {first, other} == set(POOL_A)
+    assert [sender(VOTER), sender(OTHER_VOTER)] == [first, other]
+    assert orgs.reply(VOTER, "who is this?").params["To"] == first
+
+
+def test_an_accounts_credentials_act_on_its_own_and_its_subaccounts_paths_only(
+    orgs: FakeCarrier, client: Api
+) -> None:
+    sub = orgs.add_account(parent_sid=SID_A, numbers=["+15550100099"])
+    as_parent = send_as(client, sub.sid, TOKEN_A, username=SID_A, From="+15550100099")
+    assert as_parent.status_code == 201
+    assert json_of(as_parent)["account_sid"] == sub.sid
+    assert send_as(client, sub.sid, sub.auth_token, From="+15550100099").status_code == 201
+    for account, username, token in [
+        (SID_A, sub.sid, sub.auth_token),  # a subaccount cannot act for its parent
+        (SID_B, SID_A, TOKEN_A),  # nor an account for another
+        (SID_A, SID_A, TOKEN_B),
+        (SID_A, SID_B, TOKEN_B),
+        (sub.sid, SID_B, TOKEN_B),
+    ]:
+        refused = send_as(client, account, token, username=username, From=NUMBER_A)
+        assert refused.status_code == 401
+        assert is_twilio_error(json_of(refused), 20003, 401)
+
+
+def test_an_api_key_acts_for_its_account_but_a_standard_key_cannot_fetch_accounts(
+    orgs: FakeCarrier, client: Api
+) -> None:
+    key, secret = orgs.add_api_key(SID_A)
+    assert re.fullmatch(r"SK[0-9a-f]{32}", key) and re.fullmatch(r"[0-9a-f]{32}", secret)
+    assert send_as(client, SID_A, secret, username=key, From=NUMBER_A).status_code == 201
+    assert send_as(client, SID_A, "wrong", username=key, From=NUMBER_A).status_code == 401
+    assert send_as(client, SID_B, secret, username=key, From=NUMBER_B).status_code == 401
+    account_url = f"/2010-04-01/Accounts/{SID_A}.json"
+    assert client.get(account_url, auth=(key, secret)).status_code == 401
+    main_key, main_secret = orgs.add_api_key(SID_A, main=True)
+    assert json_of(client.get(account_url, auth=(main_key, main_secret)))["sid"] == SID_A
+
+
+def test_each_account_lists_and_fetches_only_its_own_messages(
+    orgs: FakeCarrier, client: Api
+) -> None:
+    mine = json_of(send_as(client, SID_A, TOKEN_A, From=NUMBER_A))
+    theirs = json_of(send_as(client, SID_B, TOKEN_B, From=NUMBER_B))
+    orgs.reply(VOTER, "Yes", to=NUMBER_A)
+    listed_a = json_of(client.get(messages_url(SID_A), auth=(SID_A, TOKEN_A)))["messages"]
+    assert [(m["direction"], m["account_sid"]) for m in listed_a] == [
+        ("inbound", SID_A),
+        ("outbound-api", SID_A),
+    ]
+    assert mine["account_sid"] == SID_A and theirs["account_sid"] == SID_B
+    assert client.get(mine["uri"], auth=(SID_A, TOKEN_A)).status_code == 200
+    stolen = client.get(theirs["uri"].replace(SID_B, SID_A), auth=(SID_A, TOKEN_A))
+    assert stolen.status_code == 404
+    assert listed(client)["messages"] == []  # the main account sent nothing
+
+
+def test_status_callbacks_carry_the_sending_account_and_are_signed_with_its_token(
+    orgs: FakeCarrier, client: Api
+) -> None:
+    send_as(client, SID_A, TOKEN_A, From=NUMBER_A, StatusCallback=CALLBACK)
+    send_as(client, SID_B, TOKEN_B, MessagingServiceSid=SERVICE_B, StatusCallback=CALLBACK)
+    webhooks = orgs.take_webhooks()
+    by_account = {
+        w.params["AccountSid"]: w for w in webhooks if w.params["MessageStatus"] == "sent"
+    }
+    assert set(by_account) == {SID_A, SID_B}
+    assert_signed_with(by_account[SID_A], TOKEN_A)
+    assert_signed_with(by_account[SID_B], TOKEN_B)
+    assert "MessagingServiceSid" not in by_account[SID_A].params
+    assert by_account[SID_B].params["MessagingServiceSid"] == SERVICE_B
+    assert by_account[SID_B].params["From"] == "+15550200011"
+
+
+# -- replies to several accounts -----------------------------------------------------------------
+
+
+def test_a_reply_to_an_accounts_number_is_that_accounts_and_signed_with_its_token(
+    orgs: FakeCarrier,
+) -> None:
+    to_a = orgs.reply(VOTER, "Please stop texting me", to=NUMBER_A)
+    to_b = orgs.reply(VOTER, "Count me in", to=NUMBER_B)
+    assert (to_a.params["AccountSid"], to_b.params["AccountSid"]) == (SID_A, SID_B)
+    assert_signed_with(to_a, TOKEN_A)
+    assert_signed_with(to_b, TOKEN_B)
+    signature = to_a.headers["X-Twilio-Signature"]
+    assert not RequestValidator(TOKEN_B).validate(to_a.url, to_a.params, signature)
+    assert "MessagingServiceSid" not in to_a.params
+
+
+def test_a_reply_to_a_service_number_names_the_service(orgs: FakeCarrier) -> None:
+    params = orgs.reply(VOTER, "hi", to=POOL_A[0]).params
+    assert params["AccountSid"] == SID_A and params["MessagingServiceSid"] == SERVICE_A
+
+
+def test_a_reply_to_a_number_nobody_owns_arrives_as_the_main_accounts(orgs: FakeCarrier) -> None:
+    webhook = orgs.reply(VOTER, "STOP", to="+15559990000")
+    assert webhook.params["AccountSid"] == SID
+    assert_signed(webhook)
+
+
+def test_a_stop_to_a_service_number_blocks_that_service_only(
+    orgs: FakeCarrier, client: Api
+) -> None:
+    orgs.reply(VOTER, "STOP", to=POOL_A[1])
+    for sender in ({"MessagingServiceSid": SERVICE_A}, {"From": POOL_A[0]}):
+        blocked = send_as(client, SID_A, TOKEN_A, **sender)
+        assert json_of(blocked)["code"] == 21610
+    assert send_as(client, SID_A, TOKEN_A, From=NUMBER_A).status_code == 201
+    assert send_as(client, SID_B, TOKEN_B, MessagingServiceSid=SERVICE_B).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("body", "opt_out_type"),
+    [
+        ("STOP", "STOP"),
+        ("unsubscribe", "STOP"),
+        (" Quit ", "STOP"),
+        ("REVOKE", "STOP"),
+        ("START", "START"),
+        ("yes", "START"),
+        ("UNSTOP", "START"),
+        ("HELP", "HELP"),
+        ("info", "HELP"),
+    ],
+)
+def test_advanced_opt_out_marks_each_keyword_reply_with_its_opt_out_type(
+    orgs: FakeCarrier, body: str, opt_out_type: str
+) -> None:
+    assert orgs.reply(VOTER, body, to=POOL_A[0]).params["OptOutType"] == opt_out_type
+
+
+def test_without_advanced_opt_out_or_a_keyword_there_is_no_opt_out_type(orgs: FakeCarrier) -> None:
+    assert "OptOutType" not in orgs.reply(VOTER, "STOP", to="+15550200011").params
+    assert "OptOutType" not in orgs.reply(VOTER, "STOP", to=NUMBER_A).params
+    assert "OptOutType" not in orgs.reply(VOTER, "stop please", to=POOL_A[0]).params
+
+
+def test_help_draws_twilios_help_reply_without_blocking_anything(
+    orgs: FakeCarrier, client: Api
+) -> None:
+    orgs.reply(VOTER, "HELP", to=NUMBER_A)
+    auto_reply = orgs.conversations()[VOTER][-1]
+    assert auto_reply["direction"] == "outbound-reply" and "STOP" in auto_reply["body"]
+    assert auto_reply["account_sid"] == SID_A
+    assert send_as(client, SID_A, TOKEN_A, From=NUMBER_A).status_code == 201
+
+
+def test_a_reply_with_pictures_is_an_mms_whose_urls_serve_the_bytes_to_its_account(
+    orgs: FakeCarrier, client: Api, carrier_server: CarrierServer
+) -> None:
+    webhook = orgs.reply(
+        VOTER, "my polling place", to=NUMBER_A, media=[("image/png", PICTURE), ("text/plain", b"x")]
+    )
+    params = webhook.params
+    assert re.fullmatch(r"MM[0-9a-f]{32}", params["MessageSid"])
+    assert params["NumMedia"] == "2"
+    assert (params["MediaContentType0"], params["MediaContentType1"]) == ("image/png", "text/plain")
+    url = params["MediaUrl0"]
+    assert url.startswith(f"{carrier_server.url}/2010-04-01/Accounts/{SID_A}/Messages/")
+    assert_signed_with(webhook, TOKEN_A)
+    picture = client.session.get(url, auth=(SID_A, TOKEN_A))
+    assert picture.status_code == 200
+    assert picture.content == PICTURE and picture.headers["Content-Type"] == "image/png"
+    assert client.session.get(url).status_code == 401
+    assert client.session.get(url, auth=(SID_B, TOKEN_B)).status_code == 401
+    metadata = json_of(client.session.get(url + ".json", auth=(SID_A, TOKEN_A)))
+    assert metadata["content_type"] == "image/png"
+    assert metadata["parent_sid"] == params["MessageSid"]
+    message_url = f"/2010-04-01/Accounts/{SID_A}/Messages/{params['MessageSid']}.json"
+    fetched = json_of(client.get(message_url, auth=(SID_A, TOKEN_A)))
+    assert fetched["num_media"] == "2"
+
+
+def test_a_served_carrier_learns_the_servers_url_for_its_media(
+    carrier_server: CarrierServer,
+) -> None:
+    fresh = FakeCarrier(SID, TOKEN, inbound_url=INBOUND)
+    assert (
+        fresh.reply(VOTER, "", media=[("image/png", PICTURE)])
+        .params["MediaUrl0"]
+        .startswith("https://api.twilio.com/2010-04-01/")
+    )
+    carrier_server.carrier = fresh
+    assert fresh.base_url == carrier_server.url
+
+
+def test_an_outbound_mms_lists_its_media_and_its_url_redirects_to_the_source(
+    client: Api,
+) -> None:
+    source = "https://gotv.example/flyer.png"
+    message = json_of(send(client, MediaUrl=source))
+    media_list = client.get(message["subresource_uris"]["media"], auth=(SID, TOKEN))
+    (item,) = json_of(media_list)["media_list"]
+    assert item["content_type"] == "image/png"
+    content = client.get(item["uri"].removesuffix(".json"), auth=(SID, TOKEN))
+    assert content.status_code == 302 and content.headers["Location"] == source
+
+
+# -- accounts, numbers, services and media through the real twilio client -----------------------
+
+
+@pytest.fixture
+def twilio_as(orgs: FakeCarrier, carrier_server: CarrierServer) -> Iterator[Callable[..., Client]]:
+    """Real twilio clients on the served carrier: ``twilio_as(username, password[, account])``,
+    with both the API's and the Messaging API's base URL pointed at it."""
+    carrier_server.carrier = orgs
+    made: list[Client] = []
+
+    def make(username: str, password: str, account_sid: str | None = None) -> Client:
+        twilio = Client(username, password, account_sid)
+        twilio.api.base_url = carrier_server.url
+        twilio.messaging.base_url = carrier_server.url
+        made.append(twilio)
+        return twilio
+
+    yield make
+    for twilio in made:
+        session = getattr(twilio.http_client, "session", None)
+        if session is not None:
+            session.close()
+
+
+def test_the_real_twilio_client_fetches_an_account_with_its_token(
+    twilio_as: Callable[..., Client],
+) -> None:
+    account = twilio_as(SID_A, TOKEN_A).api.v2010.accounts(SID_A).fetch()
+    assert (account.sid, account.auth_token, account.status) == (SID_A, TOKEN_A, "active")
+    assert account.friendly_name == "Org A" and account.owner_account_sid == SID_A
+    with pytest.raises(TwilioRestException) as caught:
+        twilio_as(SID_A, TOKEN_B).api.v2010.accounts(SID_A).fetch()
+    assert (caught.value.status, caught.value.code) == (401, 20003)
+    with pytest.raises(TwilioRestException):
+        twilio_as(SID_A, TOKEN_A).api.v2010.accounts(SID_B).fetch()
+
+
+def test_the_real_twilio_client_lists_an_accounts_numbers_by_phone_number(
+    orgs: FakeCarrier, twilio_as: Callable[..., Client]
+) -> None:
+    twilio = twilio_as(SID_A, TOKEN_A)
+    everything = twilio.incoming_phone_numbers.list()
+    assert [n.phone_number for n in everything] == [NUMBER_A, *POOL_A]
+    assert all(n.account_sid == SID_A and n.sid.startswith("PN") for n in everything)
+    (found,) = twilio.incoming_phone_numbers.list(phone_number=NUMBER_A)
+    assert found.friendly_name == "(555) 010-0001" and found.capabilities["sms"] is True
+    assert twilio.incoming_phone_numbers.list(phone_number=NUMBER_B) == []
+    assert len(twilio.incoming_phone_numbers.list(phone_number="555010001*")) == 2
+    assert len(twilio.incoming_phone_numbers.list(page_size=1)) == 3  # follows the pages
+    b_numbers = twilio_as(SID_B, TOKEN_B).incoming_phone_numbers.list(phone_number=NUMBER_A)
+    assert b_numbers == []
+
+
+def test_the_real_twilio_client_creates_a_subaccount_that_sends_from_its_numbers(
+    orgs: FakeCarrier, twilio_as: Callable[..., Client]
+) -> None:
+    created = twilio_as(SID_A, TOKEN_A).api.v2010.accounts.create(friendly_name="Org A, ward 3")
+    assert created.sid is not None and created.auth_token is not None
+    assert (created.owner_account_sid, created.friendly_name) == (SID_A, "Org A, ward 3")
+    assert orgs.account(created.sid).parent_sid == SID_A
+    orgs.add_number(created.sid, "+15550100301")
+    # The parent's credentials act for the subaccount, as the subaccount's own do.
+    as_parent = twilio_as(SID_A, TOKEN_A, created.sid)
+    message = as_parent.messages.create(to=VOTER, from_="+15550100301", body="hi")
+    assert message.account_sid == created.sid
+    own = twilio_as(created.sid, created.auth_token)
+    assert [m.sid for m in own.messages.list()] == [message.sid]
+    subaccounts = twilio_as(SID_A, TOKEN_A).api.v2010.accounts.list()
+    assert [a.sid for a in subaccounts] == [SID_A, created.sid]
+    with pytest.raises(TwilioRestException) as caught:
+        own.api.v2010.accounts.create(friendly_name="no grandchildren")
+    assert caught.value.status == 401
+
+
+def test_the_real_twilio_client_fetches_an_accounts_service_and_its_numbers_only(
+    twilio_as: Callable[..., Client],
+) -> None:
+    twilio = twilio_as(SID_A, TOKEN_A)
+    service = twilio.messaging.v1.services(SERVICE_A).fetch()
+    assert (service.sid, service.account_sid) == (SERVICE_A, SID_A)
+    numbers = twilio.messaging.v1.services(SERVICE_A).phone_numbers.list(page_size=1)
+    assert [n.phone_number for n in numbers] == list(POOL_A)  # two pages
+    assert all(n.service_sid == SERVICE_A for n in numbers)
+    for sid in (SERVICE_B, "MG" + "9" * 32):
+        with pytest.raises(TwilioRestException) as caught:
+            twilio.messaging.v1.services(sid).fetch()
+        assert (caught.value.status, caught.value.code) == (404, 20404)
+    with pytest.raises(TwilioException, match="20404"):  # a list raises the base exception
+        twilio.messaging.v1.services(SERVICE_B).phone_numbers.list()
+
+
+def test_the_real_twilio_client_works_with_an_api_key(
+    orgs: FakeCarrier, twilio_as: Callable[..., Client]
+) -> None:
+    key, secret = orgs.add_api_key(SID_A)
+    twilio = twilio_as(key, secret, SID_A)
+    assert twilio.messages.create(to=VOTER, from_=NUMBER_A, body="hi").account_sid == SID_A
+    assert twilio.messaging.v1.services(SERVICE_A).fetch().sid == SERVICE_A
+    assert len(twilio.incoming_phone_numbers.list(phone_number=NUMBER_A)) == 1
+    with pytest.raises(TwilioRestException) as caught:
+        twilio.api.v2010.accounts(SID_A).fetch()  # a standard key may not
+    assert caught.value.status == 401
+
+
+def test_the_real_twilio_client_lists_and_fetches_a_replys_media(
+    orgs: FakeCarrier, twilio_as: Callable[..., Client]
+) -> None:
+    params = orgs.reply(VOTER, "", to=NUMBER_A, media=[("image/jpeg", b"\xff\xd8jpeg")]).params
+    message = twilio_as(SID_A, TOKEN_A).api.v2010.accounts(SID_A).messages(params["MessageSid"])
+    (listed_media,) = message.media.list()
+    assert listed_media.content_type == "image/jpeg"
+    fetched = message.media(listed_media.sid).fetch()
+    assert fetched.parent_sid == params["MessageSid"] and fetched.account_sid == SID_A
+    assert params["MediaUrl0"].endswith(f"/Media/{fetched.sid}")
+    other = twilio_as(SID_B, TOKEN_B).api.v2010.accounts(SID_B).messages(params["MessageSid"])
+    with pytest.raises(TwilioException, match="20404"):
+        other.media.list()
+
+
+# -- requests in flight --------------------------------------------------------------------------
+
+
+def test_an_account_over_its_concurrency_gets_429_at_once_and_others_go_on(
+    orgs: FakeCarrier,
+    carrier_server: CarrierServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    carrier_server.carrier = orgs
+    # Long enough that the third request surely arrives while two are still being answered.
+    monkeypatch.setattr(carrier_server, "latency", 1.0)
+    limited = orgs.add_account(numbers=["+15550400001"], concurrency=2)
+
+    def create(
+        account: str = limited.sid, token: str = limited.auth_token, sender: str = "+15550400001"
+    ) -> requests.Response:
+        form = {"To": VOTER, "From": sender, "Body": "hi"}
+        url = carrier_server.url + messages_url(account)
+        return requests.post(url, data=form, auth=(account, token), timeout=10)
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        slow = [pool.submit(create) for _ in range(2)]
+        assert orgs.wait_for(lambda c: limited.in_flight == 2, timeout=5)
+        other = pool.submit(create, SID_A, TOKEN_A, NUMBER_A)
+        started = time.monotonic()
+        refused = create()
+        assert time.monotonic() - started < 1.0  # at once, not after the latency
+        assert [f.result().status_code for f in slow] == [201, 201]
+        assert other.result().status_code == 201  # another account's requests go on
+    assert refused.status_code == 429
+    assert is_twilio_error(json_of(refused), 20429, 429)
+    assert (orgs.throttled, limited.throttled, limited.in_flight) == (1, 1, 0)
+    monkeypatch.setattr(carrier_server, "latency", 0)
+    assert create().status_code == 201  # room again
+    assert create(token="wrong").status_code == 401  # not counted
+    assert orgs.throttled == 1 and len(orgs.messages) == 4
+
+
+def test_the_real_twilio_client_raises_on_a_429(
+    orgs: FakeCarrier, twilio_as: Callable[..., Client]
+) -> None:
+    orgs.account(SID_A).concurrency = 1
+    admitted = orgs.admit(SID_A, (SID_A, TOKEN_A))  # one request still being answered
+    try:
+        with pytest.raises(TwilioRestException) as caught:
+            twilio_as(SID_A, TOKEN_A).messages.create(to=VOTER, from_=NUMBER_A, body="hi")
+    finally:
+        orgs.release(admitted)
+    assert (caught.value.status, caught.value.code) == (429, 20429)
+    assert twilio_as(SID_A, TOKEN_A).messages.create(to=VOTER, from_=NUMBER_A, body="hi").sid
+
+
+# -- the contract, for accounts, numbers, services and media -------------------------------------
+
+V2010_OPERATIONS = [
+    ("/2010-04-01/Accounts.json", "post", "201"),
+    ("/2010-04-01/Accounts.json", "get", "200"),
+    ("/2010-04-01/Accounts/{Sid}.json", "get", "200"),
+    ("/2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json", "get", "200"),
+    ("/2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}/Media.json", "get", "200"),
+    ("/2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}/Media/{Sid}.json", "get", "200"),
+]
+MESSAGING_OPERATIONS = [
+    ("/v1/Services/{Sid}", "get", "200"),
+    ("/v1/Services/{ServiceSid}/PhoneNumbers", "get", "200"),
+]
+
+
+@pytest.fixture(scope="module")
+def messaging_contract() -> dict[str, Any]:
+    return twilio_contract.load_contract(twilio_contract.MESSAGING_CONTRACT)
+
+
+def test_the_fake_serves_each_accounts_numbers_services_and_media_path_of_the_contracts(
+    contract: dict[str, Any], messaging_contract: dict[str, Any]
+) -> None:
+    app = create_carrier_app(CarrierServer(FakeCarrier(SID, TOKEN)))
+    routes: dict[str, set[str]] = {}
+    for route in app.router.routes():
+        if route.resource is not None:
+            routes.setdefault(route.resource.canonical, set()).add(route.method)
+    for spec, operations in (
+        (contract, V2010_OPERATIONS),
+        (messaging_contract, MESSAGING_OPERATIONS),
+    ):
+        for path, method, _ in operations:
+            assert method in spec["paths"][path], path
+            assert method.upper() in routes[path], path
+    for path in (ACCOUNTS_ROUTE, ACCOUNT_ROUTE, INCOMING_NUMBERS_ROUTE, MEDIA_LIST_ROUTE):
+        assert path in contract["paths"]
+    assert MEDIA_ROUTE in contract["paths"] and MEDIA_CONTENT_ROUTE + ".json" == MEDIA_ROUTE
+    assert {SERVICE_ROUTE, SERVICE_NUMBERS_ROUTE} <= set(messaging_contract["paths"])
+
+
+def test_the_fake_reads_only_fields_and_filters_that_the_contracts_name(
+    contract: dict[str, Any], messaging_contract: dict[str, Any]
+) -> None:
+    create_account = twilio_contract.form_schema(contract, ACCOUNTS_ROUTE, "post")
+    assert set(CREATE_ACCOUNT_FIELDS) <= set(create_account["properties"])
+    assert not create_account.get("required")  # the fake requires nothing either
+    numbers = twilio_contract.query_parameters(contract, INCOMING_NUMBERS_ROUTE, "get")
+    assert {*NUMBER_FILTERS, *PAGING_PARAMETERS} <= numbers
+    accounts = twilio_contract.query_parameters(contract, ACCOUNTS_ROUTE, "get")
+    assert {"FriendlyName", "Status", *PAGING_PARAMETERS} <= accounts
+    assert set(PAGING_PARAMETERS) <= twilio_contract.query_parameters(
+        contract, MEDIA_LIST_ROUTE, "get"
+    )
+    assert set(PAGING_PARAMETERS) <= twilio_contract.query_parameters(
+        messaging_contract, SERVICE_NUMBERS_ROUTE, "get"
+    )
+
+
+def test_every_answer_about_accounts_numbers_services_and_media_conforms_to_the_contracts(
+    orgs: FakeCarrier,
+    client: Api,
+    contract: dict[str, Any],
+    messaging_contract: dict[str, Any],
+) -> None:
+    sub = json_of(
+        client.post("/2010-04-01/Accounts.json", data={"FriendlyName": "w3"}, auth=(SID_A, TOKEN_A))
+    )
+    params = orgs.reply(VOTER, "see", to=NUMBER_A, media=[("image/png", PICTURE)]).params
+    message = f"/2010-04-01/Accounts/{SID_A}/Messages/{params['MessageSid']}"
+    media_sid = params["MediaUrl0"].rsplit("/", 1)[1]
+    answers: dict[tuple[str, str, str], dict[str, Any] | str] = {
+        (ACCOUNTS_ROUTE, "post", "201"): sub,
+        (ACCOUNTS_ROUTE, "get", "200"): "/2010-04-01/Accounts.json?PageSize=1",
+        (ACCOUNT_ROUTE, "get", "200"): f"/2010-04-01/Accounts/{SID_A}.json",
+        (INCOMING_NUMBERS_ROUTE, "get", "200"): (
+            f"/2010-04-01/Accounts/{SID_A}/IncomingPhoneNumbers.json?PageSize=2"
+        ),
+        (MEDIA_LIST_ROUTE, "get", "200"): f"{message}/Media.json",
+        (MEDIA_ROUTE, "get", "200"): f"{message}/Media/{media_sid}.json",
+        (CONTRACT_PATH, "get", "200"): f"/2010-04-01/Accounts/{SID_A}/Messages.json",
+    }
+    checked = 0
+    for (path, method, status), answer in answers.items():
+        body = (
+            answer
+            if isinstance(answer, dict)
+            else json_of(client.get(answer, auth=(SID_A, TOKEN_A)))
+        )
+        schema = twilio_contract.response_schema(contract, path, method, status)
+        assert set(body) == set(schema["properties"]), path
+        assert twilio_contract.problems(contract, schema, body) == [], path
+        checked += 1
+    for path, url in [
+        (SERVICE_ROUTE, f"/v1/Services/{SERVICE_A}"),
+        (SERVICE_NUMBERS_ROUTE, f"/v1/Services/{SERVICE_A}/PhoneNumbers?PageSize=1"),
+    ]:
+        body = json_of(client.get(url, auth=(SID_A, TOKEN_A)))
+        schema = twilio_contract.response_schema(messaging_contract, path, "get")
+        assert set(body) == set(schema["properties"]), path
+        assert twilio_contract.problems(messaging_contract, schema, body) == [], path
+        checked += 1
+    assert checked == len(V2010_OPERATIONS) + len(MESSAGING_OPERATIONS) + 1
+
+
+def test_every_item_in_an_answer_has_exactly_its_schemas_properties(
+    orgs: FakeCarrier, client: Api, contract: dict[str, Any], messaging_contract: dict[str, Any]
+) -> None:
+    def items(path: str, key: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = json_of(client.get(path, auth=(SID_A, TOKEN_A)))[key]
+        assert found
+        return found
+
+    schemas = contract["components"]["schemas"]
+    number = set(schemas["api.v2010.account.incoming_phone_number"]["properties"])
+    numbers_url = f"/2010-04-01/Accounts/{SID_A}/IncomingPhoneNumbers.json"
+    assert all(set(n) == number for n in items(numbers_url, "incoming_phone_numbers"))
+    account = set(schemas["api.v2010.account"]["properties"])
+    assert all(set(a) == account for a in items("/2010-04-01/Accounts.json", "accounts"))
+    v1 = messaging_contract["components"]["schemas"]
+    pool = set(v1["messaging.v1.service.phone_number"]["properties"])
+    pool_url = f"/v1/Services/{SERVICE_A}/PhoneNumbers"
+    assert all(set(n) == pool for n in items(pool_url, "phone_numbers"))
+    assert set(json_of(client.get(f"/v1/Services/{SERVICE_A}", auth=(SID_A, TOKEN_A)))) == set(
+        v1["messaging.v1.service"]["properties"]
+    )
+
+
+def test_unknown_messaging_api_paths_and_wrong_methods_get_twilios_error_json(
+    orgs: FakeCarrier, client: Api
+) -> None:
+    unknown = client.get("/v1/Services/MG1/ShortCodes", auth=(SID_A, TOKEN_A))
+    assert unknown.status_code == 404 and is_twilio_error(json_of(unknown), 20404, 404)
+    wrong = client.request("DELETE", f"/v1/Services/{SERVICE_A}", auth=(SID_A, TOKEN_A))
+    assert wrong.status_code == 405 and is_twilio_error(json_of(wrong), 20004, 405)
+    assert client.get(f"/v1/Services/{SERVICE_A}").status_code == 401
+
+
+# -- the voter page, the control endpoint and the command line for several accounts -------------
+
+
+def test_the_voter_page_offers_the_numbers_that_texted_a_voter_and_names_their_accounts(
+    orgs: FakeCarrier, client: Api
+) -> None:
+    send_as(client, SID_A, TOKEN_A, From=NUMBER_A, Body="From A")
+    send_as(client, SID_B, TOKEN_B, MessagingServiceSid=SERVICE_B, Body="From B")
+    page = client.get("/").text
+    assert '<option value="+15550200011">+15550200011 (Org B)</option>' in page
+    assert f'<option value="{NUMBER_A}">{NUMBER_A} (Org A)</option>' in page
+    assert page.index('value="+15550200011"') < page.index(f'value="{NUMBER_A}"')  # latest first
+    assert f"Org B via {SERVICE_B}" in page
+    assert SID_A in page and "Org A" in page
+
+
+def test_replying_on_the_voter_page_to_a_chosen_number_with_a_picture(
+    orgs: FakeCarrier, client: Api
+) -> None:
+    send_as(client, SID_A, TOKEN_A, From=NUMBER_A)
+    send_as(client, SID_B, TOKEN_B, From=NUMBER_B)
+    response = client.post(
+        "/reply",
+        data={"from": VOTER, "body": "", "to": NUMBER_A},
+        files={"media": ("booth.png", PICTURE, "image/png")},
+    )
+    assert response.status_code == 303
+    (webhook,) = orgs.take_webhooks()
+    assert (webhook.params["To"], webhook.params["AccountSid"]) == (NUMBER_A, SID_A)
+    assert webhook.params["NumMedia"] == "1" and webhook.params["MediaContentType0"] == "image/png"
+    assert "1 picture(s)" in client.get("/").text
+
+
+def test_the_control_endpoint_replies_with_media_given_as_base64(
+    orgs: FakeCarrier, client: Api
+) -> None:
+    media = [{"content_type": "image/png", "base64": base64.b64encode(PICTURE).decode()}]
+    response = client.post(
+        "/_carrier/reply", json={"from": VOTER, "body": "", "to": NUMBER_B, "media": media}
+    )
+    assert response.status_code == 201
+    params = json_of(response)["params"]
+    assert params["NumMedia"] == "1" and params["AccountSid"] == SID_B
+    assert client.session.get(params["MediaUrl0"], auth=(SID_B, TOKEN_B)).content == PICTURE
+    bad = client.post(
+        "/_carrier/reply", json={"from": VOTER, "body": "x", "media": [{"base64": "!"}]}
+    )
+    assert bad.status_code == 400
+
+
+def test_the_command_line_adds_accounts_with_numbers_and_limits_the_main_accounts_requests() -> (
+    None
+):
+    credentials = ["--account-sid", SID, "--auth-token", TOKEN]
+    server = build_server(
+        [
+            *credentials,
+            "--concurrency",
+            "5",
+            "--account",
+            f"{SID_A}:{TOKEN_A}:{NUMBER_A},{POOL_A[0]}",
+            "--account",
+            NUMBER_B,
+        ]
+    )
+    main, a, b = server.carrier.accounts()
+    assert main.concurrency == 5 and main.sid == SID
+    assert (a.sid, a.auth_token, a.numbers) == (SID_A, TOKEN_A, [NUMBER_A, POOL_A[0]])
+    assert b.numbers == [NUMBER_B] and re.fullmatch(r"AC[0-9a-f]{32}", b.sid)
+    assert a.concurrency is None and build_server(credentials).carrier.main.concurrency is None
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--account", f"{SID_A}:{NUMBER_A}"],
+        ["--account", f"{SID_A}:{TOKEN_A}:"],
+        ["--account", "+15005550006"],  # the main account's number
+        ["--concurrency", "0"],
+    ],
+)
+def test_the_command_line_refuses_a_malformed_account_or_limit(option: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_server(["--account-sid", SID, "--auth-token", TOKEN, *option])

@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-CORE = {"gotv.config", "gotv.db", "gotv.encryption", "gotv.models"}
+CORE = {"gotv.config", "gotv.db", "gotv.encryption", "gotv.logs", "gotv.models"}
 PEOPLE = CORE | {"gotv.edge", "gotv.people"}
 COMPLIANCE = PEOPLE | {"gotv.compliance"}
 TEXTING = COMPLIANCE | {"gotv.texting"}
@@ -28,6 +28,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "gotv.config": set(),
     "gotv.db": set(),
     "gotv.encryption": set(),
+    "gotv.logs": set(),
     "gotv.models": {"gotv.db", "gotv.encryption"},
     "gotv.edge": {"gotv.config"},
     "gotv.people": PEOPLE,

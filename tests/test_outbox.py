@@ -197,7 +197,7 @@ def test_an_organizer_cannot_settle_another_organizations_message(
 def test_failed_background_jobs_are_listed_by_kind_not_by_details(
     app: Flask, client: FlaskClient, organizer: User
 ) -> None:
-    queue.enqueue("gotv.no_such_module.job", 7)
+    queue.enqueue("gotv.no_such_module.job", 7, organization_id=organizer.organization_id)
     run_jobs(app)
     login(client, organizer)
 

@@ -1,25 +1,29 @@
-"""Twilio's OpenAPI contract for the Messages API (../shared/twilio beside the repository)."""
+"""Twilio's OpenAPI contracts (../shared/twilio beside the repository): the 2010-04-01 API
+(Messages, Accounts, IncomingPhoneNumbers, Media) and the Messaging API (Services)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-CONTRACT = Path(__file__).resolve().parents[2] / "shared/twilio/twilio_api_v2010.json"
+CONTRACTS = Path(__file__).resolve().parents[2] / "shared/twilio"
+CONTRACT = CONTRACTS / "twilio_api_v2010.json"
+MESSAGING_CONTRACT = CONTRACTS / "twilio_messaging_v1.json"
 CONTRACT_PATH = "/2010-04-01/Accounts/{AccountSid}/Messages.json"
 
 
-def load_contract() -> dict[str, Any]:
+def load_contract(path: Path = CONTRACT) -> dict[str, Any]:
     """The parsed contract: skips where shared/ is absent, fails in CI, where it never is."""
-    if not CONTRACT.exists():
+    if not path.exists():
         if os.environ.get("CI"):
-            pytest.fail(f"Twilio's OpenAPI contract is not at {CONTRACT}")
-        pytest.skip(f"Twilio's OpenAPI contract is not at {CONTRACT}")
-    loaded: dict[str, Any] = json.loads(CONTRACT.read_text(encoding="utf-8"))
+            pytest.fail(f"Twilio's OpenAPI contract is not at {path}")
+        pytest.skip(f"Twilio's OpenAPI contract is not at {path}")
+    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return loaded
 
 
@@ -39,10 +43,95 @@ def create_operation(contract: dict[str, Any]) -> dict[str, Any]:
 
 
 def request_schema(contract: dict[str, Any]) -> dict[str, Any]:
-    content = create_operation(contract)["requestBody"]["content"]
-    return resolve(contract, content["application/x-www-form-urlencoded"]["schema"])
+    return form_schema(contract, CONTRACT_PATH, "post")
 
 
 def message_schema(contract: dict[str, Any]) -> dict[str, Any]:
-    response = create_operation(contract)["responses"]["201"]["content"]["application/json"]
-    return resolve(contract, response["schema"])
+    return response_schema(contract, CONTRACT_PATH, "post", "201")
+
+
+def operation(contract: dict[str, Any], path: str, method: str) -> dict[str, Any]:
+    """The contract's operation for ``method`` (lower case) on ``path``."""
+    found: dict[str, Any] = contract["paths"][path][method]
+    return found
+
+
+def form_schema(contract: dict[str, Any], path: str, method: str) -> dict[str, Any]:
+    """The schema of an operation's url-encoded form body."""
+    content = operation(contract, path, method)["requestBody"]["content"]
+    return resolve(contract, content["application/x-www-form-urlencoded"]["schema"])
+
+
+def query_parameters(contract: dict[str, Any], path: str, method: str) -> set[str]:
+    """The names of an operation's query parameters."""
+    parameters = operation(contract, path, method).get("parameters", [])
+    return {p["name"] for p in parameters if p["in"] == "query"}
+
+
+def response_schema(
+    contract: dict[str, Any], path: str, method: str, status: str = "200"
+) -> dict[str, Any]:
+    """The schema of an operation's JSON answer with ``status``."""
+    response = operation(contract, path, method)["responses"][status]
+    return resolve(contract, response["content"]["application/json"]["schema"])
+
+
+def problems(
+    contract: dict[str, Any], schema: dict[str, Any], value: Any, where: str = "$"
+) -> list[str]:
+    """Where ``value`` breaks ``schema``: a field the schema does not name, a null where it is
+    not nullable, a wrong type, a value outside an enum, a string off its pattern. An object's
+    fields are checked as far as its schema names them (a ``uri-map`` names none)."""
+    schema = resolve(contract, schema)
+    if value is None:
+        return [] if schema.get("nullable") else [f"{where} is null"]
+    if "enum" in schema and value not in schema["enum"]:
+        return [f"{where} = {value!r} is not one of {schema['enum']}"]
+    kind = schema.get("type", "object" if "properties" in schema else None)
+    if kind == "object":
+        if not isinstance(value, dict):
+            return [f"{where} is not an object"]
+        return _object_problems(contract, schema, value, where)
+    if kind == "array":
+        if not isinstance(value, list):
+            return [f"{where} is not an array"]
+        items = schema.get("items", {})
+        return [
+            p
+            for i, item in enumerate(value)
+            for p in problems(contract, items, item, f"{where}[{i}]")
+        ]
+    return _scalar_problems(schema, kind, value, where)
+
+
+def _object_problems(
+    contract: dict[str, Any], schema: dict[str, Any], value: dict[str, Any], where: str
+) -> list[str]:
+    properties = schema.get("properties")
+    if properties is None:
+        return []
+    found = [f"{where}.{name} is not in the contract" for name in value if name not in properties]
+    for name, item in value.items():
+        if name in properties:
+            found += problems(contract, properties[name], item, f"{where}.{name}")
+    return found
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+}
+
+
+def _scalar_problems(schema: dict[str, Any], kind: str | None, value: Any, where: str) -> list[str]:
+    expected = _TYPES.get(kind or "")
+    if expected is None:
+        return []
+    if not isinstance(value, expected) or (kind != "boolean" and isinstance(value, bool)):
+        return [f"{where} = {value!r} is not a {kind}"]
+    pattern = schema.get("pattern")
+    if pattern is not None and not re.match(pattern, str(value)):
+        return [f"{where} = {value!r} does not match {pattern}"]
+    return []

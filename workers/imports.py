@@ -30,18 +30,16 @@ def sweep_imports() -> int:
     did run does nothing.
     """
     queued = db.session.execute(
-        select(ContactImport.id, ContactImport.attempts).where(
+        select(ContactImport.id, ContactImport.organization_id, ContactImport.attempts).where(
             ContactImport.status == ImportStatus.QUEUED
         )
     ).all()
     db.session.commit()
-    lost = [
-        (id_, attempts) for id_, attempts in queued if not queue.import_job_exists(id_, attempts)
-    ]
-    for import_id, attempts in lost:
-        queue.enqueue_import(import_id, attempts)
+    lost = [row for row in queued if not queue.import_job_exists(row.id, row.attempts)]
+    for import_id, organization_id, attempts in lost:
+        queue.enqueue_import(import_id, organization_id, attempt=attempts)
     if lost:
-        log.warning("re-enqueued imports whose jobs were lost: %s", [id_ for id_, _ in lost])
+        log.warning("re-enqueued imports whose jobs were lost: %s", [row.id for row in lost])
     return len(lost)
 
 

@@ -11,6 +11,7 @@ from gotv.db import db
 from gotv.edge import queue
 from gotv.models import Message, utcnow
 from gotv.texting import assignment, outbox
+from workers.worker import STOPPING
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +21,7 @@ def pump_settings() -> outbox.PumpSettings:
     return outbox.PumpSettings(
         status_callback=config["PUBLIC_URL"].rstrip("/") + "/twilio/status",
         concurrency=config.get("SEND_CONCURRENCY") or 100,
+        stop=STOPPING,
     )
 
 
@@ -64,3 +66,12 @@ def release_idle_batches() -> int:
     if released:
         log.info("released %d contacts held by idle volunteers", released)
     return released
+
+
+def settle_abandoned() -> int:
+    """Settle, against Twilio's own list, the messages a dead worker left in `sending`: sent
+    ones are recorded as sent, the others go back to the queue (and the last gate)."""
+    settled = outbox.settle_abandoned(utcnow())
+    if settled:
+        log.info("settled %d messages a worker left in sending", settled)
+    return settled

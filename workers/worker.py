@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+from types import FrameType
 from typing import Any
 
 from flask import Flask
 from rq import SimpleWorker
+from rq.job import Job
 
+from gotv import logs
 from gotv.db import db
+
+log = logging.getLogger(__name__)
+
+# Set when the worker process must stop (SIGTERM, Ctrl-C): the job in hand stops taking work
+# and finishes or hands back what it holds (a send pump: outbox.PumpSettings.stop).
+STOPPING = threading.Event()
 
 
 class Worker(SimpleWorker):
     """RQ's SimpleWorker (jobs in the worker's own process), stopping at once when it ends."""
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        """A warm shutdown, as RQ's, and a word to the job in hand that it must end now:
+        RQ alone would let a send pump run its full minute, past a platform's grace period."""
+        log.info("stop requested (signal %s): finishing the job in hand", signum)
+        STOPPING.set()
+        super().request_stop(signum, frame)
 
     def unsubscribe(self) -> None:
         """Stop listening for RQ's commands without waiting a minute.
@@ -31,9 +49,9 @@ class AppWorker(Worker):
 
     app: Flask
 
-    def perform_job(self, *args: Any, **kwargs: Any) -> bool:
-        with self.app.app_context():
+    def perform_job(self, job: Job, *args: Any, **kwargs: Any) -> bool:
+        with self.app.app_context(), logs.with_request_id(f"job-{job.id}"):
             try:
-                return bool(super().perform_job(*args, **kwargs))
+                return bool(super().perform_job(job, *args, **kwargs))
             finally:
                 db.session.remove()

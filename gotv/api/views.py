@@ -244,7 +244,7 @@ def upload_contacts(campaign_id: int) -> ResponseReturnValue:
         imp.organization_id, "api_contacts_uploaded", f"import {imp.id}", token_id=token.id
     )
     db.session.commit()
-    queue.enqueue_import(imp.id)
+    queue.enqueue_import(imp.id, imp.organization_id)
     location = url_for("api.import_progress", import_id=imp.id)
     response = jsonify(
         {

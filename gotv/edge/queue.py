@@ -48,15 +48,19 @@ def enqueue(
     retry: Retry | None = None,
     job_timeout: int = 120,
     job_id: str | None = None,
+    organization_id: int | None = None,
 ) -> bool:
     """Enqueue `function` (a dotted name) with `args`; call only after the commit it depends on.
+    A job done for one organization says so (`organization_id`): its failure is shown to that
+    organization's organizers, and to no other.
 
     Returns False, and logs, when Redis is unreachable: the database row is the source of truth
     and the sweeper re-enqueues it later, so a Redis outage delays work but never loses it.
     """
+    meta = {"organization_id": organization_id} if organization_id is not None else None
     try:
         queue(queue_name).enqueue(
-            function, *args, retry=retry, job_timeout=job_timeout, job_id=job_id
+            function, *args, retry=retry, job_timeout=job_timeout, job_id=job_id, meta=meta
         )
     except RedisError:
         log.warning("redis unavailable; %s%r left for the sweeper", function, args)
@@ -97,18 +101,25 @@ class FailedJob:
     error: str
 
 
-def failed_jobs(limit: int = 50) -> list[FailedJob] | None:
-    """The most recent failed jobs of every queue; None when Redis cannot be reached.
+# `failed_jobs` of every organization, for the instance's operators (`flask failed-jobs`).
+EVERY_ORGANIZATION = -1
 
-    Only the exception's type is shown: jobs are shared by all organizations, and a traceback
-    could carry another organization's data.
+
+def failed_jobs(organization_id: int, limit: int = 50) -> list[FailedJob] | None:
+    """The most recent failed jobs of every queue done for the organization (or for every
+    organization and none, with EVERY_ORGANIZATION); None when Redis cannot be reached.
+
+    Only the exception's type is shown: a traceback could carry data the reader may not see.
     """
     found = []
     try:
         for name in QUEUES:
             registry = queue(name).failed_job_registry
-            for job in Job.fetch_many(registry.get_job_ids(0, limit - 1), connection=redis()):
-                if job is not None:
+            for job in Job.fetch_many(registry.get_job_ids(0, 10 * limit - 1), connection=redis()):
+                if job is not None and organization_id in (
+                    EVERY_ORGANIZATION,
+                    (job.meta or {}).get("organization_id"),
+                ):
                     result = job.latest_result()
                     error = ((result and result.exc_string) or "").strip().splitlines()
                     kind = error[-1].split(":")[0] if error else ""
@@ -130,7 +141,9 @@ def import_job_id(import_id: int, attempt: int = 0) -> str:
     return f"import-{import_id}" + (f"-{attempt}" if attempt else "")
 
 
-def enqueue_import(import_id: int, attempt: int = 0) -> bool:
+def enqueue_import(
+    import_id: int, organization_id: int | None = None, attempt: int = 0
+) -> bool:
     """Enqueue the job for a committed, queued contact import (`attempt`: loads that died)."""
     return enqueue(
         "workers.imports.import_contacts",
@@ -138,6 +151,7 @@ def enqueue_import(import_id: int, attempt: int = 0) -> bool:
         queue_name=IMPORT,
         job_timeout=IMPORT_TIMEOUT_SECONDS,
         job_id=import_job_id(import_id, attempt),
+        organization_id=organization_id,
     )
 
 

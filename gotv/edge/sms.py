@@ -353,6 +353,21 @@ def fetch_account(credentials: Credentials) -> AccountInfo:
     )
 
 
+def check_key(credentials: Credentials) -> None:
+    """Make one harmless call with the credentials' API key (a standard key may not read the
+    account itself): proof the key works for this account.
+
+    :raise CarrierRefused: when Twilio refuses it or cannot be reached.
+    """
+    try:
+        numbers = client(credentials).api.v2010.accounts(credentials.account_sid)
+        numbers.incoming_phone_numbers.list(limit=1)
+    except TwilioException as error:
+        raise CarrierRefused(_refusal(error)) from error
+    except requests.RequestException as error:
+        raise CarrierRefused(f"Twilio could not be reached ({type(error).__name__})") from error
+
+
 def owns(credentials: Credentials, address: str) -> bool:
     """True when the account holds the number (an incoming phone number of its) or the
     Messaging Service (MG...).

@@ -1,30 +1,46 @@
-"""The fake carrier's state: messages, conversations, failures, webhooks to deliver."""
+"""The fake carrier's state: accounts, messages, conversations, failures, webhooks to deliver."""
 
 from __future__ import annotations
 
 import bisect
 import gc
 import heapq
-import hmac
+import mimetypes
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from multidict import MultiMapping
 
+from gotv.fakecarrier.accounts import (
+    MESSAGING_VERSION,
+    Account,
+    Auth,
+    Directory,
+    Media,
+    Route,
+    new_media,
+    number_matches,
+)
 from gotv.fakecarrier.protocol import (
     API_VERSION,
+    HELP_REPLY,
+    HELP_WORDS,
     KNOWN_MESSAGES,
     MAGIC_FROM,
     MAGIC_TO,
     MAX_ATTEMPTS,
+    NUMBER_FILTERS,
     OPT_IN_REPLY,
     OPT_IN_WORDS,
     OPT_OUT_REPLY,
+    OPT_OUT_TYPES,
     OPT_OUT_WORDS,
+    TOO_MANY_REQUESTS,
     WEBHOOK_TIMEOUT,
     ApiError,
     Failure,
@@ -33,8 +49,11 @@ from gotv.fakecarrier.protocol import (
     Send,
     Webhook,
     count_segments,
+    list_page,
+    meta_page,
     new_sid,
     parse_list,
+    parse_paging,
     parse_send,
     post_webhook,
     rfc2822,
@@ -42,18 +61,49 @@ from gotv.fakecarrier.protocol import (
 )
 
 FREEZE_EVERY = 10_000
+#: Where media URLs point while no server has told the carrier its own URL.
+TWILIO_API_URL = "https://api.twilio.com"
+
+Entry = tuple[int, dict[str, Any]]
+Answer = tuple[int, dict[str, Any]]
+
+
+@dataclass
+class _Log:
+    """One account's messages, both ways, in arrival order as (date_sent in Unix seconds,
+    JSON), and the same entries per To and per From: the list API walks the smallest."""
+
+    everything: list[Entry] = field(default_factory=list)
+    by_to: dict[str, list[Entry]] = field(default_factory=dict)
+    by_from: dict[str, list[Entry]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Admission:
+    """An API request let in by :meth:`FakeCarrier.admit`: ``account`` is the account it counts
+    against (None when its credentials are bad: the handler answers 401), ``refusal`` the 429
+    to answer at once instead. Give it back to :meth:`FakeCarrier.release` when answered."""
+
+    account: Account | None
+    refusal: Answer | None = None
 
 
 class FakeCarrier:
-    """The carrier's state: accepted messages, conversations, and webhooks waiting to go out.
+    """The carrier's state: accounts, accepted messages, conversations, webhooks waiting to go out.
 
     Every public method is thread-safe (one lock guards all state) because the HTTP server's
     event loop, the test calling in, and the delivery thread all use the carrier at once.
 
-    ``messages`` holds the Twilio JSON of every accepted send, in order, in its final state;
-    ``requests`` holds the raw form of every Messages.json POST, accepted or not;
-    ``delivery_log`` holds one entry per webhook POST attempt by the delivery thread.
-    A stored message's JSON never changes afterwards, so it may be served without a copy.
+    The constructor's ``account_sid`` and ``auth_token`` make the *main* account, which owns
+    ``phone_number`` and, as the demo and test default, also sends from any number or
+    Messaging Service that no other account owns. Accounts added with :meth:`add_account` are
+    strict, as with Twilio: they send only from their own numbers and services.
+
+    ``messages`` holds the Twilio JSON of every accepted send (every account's), in order, in
+    its final state; ``requests`` holds the raw form of every Messages.json POST, accepted or
+    not; ``delivery_log`` holds one entry per webhook POST attempt by the delivery thread;
+    ``throttled`` counts the 429s given for :attr:`Account.concurrency`. A stored message's
+    JSON never changes afterwards, so it may be served without a copy.
 
     Every request costs O(1) bookkeeping (or O(log n), and O(page) for a list), so a run
     can hold hundreds of thousands of messages.
@@ -68,25 +118,35 @@ class FakeCarrier:
         auto_deliver: bool = False,
         delivery_delay: float = 0.3,
         status_callbacks: bool = True,
+        concurrency: int | None = None,
     ) -> None:
         """Create a carrier; with ``auto_deliver`` the delivery thread starts at once.
 
         With ``status_callbacks=False`` the carrier ignores every ``StatusCallback`` (a
         benchmark measures the sender, not the app's webhook endpoint); replies still go out.
+        ``concurrency`` bounds the main account's API requests in flight (see :meth:`admit`).
         """
-        self.account_sid = account_sid
-        self.auth_token = auth_token
         self.inbound_url = inbound_url
-        self.phone_number = phone_number
         self.auto_deliver = False
         self.delivery_delay = delivery_delay
         self.status_callbacks = status_callbacks
+        #: The URL the carrier is served at (set by :class:`CarrierServer`); media URLs use it.
+        self.base_url: str | None = None
         self.messages: list[dict[str, Any]] = []
         self.requests: list[dict[str, str]] = []
         self.delivery_log: list[dict[str, Any]] = []
+        self.throttled = 0
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
         self._changed = threading.Condition(self._lock)  # notified after every request
+        main = Account(
+            account_sid,
+            auth_token,
+            "Fake carrier main account",
+            concurrency=concurrency,
+            strict=False,
+        )
+        self._directory = Directory(main, phone_number)
         self._by_sid: dict[str, dict[str, Any]] = {}
         self._conversations: dict[str, list[dict[str, Any]]] = {}
         self._send_failures: dict[str, Failure] = {}
@@ -94,11 +154,8 @@ class FakeCarrier:
         self._outage: int | None = None
         self._opted_out: set[tuple[str, str]] = set()
         self._last_sender: dict[str, tuple[str, str | None]] = {}
-        # Every message, both ways, in arrival order as (date_sent in Unix seconds, JSON), and
-        # the same entries per To and per From: the list API walks the smallest of them.
-        self._log: list[tuple[int, dict[str, Any]]] = []
-        self._log_by_to: dict[str, list[tuple[int, dict[str, Any]]]] = {}
-        self._log_by_from: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        self._logs: dict[str, _Log] = {}
+        self._last_sent = 0
         # False once the wall clock ran backwards between two messages: the list API then
         # cannot bisect or stop early by date_sent, and scans its source list instead.
         self._log_in_date_order = True
@@ -111,6 +168,121 @@ class FakeCarrier:
         self._stopping = False
         if auto_deliver:
             self.start_delivery()
+
+    # -- accounts ----------------------------------------------------------------------------
+
+    @property
+    def main(self) -> Account:
+        """The main account (the constructor's SID and token)."""
+        return self._directory.main
+
+    @property
+    def account_sid(self) -> str:
+        return self._directory.main.sid
+
+    @property
+    def auth_token(self) -> str:
+        return self._directory.main.auth_token
+
+    @property
+    def phone_number(self) -> str:
+        return self._directory.phone_number
+
+    def add_account(
+        self,
+        sid: str | None = None,
+        auth_token: str | None = None,
+        friendly_name: str = "",
+        parent_sid: str | None = None,
+        numbers: Sequence[str] = (),
+        concurrency: int | None = None,
+    ) -> Account:
+        """Add a (strict) account owning ``numbers``; a subaccount of ``parent_sid`` if given.
+
+        A new AC SID and a 32-hex-digit auth token are made when not given. ``concurrency``
+        bounds its API requests in flight (None: no bound). Raises ``ValueError`` for a SID
+        taken or malformed, an unknown parent or one that is itself a subaccount, or a number
+        another account owns.
+        """
+        with self._lock:
+            directory = self._directory
+            directory.check_claimable(None, numbers, into_service=False)
+            account = directory.add_account(sid, auth_token, friendly_name, parent_sid, concurrency)
+            for number in numbers:
+                directory.add_number(account, number)
+            return account
+
+    def add_number(self, account_sid: str, number: str, service_sid: str | None = None) -> str:
+        """Give ``number`` to the account (and put it in its service ``service_sid``, if given);
+        return the number's PN SID. Raises ``ValueError`` if another account owns it."""
+        with self._lock:
+            directory = self._directory
+            owned = directory.add_number(directory.account(account_sid), number)
+            if service_sid is not None:
+                service = directory.service(service_sid)
+                if service.account_sid != account_sid:
+                    raise ValueError(f"{service_sid} is not a service of {account_sid}")
+                directory.add_to_service(service, number)
+            return owned.sid
+
+    def add_service(
+        self,
+        account_sid: str,
+        sid: str | None = None,
+        numbers: Sequence[str] = (),
+        advanced_opt_out: bool = False,
+        friendly_name: str = "",
+    ) -> str:
+        """Add a Messaging Service to the account, with ``numbers`` as its sender pool (given
+        to the account if nobody owns them); return its MG SID (made when not given).
+
+        With ``advanced_opt_out`` a keyword reply to one of its numbers carries ``OptOutType``.
+        Raises ``ValueError`` for a number another account owns or another service holds.
+        """
+        with self._lock:
+            directory = self._directory
+            account = directory.account(account_sid)
+            directory.check_claimable(account_sid, numbers, into_service=True)
+            service = directory.add_service(account, sid, friendly_name, advanced_opt_out)
+            for number in numbers:
+                directory.add_to_service(service, number)
+            return service.sid
+
+    def add_api_key(self, account_sid: str, main: bool = False) -> tuple[str, str]:
+        """A new API key of the account: ``(SK SID, secret)``, for HTTP Basic auth.
+
+        A standard key (the default, and the only kind Twilio's API creates) may do everything
+        but fetch or create accounts; a ``main`` key (made in Twilio's Console) may do that too.
+        """
+        with self._lock:
+            directory = self._directory
+            key = directory.add_api_key(directory.account(account_sid), main)
+            return key.sid, key.secret
+
+    def account(self, sid: str) -> Account:
+        """The account with this SID; ``ValueError`` if there is none."""
+        with self._lock:
+            return self._directory.account(sid)
+
+    def accounts(self) -> list[Account]:
+        """Every account, the main one first, in the order they were made."""
+        with self._lock:
+            return list(self._directory.accounts.values())
+
+    def owner_of(self, number: str) -> Account:
+        """The account owning ``number`` (directly or through a service); the main account
+        for a number nobody owns, as replies to it arrive there."""
+        with self._lock:
+            return self._directory.owner_of(number)
+
+    def services(self, account_sid: str) -> dict[str, list[str]]:
+        """The account's Messaging Services: SID -> its numbers."""
+        with self._lock:
+            return {
+                sid: list(service.numbers)
+                for sid, service in self._directory.services.items()
+                if service.account_sid == account_sid
+            }
 
     # -- failure switches -------------------------------------------------------------------
 
@@ -140,6 +312,41 @@ class FakeCarrier:
         with self._lock:
             self._outage = None
 
+    # -- admission: requests in flight per account ---------------------------------------------
+
+    def admit(self, path_sid: str | None, auth: Auth, accounts_resource: bool = False) -> Admission:
+        """Count an API request in flight against the account it acts on, or refuse it.
+
+        The server calls this as a request arrives and :meth:`release` once it is answered
+        (its latency included). A request arriving while its account already has
+        ``concurrency`` requests in flight gets Twilio's 429 (code 20429) at once, and counts in
+        :attr:`throttled` and the account's ``throttled``. Bad credentials are not counted: the
+        request's handler answers them with 401.
+        """
+        with self._lock:
+            try:
+                account = self._directory.authenticate(path_sid, auth, accounts_resource)
+            except ApiError:
+                return Admission(None)
+            limit = account.concurrency
+            if limit is not None and account.in_flight >= limit:
+                account.throttled += 1
+                self.throttled += 1
+                self._changed.notify_all()
+                error = ApiError(429, TOO_MANY_REQUESTS, KNOWN_MESSAGES[TOO_MANY_REQUESTS])
+                return Admission(None, (error.status, error.body()))
+            account.in_flight += 1
+            self._changed.notify_all()
+            return Admission(account)
+
+    def release(self, admission: Admission) -> None:
+        """The request :meth:`admit` let in has been answered."""
+        if admission.account is None:
+            return
+        with self._lock:
+            admission.account.in_flight -= 1
+            self._changed.notify_all()
+
     # -- the REST API (called by the HTTP server) -------------------------------------------
 
     def _outage_error(self) -> ApiError | None:
@@ -148,26 +355,19 @@ class FakeCarrier:
         code = 20000 + self._outage if self._outage in (429, 500, 503) else 20500
         return ApiError(self._outage, code, KNOWN_MESSAGES.get(code, "Service Unavailable"))
 
-    def _check_auth(self, path_sid: str, username: str | None, password: str | None) -> None:
-        good = (
-            username is not None
-            and password is not None
-            and hmac.compare_digest(username.encode(), self.account_sid.encode())
-            and hmac.compare_digest(password.encode(), self.auth_token.encode())
-            and path_sid == self.account_sid
-        )
-        if not good:
-            raise ApiError(401, 20003, "Authenticate")
-
-    def _check_access(self, path_sid: str, auth: tuple[str | None, str | None]) -> None:
-        """Raise the error every API call gets before its own checks: auth, then an outage."""
-        self._check_auth(path_sid, *auth)
+    def _check_access(
+        self, path_sid: str | None, auth: Auth, accounts_resource: bool = False
+    ) -> Account:
+        """The account a call acts on, or the error every API call gets before its own
+        checks: auth, then an outage."""
+        account = self._directory.authenticate(path_sid, auth, accounts_resource)
         outage = self._outage_error()
         if outage is not None:
             raise outage
+        return account
 
     def handle_create(
-        self, path_sid: str, auth: tuple[str | None, str | None], form: MultiMapping[str]
+        self, path_sid: str, auth: Auth, form: MultiMapping[str]
     ) -> tuple[int, dict[str, Any]]:
         """Run one CreateMessage request; return (HTTP status, JSON body).
 
@@ -176,10 +376,13 @@ class FakeCarrier:
         with self._lock:
             self.requests.append(_first_values(form))
             try:
-                self._check_access(path_sid, auth)
+                account = self._check_access(path_sid, auth)
                 send = parse_send(form)
                 self._check_refusals(send)
-                return 201, self._accept(send)
+                route = self._directory.route(account, send.to, send.from_, send.service_sid)
+                if (send.to, route.block_key) in self._opted_out:
+                    raise ApiError(400, 21610, "Attempt to send to unsubscribed recipient")
+                return 201, self._accept(account, send, route)
             except ApiError as err:
                 return err.status, err.body()
             finally:
@@ -187,19 +390,18 @@ class FakeCarrier:
 
     def wait_for(self, condition: Callable[[FakeCarrier], bool], timeout: float) -> bool:
         """Wait until ``condition(carrier)`` holds, checked now and after every send request
-        the carrier handles; False when ``timeout`` seconds pass first."""
+        the carrier handles (and every request admitted or released); False when ``timeout``
+        seconds pass first."""
         with self._changed:
             return self._changed.wait_for(lambda: condition(self), timeout)
 
-    def handle_fetch(
-        self, path_sid: str, auth: tuple[str | None, str | None], sid: str
-    ) -> tuple[int, dict[str, Any]]:
+    def handle_fetch(self, path_sid: str, auth: Auth, sid: str) -> tuple[int, dict[str, Any]]:
         """Run one FetchMessage request; return (HTTP status, JSON body)."""
         with self._lock:
             try:
-                self._check_access(path_sid, auth)
+                account = self._check_access(path_sid, auth)
                 message = self._by_sid.get(sid)
-                if message is None:
+                if message is None or message["account_sid"] != account.sid:
                     path = f"/{API_VERSION}/Accounts/{path_sid}/Messages/{sid}.json"
                     raise ApiError(404, 20404, f"The requested resource {path} was not found")
                 return 200, message
@@ -207,31 +409,37 @@ class FakeCarrier:
                 return err.status, err.body()
 
     def handle_list(
-        self, path_sid: str, auth: tuple[str | None, str | None], query: MultiMapping[str]
+        self, path_sid: str, auth: Auth, query: MultiMapping[str]
     ) -> tuple[int, dict[str, Any]]:
         """Run one ListMessage request; return (HTTP status, JSON body).
 
-        Lists every message both ways, newest first, filtered by ``To``, ``From`` and the
-        ``DateSent`` bounds (see :func:`~gotv.fakecarrier.protocol.parse_list`), one page of
-        ``PageSize`` (default 50) at a time, in Twilio's ``ListMessageResponse`` shape.
+        Lists the path account's messages both ways, newest first, filtered by ``To``,
+        ``From`` and the ``DateSent`` bounds (see :func:`~gotv.fakecarrier.protocol.parse_list`),
+        one page of ``PageSize`` (default 50) at a time, in Twilio's ``ListMessageResponse``
+        shape.
         """
         with self._lock:
             try:
-                self._check_access(path_sid, auth)
+                account = self._check_access(path_sid, auth)
                 listing = parse_list(query)
             except ApiError as err:
                 return err.status, err.body()
-            messages, next_token = self._page(listing)
+            messages, next_token = self._page(self._logs.get(account.sid), listing)
             return 200, self._list_body(path_sid, listing, messages, next_token)
 
-    def _page(self, listing: ListQuery) -> tuple[list[dict[str, Any]], int | None]:
+    def _page(
+        self, log: _Log | None, listing: ListQuery
+    ) -> tuple[list[dict[str, Any]], int | None]:
         """One page of matches, newest first, and the cursor of the next page (None: last)."""
-        if listing.to is not None:
-            source = self._log_by_to.get(listing.to, [])
+        source: list[Entry]
+        if log is None:
+            source = []
+        elif listing.to is not None:
+            source = log.by_to.get(listing.to, [])
         elif listing.from_ is not None:
-            source = self._log_by_from.get(listing.from_, [])
+            source = log.by_from.get(listing.from_, [])
         else:
-            source = self._log
+            source = log.everything
         index = len(source) if listing.page_token is None else min(listing.page_token, len(source))
         ordered = self._log_in_date_order
         if ordered and listing.sent_until is not None:
@@ -274,6 +482,157 @@ class FakeCarrier:
             "uri": f"{path}?{listing.page_query(page, listing.page_token)}",
         }
 
+    # -- accounts, numbers, services and media over the API ------------------------------------
+
+    def handle_fetch_account(self, path_sid: str, auth: Auth) -> Answer:
+        """Run one FetchAccount request: the account's JSON, auth token included."""
+        with self._lock:
+            try:
+                return 200, self._check_access(path_sid, auth, accounts_resource=True).resource()
+            except ApiError as err:
+                return err.status, err.body()
+
+    def handle_create_account(self, auth: Auth, form: MultiMapping[str]) -> Answer:
+        """Run one CreateAccount request: a subaccount of the credentials' account (201)."""
+        with self._lock:
+            try:
+                parent = self._check_access(None, auth, accounts_resource=True)
+                if parent.parent_sid is not None:
+                    raise ApiError(401, 20003, "Authenticate")  # subaccounts have none
+                name = (form.get("FriendlyName") or "")[:64]
+                account = self._directory.add_account(None, None, name, parent.sid, None)
+                return 201, account.resource()
+            except ApiError as err:
+                return err.status, err.body()
+
+    def handle_list_accounts(self, auth: Auth, query: MultiMapping[str]) -> Answer:
+        """Run one ListAccount request: the credentials' account and its subaccounts, filtered
+        by ``FriendlyName`` and ``Status`` (every fake account is ``active``)."""
+        with self._lock:
+            try:
+                holder = self._check_access(None, auth, accounts_resource=True)
+                paging = parse_paging(query)
+            except ApiError as err:
+                return err.status, err.body()
+            filters = {name: query[name] for name in ("FriendlyName", "Status") if query.get(name)}
+            found = [
+                account.resource()
+                for account in self._directory.accounts.values()
+                if holder.sid in (account.sid, account.parent_sid)
+                and filters.get("FriendlyName", account.friendly_name) == account.friendly_name
+                and filters.get("Status", "active") == "active"
+            ]
+            path = f"/{API_VERSION}/Accounts.json"
+            return 200, list_page("accounts", path, filters, found, paging)
+
+    def handle_list_numbers(self, path_sid: str, auth: Auth, query: MultiMapping[str]) -> Answer:
+        """Run one ListIncomingPhoneNumber request: the account's numbers, in the order they
+        were added, filtered by ``PhoneNumber`` (digits anywhere, ``*`` for any digit) and
+        ``FriendlyName``, paged like Messages."""
+        with self._lock:
+            try:
+                account = self._check_access(path_sid, auth)
+                paging = parse_paging(query)
+            except ApiError as err:
+                return err.status, err.body()
+            filters = {name: query[name] for name in NUMBER_FILTERS if query.get(name)}
+            pattern = filters.get("PhoneNumber", "")
+            numbers = self._directory.numbers
+            found = [
+                resource
+                for number in account.numbers
+                if number_matches(pattern, number)
+                for resource in (numbers[number].resource(self.inbound_url),)
+                if filters.get("FriendlyName", resource["friendly_name"])
+                == resource["friendly_name"]
+            ]
+            path = f"/{API_VERSION}/Accounts/{account.sid}/IncomingPhoneNumbers.json"
+            return 200, list_page("incoming_phone_numbers", path, filters, found, paging)
+
+    def handle_fetch_service(self, auth: Auth, sid: str) -> Answer:
+        """Run one FetchService request (Messaging API): 404 unless it is the credentials'
+        account's service."""
+        with self._lock:
+            try:
+                account = self._check_access(None, auth)
+                service = self._directory.services.get(sid)
+                if service is None or service.account_sid != account.sid:
+                    path = f"/{MESSAGING_VERSION}/Services/{sid}"
+                    raise ApiError(404, 20404, f"The requested resource {path} was not found")
+                return 200, service.resource(self._public_url, self.inbound_url)
+            except ApiError as err:
+                return err.status, err.body()
+
+    def handle_list_service_numbers(
+        self, auth: Auth, service_sid: str, query: MultiMapping[str]
+    ) -> Answer:
+        """Run one ListPhoneNumber request (Messaging API): the service's sender pool."""
+        with self._lock:
+            try:
+                account = self._check_access(None, auth)
+                paging = parse_paging(query)
+                service = self._directory.services.get(service_sid)
+                url = f"{self._public_url}/{MESSAGING_VERSION}/Services/{service_sid}/PhoneNumbers"
+                if service is None or service.account_sid != account.sid:
+                    path = url.removeprefix(self._public_url)
+                    raise ApiError(404, 20404, f"The requested resource {path} was not found")
+            except ApiError as err:
+                return err.status, err.body()
+            numbers = self._directory.numbers
+            found = [
+                numbers[n].service_resource(self._public_url, service.sid) for n in service.numbers
+            ]
+            return 200, meta_page("phone_numbers", url, found, paging)
+
+    def handle_list_media(
+        self, path_sid: str, auth: Auth, message_sid: str, query: MultiMapping[str]
+    ) -> Answer:
+        """Run one ListMedia request: the message's media, in order."""
+        with self._lock:
+            try:
+                account = self._check_access(path_sid, auth)
+                paging = parse_paging(query)
+                self._message_of(account, message_sid)
+            except ApiError as err:
+                return err.status, err.body()
+            found = [item.resource() for item in self._directory.media_of.get(message_sid, [])]
+            path = f"/{API_VERSION}/Accounts/{account.sid}/Messages/{message_sid}/Media.json"
+            return 200, list_page("media_list", path, {}, found, paging)
+
+    def handle_fetch_media(
+        self, path_sid: str, auth: Auth, message_sid: str, media_sid: str
+    ) -> Answer:
+        """Run one FetchMedia request: the media item's metadata."""
+        with self._lock:
+            try:
+                return 200, self._media_item(path_sid, auth, message_sid, media_sid).resource()
+            except ApiError as err:
+                return err.status, err.body()
+
+    def media_content(self, path_sid: str, auth: Auth, message_sid: str, media_sid: str) -> Media:
+        """The media item whose bytes (``content``, or at ``source_url`` for an outbound MMS)
+        its URL serves; raises :class:`ApiError` (401, 404, an outage) as the API would."""
+        with self._lock:
+            return self._media_item(path_sid, auth, message_sid, media_sid)
+
+    def _media_item(self, path_sid: str, auth: Auth, message_sid: str, media_sid: str) -> Media:
+        account = self._check_access(path_sid, auth)
+        self._message_of(account, message_sid)
+        return self._directory.media_item(account, message_sid, media_sid)
+
+    def _message_of(self, account: Account, sid: str) -> dict[str, Any]:
+        message = self._by_sid.get(sid)
+        if message is None or message["account_sid"] != account.sid:
+            path = f"/{API_VERSION}/Accounts/{account.sid}/Messages/{sid}.json"
+            raise ApiError(404, 20404, f"The requested resource {path} was not found")
+        return message
+
+    @property
+    def _public_url(self) -> str:
+        return (self.base_url or TWILIO_API_URL).rstrip("/")
+
+    # -- sending -----------------------------------------------------------------------------
+
     def _check_refusals(self, send: Send) -> None:
         failure = self._send_failures.get(send.to)
         if failure is not None:
@@ -282,19 +641,17 @@ class FakeCarrier:
             raise ApiError(400, *MAGIC_TO[send.to])
         if send.from_ is not None and send.from_ in MAGIC_FROM:
             raise ApiError(400, *MAGIC_FROM[send.from_])
-        if (send.to, send.sender_key) in self._opted_out:
-            raise ApiError(400, 21610, "Attempt to send to unsubscribed recipient")
 
-    def _accept(self, send: Send) -> dict[str, Any]:
+    def _accept(self, account: Account, send: Send, route: Route) -> dict[str, Any]:
         """Store an accepted send, queue its callbacks, and return the 201 body."""
         now = datetime.now(UTC)
         stamp = rfc2822(now)
         sid = new_sid("MM" if send.media else "SM")
-        base = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}"
+        base = f"/{API_VERSION}/Accounts/{account.sid}/Messages/{sid}"
         uses_service = send.service_sid is not None
         segments = str(count_segments(send.body))
         record: dict[str, Any] = {
-            "account_sid": self.account_sid,
+            "account_sid": account.sid,
             "api_version": API_VERSION,
             "body": send.body,
             "date_created": stamp,
@@ -318,12 +675,11 @@ class FakeCarrier:
             "uri": f"{base}.json",
         }
         response = _copy_message(record)
-        sender = send.from_ or self.phone_number
         error_code = self._delivery_failures.get(send.to)
         final = "undelivered" if error_code is not None else "delivered"
         record.update(
             {
-                "from": sender,
+                "from": route.sender,
                 "num_segments": segments,
                 "status": final,
                 "date_sent": stamp,
@@ -338,23 +694,36 @@ class FakeCarrier:
             # seconds at a time in a long benchmark.
             gc.freeze()
         self._store(record, send.to, now)
-        self._last_sender[send.to] = (sender, send.service_sid)
+        if send.media:
+            self._directory.add_media(
+                [
+                    new_media(account.sid, sid, _guess_type(url), source_url=url)
+                    for url in send.media
+                ]
+            )
+        self._last_sender[send.to] = (route.sender, send.service_sid)
         if send.status_callback is not None and self.status_callbacks:
-            self._queue_callbacks(send, record, error_code)
+            self._queue_callbacks(account, send, record, error_code)
         return response
 
     def _store(self, record: dict[str, Any], voter: str, sent: datetime) -> None:
         """File a message (final JSON, never changed again) under every index."""
         entry = (int(sent.timestamp()), record)
-        if self._log and entry[0] < self._log[-1][0]:
+        if entry[0] < self._last_sent:
             self._log_in_date_order = False
-        self._log.append(entry)
-        self._log_by_to.setdefault(record["to"], []).append(entry)
-        self._log_by_from.setdefault(record["from"], []).append(entry)
+        self._last_sent = entry[0]
+        log = self._logs.get(record["account_sid"])
+        if log is None:
+            log = self._logs[record["account_sid"]] = _Log()
+        log.everything.append(entry)
+        log.by_to.setdefault(record["to"], []).append(entry)
+        log.by_from.setdefault(record["from"], []).append(entry)
         self._by_sid[record["sid"]] = record
         self._conversations.setdefault(voter, []).append(record)
 
-    def _queue_callbacks(self, send: Send, record: dict[str, Any], error_code: int | None) -> None:
+    def _queue_callbacks(
+        self, account: Account, send: Send, record: dict[str, Any], error_code: int | None
+    ) -> None:
         assert send.status_callback is not None
         done = datetime.now(UTC).strftime("%y%m%d%H%M")
         for step, status in enumerate(("sent", record["status"]), start=1):
@@ -363,7 +732,7 @@ class FakeCarrier:
                 "SmsSid": record["sid"],
                 "MessageStatus": status,
                 "SmsStatus": status,
-                "AccountSid": self.account_sid,
+                "AccountSid": account.sid,
                 "From": record["from"],
                 "To": send.to,
                 "ApiVersion": API_VERSION,
@@ -374,18 +743,34 @@ class FakeCarrier:
                 params["RawDlrDoneDate"] = done
             if status == "undelivered" and error_code is not None:
                 params["ErrorCode"] = str(error_code)
-            self._enqueue(self._signed(send.status_callback, params), step)
+            self._enqueue(self._signed(send.status_callback, params, account.auth_token), step)
 
     # -- voters ------------------------------------------------------------------------------
 
-    def reply(self, from_number: str, body: str, to: str | None = None) -> Webhook:
+    def reply(
+        self,
+        from_number: str,
+        body: str,
+        to: str | None = None,
+        media: Sequence[tuple[str, bytes]] = (),
+    ) -> Webhook:
         """A voter texts in: queue (and return) a signed inbound webhook to ``inbound_url``.
 
         ``to`` defaults to the number that last texted ``from_number`` (the pool number when a
-        Messaging Service sent it), else ``phone_number``. ``MessagingServiceSid`` is included
-        when that conversation used one. A body that is exactly an opt-out keyword blocks later
-        sends to the voter (21610) and an opt-in keyword lifts the block; either change adds
-        Twilio's auto-reply to the conversation (no webhook: Twilio sends none for it).
+        Messaging Service sent it), else ``phone_number``. The webhook's ``AccountSid`` is the
+        account owning ``to`` (the main account when nobody does), and it is signed with that
+        account's auth token. ``MessagingServiceSid`` is included when ``to`` is in a
+        Messaging Service (or that conversation used one); with the service's Advanced Opt-Out,
+        a keyword reply carries ``OptOutType`` (STOP, START or HELP).
+
+        ``media`` is a sequence of ``(content_type, bytes)``: the message becomes an MMS (an
+        MM SID) with ``NumMedia``, ``MediaContentType{i}`` and ``MediaUrl{i}``, an absolute URL
+        on the carrier's own :attr:`base_url` that serves the bytes to the account's
+        credentials.
+
+        A body that is exactly an opt-out keyword blocks later sends to the voter (21610) and
+        an opt-in keyword lifts the block; either change, and HELP or INFO, adds Twilio's
+        auto-reply to the conversation (no webhook: Twilio sends none for it).
         Raises ``ValueError`` when the carrier has no ``inbound_url``.
         """
         with self._lock:
@@ -394,46 +779,70 @@ class FakeCarrier:
             last = self._last_sender.get(from_number)
             if to is None:
                 to = last[0] if last is not None else self.phone_number
-            service_sid = last[1] if last is not None and last[0] == to else None
-            sid = new_sid("SM")
+            directory = self._directory
+            service_sid = directory.service_of.get(to)
+            if service_sid is None and last is not None and last[0] == to:
+                service_sid = last[1]
+            account = directory.owner_of(to)
+            sid = new_sid("MM" if media else "SM")
             params = {
                 "ToCountry": "US",
                 "FromCountry": "US",
                 "MessageSid": sid,
                 "SmsMessageSid": sid,
                 "SmsSid": sid,
-                "AccountSid": self.account_sid,
+                "AccountSid": account.sid,
                 "From": from_number,
                 "To": to,
                 "Body": body,
-                "NumMedia": "0",
+                "NumMedia": str(len(media)),
                 "NumSegments": str(count_segments(body)),
                 "SmsStatus": "received",
                 "ApiVersion": API_VERSION,
             }
+            items = [new_media(account.sid, sid, kind, content) for kind, content in media]
+            for index, item in enumerate(items):
+                params[f"MediaContentType{index}"] = item.content_type
+                params[f"MediaUrl{index}"] = self._public_url + item.path
             if service_sid is not None:
                 params["MessagingServiceSid"] = service_sid
-            self._record_voter_message(from_number, to, body, sid, service_sid, "inbound")
-            webhook = self._signed(self.inbound_url, params)
+            opt_out_type = self._opt_out_type(service_sid, body)
+            if opt_out_type is not None:
+                params["OptOutType"] = opt_out_type
+            self._record_voter_message(
+                account.sid, from_number, to, body, sid, service_sid, "inbound", len(items)
+            )
+            directory.add_media(items)
+            webhook = self._signed(self.inbound_url, params, account.auth_token)
             self._enqueue(webhook, 1)
-            self._apply_keyword(from_number, to, service_sid, body)
+            self._apply_keyword(account.sid, from_number, to, service_sid, body)
             return webhook
+
+    def _opt_out_type(self, service_sid: str | None, body: str) -> str | None:
+        """Advanced Opt-Out's ``OptOutType`` for a reply to a service, if it applies."""
+        service = None if service_sid is None else self._directory.services.get(service_sid)
+        if service is None or not service.advanced_opt_out:
+            return None
+        word = body.strip().upper()
+        return next((kind for words, kind in OPT_OUT_TYPES if word in words), None)
 
     def _record_voter_message(
         self,
+        account_sid: str,
         voter: str,
         ours: str,
         body: str,
         sid: str,
         service_sid: str | None,
         direction: str,
+        num_media: int = 0,
     ) -> None:
         now = datetime.now(UTC)
         stamp = rfc2822(now)
         inbound = direction == "inbound"
-        base = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}"
+        base = f"/{API_VERSION}/Accounts/{account_sid}/Messages/{sid}"
         record: dict[str, Any] = {
-            "account_sid": self.account_sid,
+            "account_sid": account_sid,
             "api_version": API_VERSION,
             "body": body,
             "date_created": stamp,
@@ -444,7 +853,7 @@ class FakeCarrier:
             "error_message": None,
             "from": voter if inbound else ours,
             "messaging_service_sid": service_sid,
-            "num_media": "0",
+            "num_media": str(num_media),
             "num_segments": str(count_segments(body)),
             "price": None,
             "price_unit": "USD",
@@ -456,7 +865,9 @@ class FakeCarrier:
         }
         self._store(record, voter, now)
 
-    def _apply_keyword(self, voter: str, ours: str, service_sid: str | None, body: str) -> None:
+    def _apply_keyword(
+        self, account_sid: str, voter: str, ours: str, service_sid: str | None, body: str
+    ) -> None:
         # Twilio matches the whole message, case-insensitively; "STOP please" is not a keyword.
         word = body.strip().upper()
         key = (voter, service_sid or ours)
@@ -468,10 +879,12 @@ class FakeCarrier:
             # "Yes" to "Will you vote?" should not draw a carrier auto-reply.
             self._opted_out.discard(key)
             auto_reply = OPT_IN_REPLY
+        elif word in HELP_WORDS:
+            auto_reply = HELP_REPLY
         else:
             return
         self._record_voter_message(
-            voter, ours, auto_reply, new_sid("SM"), service_sid, "outbound-reply"
+            account_sid, voter, ours, auto_reply, new_sid("SM"), service_sid, "outbound-reply"
         )
 
     def conversations(self) -> dict[str, list[dict[str, Any]]]:
@@ -484,9 +897,9 @@ class FakeCarrier:
 
     # -- webhook queue -----------------------------------------------------------------------
 
-    def _signed(self, url: str, params: dict[str, str]) -> Webhook:
+    def _signed(self, url: str, params: dict[str, str], auth_token: str) -> Webhook:
         headers = {
-            "X-Twilio-Signature": twilio_signature(self.auth_token, url, params),
+            "X-Twilio-Signature": twilio_signature(auth_token, url, params),
             "I-Twilio-Idempotency-Token": str(uuid.uuid4()),
         }
         return Webhook(url=url, params=params, headers=headers)
@@ -605,3 +1018,8 @@ def _copy_message(message: dict[str, Any]) -> dict[str, Any]:
     copied = dict(message)
     copied["subresource_uris"] = dict(message["subresource_uris"])
     return copied
+
+
+def _guess_type(url: str) -> str:
+    kind, _ = mimetypes.guess_type(url.split("?", 1)[0])
+    return kind or "application/octet-stream"

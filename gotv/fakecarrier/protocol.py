@@ -1,4 +1,5 @@
-"""What the fake carrier speaks: Twilio's Messages API fields, errors, signed webhooks."""
+"""What the fake carrier speaks: Twilio's API paths and fields, errors, keywords, paging,
+signed webhooks."""
 
 from __future__ import annotations
 
@@ -12,18 +13,30 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from multidict import MultiMapping
+
+T = TypeVar("T")
 
 API_VERSION = "2010-04-01"
 #: The API's paths, in the contract's (and aiohttp's) ``{Name}`` placeholder syntax.
 MESSAGES_ROUTE = "/2010-04-01/Accounts/{AccountSid}/Messages.json"
 MESSAGE_ROUTE = "/2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json"
+ACCOUNTS_ROUTE = "/2010-04-01/Accounts.json"
+ACCOUNT_ROUTE = "/2010-04-01/Accounts/{Sid}.json"
+INCOMING_NUMBERS_ROUTE = "/2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json"
+MEDIA_LIST_ROUTE = "/2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}/Media.json"
+MEDIA_ROUTE = "/2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}/Media/{Sid}.json"
+#: A media item's bytes: its metadata's path without ``.json`` (not in the contract, which
+#: describes JSON only; it is the ``MediaUrl{N}`` of an inbound MMS).
+MEDIA_CONTENT_ROUTE = "/2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}/Media/{Sid}"
+SERVICE_ROUTE = "/v1/Services/{Sid}"
+SERVICE_NUMBERS_ROUTE = "/v1/Services/{ServiceSid}/PhoneNumbers"
 
 #: Every form field of Twilio's CreateMessage operation; the fake reads the ones that matter
 #: to gotv and, like Twilio, ignores any other name.
@@ -56,6 +69,12 @@ CREATE_MESSAGE_FIELDS = frozenset(
         "ContentSid",
     }
 )
+#: CreateAccount's form fields (it requires none).
+CREATE_ACCOUNT_FIELDS = frozenset({"FriendlyName"})
+#: ListIncomingPhoneNumber's filters that the fake applies (it ignores Beta and Origin).
+NUMBER_FILTERS: tuple[str, ...] = ("PhoneNumber", "FriendlyName")
+#: The paging parameters of every list the fake serves.
+PAGING_PARAMETERS: tuple[str, ...] = ("PageSize", "Page", "PageToken")
 #: Fields that must always be present.
 REQUIRED_FIELDS: tuple[str, ...] = ("To",)
 #: Groups of which at least one field must be present (the contract's x-twilio "conditional").
@@ -87,6 +106,7 @@ KNOWN_MESSAGES: dict[int, str] = {
     21610: "Attempt to send to unsubscribed recipient",
     21612: "The 'To' phone number is not currently reachable via SMS.",
     21614: "'To' number is not a valid mobile number",
+    20003: "Authenticate",
     20429: "Too Many Requests",
     20500: "An internal server error has occurred",
     20503: "Service Unavailable",
@@ -103,6 +123,7 @@ OPT_OUT_WORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 )
 OPT_IN_WORDS = frozenset({"START", "YES", "UNSTOP"})
+HELP_WORDS = frozenset({"HELP", "INFO"})
 OPT_OUT_REPLY = (
     "You have successfully been unsubscribed. You will not receive any more messages from "
     "this number. Reply START to resubscribe."
@@ -111,6 +132,20 @@ OPT_IN_REPLY = (
     "You have successfully been resubscribed to messages from this number. Reply HELP for "
     "help. Reply STOP to unsubscribe. Msg&Data Rates May Apply."
 )
+
+HELP_REPLY = "Reply STOP to unsubscribe. Msg&Data Rates May Apply."
+#: Advanced Opt-Out's ``OptOutType`` for each class of keyword.
+OPT_OUT_TYPES: tuple[tuple[frozenset[str], str], ...] = (
+    (OPT_OUT_WORDS, "STOP"),
+    (OPT_IN_WORDS, "START"),
+    (HELP_WORDS, "HELP"),
+)
+
+# Errors of an account's own resources (checked against Twilio's error pages).
+FROM_NOT_OWNED = 21660  # "Mismatch between the 'From' number and the account"
+SERVICE_NOT_FOUND = 21701  # "The Messaging Service does not exist" (or not this account's)
+SERVICE_WITHOUT_NUMBERS = 21704  # "The Messaging Service contains no phone numbers"
+TOO_MANY_REQUESTS = 20429
 
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 _SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
@@ -435,6 +470,72 @@ def parse_list(query: MultiMapping[str]) -> ListQuery:
         page=page,
         page_token=token,
     )
+
+
+@dataclass(frozen=True)
+class Paging:
+    """A validated page of a short list (an account's numbers, a service's, a message's media):
+    ``PageSize`` items from ``offset`` (``Page`` times the size, or a ``PageToken``)."""
+
+    page_size: int
+    page: int
+    offset: int
+
+    def window(self, items: Sequence[T]) -> tuple[list[T], bool]:
+        """This page's items, and whether another page follows."""
+        chunk = list(items[self.offset : self.offset + self.page_size])
+        return chunk, self.offset + self.page_size < len(items)
+
+    def query(self, filters: Mapping[str, str], page: int) -> str:
+        """The query string of page ``page`` of this list, filters first, as Twilio writes it."""
+        params = [*filters.items(), ("PageSize", str(self.page_size)), ("Page", str(page))]
+        if page > 0:
+            params.append(("PageToken", f"PA{page * self.page_size}"))
+        return urllib.parse.urlencode(params)
+
+
+def parse_paging(query: MultiMapping[str]) -> Paging:
+    """Validate ``PageSize``, ``Page`` and ``PageToken``; raise :class:`ApiError` on a bad one."""
+    size = _page_size(query)
+    page, token = _page_position(query)
+    return Paging(size, page, page * size if token is None else token)
+
+
+def list_page(
+    key: str, path: str, filters: Mapping[str, str], items: Sequence[Any], paging: Paging
+) -> dict[str, Any]:
+    """One page of a 2010 API list, in Twilio's shape (``next_page_uri`` and friends)."""
+    chunk, more = paging.window(items)
+    page = paging.page
+    return {
+        "end": paging.offset + max(len(chunk) - 1, 0),
+        "first_page_uri": f"{path}?{paging.query(filters, 0)}",
+        key: chunk,
+        "next_page_uri": f"{path}?{paging.query(filters, page + 1)}" if more else None,
+        "page": page,
+        "page_size": paging.page_size,
+        "previous_page_uri": f"{path}?{paging.query(filters, page - 1)}" if page > 0 else None,
+        "start": paging.offset,
+        "uri": f"{path}?{paging.query(filters, page)}",
+    }
+
+
+def meta_page(key: str, url: str, items: Sequence[Any], paging: Paging) -> dict[str, Any]:
+    """One page of a Messaging (v1) API list: the items under ``key`` and absolute ``meta``."""
+    chunk, more = paging.window(items)
+    page = paging.page
+    return {
+        key: chunk,
+        "meta": {
+            "first_page_url": f"{url}?{paging.query({}, 0)}",
+            "key": key,
+            "next_page_url": f"{url}?{paging.query({}, page + 1)}" if more else None,
+            "page": page,
+            "page_size": paging.page_size,
+            "previous_page_url": f"{url}?{paging.query({}, page - 1)}" if page > 0 else None,
+            "url": f"{url}?{paging.query({}, page)}",
+        },
+    }
 
 
 def post_webhook(webhook: Webhook) -> int | None:

@@ -1,18 +1,21 @@
-"""The fake carrier over HTTP (aiohttp): Twilio's Messages API, the voter page, and `main()`.
+"""The fake carrier over HTTP (aiohttp): Twilio's API slice, the voter page, and `main()`.
 
 One event loop on one thread serves everything. API calls are answered after the server's
 ``latency`` (an ``asyncio.sleep``, so hundreds of calls wait at once without blocking the
-loop); the carrier itself is plain synchronous code called from the handlers.
+loop), and count as in flight for their account until then; the carrier itself is plain
+synchronous code called from the handlers.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import binascii
 import json
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -21,10 +24,26 @@ from aiohttp import BasicAuth, hdrs, web
 from multidict import MultiMapping
 from yarl import URL
 
-from gotv.fakecarrier.carrier import FakeCarrier
-from gotv.fakecarrier.protocol import API_VERSION, MESSAGE_ROUTE, MESSAGES_ROUTE, ApiError
+from gotv.fakecarrier.accounts import MESSAGING_VERSION, Auth
+from gotv.fakecarrier.carrier import Answer, FakeCarrier
+from gotv.fakecarrier.protocol import (
+    ACCOUNT_ROUTE,
+    ACCOUNTS_ROUTE,
+    API_VERSION,
+    INCOMING_NUMBERS_ROUTE,
+    MEDIA_CONTENT_ROUTE,
+    MEDIA_LIST_ROUTE,
+    MEDIA_ROUTE,
+    MESSAGE_ROUTE,
+    MESSAGES_ROUTE,
+    SERVICE_NUMBERS_ROUTE,
+    SERVICE_ROUTE,
+    ApiError,
+)
 
-_API_PREFIX = f"/{API_VERSION}/"
+_API_PREFIXES = (f"/{API_VERSION}/", f"/{MESSAGING_VERSION}/")
+#: Twilio accepts MMS media up to 5 MB; the voter page's form carries one picture.
+_MAX_UPLOAD = 6 * 1024 * 1024
 
 _VOTER_PAGE = jinja2.Environment(autoescape=True).from_string(
     """<!doctype html>
@@ -35,20 +54,36 @@ _VOTER_PAGE = jinja2.Environment(autoescape=True).from_string(
 <style>
 body { font-family: system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem; }
 .banner { background: #fff3cd; border: 1px solid #e0c36a; padding: .75rem 1rem; }
+table { border-collapse: collapse; font-size: .9em; width: 100%; margin: 1rem 0; }
+caption { text-align: left; font-weight: bold; padding-bottom: .3rem; }
+th, td { text-align: left; padding: .2rem .6rem .2rem 0; vertical-align: top; }
 ol { list-style: none; padding: 0; }
 li { margin: .4rem 0; padding: .4rem .6rem; border-radius: .5rem; max-width: 80%; }
 li.out { background: #e8eef8; }
 li.in { background: #dff3e4; margin-left: auto; }
 .meta { display: block; font-size: .8em; color: #555; }
 section { border-top: 1px solid #ccc; padding: .5rem 0 1rem; }
+form label { margin-right: .5rem; }
 </style>
 </head>
 <body>
 <h1>Fake carrier</h1>
 <p class="banner"><strong>This is a fake carrier for demos and tests.</strong>
-No real text messages are sent. Account {{ account_sid }}, number {{ phone_number }};
+No real text messages are sent. Main account {{ account_sid }}, number {{ phone_number }};
 replies go to {{ inbound_url or "(no inbound URL configured)" }};
 {{ pending }} webhook(s) waiting. <a href="/">Refresh</a></p>
+<table class="accounts">
+<caption>Accounts</caption>
+<tr><th>Account</th><th>SID</th><th>Numbers</th><th>Messaging Services</th></tr>
+{% for a in accounts %}
+<tr><td>{{ a.friendly_name }}{% if a.parent_sid %} (subaccount){% endif %}</td>
+<td><code>{{ a.sid }}</code></td>
+<td>{{ a.numbers | join(", ") }}{% if not a.strict %} (and any number nobody owns){% endif %}</td>
+<td>{% for sid, numbers in services[a.sid].items() %}
+<code>{{ sid }}</code>: {{ numbers | join(", ") }}<br>
+{% endfor %}</td></tr>
+{% endfor %}
+</table>
 {% for number, thread in conversations.items() %}
 <section>
 <h2>{{ number }}</h2>
@@ -56,13 +91,21 @@ replies go to {{ inbound_url or "(no inbound URL configured)" }};
 {% for m in thread %}
 <li class="{{ 'in' if m['direction'] == 'inbound' else 'out' }}">
 <span class="meta">{{ m['from'] or '' }} &rarr; {{ m['to'] }} &middot; {{ m['status'] }}
-{%- if m['error_code'] %} &middot; error {{ m['error_code'] }}{% endif %}</span>
+{%- if m['error_code'] %} &middot; error {{ m['error_code'] }}{% endif %}
+ &middot; {{ names.get(m['account_sid'], m['account_sid']) }}
+{%- if m['messaging_service_sid'] %} via {{ m['messaging_service_sid'] }}{% endif %}
+{%- if m['num_media'] != '0' %} &middot; {{ m['num_media'] }} picture(s){% endif %}</span>
 {{ m['body'] }}</li>
 {% endfor %}
 </ol>
-<form method="post" action="/reply">
+<form method="post" action="/reply" enctype="multipart/form-data">
 <input type="hidden" name="from" value="{{ number }}">
-<label>Reply as {{ number }} <input name="body" required></label>
+<label>Reply as {{ number }} <input name="body"></label>
+<label>to <select name="to">
+{% for ours, owner in senders[number] %}
+<option value="{{ ours }}">{{ ours }} ({{ names.get(owner, owner) }})</option>
+{% endfor %}</select></label>
+<label>Picture <input type="file" name="media" accept="image/*"></label>
 <button type="submit">Send reply</button>
 </form>
 </section>
@@ -73,6 +116,7 @@ replies go to {{ inbound_url or "(no inbound URL configured)" }};
 <h2>Text in as another voter</h2>
 <form method="post" action="/reply">
 <label>From <input name="from" placeholder="+15555550100" required></label>
+<label>To <input name="to" placeholder="{{ phone_number }}"></label>
 <label>Message <input name="body" required></label>
 <button type="submit">Send</button>
 </form>
@@ -88,8 +132,10 @@ class CarrierServer:
 
     ``carrier`` and ``latency`` may be changed at any time; each request reads them afresh,
     so tests can serve a fresh carrier per test from one server. ``port=0`` picks a free
-    port; :attr:`url` tells which after :meth:`start`. The server does not start the
-    carrier's webhook delivery: call ``carrier.start_delivery()`` for that.
+    port; :attr:`url` tells which after :meth:`start`. The served carrier's ``base_url`` is
+    set to :attr:`url` (on start, and whenever a carrier is swapped in), so its media URLs
+    point here. The server does not start the carrier's webhook delivery: call
+    ``carrier.start_delivery()`` for that.
     """
 
     def __init__(
@@ -100,16 +146,28 @@ class CarrierServer:
         latency: float = 0.0,
         backlog: int = 1024,
     ) -> None:
-        self.carrier = carrier
         self.host = host
         self.port = port
         self.latency = latency
         self.backlog = backlog
+        self._started = False
+        self.carrier = carrier
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._ready = threading.Event()
         self._failure: BaseException | None = None
+
+    @property
+    def carrier(self) -> FakeCarrier:
+        """The carrier served; assigning one tells it the server's URL once started."""
+        return self._carrier
+
+    @carrier.setter
+    def carrier(self, carrier: FakeCarrier) -> None:
+        self._carrier = carrier
+        if self._started:
+            carrier.base_url = self.url
 
     @property
     def url(self) -> str:
@@ -122,6 +180,8 @@ class CarrierServer:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.create_server((self.host, self.port), family=family, backlog=self.backlog)
         self.port = sock.getsockname()[1]
+        self._started = True
+        self.carrier.base_url = self.url
         self._thread = threading.Thread(
             target=self._run, args=(sock,), name="fakecarrier-http", daemon=True
         )
@@ -199,30 +259,74 @@ class CarrierServer:
             await asyncio.sleep(self.latency)
         return _api_response(status, body)
 
+    async def call_api(
+        self,
+        request: web.Request,
+        path_sid: str | None,
+        handle: Callable[[FakeCarrier, Auth], Answer | web.Response],
+        accounts_resource: bool = False,
+    ) -> web.Response:
+        """Run one API call: admitted against its account's concurrency (a 429 at once when
+        over it), handled by ``handle(carrier, auth)``, answered after the latency, and
+        counted in flight until then."""
+        carrier = self.carrier
+        auth = _basic_auth(request)
+        admission = carrier.admit(path_sid, auth, accounts_resource)
+        if admission.refusal is not None:
+            return _api_response(*admission.refusal)
+        try:
+            answer = handle(carrier, auth)
+            if isinstance(answer, web.Response):
+                if self.latency > 0:
+                    await asyncio.sleep(self.latency)
+                return answer
+            return await self.answer_api(*answer)
+        finally:
+            carrier.release(admission)
+
 
 SERVER = web.AppKey("server", CarrierServer)
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 def create_carrier_app(server: CarrierServer) -> web.Application:
-    """Build the aiohttp app serving ``server.carrier``: Twilio's Messages API, voter page.
+    """Build the aiohttp app serving ``server.carrier``: Twilio's API slice and the voter page.
 
-    Routes: ``POST`` :data:`MESSAGES_ROUTE` (create), ``GET`` :data:`MESSAGES_ROUTE` (list)
-    and ``GET`` :data:`MESSAGE_ROUTE` (fetch), with Basic auth and ``server.latency``;
-    ``GET /`` (voter page), ``POST /reply`` (form: from, body; redirects to ``/``) and
-    ``POST /_carrier/reply`` (form or JSON: from, body, optional to; returns the webhook).
-    The control routes need no auth: this is a local fake. Under ``/2010-04-01/`` an unknown
-    path gets Twilio's 404 JSON (code 20404) and a wrong method its 405 (code 20004).
+    API routes (Basic auth, ``server.latency``, each account's ``concurrency``):
+    Messages (``POST``/``GET`` :data:`MESSAGES_ROUTE`, ``GET`` :data:`MESSAGE_ROUTE`),
+    Accounts (``POST``/``GET`` :data:`ACCOUNTS_ROUTE`, ``GET`` :data:`ACCOUNT_ROUTE`),
+    ``GET`` :data:`INCOMING_NUMBERS_ROUTE`, media (``GET`` :data:`MEDIA_LIST_ROUTE`,
+    :data:`MEDIA_ROUTE`, and :data:`MEDIA_CONTENT_ROUTE` for the bytes), and the Messaging
+    API's ``GET`` :data:`SERVICE_ROUTE` and :data:`SERVICE_NUMBERS_ROUTE`.
+    Pages: ``GET /`` (voter page), ``POST /reply`` (form: from, body, optional to and a
+    ``media`` file; redirects to ``/``) and ``POST /_carrier/reply`` (form or JSON: from, body,
+    optional to, and in JSON optional media ``[{"content_type", "base64"}]``; returns the
+    webhook). The control routes need no auth: this is a local fake. Under ``/2010-04-01/``
+    and ``/v1/`` an unknown path gets Twilio's 404 JSON (code 20404) and a wrong method its
+    405 (code 20004).
     """
-    app = web.Application()
+    app = web.Application(client_max_size=_MAX_UPLOAD)
     app[SERVER] = server
-    messages = app.router.add_resource(MESSAGES_ROUTE)
-    messages.add_route(hdrs.METH_POST, _create_message)
-    messages.add_route(hdrs.METH_GET, _list_messages)
-    messages.add_route(hdrs.METH_ANY, _api_method_not_allowed)
-    message = app.router.add_resource(MESSAGE_ROUTE)
-    message.add_route(hdrs.METH_GET, _fetch_message)
-    message.add_route(hdrs.METH_ANY, _api_method_not_allowed)
-    app.router.add_route(hdrs.METH_ANY, _API_PREFIX + "{tail:.*}", _api_not_found)
+    routes: list[tuple[str, dict[str, Handler]]] = [
+        (MESSAGES_ROUTE, {hdrs.METH_POST: _create_message, hdrs.METH_GET: _list_messages}),
+        (MESSAGE_ROUTE, {hdrs.METH_GET: _fetch_message}),
+        (ACCOUNTS_ROUTE, {hdrs.METH_POST: _create_account, hdrs.METH_GET: _list_accounts}),
+        (ACCOUNT_ROUTE, {hdrs.METH_GET: _fetch_account}),
+        (INCOMING_NUMBERS_ROUTE, {hdrs.METH_GET: _list_numbers}),
+        (MEDIA_LIST_ROUTE, {hdrs.METH_GET: _list_media}),
+        (MEDIA_ROUTE, {hdrs.METH_GET: _fetch_media}),
+        # Only a media SID, so that the metadata's ".json" path never lands here.
+        (MEDIA_CONTENT_ROUTE.replace("{Sid}", "{Sid:ME[0-9a-fA-F]+}"), {hdrs.METH_GET: _media}),
+        (SERVICE_ROUTE, {hdrs.METH_GET: _fetch_service}),
+        (SERVICE_NUMBERS_ROUTE, {hdrs.METH_GET: _list_service_numbers}),
+    ]
+    for path, handlers in routes:
+        resource = app.router.add_resource(path)
+        for method, handler in handlers.items():
+            resource.add_route(method, handler)
+        resource.add_route(hdrs.METH_ANY, _api_method_not_allowed)
+    for prefix in _API_PREFIXES:
+        app.router.add_route(hdrs.METH_ANY, prefix + "{tail:.*}", _api_not_found)
     app.router.add_get("/", _voter_page)
     app.router.add_post("/reply", _voter_reply)
     app.router.add_post("/_carrier/reply", _control_reply)
@@ -233,25 +337,108 @@ def create_carrier_app(server: CarrierServer) -> web.Application:
 
 
 async def _create_message(request: web.Request) -> web.Response:
-    server = request.app[SERVER]
     form = await _read_form(request)
     account = request.match_info["AccountSid"]
-    return await server.answer_api(
-        *server.carrier.handle_create(account, _basic_auth(request), form)
+    return await request.app[SERVER].call_api(
+        request, account, lambda carrier, auth: carrier.handle_create(account, auth, form)
     )
 
 
 async def _fetch_message(request: web.Request) -> web.Response:
-    server = request.app[SERVER]
     account, sid = request.match_info["AccountSid"], request.match_info["Sid"]
-    return await server.answer_api(*server.carrier.handle_fetch(account, _basic_auth(request), sid))
+    return await request.app[SERVER].call_api(
+        request, account, lambda carrier, auth: carrier.handle_fetch(account, auth, sid)
+    )
 
 
 async def _list_messages(request: web.Request) -> web.Response:
-    server = request.app[SERVER]
     account = request.match_info["AccountSid"]
-    return await server.answer_api(
-        *server.carrier.handle_list(account, _basic_auth(request), request.query)
+    return await request.app[SERVER].call_api(
+        request, account, lambda carrier, auth: carrier.handle_list(account, auth, request.query)
+    )
+
+
+async def _create_account(request: web.Request) -> web.Response:
+    form = await _read_form(request)
+    return await request.app[SERVER].call_api(
+        request, None, lambda carrier, auth: carrier.handle_create_account(auth, form), True
+    )
+
+
+async def _list_accounts(request: web.Request) -> web.Response:
+    return await request.app[SERVER].call_api(
+        request,
+        None,
+        lambda carrier, auth: carrier.handle_list_accounts(auth, request.query),
+        True,
+    )
+
+
+async def _fetch_account(request: web.Request) -> web.Response:
+    sid = request.match_info["Sid"]
+    return await request.app[SERVER].call_api(
+        request, sid, lambda carrier, auth: carrier.handle_fetch_account(sid, auth), True
+    )
+
+
+async def _list_numbers(request: web.Request) -> web.Response:
+    account = request.match_info["AccountSid"]
+    return await request.app[SERVER].call_api(
+        request,
+        account,
+        lambda carrier, auth: carrier.handle_list_numbers(account, auth, request.query),
+    )
+
+
+async def _list_media(request: web.Request) -> web.Response:
+    account, message = request.match_info["AccountSid"], request.match_info["MessageSid"]
+    return await request.app[SERVER].call_api(
+        request,
+        account,
+        lambda carrier, auth: carrier.handle_list_media(account, auth, message, request.query),
+    )
+
+
+async def _fetch_media(request: web.Request) -> web.Response:
+    account, message = request.match_info["AccountSid"], request.match_info["MessageSid"]
+    sid = request.match_info["Sid"]
+    return await request.app[SERVER].call_api(
+        request,
+        account,
+        lambda carrier, auth: carrier.handle_fetch_media(account, auth, message, sid),
+    )
+
+
+async def _media(request: web.Request) -> web.Response:
+    """A media item's bytes with its content type (an outbound MMS's: a redirect to its URL)."""
+    account, message = request.match_info["AccountSid"], request.match_info["MessageSid"]
+    sid = request.match_info["Sid"]
+
+    def serve(carrier: FakeCarrier, auth: Auth) -> Answer | web.Response:
+        try:
+            item = carrier.media_content(account, auth, message, sid)
+        except ApiError as err:
+            return err.status, err.body()
+        if item.content is None:
+            return web.Response(status=302, headers={hdrs.LOCATION: item.source_url or "/"})
+        return web.Response(body=item.content, headers={hdrs.CONTENT_TYPE: item.content_type})
+
+    return await request.app[SERVER].call_api(request, account, serve)
+
+
+async def _fetch_service(request: web.Request) -> web.Response:
+    sid = request.match_info["Sid"]
+    return await request.app[SERVER].call_api(
+        request, None, lambda carrier, auth: carrier.handle_fetch_service(auth, sid)
+    )
+
+
+async def _list_service_numbers(request: web.Request) -> web.Response:
+    sid = request.match_info["ServiceSid"]
+    return await request.app[SERVER].call_api(
+        request,
+        None,
+        lambda carrier, auth: carrier.handle_list_service_numbers(auth, sid, request.query),
     )
 
 
@@ -276,7 +463,7 @@ def _api_response(status: int, body: dict[str, Any]) -> web.Response:
     return response
 
 
-def _basic_auth(request: web.Request) -> tuple[str | None, str | None]:
+def _basic_auth(request: web.Request) -> Auth:
     """The request's Basic credentials, or (None, None) when absent or malformed."""
     header = request.headers.get(hdrs.AUTHORIZATION)
     if header is None:
@@ -303,8 +490,17 @@ async def _read_form(request: web.Request) -> MultiMapping[str]:
 
 async def _voter_page(request: web.Request) -> web.Response:
     carrier = request.app[SERVER].carrier
+    conversations = carrier.conversations()
+    accounts = carrier.accounts()
     html = _VOTER_PAGE.render(
-        conversations=carrier.conversations(),
+        conversations=conversations,
+        senders={
+            voter: [(ours, carrier.owner_of(ours).sid) for ours in _our_numbers(thread)]
+            for voter, thread in conversations.items()
+        },
+        accounts=accounts,
+        names={account.sid: account.friendly_name for account in accounts},
+        services={account.sid: carrier.services(account.sid) for account in accounts},
         account_sid=carrier.account_sid,
         phone_number=carrier.phone_number,
         inbound_url=carrier.inbound_url,
@@ -313,32 +509,80 @@ async def _voter_page(request: web.Request) -> web.Response:
     return web.Response(text=html, content_type="text/html")
 
 
+def _our_numbers(thread: list[dict[str, Any]]) -> list[str]:
+    """The carrier-side numbers of a voter's conversation, the latest first."""
+    numbers: dict[str, None] = {}
+    for message in reversed(thread):
+        ours = message["to"] if message["direction"] == "inbound" else message["from"]
+        if ours:
+            numbers.setdefault(ours)
+    return list(numbers)
+
+
 async def _voter_reply(request: web.Request) -> web.Response:
-    form = await _read_form(request)
-    sender, body = form.get("from", "").strip(), form.get("body", "")
-    if not sender or not body:
+    """The voter page's reply: from, body, optional to, and an optional picture (``media``)."""
+    form = await request.post()
+    sender, body, to = form.get("from"), form.get("body", ""), form.get("to")
+    upload = form.get("media")
+    media = []
+    if isinstance(upload, web.FileField):
+        content = upload.file.read()
+        if content:
+            media.append((upload.content_type or "application/octet-stream", content))
+    if not isinstance(sender, str) or not sender.strip() or not isinstance(body, str):
+        return web.Response(text="Both 'from' and 'body' are required.", status=400)
+    if not body and not media:
         return web.Response(text="Both 'from' and 'body' are required.", status=400)
     try:
-        request.app[SERVER].carrier.reply(sender, body)
+        request.app[SERVER].carrier.reply(
+            sender.strip(),
+            body,
+            to=to.strip() if isinstance(to, str) and to.strip() else None,
+            media=media,
+        )
     except ValueError as err:
         return web.Response(text=str(err), status=409)
     raise web.HTTPSeeOther(location="/")
 
 
 async def _control_reply(request: web.Request) -> web.Response:
-    """``POST /_carrier/reply``: form or JSON ``from``, ``body``, optional ``to``."""
+    """``POST /_carrier/reply``: form or JSON ``from``, ``body``, optional ``to``; in JSON,
+    optional ``media``: a list of ``{"content_type": ..., "base64": ...}``."""
     fields = await _json_or_form(request)
     sender, body, to = fields.get("from"), fields.get("body"), fields.get("to")
-    if not isinstance(sender, str) or not sender or not isinstance(body, str) or not body:
+    media = _media_of(fields.get("media", []))
+    if media is None:
+        return web.json_response({"error": "media must be [{content_type, base64}]"}, status=400)
+    if not isinstance(sender, str) or not sender or not isinstance(body, str):
+        return web.json_response({"error": "fields 'from' and 'body' are required"}, status=400)
+    if not body and not media:
         return web.json_response({"error": "fields 'from' and 'body' are required"}, status=400)
     try:
         webhook = request.app[SERVER].carrier.reply(
-            sender, body, to=to if isinstance(to, str) and to else None
+            sender, body, to=to if isinstance(to, str) and to else None, media=media
         )
     except ValueError as err:
         return web.json_response({"error": str(err)}, status=409)
     reply = {"url": webhook.url, "params": webhook.params, "headers": webhook.headers}
     return web.json_response(reply, status=201)
+
+
+def _media_of(value: Any) -> list[tuple[str, bytes]] | None:
+    """The control endpoint's media list, decoded; None when malformed."""
+    if not isinstance(value, list):
+        return None
+    media = []
+    for item in value:
+        if not isinstance(item, Mapping):
+            return None
+        kind, encoded = item.get("content_type"), item.get("base64")
+        if not isinstance(kind, str) or not isinstance(encoded, str):
+            return None
+        try:
+            media.append((kind, base64.b64decode(encoded, validate=True)))
+        except binascii.Error:
+            return None
+    return media
 
 
 async def _json_or_form(request: web.Request) -> Mapping[str, Any]:
@@ -372,6 +616,22 @@ def build_server(argv: list[str] | None = None) -> CarrierServer:
         "--latency", type=float, default=0.0, help="seconds before answering each API call"
     )
     parser.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=None,
+        help="API requests the main account may have in flight; more get 429 (default: any)",
+    )
+    parser.add_argument(
+        "--account",
+        dest="accounts",
+        action="append",
+        default=[],
+        type=_account_spec,
+        metavar="[SID:TOKEN:]NUMBER[,NUMBER...]",
+        help="another (strict) account owning these numbers; repeatable. Without SID:TOKEN "
+        "they are made up and printed at start",
+    )
+    parser.add_argument(
         "--no-callbacks",
         dest="status_callbacks",
         action="store_false",
@@ -385,8 +645,31 @@ def build_server(argv: list[str] | None = None) -> CarrierServer:
         phone_number=args.phone_number,
         delivery_delay=args.delay,
         status_callbacks=args.status_callbacks,
+        concurrency=args.concurrency,
     )
+    for sid, token, numbers in args.accounts:
+        try:
+            carrier.add_account(sid, token, numbers=numbers)
+        except ValueError as err:
+            parser.error(f"--account: {err}")
     return CarrierServer(carrier, args.host, args.port, latency=args.latency)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
+def _account_spec(text: str) -> tuple[str | None, str | None, list[str]]:
+    """``[SID:TOKEN:]NUMBER[,NUMBER...]`` -> (sid, token, numbers)."""
+    parts = text.split(":")
+    if len(parts) not in (1, 3) or not all(parts):
+        raise argparse.ArgumentTypeError(f"{text!r} is not [SID:TOKEN:]NUMBER[,NUMBER...]")
+    numbers = [number.strip() for number in parts[-1].split(",") if number.strip()]
+    if len(parts) == 1:
+        return None, None, numbers
+    return parts[0], parts[1], numbers
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -399,6 +682,12 @@ def main(argv: list[str] | None = None) -> None:
         f"{carrier.inbound_url or 'nowhere'}; API latency {server.latency:g} s)",
         flush=True,
     )
+    for account in carrier.accounts()[1:]:
+        print(
+            f"  account {account.sid} (auth token {account.auth_token}): "
+            f"{', '.join(account.numbers)}",
+            flush=True,
+        )
     carrier.start_delivery()
     try:
         server.wait()

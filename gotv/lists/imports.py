@@ -523,13 +523,14 @@ def recover_stranded() -> dict[int, ImportStatus]:
         else:
             imp.status = ImportStatus.QUEUED
         taken[imp.id] = imp.status
-    attempts = {imp.id: imp.attempts for imp in stranded}
+    attempts = {imp.id: (imp.organization_id, imp.attempts) for imp in stranded}
     keys = {imp.id: imp.upload_key for imp in stranded}
     db.session.commit()
     for import_id, status in taken.items():
         log.warning("import %s: its worker died mid-load; now %s", import_id, status.value)
         if status is ImportStatus.QUEUED:
-            queue.enqueue_import(import_id, attempts[import_id])
+            organization_id, attempt = attempts[import_id]
+            queue.enqueue_import(import_id, organization_id, attempt=attempt)
         else:
             discard_upload(keys[import_id])
             clear_keys(import_id)

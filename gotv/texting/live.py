@@ -18,7 +18,7 @@ from typing import Any
 
 from redis import Redis
 
-from gotv.edge import queue
+from gotv.edge import metrics, queue
 from gotv.models import MessageStatus
 
 log = logging.getLogger(__name__)
@@ -91,23 +91,35 @@ def stream(
     slots: threading.Semaphore,
     heartbeat_seconds: float = HEARTBEAT_SECONDS,
     stream_seconds: float = STREAM_SECONDS,
+    stop: threading.Event | None = None,
 ) -> Iterator[str]:
     """Server-Sent Events for one user, holding one of `slots` while it lasts: their channel's
     events, a comment every heartbeat, and an end after `stream_seconds` (the browser
-    reconnects). Subscribed before the first chunk. With no slot free it ends at once, telling
-    the browser to come back in 15-45 s."""
+    reconnects), or within a second of `stop` (the process is shutting down: the browser
+    reconnects to another). Subscribed before the first chunk. With no slot free it ends at
+    once, telling the browser to come back in 15-45 s."""
     if not slots.acquire(blocking=False):
         retry = random.randint(*BUSY_RETRY_SECONDS) * 1000
         yield f"retry: {retry}\n: busy\n\n"
         return
+    metrics.LIVE_STREAMS.inc()
     try:
-        yield from _events(connection, user_id, heartbeat_seconds, stream_seconds)
+        yield from _events(connection, user_id, heartbeat_seconds, stream_seconds, stop)
     finally:
+        metrics.LIVE_STREAMS.dec()
         slots.release()
 
 
+# A stream looks at its process's stop signal this often, at least.
+STOP_CHECK_SECONDS = 1.0
+
+
 def _events(
-    connection: Redis, user_id: int, heartbeat_seconds: float, stream_seconds: float
+    connection: Redis,
+    user_id: int,
+    heartbeat_seconds: float,
+    stream_seconds: float,
+    stop: threading.Event | None,
 ) -> Iterator[str]:
     pubsub = connection.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(channel(connection, user_id))
@@ -115,8 +127,9 @@ def _events(
         yield f"retry: {RECONNECT_MILLISECONDS}\n: connected\n\n"
         ends = time.monotonic() + stream_seconds
         beat = time.monotonic() + heartbeat_seconds
-        while (now := time.monotonic()) < ends:
-            message = pubsub.get_message(timeout=max(0.0, min(beat, ends) - now))
+        while (now := time.monotonic()) < ends and not (stop is not None and stop.is_set()):
+            wait = max(0.0, min(beat, ends, now + STOP_CHECK_SECONDS) - now)
+            message = pubsub.get_message(timeout=wait)
             if message is not None and message["type"] == "message":
                 data = message["data"]
                 text = data.decode() if isinstance(data, bytes) else str(data)

@@ -21,6 +21,7 @@ import asyncio
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -50,7 +51,7 @@ from sqlalchemy.dialects import postgresql
 from gotv.compliance import carrier_errors, hours, optouts
 from gotv.compliance.carrier_errors import Action
 from gotv.db import db
-from gotv.edge import queue, sms
+from gotv.edge import metrics, queue, sms
 from gotv.models import (
     Campaign,
     CampaignStatus,
@@ -404,6 +405,7 @@ def gate(rows: Sequence[GateRow], now: datetime) -> list[Outgoing]:
             outgoing.append(checks.outgoing(row, now))
     for reason, ids in refused.items():
         log.info("refused=%s messages=%s", reason, ids)
+        metrics.REFUSED.labels(reason).inc(len(ids))
         db.session.execute(
             update(Message)
             .where(Message.id.in_(ids))
@@ -490,10 +492,19 @@ def record(results: list[Result], now: datetime) -> None:
     accepted = [result for result in results if result.accepted]
     if accepted:
         record_accepted(accepted, now)
+        metrics.SENDS.labels("accepted").inc(len(accepted))
     for result in results:
         if result.error:
             record_error(result.message_id, result.error, now)
+            metrics.SENDS.labels(outcome_of(result.error)).inc()
     db.session.commit()
+
+
+def outcome_of(error: sms.SendError) -> str:
+    """How a refused send is counted: retried later, uncertain (Twilio may have it), failed."""
+    if error.retryable or carrier_errors.action_for(error.code) == Action.RETRY:
+        return "retried"
+    return "uncertain" if error.uncertain else "failed"
 
 
 def record_accepted(results: list[Result], now: datetime) -> None:
@@ -609,6 +620,9 @@ class PumpSettings:
     run_seconds: float = 60.0  # then stop claiming, finish, and leave the worker to other jobs
     flush_seconds: float = 0.02  # how long answers wait to be recorded together
     idle_wait_seconds: float = 2.0  # wait this long for a throttled sender, not longer
+    # Set when the worker must stop (SIGTERM): claim nothing more, record the answers to what
+    # is in flight (Twilio answers, or times out, within sms.HTTP_TIMEOUT_SECONDS), return.
+    stop: threading.Event | None = field(default=None, compare=False)
 
 
 async def pump(
@@ -646,6 +660,8 @@ class Pump:
         deadline = time.monotonic() + self.settings.run_seconds
         last_flush = time.monotonic()
         while True:
+            if self.settings.stop is not None and self.settings.stop.is_set():
+                deadline = 0.0  # stopping: claim no more, finish what is in flight
             claimed, tried = self.try_claim(deadline)
             if self.in_flight:
                 await self.wait_for_answers(self.settings.flush_seconds)
@@ -717,6 +733,7 @@ class Pump:
             task = asyncio.create_task(self.send(outgoing))
             task.add_done_callback(self.on_finished)
             self.in_flight.add(task)
+        metrics.PUMP_IN_FLIGHT.inc(len(batch.outgoing))
         if batch.more_waiting and not self.recruited and self.only_ids is None:
             self.recruited = queue.wake_senders()
         return len(batch.outgoing)
@@ -763,6 +780,7 @@ class Pump:
         for task in finished:
             self.in_flight.discard(task)
             self.answers.append(task.result())
+        metrics.PUMP_IN_FLIGHT.dec(len(finished))
 
     def flush(self) -> None:
         answers, self.answers = self.answers, []
@@ -835,6 +853,30 @@ def _is_known_sid(sid: str, message_id: int) -> bool:
         )
         is not None
     )
+
+
+# A message in `sending` this long was left by a worker that died (a live pump records every
+# answer within sms.HTTP_TIMEOUT_SECONDS): the sweeper settles it against Twilio's list.
+SETTLE_AFTER = timedelta(minutes=2)
+
+
+def settle_abandoned(now: datetime, limit: int = 100) -> int:
+    """Settle (`settle_stuck`) up to `limit` messages left in `sending` for SETTLE_AFTER, the
+    oldest first; how many. One whose Twilio cannot be asked now is left for the next sweep."""
+    ids = db.session.scalars(
+        select(Message.id)
+        .where(Message.status == MessageStatus.SENDING, Message.updated_at < now - SETTLE_AFTER)
+        .order_by(Message.updated_at)
+        .limit(limit)
+    ).all()
+    settled = 0
+    for message_id in ids:
+        try:
+            settled += settle_stuck(message_id) is not None
+        except sms.SendError as error:
+            db.session.rollback()
+            log.warning("message %s not settled yet: %s", message_id, error)
+    return settled
 
 
 def stuck_messages(organization_id: int, now: datetime, limit: int = 200) -> list[Message]:

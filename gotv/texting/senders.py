@@ -95,7 +95,7 @@ def connect(
     try:
         info = sms.fetch_account(given)
         if api_key_sid:
-            sms.fetch_account(sms.Credentials(account_sid, auth_token, api_key_sid, api_key_secret))
+            sms.check_key(sms.Credentials(account_sid, auth_token, api_key_sid, api_key_secret))
     except sms.CarrierRefused as error:
         raise SenderRefused(str(error)) from error
     row = own_account(organization_id)

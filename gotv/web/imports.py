@@ -220,7 +220,7 @@ def start(campaign_id: int, import_id: int) -> ResponseReturnValue:
         flash(f"That cannot be imported yet: {error}.", "error")
         return render_mapping(imp, form, 400)
     db.session.commit()
-    queue.enqueue_import(imp.id)
+    queue.enqueue_import(imp.id, imp.organization_id)
     return redirect(import_url(imp))
 
 

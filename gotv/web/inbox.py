@@ -622,6 +622,10 @@ def media(media_id: int) -> ResponseReturnValue:
 
 # --- Live updates --------------------------------------------------------------------------
 
+# Set when this web process is shutting down (gotv/web/serving.py, on gunicorn's SIGTERM): its
+# open streams end within a second, and the browsers reconnect to another process.
+SHUTTING_DOWN = threading.Event()
+
 
 def init_app(app: Flask) -> None:
     """The process's stream slots (a process builds its app once, so they are per process),
@@ -646,6 +650,7 @@ def events() -> ResponseReturnValue:
         current_app.extensions["gotv.live_slots"],
         heartbeat_seconds=config.get("LIVE_HEARTBEAT_SECONDS", live.HEARTBEAT_SECONDS),
         stream_seconds=config.get("LIVE_STREAM_SECONDS", live.STREAM_SECONDS),
+        stop=SHUTTING_DOWN,
     )
     # No database work below: Flask tears the app context down (returning the session's
     # connection to the pool) before the stream is iterated, which takes minutes.

@@ -25,7 +25,7 @@ def index() -> ResponseReturnValue:
         "operations/index.html",
         outbox=outbox_counts(organization_id),
         stuck=outbox.stuck_messages(organization_id, now),
-        failed_jobs=queue.failed_jobs(),
+        failed_jobs=queue.failed_jobs(organization_id),
         stuck_minutes=int(outbox.STUCK_AFTER.total_seconds() // 60),
     )
 

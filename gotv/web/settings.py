@@ -116,10 +116,12 @@ def add_sender() -> ResponseReturnValue:
             per_second=form.per_second.data,
             daily_cap=form.daily_cap.data,
         )
-    except (sending.SenderRefused, IntegrityError) as refusal:
+    except sending.SenderRefused as refusal:  # (refused before anything is written)
+        flash(str(refusal), "error")
+        return redirect(url_for("settings.senders"))
+    except IntegrityError:  # added elsewhere a moment ago: the unique address says no
         db.session.rollback()
-        taken = isinstance(refusal, IntegrityError)  # added elsewhere a moment ago
-        flash("That sender was just added by someone." if taken else str(refusal), "error")
+        flash("That sender was just added by someone else.", "error")
         return redirect(url_for("settings.senders"))
     db.session.commit()
     flash(f"Sender {sender.address} added: Twilio confirmed your account holds it.", "success")
@@ -243,8 +245,7 @@ def connect_twilio() -> ResponseReturnValue:
             form.api_key_secret.data or None,
             current_user.id,
         )
-    except sending.SenderRefused as refusal:
-        db.session.rollback()
+    except sending.SenderRefused as refusal:  # (refused before anything is written)
         flash(str(refusal), "error")
         return redirect(url_for("settings.twilio"))
     db.session.commit()

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 from flask import Blueprint, Response, abort, current_app, request
 from werkzeug.datastructures import MultiDict
 
-from gotv.edge import sms
+from gotv.edge import metrics, sms
 from gotv.texting import replies, senders
 
 bp = Blueprint("webhooks", __name__, url_prefix="/twilio")
@@ -31,6 +31,10 @@ def signed_by_twilio(view: Callable[..., Any]) -> Callable[..., Any]:
 
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
+        with metrics.WEBHOOK_SECONDS.labels(view.__name__).time():
+            return checked(*args, **kwargs)
+
+    def checked(*args: Any, **kwargs: Any) -> Any:
         signature = request.headers.get("X-Twilio-Signature", "")
         params = posted_params()
         account_sid = params.get("AccountSid", "")
