@@ -2,18 +2,21 @@
 sweep (loaded again, or ended saying to start again), and Cancel stops a running load.
 
 The sweep's half is `imports.recover_stranded` (workers.imports.recover_imports). The fault runs
-use real `python -m workers` processes, killed with SIGKILL mid-load. To kill one mid-load, not
-before or after, the load is held up on purpose, never timed: on PostgreSQL one of the list's
-numbers is being added to the campaign by another transaction, so the load's COPY waits on that
-row's lock; on SQLite (whose uploads are files) the stored file is a pipe the test writes the
-first rows into, and the load waits for the rest.
+use real `python -m workers` processes, killed with SIGKILL mid-load, or told to stop with
+SIGTERM (the load then hands its import back). To reach one mid-load, not before or after, the
+load is held up on purpose, never timed: on PostgreSQL one of the list's numbers is being added
+to the campaign by another transaction, so the load's COPY waits on that row's lock (or, to
+stop it before its rows, the opt-out table is locked); on SQLite (whose uploads are files) the
+stored file is a pipe the test writes the first rows into, and the load waits for the rest.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +24,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from rq import Worker
 from sqlalchemy import func, insert, select
 
 from gotv.db import db
@@ -169,13 +173,19 @@ def on_postgresql() -> bool:
 
 
 @contextmanager
-def held_mid_load(private: Flask, campaign_id: int, imp: ContactImport) -> Iterator[object]:
+def held_mid_load(
+    private: Flask, campaign_id: int, imp: ContactImport, before_rows: bool = False
+) -> Iterator[object]:
     """Hold the import's load at row HELD_AT until the block ends (see the module); inside it,
-    the yielded function says whether the load is waiting there."""
+    the yielded function says whether the load is waiting there. `before_rows` (PostgreSQL):
+    hold it once its transaction has begun (REPLACE's deletes done), before its first row."""
     if on_postgresql():
         with db.engine.connect() as other:
-            other.execute(insert(Contact).values(campaign_id=campaign_id, cell=cell(HELD_AT)))
-            yield lambda: count_waiting_copies() > 0
+            if before_rows:
+                other.exec_driver_sql("LOCK TABLE opt_out IN ACCESS EXCLUSIVE MODE")
+            else:
+                other.execute(insert(Contact).values(campaign_id=campaign_id, cell=cell(HELD_AT)))
+            yield lambda: count_waiting("%" if before_rows else "COPY contact%") > 0
             other.rollback()
         return
     path = Path(storage.LocalUploads(private.config["UPLOAD_DIR"]).path(imp.upload_key))
@@ -200,12 +210,14 @@ def held_mid_load(private: Flask, campaign_id: int, imp: ContactImport) -> Itera
     path.write_bytes(whole)
 
 
-def count_waiting_copies() -> int:
+def count_waiting(statement: str) -> int:
+    """PostgreSQL: the statements LIKE `statement` waiting on a lock."""
     waiting = db.session.scalar(
         sa.text(
             "SELECT count(*) FROM pg_stat_activity"
-            " WHERE wait_event_type = 'Lock' AND query LIKE 'COPY contact%'"
-        )
+            " WHERE wait_event_type = 'Lock' AND query LIKE :statement"
+        ),
+        {"statement": statement},
     )
     db.session.commit()
     return int(waiting or 0)
@@ -300,3 +312,85 @@ def test_cancel_stops_a_running_load_and_rolls_it_back(private: Flask) -> None:
     assert count(ImportRejection, ImportRejection.import_id == import_id) == 0
     with pytest.raises(FileNotFoundError):
         storage.uploads().open(imp.upload_key)
+
+
+# --- Real workers, told to stop mid-load ----------------------------------------------------
+
+
+def test_a_load_whose_worker_is_stopping_is_rolled_back_and_queued_for_another(
+    campaign: Campaign, organizer: User
+) -> None:
+    """The worker's STOPPING event (workers.worker), set by SIGTERM: the load stops, REPLACE's
+    deletes rolled back with it, and the import is queued again under a job of its own."""
+    make_contact(campaign, cell="+12125550100")
+    imp = uploaded(campaign, organizer, ImportMode.REPLACE)
+    stopping = threading.Event()
+    stopping.set()
+
+    imports.run(imp.id, stop=stopping)
+    handed_back = (imp.status, imp.attempts, queue.import_job_exists(imp.id, attempt=1))
+    cells_then = db.session.scalars(select(Contact.cell).where(Contact.campaign_id == campaign.id))
+    kept = list(cells_then)
+    imports.run(imp.id)  # the next worker's load
+
+    assert handed_back == (ImportStatus.QUEUED, 1, True) and kept == ["+12125550100"]
+    assert (imp.status, imp.loaded, imp.rejected, imp.attempts) == (ImportStatus.DONE, ROWS, 1, 2)
+    assert count(Contact, Contact.campaign_id == campaign.id) == ROWS
+
+
+def stop_recorded() -> bool:
+    """Whether a worker has taken a SIGTERM (RQ records it once its job is told to stop)."""
+    return any(worker.shutdown_requested_date for worker in Worker.all(connection=queue.redis()))
+
+
+def test_a_worker_told_to_stop_mid_load_hands_the_import_back_and_exits_in_time(
+    private: Flask,
+) -> None:
+    """SIGTERM, as a deploy sends it, to a real worker mid-load (SQLite: 12,000 rows read,
+    two chunks written; PostgreSQL: REPLACE's deletes done): it rolls the load back, queues the
+    import again and exits within 20 s; a second worker loads every row once."""
+    organizer = make_user(make_org(), role=Role.OWNER)
+    campaign = make_campaign(organizer.organization)
+    make_contact(campaign, cell="+12125550100")
+    imp = uploaded(campaign, organizer, ImportMode.REPLACE)
+    import_id, campaign_id = imp.id, campaign.id
+    let_go(imp)
+
+    with held_mid_load(private, campaign_id, imp, before_rows=True) as waiting:
+        first = start_worker(private, "import")
+        try:
+            queue.enqueue_import(import_id)
+            wait_until(waiting, WORKER_STARTS, "the load to be held")
+            told = time.monotonic()
+            first.send_signal(signal.SIGTERM)
+            wait_until(stop_recorded, 20, "the worker to take the SIGTERM")
+        except BaseException:
+            sigkill(first)
+            raise
+    try:
+        first.wait(timeout=20)
+        took = time.monotonic() - told
+    finally:
+        sigkill(first)
+    handed_back = status_of(import_id)
+    after_the_stop = (handed_back.status, handed_back.attempts)
+    cells_then = sorted(
+        db.session.scalars(select(Contact.cell).where(Contact.campaign_id == campaign_id))
+    )
+    db.session.commit()
+    job_queued = queue.import_job_exists(import_id, attempt=1)
+    second = start_worker(private, "import")
+    try:
+        wait_until(
+            lambda: status_of(import_id).status is ImportStatus.DONE, WORKER_STARTS, "the load"
+        )
+    finally:
+        sigkill(second)
+    done = status_of(import_id)
+
+    assert first.returncode == 0 and took < 20
+    assert after_the_stop == (ImportStatus.QUEUED, 1) and job_queued
+    assert cells_then == ["+12125550100"]  # the load and REPLACE's delete rolled back
+    assert (done.loaded, done.rejected, done.attempts) == (ROWS, 1, 2)
+    assert count(Contact, Contact.campaign_id == campaign_id) == ROWS  # none twice
+    assert count(ImportRejection, ImportRejection.import_id == import_id) == 1

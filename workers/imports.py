@@ -12,6 +12,7 @@ from gotv.db import db
 from gotv.edge import queue
 from gotv.lists import imports
 from gotv.models import ContactImport, ImportStatus
+from workers.worker import STOPPING
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +20,9 @@ DEFAULT_EXPIRY_HOURS = 24  # as gotv/config.py
 
 
 def import_contacts(import_id: int) -> None:
-    """Load one queued import, all or nothing (see gotv.lists.imports.run)."""
-    imports.run(import_id, current_app.config["DEFAULT_REGION"])
+    """Load one queued import, all or nothing (see gotv.lists.imports.run); when the worker is
+    told to stop, hand it back to the queue at the next chunk."""
+    imports.run(import_id, current_app.config["DEFAULT_REGION"], stop=STOPPING)
 
 
 def sweep_imports() -> int:

@@ -141,9 +141,7 @@ def import_job_id(import_id: int, attempt: int = 0) -> str:
     return f"import-{import_id}" + (f"-{attempt}" if attempt else "")
 
 
-def enqueue_import(
-    import_id: int, organization_id: int | None = None, attempt: int = 0
-) -> bool:
+def enqueue_import(import_id: int, organization_id: int | None = None, attempt: int = 0) -> bool:
     """Enqueue the job for a committed, queued contact import (`attempt`: loads that died)."""
     return enqueue(
         "workers.imports.import_contacts",

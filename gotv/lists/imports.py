@@ -18,6 +18,7 @@ import logging
 import operator
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from json.encoder import encode_basestring
@@ -28,7 +29,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import delete, exists, insert, select, update
 
 from gotv.db import db
-from gotv.edge import queue, storage
+from gotv.edge import metrics, queue, storage
 from gotv.lists import contacts
 from gotv.lists.contacts import UnreadableList
 from gotv.lists.exports import csv_lines
@@ -56,6 +57,7 @@ __all__ = [
     "request_cancel",
     "recover_stranded",
     "expire_uploads",
+    "hand_back",
     "run",
     "start",
 ]
@@ -76,6 +78,10 @@ REASON_LENGTH = 100
 
 class ImportCancelled(Exception):
     """The organizer asked to cancel a running import."""
+
+
+class ImportHandedBack(Exception):
+    """The worker running the load is stopping (SIGTERM): the import goes back to the queue."""
 
 
 class StorageFull(Exception):
@@ -381,10 +387,11 @@ def rejections_csv(imp: ContactImport) -> Iterator[str]:
 # --- The job ---------------------------------------------------------------------------------
 
 
-def run(import_id: int, region: str = "US") -> None:
+def run(import_id: int, region: str = "US", stop: threading.Event | None = None) -> None:
     """Load a QUEUED import all or nothing: DONE with everything committed in one transaction,
     or CANCELLED/FAILED (with the error) and the campaign exactly as it was. Numbers written
-    without a country code are read as `region`'s.
+    without a country code are read as `region`'s. When `stop` is set (the worker is stopping)
+    the load stops at its next chunk, rolls back and queues the import again (`hand_back`).
 
     The load's transaction holds its import's row (FOR KEY SHARE) from start to end, which is
     how `recover_stranded` tells a live load from one whose worker died: the dead one's
@@ -405,9 +412,11 @@ def run(import_id: int, region: str = "US") -> None:
     imp = db.session.get(ContactImport, import_id)
     assert imp is not None
     try:
-        Loader(imp, region).load()
+        Loader(imp, region, stop).load()
     except ImportCancelled:
         finish_empty(import_id, ImportStatus.CANCELLED, "")
+    except ImportHandedBack:
+        hand_back(import_id)
     except Exception as error:
         log.exception("import %s failed", import_id)
         finish_empty(import_id, ImportStatus.FAILED, describe(error))
@@ -459,6 +468,32 @@ def finish_empty(import_id: int, status: ImportStatus, error: str) -> None:
     db.session.commit()
     if ended:
         discard_upload(imp.upload_key)
+
+
+def hand_back(import_id: int) -> None:
+    """Undo everything the load wrote and queue the import again for another worker (this
+    one is stopping), or end it cancelled when its organizer asked. Commits.
+
+    The next load runs under a job id of its own (the import's `attempts`, which this load
+    counted), so the job of this one, still finishing, is never overwritten.
+    """
+    db.session.rollback()
+    imp = db.session.get(ContactImport, import_id)
+    assert imp is not None
+    if imp.status is not ImportStatus.RUNNING:  # the sweep took it back meanwhile
+        db.session.commit()
+        return
+    if imp.cancel_requested:
+        end(imp, ImportStatus.CANCELLED, "")
+        db.session.commit()
+        discard_upload(imp.upload_key)
+        return
+    imp.status = ImportStatus.QUEUED
+    organization_id, attempt = imp.organization_id, imp.attempts
+    db.session.commit()
+    log.info("import %s: handed back, its worker is stopping", import_id)
+    # When Redis cannot take it, the sweep (workers.imports.sweep_imports) enqueues it later.
+    queue.enqueue_import(import_id, organization_id, attempt=attempt)
 
 
 def end(imp: ContactImport, status: ImportStatus, error: str) -> None:
@@ -590,8 +625,11 @@ class Loader:
     Nothing is committed until `load` finishes; the caller rolls back on any exception.
     """
 
-    def __init__(self, imp: ContactImport, region: str = "US") -> None:
+    def __init__(
+        self, imp: ContactImport, region: str = "US", stop: threading.Event | None = None
+    ) -> None:
         self.imp = imp
+        self.stop = stop
         self.campaign = db.session.get(Campaign, imp.campaign_id)
         self.normalize = Normalizer(region)
         self.writer = make_writer(imp)
@@ -617,6 +655,7 @@ class Loader:
     def load(self) -> None:
         """Read the whole file and write everything, then mark DONE and commit once."""
         self.existing, self.opted_out, self.excluded = self.prepare()
+        self.check_stop()
         handle, reader = open_rows(self.imp)
         with handle, self.writer:
             sort_row = self.row
@@ -737,6 +776,12 @@ class Loader:
         counts["bytes_read"] = bytes_read
         self.contacts, self.rejections = [], []
         report(self.imp.id, self.counts)
+        self.check_stop()
+
+    def check_stop(self) -> None:
+        """:raise ImportHandedBack: when the worker is stopping."""
+        if self.stop is not None and self.stop.is_set():
+            raise ImportHandedBack
 
     def finish(self) -> None:
         imp, campaign = self.imp, self.campaign
@@ -750,7 +795,15 @@ class Loader:
             names = {name for _, name in self.custom}
             campaign.custom_field_names = sorted(set(campaign.custom_field_names) | names)
         db.session.commit()
+        count_rows(self.counts)
         discard_upload(imp.upload_key)
+
+
+def count_rows(counts: dict[str, int]) -> None:
+    """Add a finished import's rows to gotv_import_rows_total, by what became of them."""
+    for outcome in ("loaded", "rejected", "duplicates", "opted_out", "excluded"):
+        if counts[outcome]:
+            metrics.IMPORT_ROWS.labels(outcome).inc(counts[outcome])
 
 
 def tuple_getter(positions: list[int]) -> Callable[[list[str]], tuple[str, ...]]:
