@@ -26,10 +26,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         errors,
         exports,
         health,
+        ids,
         imports,
         inbox,
         operations,
         optouts,
+        redaction,
         review,
         settings,
         team,
@@ -43,8 +45,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     else:
         configuration.check(config)
     app.config.from_mapping(config)
-    # Voter files of a million rows run to 100 MB or so.
-    app.config.setdefault("MAX_CONTENT_LENGTH", 256 * 1024 * 1024)
+    # Flask's defaults hold MAX_CONTENT_LENGTH (as None: no limit), so setdefault would keep
+    # that None. With a limit, Werkzeug refuses a larger Content-Length before reading any of
+    # the body, and stops a chunked body as soon as it passes the limit, on every path.
+    app.config["MAX_CONTENT_LENGTH"] = (
+        config.get("MAX_CONTENT_LENGTH") or configuration.DEFAULT_UPLOAD_LIMIT
+    )
     # Flask's own default for the session cookie is None (no SameSite at all); only a value
     # given in `config` overrides Lax.
     app.config["SESSION_COOKIE_SAMESITE"] = config.get("SESSION_COOKIE_SAMESITE", "Lax")
@@ -55,7 +61,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.setdefault("TWILIO_CONCURRENCY", 100)
     if not app.config.get("UPLOAD_DIR"):
         app.config["UPLOAD_DIR"] = os.path.join(app.instance_path, "uploads")
-    proxies = app.config.get("PROXY_COUNT", 1)
+    # Trust X-Forwarded-* only from as many proxies as the operator says are in front: with
+    # none configured, a client's own header would choose its address (docs/deploy.md).
+    proxies = app.config.get("PROXY_COUNT", 0)
     if proxies:
         # Twilio signs the public URL; behind a proxy, rebuild it from the forwarded headers.
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
@@ -63,6 +71,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         )
 
     error_reports.init(app.config)
+    ids.init_app(app)  # before any blueprint: every <int:...> is an id
     encryption.init_app(app)
     logs.init_app(app)
     db.init_app(app)
@@ -95,6 +104,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     auth.limit_logins(app)
     errors.init_app(app)
     app.after_request(add_security_headers)
+    app.logger.addFilter(redaction.RedactingFilter())  # "Exception on /join/<token> [POST]"
     # Outermost: requests take turns, one for each database connection the process keeps;
     # the live streams, waiting on Redis, do not.
     app.wsgi_app = admission.Admission(  # type: ignore[method-assign]

@@ -25,7 +25,7 @@ from gotv.models import (
     TwilioAccount,
     User,
 )
-from gotv.people import audit
+from gotv.people import audit, passwords
 from gotv.texting import senders
 
 DEMO_LIST = Path(__file__).parent / "demo" / "voters.csv"
@@ -65,7 +65,11 @@ def create_org(name: str) -> None:
 @click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.TEXTER.value)
 @click.password_option()
 def create_user(organization_id: int, email: str, name: str, role: str, password: str) -> None:
-    """Create a user in an organization (prompts for the password)."""
+    """Create a user in an organization (prompts for the password, which must follow the
+    same rule as on the web)."""
+    trouble = passwords.problem(password)
+    if trouble:
+        raise click.ClickException(f"that password will not do: {trouble}")
     if db.session.get(Organization, organization_id) is None:
         raise click.ClickException(f"no organization {organization_id}")
     user = User(organization_id=organization_id, email=email, name=name, role=Role(role))

@@ -15,6 +15,8 @@ from typing import Any
 
 TWILIO_API_URL = "https://api.twilio.com"
 TWILIO_MESSAGING_URL = "https://messaging.twilio.com"
+# The largest request body gotv reads (voter files of a million rows run to 100 MB or so).
+DEFAULT_UPLOAD_LIMIT = 256 * 1024 * 1024
 
 
 class ConfigError(RuntimeError):
@@ -73,7 +75,15 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
         # (the embedded SQLite default only) in a local folder. Every web and worker host
         # must reach them; see upload_settings.
         **upload_settings(env, setting),
-        "PROXY_COUNT": parse_int("PROXY_COUNT", env.get("PROXY_COUNT", "").strip() or "1"),
+        # Proxies in front of gotv that set X-Forwarded-For/-Proto/-Host/-Port: 0 (the default)
+        # trusts none of those headers (docs/deploy.md, "Proxies and TLS").
+        "PROXY_COUNT": parse_int("PROXY_COUNT", env.get("PROXY_COUNT", "").strip() or "0"),
+        # The largest request body, in MB: an upload past it is refused before it is read.
+        "MAX_CONTENT_LENGTH": parse_int(
+            "MAX_UPLOAD_MB", env.get("MAX_UPLOAD_MB", "").strip() or "256"
+        )
+        * 1024
+        * 1024,
         # Requests to Twilio each worker keeps in flight. Twilio limits an account's concurrent
         # API requests (about 100 by default; more answer 429).
         "SEND_CONCURRENCY": parse_int(
@@ -101,6 +111,15 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
         # LIVE_STREAMS_PER_PROCESS + DATABASE_POOL_SIZE.
         "LIVE_STREAMS_PER_PROCESS": parse_int(
             "LIVE_STREAMS_PER_PROCESS", env.get("LIVE_STREAMS_PER_PROCESS", "").strip() or "96"
+        ),
+        # Of those, how many one user's pages may hold, and one organization's (0: the
+        # defaults of gotv/texting/live.py, 4 and three quarters of the process's).
+        "LIVE_STREAMS_PER_USER": parse_int(
+            "LIVE_STREAMS_PER_USER", env.get("LIVE_STREAMS_PER_USER", "").strip() or "0"
+        ),
+        "LIVE_STREAMS_PER_ORGANIZATION": parse_int(
+            "LIVE_STREAMS_PER_ORGANIZATION",
+            env.get("LIVE_STREAMS_PER_ORGANIZATION", "").strip() or "0",
         ),
         # CSV downloads each web process streams at once, each on a database connection of its
         # own on top of DATABASE_POOL_SIZE (gotv/web/admission.py); past it, 503 + Retry-After.

@@ -49,12 +49,30 @@ def encrypt(plain: str) -> str:
     return _keys().encrypt(plain.encode()).decode()
 
 
-def decrypt(token: str) -> str:
-    """The plain text of `token`, encrypted with any of the keys.
+def decrypt(token: str, ttl: int | None = None) -> str:
+    """The plain text of `token`, encrypted with any of the keys (and, with `ttl`, at most
+    that many seconds ago).
 
-    :raise InvalidToken: when none of the keys made it (or it was altered).
+    :raise InvalidToken: when none of the keys made it (or it was altered, or is too old).
     """
-    return _keys().decrypt(token.encode()).decode()
+    return _keys().decrypt(token.encode(), ttl).decode()
+
+
+def sealed(plain: str) -> str:
+    """`plain` encrypted, for the session cookie: signed is not secret, as anyone holding the
+    cookie reads what it carries."""
+    return encrypt(plain)
+
+
+def unsealed(token: object, ttl: int) -> str | None:
+    """What `sealed` sealed at most `ttl` seconds ago; None for anything else (absent, altered,
+    too old, or a value from before it was sealed)."""
+    if not isinstance(token, str):
+        return None
+    try:
+        return decrypt(token, ttl)
+    except InvalidToken:
+        return None
 
 
 class Encrypted(TypeDecorator[str]):

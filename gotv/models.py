@@ -157,9 +157,14 @@ class User(UserMixin, Model):
     last_active_at: Mapped[datetime | None] = mapped_column(Timestamp())
     # Team: a suspended member cannot sign in; see gotv.people.team.suspend.
     suspended_at: Mapped[datetime | None] = mapped_column(Timestamp())
-    # Two-step sign-in (gotv.people.twofactor): the TOTP secret, and the last time step accepted.
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # Two-step sign-in (gotv.people.twofactor): the TOTP secret, encrypted at rest (and left
+    # out of the user loaded on every request: it is read, and decrypted, only when needed), and
+    # the last time step accepted.
+    totp_secret: Mapped[str | None] = mapped_column(Encrypted(), deferred=True)
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    # Every session carries the generation it began in; raising it ends them all at their next
+    # request (gotv.people.sessions).
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     organization: Mapped[Organization] = relationship()
 
@@ -168,8 +173,12 @@ class User(UserMixin, Model):
         """Emails are stored lower-cased, so uniqueness and login ignore case."""
         return email.strip().lower()
 
-    def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+    def set_password(self, password: str, method: str | None = None) -> None:
+        """Store a hash of `password`, made by `method` (werkzeug's, default scrypt)."""
+        if method is None:
+            self.password_hash = generate_password_hash(password)
+        else:
+            self.password_hash = generate_password_hash(password, method)
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
@@ -181,6 +190,11 @@ class User(UserMixin, Model):
     @property
     def is_active(self) -> bool:  # Flask-Login refuses to sign in an inactive user
         return self.suspended_at is None
+
+    def get_id(self) -> str:
+        """What a session holds of its user (Flask-Login): the id and the session generation,
+        so raising the generation ends every session begun before."""
+        return f"{self.id}.{self.session_generation or 0}"
 
 
 class TwilioAccount(Model):

@@ -76,6 +76,9 @@ def environment(args: argparse.Namespace, public_url: str) -> dict[str, str]:
         "TWILIO_FROM_NUMBER": FROM_NUMBER,
         "TWILIO_API_URL": "http://127.0.0.1:9",
         "DATABASE_POOL_SIZE": str(args.threads),  # one connection per thread
+        # As a deployment behind one proxy (Twilio's requests reach gotv through it), so the
+        # figures include ProxyFix; wrk sends no X-Forwarded-* header, so nothing changes.
+        "PROXY_COUNT": "1",
     }
 
 

@@ -29,6 +29,7 @@ from gotv.db import db
 from gotv.edge import queue, storage
 from gotv.fakecarrier import CarrierServer, FakeCarrier
 from gotv.models import Organization, Role, User
+from gotv.people import passwords
 from gotv.texting import outbox, senders
 from tests import factories, twilio_contract
 from workers.worker import Worker
@@ -87,8 +88,14 @@ def app(
             "TWILIO_FROM_NUMBER": FROM_NUMBER,
             "TWILIO_API_URL": carrier_server.url,
             "DEFAULT_REGION": "US",
+            # Deployed as production usually is, behind one TLS proxy that sets X-Forwarded-*
+            # (the tests of an app with no proxy build one: tests/test_security.py).
+            "PROXY_COUNT": 1,
         }
     )
+    # An unknown email's sign-in checks a stand-in hash as costly as the users' hashes, which
+    # the factories make cheap (tests/factories.py): so the stand-in is cheap too.
+    passwords.STAND_IN_METHOD = factories.CHEAP_HASH
     with app.app_context():
         reset_schema()
         flask_migrate.upgrade()
@@ -267,5 +274,6 @@ def config_like(app: Flask, **changes: Any) -> dict[str, Any]:
         "TWILIO_FROM_NUMBER",
         "TWILIO_API_URL",
         "DEFAULT_REGION",
+        "PROXY_COUNT",
     )
     return {**{key: app.config[key] for key in keys}, **changes}

@@ -36,7 +36,8 @@ PASSWORD = "correct horse battery staple"
 # Made once, with cheap parameters: the same check_password_hash reads them from the hash, so
 # signing in runs the real code in milliseconds instead of the production cost (a tenth of a
 # second) for every user every test makes. Tests of hashing itself use User.set_password.
-PASSWORD_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
+CHEAP_HASH = "pbkdf2:sha256:1000"
+PASSWORD_HASH = generate_password_hash(PASSWORD, method=CHEAP_HASH)
 _serial = itertools.count(1)
 
 

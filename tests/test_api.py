@@ -34,6 +34,7 @@ from gotv.models import (
     User,
     utcnow,
 )
+from gotv.people import team
 from tests.conftest import csrf_token, login, run_jobs
 from tests.factories import make_api_token, make_campaign, make_contact, make_message, make_user
 
@@ -235,6 +236,60 @@ def test_every_route_refuses_a_revoked_token(
 
     assert seen == every(API_ROUTES, 401, "unauthorized")
     assert_unchanged(campaign)
+
+
+def test_every_route_refuses_a_token_whose_creator_is_suspended_until_they_are_reinstated(
+    client: FlaskClient,
+    organization: Organization,
+    campaign: Campaign,
+    contact: Contact,
+    organizer: User,
+) -> None:
+    admin = make_user(organization, role=Role.ADMIN)
+    secret = make_api_token(organization, admin)
+    team.suspend(admin, organizer, utcnow())
+    db.session.flush()
+
+    refused = outcomes(client, API_ROUTES, campaign, contact, secret)
+    opt_out = post(client, "/opt-outs", secret, json={"numbers": ["+12125550142"]})
+    team.reinstate(admin, organizer)
+    db.session.flush()
+    again = get(client, "/campaigns", secret)
+
+    assert refused == every(API_ROUTES, 401, "unauthorized")
+    assert opt_out.status_code == 401
+    assert db.session.scalars(select(OptOut)).all() == []
+    assert_unchanged(campaign)
+    assert again.status_code == 200
+
+
+def test_a_token_stops_when_its_creator_is_made_a_texter(
+    client: FlaskClient, organization: Organization, organizer: User, campaign: Campaign
+) -> None:
+    admin = make_user(organization, role=Role.ADMIN)
+    secret = make_api_token(organization, admin)
+    assert get(client, "/campaigns", secret).status_code == 200
+
+    team.change_role(admin, Role.TEXTER, organizer)
+    db.session.flush()
+    read = get(client, "/campaigns", secret)
+    written = post(client, "/opt-outs", secret, json={"numbers": ["+12125550142"]})
+
+    assert (read.status_code, written.status_code) == (401, 401)
+    assert db.session.scalars(select(OptOut)).all() == []
+
+
+def test_the_tokens_page_says_which_tokens_stopped_with_their_creator(
+    client: FlaskClient, organization: Organization, organizer: User
+) -> None:
+    admin = make_user(organization, role=Role.ADMIN)
+    make_api_token(organization, admin)
+    team.suspend(admin, organizer, utcnow())
+    login(client, organizer)
+
+    page = client.get("/settings/api-tokens").get_data(as_text=True)
+
+    assert "Stopped: its creator is no longer an organizer who can sign in" in page
 
 
 def test_every_route_refuses_a_token_without_its_scope(

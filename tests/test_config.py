@@ -38,7 +38,8 @@ def test_a_complete_production_environment_is_read() -> None:
     assert config["ENV_NAME"] == "production"
     assert config["SECRET_KEY"] == "a-long-random-secret"
     assert config["TWILIO_MESSAGING_SERVICE_SID"] == "MG" + "2" * 32
-    assert config["PROXY_COUNT"] == 1
+    assert config["PROXY_COUNT"] == 0  # no proxy is trusted unless one is configured
+    assert config["MAX_CONTENT_LENGTH"] == 256 * 1024 * 1024
 
 
 def test_production_names_every_missing_variable_at_once() -> None:
@@ -130,6 +131,12 @@ def test_a_proxy_count_that_is_not_a_whole_number_of_proxies_is_refused(value: s
 
 def test_a_proxy_count_of_zero_trusts_no_forwarded_headers() -> None:
     assert from_environment({**PRODUCTION, "PROXY_COUNT": "0"})["PROXY_COUNT"] == 0
+
+
+def test_a_proxy_count_and_an_upload_limit_are_read_when_set() -> None:
+    config = from_environment({**PRODUCTION, "PROXY_COUNT": "2", "MAX_UPLOAD_MB": "10"})
+
+    assert (config["PROXY_COUNT"], config["MAX_CONTENT_LENGTH"]) == (2, 10 * 1024 * 1024)
 
 
 def test_production_sends_cookies_over_https_only() -> None:

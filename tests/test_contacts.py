@@ -317,3 +317,12 @@ def test_quiet_hour_states_include_the_area_codes_state() -> None:
     miami_cell_in_new_york, no_zip = parsed.contacts
     assert (miami_cell_in_new_york.state, miami_cell_in_new_york.rule_states) == ("NY", "FL NY")
     assert (no_zip.state, no_zip.rule_states) == ("", "NY")
+
+
+def test_an_unclosed_quote_in_an_opt_out_list_rejects_its_line_and_the_rest_is_read() -> None:
+    parsed = read('phone,first_name\n"602-555-0101,Ann\n602-555-0102,Bob\n602-555-0103,Cy\n')
+
+    assert [c.first_name for c in parsed.contacts] == ["Bob", "Cy"]
+    assert [(r.line, r.reason) for r in parsed.rejected] == [
+        (2, "a quoted value is never closed: the file ends inside it")
+    ]

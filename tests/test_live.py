@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -186,7 +187,7 @@ def test_a_publishing_failure_never_breaks_the_webhook(
 def test_a_web_process_holds_at_most_its_share_of_streams_and_asks_the_rest_to_come_back(
     app: Flask, volunteer: User, short_streams: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(app.extensions, "gotv.live_slots", threading.BoundedSemaphore(1))
+    monkeypatch.setitem(app.extensions, "gotv.live_slots", live.Slots(1, 4, 1))
     first = app.test_client()
     login(first, volunteer)
     held = first.get("/texting/events", buffered=False)
@@ -275,3 +276,105 @@ def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.01)
+
+
+# --- Limits per user and per organization; leaving; signing out -----------------------------
+
+
+def busy(app: Flask, user: User) -> bool:
+    """Whether the user's next stream is turned away."""
+    client = app.test_client()
+    login(client, user)
+    with client.get("/texting/events", buffered=False) as response:
+        return b": busy" in next(iter(response.response))
+
+
+def test_one_user_cannot_take_every_slot_of_a_process(
+    app: Flask, organization: Organization, short_streams: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(app.extensions, "gotv.live_slots", live.Slots(10, 2, 10))
+    greedy, other = make_user(organization), make_user(organization)
+    db.session.commit()
+    held = [open_stream(app, greedy) for _ in range(2)]
+
+    assert busy(app, greedy)
+    assert not busy(app, other)
+    assert len(held) == 2
+
+
+def test_one_organization_cannot_take_every_slot_of_a_process(
+    app: Flask, organization: Organization, short_streams: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(app.extensions, "gotv.live_slots", live.Slots(4, 4, 2))
+    ours = [make_user(organization) for _ in range(3)]
+    theirs = make_user(make_org())
+    db.session.commit()
+    held = [open_stream(app, user) for user in ours[:2]]
+
+    assert busy(app, ours[2])
+    assert not busy(app, theirs)
+    assert len(held) == 2
+
+
+def test_by_default_an_organization_may_hold_three_quarters_of_a_process(app: Flask) -> None:
+    slots = app.extensions["gotv.live_slots"]
+
+    assert slots.per_organization == 72 and slots.per_user == live.STREAMS_PER_USER
+
+
+def test_a_stream_gives_its_slot_back_as_soon_as_the_browser_leaves(app: Flask) -> None:
+    slots = live.Slots(1, 1, 1)
+    browser, server_side = socket.socketpair()
+    events = live.stream(
+        Redis.from_url(app.config["REDIS_URL"]),
+        7,
+        1,
+        slots,
+        heartbeat_seconds=60,
+        stream_seconds=60,
+        client=server_side,
+    )
+    assert ": connected" in next(events)
+    ended = threading.Thread(target=lambda: list(events))
+    ended.start()
+
+    browser.close()  # the page is closed: no heartbeat is due for a minute
+    ended.join(5)
+
+    assert not ended.is_alive()
+    assert slots.take(7, 1)  # free again
+    server_side.close()
+
+
+def test_a_suspended_users_open_stream_is_closed_at_once(
+    app: Flask, volunteer: User, organizer: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(app.config, "LIVE_STREAM_SECONDS", 30.0)
+    texted_by(volunteer)
+    stream = open_stream(app, volunteer)
+    boss = app.test_client()
+    login(boss, organizer)
+    page = boss.get("/team").get_data(as_text=True)
+
+    boss.post(f"/team/members/{volunteer.id}/suspend", data={"csrf_token": csrf_token(page)})
+    heard = b"".join(stream).decode()  # ends at the sign-out, not in 30 s
+
+    assert "event: signed_out" in heard
+    with app.app_context():
+        live.publish(volunteer.id, {"type": "inbound", "body": "Where do I vote?"})
+    assert "Where do I vote" not in heard
+
+
+def test_signing_out_everywhere_closes_the_users_open_streams(
+    app: Flask, volunteer: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(app.config, "LIVE_STREAM_SECONDS", 30.0)
+    db.session.commit()
+    stream = open_stream(app, volunteer)
+    elsewhere = app.test_client()
+    login(elsewhere, volunteer)
+    page = elsewhere.get("/account").get_data(as_text=True)
+
+    elsewhere.post("/account/sign-out-everywhere", data={"csrf_token": csrf_token(page)})
+
+    assert "event: signed_out" in b"".join(stream).decode()

@@ -14,7 +14,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Flask
 
+from gotv import create_app, encryption
 from gotv.db import MIGRATIONS_DIR, db
+from tests.conftest import config_like
 from tests.fault_support import private_app
 
 
@@ -108,3 +110,44 @@ def triggers(connection: sa.Connection) -> list[tuple[str, str]]:
             )
         )
     return [(str(name), str(definition)) for name, definition in found]
+
+
+def test_two_step_secrets_are_encrypted_on_the_way_up_and_decrypted_on_the_way_down(
+    app: Flask, tmp_path: Path
+) -> None:
+    """On a database of its own (SQLite; scripts/test runs the same on PostgreSQL at startup)."""
+    own = create_app(config_like(app, SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/m.db"))
+    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    before = script_directory().get_revision("0018").down_revision
+    assert isinstance(before, str)
+    with own.app_context():
+        flask_migrate.upgrade(revision=before)
+        with db.engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO organization (name, created_at, help_text)"
+                    " VALUES ('O', '2026-01-01', 'h')"
+                )
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO user (organization_id, email, name, password_hash, role,"
+                    " created_at, totp_secret) VALUES (1, 'a@b.test', 'A', 'x', 'owner',"
+                    " '2026-01-01', :secret)"
+                ),
+                {"secret": secret},
+            )
+        flask_migrate.upgrade(revision="0018")
+        stored = stored_secret()
+        flask_migrate.downgrade(revision=before)
+        plain_again = stored_secret()
+        db.engine.dispose()
+
+    assert stored != secret and encryption.decrypt(stored) == secret
+    assert plain_again == secret
+
+
+def stored_secret() -> str:
+    with db.engine.connect() as connection:
+        value: str = connection.execute(sa.text("SELECT totp_secret FROM user")).scalar_one()
+        return value

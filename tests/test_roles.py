@@ -47,8 +47,10 @@ from tests.test_auth import MEMBER, OWNER, PUBLIC, ROUTES, TOKEN_AUTH, Access, r
 
 # Deletions late, the deepest first (a choice before its question), and POST /logout last: it
 # ends the session the other routes are asked in.
+# Ends every session of the user (as /logout, which runs last, now does too): tried on its own.
+SIGN_OUT_EVERYWHERE = "/account/sign-out-everywhere"
 ORDERED = sorted(
-    ROUTES,
+    (route for route in ROUTES if route.rule != SIGN_OUT_EVERYWHERE),
     key=lambda route: (
         route.rule == "/logout",
         route.rule.endswith("/delete"),
@@ -207,6 +209,17 @@ def test_each_role_may_use_exactly_the_routes_its_access_allows(
         for route, outcome in seen.items()
     }
     assert actual == expected
+
+
+@pytest.mark.parametrize("role", ["owner", "admin", "texter"])
+def test_every_role_may_sign_out_everywhere(client: FlaskClient, world: World, role: str) -> None:
+    login(client, world.members[role])
+    token = token_from(client, "/account")
+
+    response = client.post(SIGN_OUT_EVERYWHERE, data={"csrf_token": token})
+
+    assert (response.status_code, urlsplit(response.headers["Location"]).path) == (302, "/login")
+    assert client.get("/account").status_code == 302  # signed out
 
 
 def test_only_owners_change_roles_and_the_twilio_account() -> None:

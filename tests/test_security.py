@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from flask.testing import FlaskClient
+from flask.testing import EnvironBuilder, FlaskClient
 from markupsafe import escape
 from sqlalchemy import func, select
-from werkzeug.test import TestResponse
+from werkzeug.test import TestResponse, run_wsgi_app
 
 from gotv import config as configuration
 from gotv import create_app
@@ -30,6 +30,7 @@ from gotv.fakecarrier import twilio_signature
 from gotv.models import (
     Campaign,
     Contact,
+    ContactImport,
     ContactStatus,
     Direction,
     Message,
@@ -47,7 +48,7 @@ from tests.conftest import (
     login,
     run_jobs,
 )
-from tests.factories import PASSWORD, make_campaign, make_message
+from tests.factories import PASSWORD, make_api_token, make_campaign, make_message
 from tests.test_webhooks import inbound_params, post_signed
 
 SCRIPT_TAG = "<script>alert(1)</script>"
@@ -191,7 +192,7 @@ def test_a_session_planted_before_sign_in_does_not_survive_it(
     after = client.get_cookie("session")
     assert after is not None and after.value != before.value
     with client.session_transaction() as session:
-        assert "planted" not in session and session["_user_id"] == str(volunteer.id)
+        assert "planted" not in session and session["_user_id"] == volunteer.get_id()
     stranger = client.application.test_client()
     stranger.set_cookie("session", before.value)
     with client.application.app_context():  # a request of its own, as in production
@@ -225,6 +226,60 @@ def production_app(app: Flask) -> Iterator[Flask]:
         "TWILIO_FROM_NUMBER": app.config["TWILIO_FROM_NUMBER"],
     }
     yield from app_like(app, **configuration.from_environment(environ))
+
+
+def sign_in_at(client: FlaskClient, email: str, password: str, **environ: str) -> TestResponse:
+    """POST the login form on PUBLIC_URL, the request's environ given (REMOTE_ADDR, headers)."""
+    page = client.get(PUBLIC_URL + "/login", environ_overrides=environ)
+    return client.post(
+        PUBLIC_URL + "/login",
+        data={"email": email, "password": password, "csrf_token": csrf_token(page.text)},
+        environ_overrides={"HTTP_REFERER": PUBLIC_URL + "/login", **environ},
+    )
+
+
+def test_with_no_proxy_configured_a_forged_forwarded_address_does_not_escape_the_limit(
+    production_app: Flask, volunteer: User
+) -> None:
+    client = production_app.test_client()
+    forged = [
+        sign_in_at(
+            client, f"guess{n}@example.test", "wrong", HTTP_X_FORWARDED_FOR=f"192.0.2.{n}"
+        ).status_code
+        for n in range(10)
+    ]
+
+    refused = sign_in_at(client, volunteer.email, PASSWORD, HTTP_X_FORWARDED_FOR="192.0.2.99")
+
+    assert forged == [200] * 10
+    assert refused.status_code == 429
+
+
+def test_with_no_proxy_configured_a_copied_cookie_fails_from_another_address(
+    production_app: Flask, volunteer: User
+) -> None:
+    """Even with the victim's User-Agent and their address in X-Forwarded-For."""
+    victim = production_app.test_client()
+    browser = {"HTTP_USER_AGENT": "Victim's browser", "REMOTE_ADDR": ADDRESS}
+    assert sign_in_at(victim, volunteer.email, PASSWORD, **browser).status_code == 302
+    cookie = victim.get_cookie("session", domain="gotv.test")
+    assert cookie is not None
+    attacker = production_app.test_client()
+    attacker.set_cookie("session", cookie.value, domain="gotv.test")
+
+    own = victim.get(PUBLIC_URL + "/texting", environ_overrides=browser)
+    with production_app.app_context():  # a request of its own, as in production
+        stolen = attacker.get(
+            PUBLIC_URL + "/texting",
+            environ_overrides={
+                "HTTP_USER_AGENT": "Victim's browser",
+                "HTTP_X_FORWARDED_FOR": ADDRESS,
+                "REMOTE_ADDR": OTHER_ADDRESS,
+            },
+        )
+
+    assert stolen.status_code == 302 and "/login" in stolen.headers["Location"]
+    assert own.status_code == 200
 
 
 def test_in_production_the_session_cookie_is_secure_http_only_and_same_site_lax(
@@ -354,6 +409,113 @@ def test_an_upload_over_the_limit_is_refused_with_a_page_naming_the_limit(
     assert response.status_code == 413
     assert "larger than 4 KB" in response.get_data(as_text=True)
     assert_security_headers(response)
+
+
+class EndlessBody(io.RawIOBase):
+    """A request body that never ends (a CSV line again and again), counting what is read."""
+
+    def __init__(self) -> None:
+        self.read_bytes = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        line = b"Maria,+12125550142,10001\n"
+        size = len(buffer) - len(buffer) % len(line) or len(buffer)
+        buffer[:size] = (line * (size // len(line) + 1))[:size]
+        self.read_bytes += size
+        return size
+
+
+def endless_request(
+    client: FlaskClient, path: str, headers: dict[str, str], content_length: int | None
+) -> tuple[TestResponse, EndlessBody]:
+    """POST an endless body, with the client's session: with a (false) Content-Length, or
+    chunked (no length at all, the server marking the stream as ending on its own, as gunicorn
+    does for chunked bodies). Run on the WSGI app itself: the test client would measure it."""
+    body = EndlessBody()
+    environ = EnvironBuilder(client.application, path, method="POST", headers=headers).get_environ()
+    environ["wsgi.input"] = body
+    cookie = client.get_cookie("session")
+    if cookie is not None:
+        environ["HTTP_COOKIE"] = f"session={cookie.value}"
+    if content_length is None:
+        environ.pop("CONTENT_LENGTH", None)
+        environ["HTTP_TRANSFER_ENCODING"] = "chunked"
+        environ["wsgi.input_terminated"] = True
+    else:
+        environ["CONTENT_LENGTH"] = str(content_length)
+    answer, status, response_headers = run_wsgi_app(client.application, environ, buffered=True)
+    return TestResponse(answer, status, response_headers, request=None), body
+
+
+def test_an_app_configured_without_a_limit_still_has_the_default_one(app: Flask) -> None:
+    # Flask's defaults hold MAX_CONTENT_LENGTH = None: a setdefault() left it unlimited.
+    given_whole = create_app(config_like(app))
+
+    assert given_whole.config["MAX_CONTENT_LENGTH"] == configuration.DEFAULT_UPLOAD_LIMIT
+    assert app.config["MAX_CONTENT_LENGTH"] == configuration.DEFAULT_UPLOAD_LIMIT
+
+
+def test_a_web_upload_declaring_more_than_the_limit_is_refused_before_its_body_is_read(
+    app_with_small_uploads: Flask, organizer: User
+) -> None:
+    client = app_with_small_uploads.test_client()
+    login(client, organizer)
+    campaign = make_campaign(organizer.organization)
+
+    response, body = endless_request(
+        client,
+        f"/campaigns/{campaign.id}/imports",
+        {"Content-Type": "multipart/form-data; boundary=x"},
+        content_length=300 * 1024 * 1024,
+    )
+
+    assert response.status_code == 413
+    assert "larger than 4 KB" in response.get_data(as_text=True)
+    assert body.read_bytes == 0
+
+
+@pytest.mark.parametrize("content_length", [300 * 1024 * 1024, None], ids=["length", "chunked"])
+def test_an_api_upload_over_the_limit_is_refused_and_at_most_the_limit_is_read(
+    app_with_small_uploads: Flask, organization: Organization, content_length: int | None
+) -> None:
+    campaign = make_campaign(organization)
+    token = make_api_token(organization)
+
+    response, body = endless_request(
+        app_with_small_uploads.test_client(),
+        f"/api/v1/campaigns/{campaign.id}/imports",
+        {"Content-Type": "text/csv", "Authorization": f"Bearer {token}"},
+        content_length=content_length,
+    )
+
+    assert response.status_code == 413
+    assert (
+        response.json is not None and response.json["error"]["code"] == "request_entity_too_large"
+    )
+    assert body.read_bytes <= 4096 + 64 * 1024  # the limit, and at most one buffer past it
+    assert db.session.scalar(select(func.count()).select_from(ContactImport)) == 0
+
+
+def test_a_chunked_web_upload_over_the_limit_is_stopped_at_the_limit(
+    app_with_small_uploads: Flask, organizer: User
+) -> None:
+    client = app_with_small_uploads.test_client()
+    login(client, organizer)
+    campaign = make_campaign(organizer.organization)
+
+    response, body = endless_request(
+        client,
+        f"/campaigns/{campaign.id}/imports",
+        {"Content-Type": "multipart/form-data; boundary=x"},
+        content_length=None,
+    )
+
+    assert response.status_code == 413
+    assert "larger than 4 KB" in response.get_data(as_text=True)
+    assert body.read_bytes <= 4096 + 64 * 1024
 
 
 # --- Markup and SQL in every field -----------------------------------------------------------

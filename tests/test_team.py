@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import time_machine
@@ -261,18 +262,58 @@ def test_a_signup_with_a_mistake_says_what_to_fix_and_creates_nobody(
     assert invite.uses == 0
 
 
-def test_an_email_that_already_has_an_account_is_refused(
-    client: FlaskClient, organizer: User, volunteer: User
+def test_an_email_that_already_has_an_account_is_refused_without_saying_so(
+    client: FlaskClient,
+    organizer: User,
+    volunteer: User,
+    other_org_organizer: User,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     invite, token = make_invite(organizer)
     db.session.commit()  # the refusal rolls back the request's transaction
+    hashed = count_password_hashes(monkeypatch)
 
-    response = sign_up(client, token, email=volunteer.email.upper())
+    pages = [
+        sign_up(client, token, email=email).get_data(as_text=True)
+        for email in (volunteer.email.upper(), other_org_organizer.email)
+    ]
 
-    assert "An account with that email already exists" in response.get_data(as_text=True)
+    for page in pages:
+        assert "That email cannot join through this link" in page
+        assert "already exists" not in page and "An account with" not in page
+    assert hashed == [1, 1]  # the password was hashed, as for a new account
     fresh(invite)
     assert invite.uses == 0
     assert client.get("/texting").status_code == 302
+
+
+def count_password_hashes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the passwords each request hashes (werkzeug's function, called through)."""
+    from gotv import models
+
+    calls: list[int] = []
+    real = models.generate_password_hash
+
+    def counting(password: str, *args: Any, **kwargs: Any) -> str:
+        calls.append(1)
+        return real(password, *args, **kwargs)
+
+    monkeypatch.setattr(models, "generate_password_hash", counting)
+    return calls
+
+
+def test_failed_sign_ups_from_one_address_are_rate_limited_as_sign_ins_are(
+    client: FlaskClient, organizer: User, volunteer: User
+) -> None:
+    _invite, token = make_invite(organizer)
+    db.session.commit()
+
+    statuses = [
+        sign_up(client, token, email=f"probe{n}@example.test", confirm="different").status_code
+        for n in range(11)
+    ]
+
+    assert statuses[:10] == [200] * 10 and statuses[10] == 429
 
 
 @pytest.mark.parametrize(

@@ -259,3 +259,54 @@ def test_members_without_two_step_sign_in_sign_in_with_the_password_alone(
     login(client, volunteer)
 
     assert client.get("/texting").status_code == 200
+
+
+# --- Guessing the code that turns it off (or on) ---------------------------------------------
+
+
+def test_guessing_the_code_that_turns_it_off_is_rate_limited(
+    client: FlaskClient, guarded: User, clock: time_machine.Traveller
+) -> None:
+    """Someone at an unlocked browser must not get a million tries at the code."""
+    signed_in_with_code(client, guarded, clock)
+    right = code()
+
+    guesses = [
+        post(client, "/account/two-factor/disable", code=wrong(right)).status_code
+        for _ in range(30)
+    ]
+    refused = post(client, "/account/two-factor/disable", code=right)
+
+    assert guesses[:5] == [302] * 5 and set(guesses[5:]) == {429}
+    assert refused.status_code == 429
+    db.session.refresh(guarded)
+    assert guarded.totp_secret == SECRET
+
+
+def test_wrong_codes_at_sign_in_and_on_the_account_page_share_one_budget(
+    client: FlaskClient, guarded: User, clock: time_machine.Traveller
+) -> None:
+    signed_in_with_code(client, guarded, clock)
+    for _ in range(5):
+        post(client, "/account/two-factor/disable", code=wrong(code()))
+    other = client.application.test_client()
+    with client.application.app_context():  # another browser: a context of its own
+        assert password_step(other, guarded).status_code == 302
+        assert code_step(other, code()).status_code == 429
+
+
+def test_wrong_codes_while_turning_it_on_are_rate_limited_too(
+    client: FlaskClient, organizer: User, clock: time_machine.Traveller
+) -> None:
+    login(client, organizer)
+    client.get("/account/two-factor")
+
+    statuses = [post(client, "/account/two-factor", code="000000").status_code for _ in range(7)]
+
+    assert statuses[:5] == [200] * 5 and statuses[5:] == [429, 429]
+
+
+def signed_in_with_code(client: FlaskClient, user: User, clock: time_machine.Traveller) -> None:
+    assert password_step(client, user).status_code == 302
+    assert code_step(client, code()).status_code == 302
+    clock.shift(STEP)  # the code just used is used up

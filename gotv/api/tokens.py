@@ -3,6 +3,11 @@
 A token reads `gotv_<prefix>_<secret>`. The prefix is public: it finds the row and is shown in
 the settings list. Only the SHA-256 of the whole token is stored (the secret is 256 random bits,
 so a slow password hash would add nothing), and it is compared in constant time.
+
+A token acts with its creator's access, so it works only while its creator may use it: an
+organizer (owner or admin) of the token's organization who is not suspended. Suspending the
+creator, or making them a texter, stops their tokens at once; reinstating them lets the tokens
+work again (revoking is what ends a token for good).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 
 from gotv.db import db
-from gotv.models import ApiToken, utcnow
+from gotv.models import ApiToken, User, utcnow
 from gotv.people import audit
 
 TOKEN_START = "gotv_"
@@ -81,17 +86,37 @@ def prefix_of(secret: str) -> str | None:
 
 
 def authenticate(secret: str, now: datetime | None = None) -> ApiToken | None:
-    """The live (unrevoked) token `secret` is, or None; notes its use at most once a minute."""
+    """The live token `secret` is, or None: unknown, revoked, or its creator may no longer
+    use it (`creator_may_use`). Notes its use at most once a minute.
+
+    The token and its creator are read in one query.
+    """
     prefix = prefix_of(secret)
     if prefix is None:
         return None
-    token = db.session.scalars(select(ApiToken).where(ApiToken.prefix == prefix)).first()
-    if token is None or not hmac.compare_digest(token.secret_hash, hash_token(secret)):
+    row = db.session.execute(
+        select(ApiToken, User)
+        .outerjoin(User, User.id == ApiToken.created_by_id)
+        .where(ApiToken.prefix == prefix)
+    ).first()
+    if row is None or not hmac.compare_digest(row[0].secret_hash, hash_token(secret)):
         return None
-    if token.revoked_at is not None:
+    token, creator = row
+    if token.revoked_at is not None or not creator_may_use(token, creator):
         return None
     note_use(token, now or utcnow())
     return token
+
+
+def creator_may_use(token: ApiToken, creator: User | None) -> bool:
+    """Whether the token's creator still has the access a token acts with: an organizer of
+    the token's organization, not suspended."""
+    return (
+        creator is not None
+        and creator.organization_id == token.organization_id
+        and creator.is_active
+        and creator.is_organizer
+    )
 
 
 def note_use(token: ApiToken, now: datetime) -> None:

@@ -25,6 +25,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
+from gotv import ids
 from gotv.api import service, tokens
 from gotv.api.errors import json_error
 from gotv.db import db
@@ -41,7 +42,6 @@ DEFAULT_PAGE = 50
 MAPPING_FIELDS = ("cell", "first_name", "last_name", "zip")
 NAME_LENGTH = 200
 SCRIPT_LENGTH = 1600
-MAX_ID = 2**31 - 1  # ids are 32-bit integers: a larger one names nothing
 
 
 def fail(status: int, code: str, message: str, **details: Any) -> NoReturn:
@@ -58,7 +58,12 @@ def authenticate() -> None:
         fail(401, "unauthorized", "Send an API token: Authorization: Bearer <token>.")
     token = tokens.authenticate(secret.strip())
     if token is None:
-        fail(401, "unauthorized", "This API token is not valid or has been revoked.")
+        fail(
+            401,
+            "unauthorized",
+            "This API token is not valid, has been revoked, or its creator is no longer an "
+            "organizer who can sign in.",
+        )
     db.session.commit()  # last_used_at, when it was due
     g.api_token = token
 
@@ -84,10 +89,9 @@ def requires(scope: str) -> Callable[[View], View]:
 
 
 def found(lookup: Callable[[int, int], Any], row_id: int) -> Any:
-    """The organization's row, or a 404 (for rows of other organizations too)."""
+    """The organization's row, or a 404 (for rows of other organizations too). (The route's
+    converter lets only ids through: gotv/web/ids.py.)"""
     try:
-        if row_id > MAX_ID:
-            raise service.NotFound
         return lookup(current_token().organization_id, row_id)
     except service.NotFound:
         fail(404, "not_found", "No such resource.")
@@ -104,9 +108,8 @@ def int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
     raw = request.args.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
+    value = ids.parse(raw)
+    if value is None:
         fail(400, "invalid_parameter", f"{name} must be an integer.", parameter=name)
     if not low <= value <= high:
         fail(400, "invalid_parameter", f"{name} must be from {low} to {high}.", parameter=name)
@@ -114,7 +117,7 @@ def int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
 
 
 def page_args() -> tuple[int | None, int]:
-    after = int_arg("after", None, 0, MAX_ID)
+    after = int_arg("after", None, 0, ids.MAX_ID)
     limit = int_arg("limit", DEFAULT_PAGE, 1, service.MAX_PAGE)
     return after, limit or DEFAULT_PAGE
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, false, select, update
 
+from gotv import ids
 from gotv.compliance import optouts
 from gotv.db import db
 from gotv.models import (
@@ -54,6 +55,10 @@ class CannotReassign(Exception):
     """The reassignment was refused; `str(error)` says why, for the organizer."""
 
 
+class BadFilter(ValueError):
+    """A filter that takes an id (or a number) holds something else; `str(error)` says which."""
+
+
 # --- Filters ---------------------------------------------------------------------------------
 
 
@@ -63,13 +68,15 @@ def nothing() -> Condition:
 
 
 def by_campaign(value: str, organization_id: int) -> Condition:
-    return Contact.campaign_id == int(value) if value.isdigit() else nothing()
+    campaign_id = ids.parse(value)
+    return Contact.campaign_id == campaign_id if campaign_id is not None else nothing()
 
 
 def by_texter(value: str, organization_id: int) -> Condition:
     if value == UNASSIGNED:
         return Contact.texter_id.is_(None)
-    return Contact.texter_id == int(value) if value.isdigit() else nothing()
+    texter_id = ids.parse(value)
+    return Contact.texter_id == texter_id if texter_id is not None else nothing()
 
 
 def opted_out(organization_id: int) -> Condition:
@@ -120,9 +127,9 @@ def by_error_code(value: str, organization_id: int) -> Condition:
     The few contacts with any message of that code are found first in one pass (a hashed
     semi-join), so the latest-message lookup runs for them, not for every conversation.
     """
-    if not value.isdigit():
+    code = ids.parse(value)
+    if code is None:
         return nothing()
-    code = int(value)
     with_code = select(Message.contact_id).where(
         Message.organization_id == organization_id, Message.error_code == code
     )
@@ -157,11 +164,12 @@ def by_text(value: str, organization_id: int) -> Condition:
 
 def by_tag(value: str, organization_id: int) -> Condition:
     """The contact carries this tag of the organization's (another's tag id matches nothing)."""
-    if not value.isdigit():
+    tag_id = ids.parse(value)
+    if tag_id is None:
         return nothing()
     return exists().where(
         ContactTag.contact_id == Contact.id,
-        ContactTag.tag_id == int(value),
+        ContactTag.tag_id == tag_id,
         ContactTag.tag_id.in_(select(Tag.id).where(Tag.organization_id == organization_id)),
     )
 
@@ -177,12 +185,23 @@ FILTERS: dict[str, FilterFunction] = {
     "who": by_person,
     "text": by_text,
 }
+# The filters holding a number (an id; the error filter an error code, an INTEGER column too).
+NUMBER_FILTERS = {"campaign", "texter", "tag", "error"}
 
 
 def clean_filters(args: Mapping[str, str]) -> dict[str, str]:
-    """The known, non-empty filters among `args`, trimmed, in FILTERS order."""
+    """The known, non-empty filters among `args`, trimmed, in FILTERS order.
+
+    :raise BadFilter: for a filter of NUMBER_FILTERS that does not hold a number (an id, or
+        an error code) the database can hold.
+    """
     cleaned = {name: (args.get(name) or "").strip()[:200] for name in FILTERS}
-    return {name: value for name, value in cleaned.items() if value}
+    filters = {name: value for name, value in cleaned.items() if value}
+    for name in NUMBER_FILTERS & set(filters):
+        value = filters[name]
+        if ids.parse(value) is None and not (name == "texter" and value == UNASSIGNED):
+            raise BadFilter(f"The {name} filter must be a number, not {value[:40]!r}.")
+    return filters
 
 
 def conversation_conditions(organization_id: int, filters: Mapping[str, str]) -> list[Condition]:

@@ -18,6 +18,8 @@ from pathlib import Path
 import phonenumbers
 from phonenumbers import timezone as phone_timezone
 
+from gotv.lists import records
+
 ZIP_TABLE = Path(__file__).parents[1] / "data" / "zips.csv"
 STANDARD_FIELDS = ("cell", "first_name", "last_name", "zip")
 MAX_CANDIDATE_ZONES = 6
@@ -140,16 +142,21 @@ def read_list(data: bytes, region: str = "US") -> ParsedList:
     :raise UnreadableList: when the file has no header row or no phone column.
     """
     text = decode(data)
-    dialect = "excel-tab" if "\t" in text.split("\n", 1)[0] else "excel"
-    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
-    headers = [h for h in (reader.fieldnames or []) if h]
+    delimiter = "\t" if "\t" in text.split("\n", 1)[0] else ","
+    reader = iter(records.Records(io.StringIO(text, newline=""), delimiter))
+    header = next(reader, None)
+    columns = header.values if header is not None and header.values is not None else []
+    headers = [h for h in columns if h]
     mapping = map_headers(headers)
     if "cell" not in mapping:
         raise UnreadableList("no phone column found (expected a header like 'cell' or 'phone')")
     custom = {h: custom_field_name(h) for h in headers if h not in mapping.values()}
     parsed = ParsedList(custom_field_names=[n for n in custom.values() if n])
     seen: set[str] = set()
-    for line, row in _rows(reader):
+    for line, row, bad in _rows(reader, columns):
+        if bad:
+            parsed.rejected.append(RejectedRow(line, row, bad))
+            continue
         try:
             contact = parse_row(row, mapping, custom, region)
             contact.line = line
@@ -164,11 +171,18 @@ def read_list(data: bytes, region: str = "US") -> ParsedList:
     return parsed
 
 
-def _rows(reader: csv.DictReader[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    for row in reader:
-        clean = {k: (v or "").strip() for k, v in row.items() if k}
+def _rows(
+    reader: Iterator[records.Record], headers: list[str]
+) -> Iterator[tuple[int, dict[str, str], str]]:
+    """(line, the record by header, "") for each non-blank record; (line, its text, the reason)
+    for one that cannot be read."""
+    for record in reader:
+        if record.values is None:
+            yield record.line, {"line": record.text}, record.reason
+            continue
+        clean = {k: v.strip() for k, v in zip(headers, record.values, strict=False) if k}
         if any(clean.values()):
-            yield reader.line_num, clean
+            yield record.line, clean, ""
 
 
 def parse_row(

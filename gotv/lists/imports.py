@@ -30,7 +30,7 @@ from sqlalchemy import delete, exists, insert, select, update
 
 from gotv.db import db
 from gotv.edge import metrics, queue, storage
-from gotv.lists import contacts
+from gotv.lists import contacts, records
 from gotv.lists.contacts import UnreadableList
 from gotv.lists.exports import csv_lines
 from gotv.lists.fastphone import Normalizer
@@ -66,7 +66,12 @@ log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 5000  # rows between database writes, progress reports and cancel checks
 KEY_TTL_SECONDS = 24 * 3600
-SNIFF_BYTES = 64 * 1024
+# The header row may be this long, and hold this many columns (an L2 file has about 700).
+MAX_HEADER_BYTES = 256 * 1024
+MAX_COLUMNS = 1000
+SNIFF_BYTES = MAX_HEADER_BYTES + 1  # the start of the file kept to read the header from
+# The mapping screen shows this much of a preview value.
+PREVIEW_VALUE = 100
 COPY_BYTES = 1024 * 1024
 DELIMITERS = (",", "\t", ";", "|")
 COUNTERS = ("bytes_read", "rows_read", "loaded", "rejected", "duplicates", "opted_out", "excluded")
@@ -195,12 +200,24 @@ def sniff(head: bytes, encoding: str) -> tuple[str, list[str]]:
         raise UnreadableList("this looks like an Excel file: save it as CSV and upload that")
     text = head.decode(encoding, errors="replace")
     first = next(iter(io.StringIO(text, newline="")), "")
+    if len(head) >= SNIFF_BYTES and not first.endswith(("\n", "\r")):
+        raise UnreadableList(
+            f"the header row (line 1) is longer than {MAX_HEADER_BYTES // 1024} KB: keep the "
+            "columns you need, save the file as CSV and upload that"
+        )
     delimiter = max(DELIMITERS, key=first.count) if first.strip() else ","
-    row = next(csv.reader([first], delimiter=delimiter), [])
-    headers = unique_headers(row)
+    try:
+        row = next(csv.reader([first], delimiter=delimiter, strict=True), [])
+    except csv.Error as error:
+        raise UnreadableList(f"the header row cannot be read ({records.describe(error)})") from None
     if not any(row_value.strip() for row_value in row):
         raise UnreadableList("the file has no header row (expected column names on line 1)")
-    return delimiter, headers
+    if len(row) > MAX_COLUMNS:
+        raise UnreadableList(
+            f"the file has {len(row):,} columns; gotv reads at most {MAX_COLUMNS:,}: keep the "
+            "columns you need, save the file as CSV and upload that"
+        )
+    return delimiter, unique_headers(row)
 
 
 def unique_headers(row: list[str]) -> list[str]:
@@ -215,18 +232,18 @@ def unique_headers(row: list[str]) -> list[str]:
     return headers
 
 
-def open_rows(imp: ContactImport) -> tuple[io.TextIOWrapper, Any]:
-    """The open file and a csv reader past the header row."""
+def open_rows(imp: ContactImport) -> tuple[io.TextIOWrapper, records.Records]:
+    """The open file and its records past the header row (line 1), every physical line
+    accounted for (gotv/lists/records.py)."""
     errors = "replace" if imp.encoding == "cp1252" else "strict"
     stored = storage.uploads().open(imp.upload_key)
     handle = io.TextIOWrapper(stored, encoding=imp.encoding, errors=errors, newline="")
     try:
-        reader = csv.reader(handle, delimiter=imp.delimiter)
-        next(reader, None)
+        handle.readline(SNIFF_BYTES)  # the header, read when the file was uploaded
     except BaseException:
         handle.close()
         raise
-    return handle, reader
+    return handle, records.Records(handle, imp.delimiter, first_line=2)
 
 
 # What reading a stored upload may raise for a file that is not good CSV text (or is gone:
@@ -235,20 +252,24 @@ UNREADABLE = (UnicodeDecodeError, csv.Error, FileNotFoundError)
 
 
 def preview_rows(imp: ContactImport, limit: int = 5) -> list[list[str]]:
-    """The first `limit` non-blank data rows, as read (for the mapping screen).
+    """The first `limit` non-blank data rows that can be read, cut to the header's columns and
+    each value to PREVIEW_VALUE characters (for the mapping screen: a bounded page, however
+    wide or long the rows).
 
-    Stops quietly at a row that cannot be read: the import itself then fails and says why.
+    Stops quietly at text that cannot be decoded: the import itself then fails and says why.
     """
     rows: list[list[str]] = []
+    width = len(imp.headers)
     try:
         handle, reader = open_rows(imp)
     except UNREADABLE:
         return rows
     with handle:
         try:
-            for row in reader:
-                if any(value.strip() for value in row):
-                    rows.append(row)
+            for record in reader:
+                values = record.values
+                if values is not None and any(value.strip() for value in values):
+                    rows.append([value[:PREVIEW_VALUE] for value in values[:width]])
                 if len(rows) >= limit:
                     break
         except UNREADABLE:
@@ -659,8 +680,11 @@ class Loader:
         handle, reader = open_rows(self.imp)
         with handle, self.writer:
             sort_row = self.row
-            for number, row in enumerate(reader, 1):
-                sort_row(reader.line_num, row)
+            for number, record in enumerate(reader, 1):
+                if record.values is None:
+                    self.reject(record.line, [record.text], "rejected", record.reason)
+                else:
+                    sort_row(record.line, record.values)
                 if number % CHUNK_ROWS == 0:
                     self.flush(handle.buffer.tell())  # type: ignore[attr-defined]
             self.flush(self.imp.file_size)

@@ -22,14 +22,22 @@ from sqlalchemy.exc import IntegrityError
 
 from gotv.db import db
 from gotv.models import Campaign, Contact, ContactStatus, Invite, Role, User, utcnow
-from gotv.people import audit
+from gotv.people import audit, passwords, sessions
 
 INVITE_LIFETIME = timedelta(days=14)
-MIN_PASSWORD_LENGTH = 10
+MIN_PASSWORD_LENGTH = passwords.MIN_LENGTH
 
 
 class TeamRuleBroken(Exception):
     """The rules refuse this change; str() says why, in words for the person who asked."""
+
+
+# Joining with an email that has an account. It does not say so: an invitation link may be in
+# many hands, and its sign-up form must not tell them who has an account.
+CANNOT_JOIN_WITH_EMAIL = (
+    "That email cannot join through this link. If you already have a gotv account, sign in "
+    "first and then open the link again; otherwise check the address."
+)
 
 
 # --- Invitations ---------------------------------------------------------------------------
@@ -141,10 +149,23 @@ def join(invite: Invite, name: str, email: str, password: str, now: datetime) ->
     The use is counted with a conditional UPDATE, so two people racing for the last use of a
     link cannot both get in.
 
-    :raise TeamRuleBroken: when the email already has an account, or the link closed meanwhile
-        (the caller rolls back).
+    :raise TeamRuleBroken: when the password breaks the rule, the email cannot be used (it has
+        an account: the message does not say so), or the link closed meanwhile (the caller
+        rolls back).
     """
-    email_taken = TeamRuleBroken("An account with that email already exists: log in instead.")
+    trouble = passwords.problem(password)
+    if trouble:
+        raise TeamRuleBroken(trouble)
+    user = User(
+        organization_id=invite.organization_id,
+        name=name.strip(),
+        email=email,
+        role=invite.role,
+        created_at=now,
+    )
+    # Hashed first, so that an email with an account costs what a new one does.
+    user.set_password(password)
+    email_taken = TeamRuleBroken(CANNOT_JOIN_WITH_EMAIL)
     if db.session.scalars(select(User.id).where(User.email == email.strip().lower())).first():
         raise email_taken
     counted = db.session.execute(
@@ -161,14 +182,6 @@ def join(invite: Invite, name: str, email: str, password: str, now: datetime) ->
     if counted.rowcount != 1:  # type: ignore[attr-defined]
         raise TeamRuleBroken("This invitation link no longer works. Ask for a new one.")
     db.session.refresh(invite)
-    user = User(
-        organization_id=invite.organization_id,
-        name=name.strip(),
-        email=email,
-        role=invite.role,
-        created_at=now,
-    )
-    user.set_password(password)
     try:
         with db.session.begin_nested():  # the same email signing up twice at once
             db.session.add(user)
@@ -268,8 +281,9 @@ def release_unsent_contacts(user_id: int) -> int:
 
 
 def suspend(member: User, by: User, now: datetime) -> int:
-    """Suspend `member`: they cannot sign in, their open session ends at their next request,
-    and their untexted contacts are released, all in this transaction.
+    """Suspend `member`: they cannot sign in, their sessions end at their next request (the
+    caller closes their live streams after the commit), and their untexted contacts are
+    released, all in this transaction.
 
     Returns how many contacts were released (0 if they were already suspended).
 
@@ -282,6 +296,7 @@ def suspend(member: User, by: User, now: datetime) -> int:
     if is_last_owner(member):
         raise TeamRuleBroken(f"{member.name} is the last owner and cannot be suspended.")
     member.suspended_at = now
+    sessions.end_all(member)  # (the suspension itself is what the audit log records)
     released = release_unsent_contacts(member.id)
     audit.record(member.organization_id, "member_suspended", member.email, by.id, released=released)
     return released

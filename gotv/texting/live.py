@@ -11,8 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import random
+import select
+import socket
+import ssl
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,8 +37,58 @@ RECONNECT_MILLISECONDS = 2000
 # can never take the threads that answer requests (WEB_THREADS is this and the requests that
 # run at once, gotv/web/admission.py: one for each database connection).
 STREAMS_PER_PROCESS = 96
+# Of those, what one user's pages may hold (several tabs), and one organization's (so that on
+# a shared instance one organization cannot take every slot of a process). A single
+# organization's instance raises LIVE_STREAMS_PER_ORGANIZATION to the whole process.
+STREAMS_PER_USER = 4
+ORGANIZATION_SHARE = 0.75
 # When to come back: spread out, so that pages turned away together do not return together.
 BUSY_RETRY_SECONDS = (15, 45)
+# How often a stream looks whether its browser has gone (and its slot can be given back) and
+# whether its process is shutting down, between events and heartbeats.
+CLIENT_CHECK_SECONDS = 1.0
+# The event that ends a user's streams: their sessions were ended (signed out, suspended...).
+SIGNED_OUT = "signed_out"
+
+
+class Slots:
+    """The stream slots of one web process: at most `total` at once, `per_user` for one user
+    and `per_organization` for one organization. Thread-safe."""
+
+    def __init__(self, total: int, per_user: int, per_organization: int) -> None:
+        self.free = total
+        self.per_user = per_user
+        self.per_organization = per_organization
+        self.users: Counter[int] = Counter()
+        self.organizations: Counter[int] = Counter()
+        self.lock = threading.Lock()
+
+    def take(self, user_id: int, organization_id: int) -> bool:
+        """Take a slot for the user, if one is free to them."""
+        with self.lock:
+            if (
+                self.free <= 0
+                or self.users[user_id] >= self.per_user
+                or self.organizations[organization_id] >= self.per_organization
+            ):
+                return False
+            self.free -= 1
+            self.users[user_id] += 1
+            self.organizations[organization_id] += 1
+            return True
+
+    def give_back(self, user_id: int, organization_id: int) -> None:
+        with self.lock:
+            self.free += 1
+            self.users[user_id] -= 1
+            self.organizations[organization_id] -= 1
+            self.users += Counter()  # drop the zeros
+            self.organizations += Counter()
+
+
+def organization_limit(total: int) -> int:
+    """The default share of a process's slots one organization may hold."""
+    return max(1, int(total * ORGANIZATION_SHARE))
 
 
 def channel(connection: Redis, user_id: int) -> str:
@@ -53,6 +107,12 @@ def publish(user_id: int | None, event: dict[str, Any]) -> None:
         connection.publish(channel(connection, user_id), json.dumps(event))
     except Exception:  # a live update is never worth failing a webhook for
         log.warning("could not publish a live update for user %s", user_id, exc_info=True)
+
+
+def sign_out(user_id: int) -> None:
+    """Close the user's open streams, on every web process (after the commit that ended their
+    sessions); never raises. A stream ends by itself within STREAM_SECONDS if this is lost."""
+    publish(user_id, {"type": SIGNED_OUT})
 
 
 def inbound_event(contact: Any, message_id: int, body: str, media: int = 0) -> dict[str, Any]:
@@ -88,30 +148,31 @@ def status_event(contact_id: int | None, message_id: int, status: MessageStatus)
 def stream(
     connection: Redis,
     user_id: int,
-    slots: threading.Semaphore,
+    organization_id: int,
+    slots: Slots,
     heartbeat_seconds: float = HEARTBEAT_SECONDS,
     stream_seconds: float = STREAM_SECONDS,
+    client: socket.socket | None = None,
     stop: threading.Event | None = None,
 ) -> Iterator[str]:
     """Server-Sent Events for one user, holding one of `slots` while it lasts: their channel's
     events, a comment every heartbeat, and an end after `stream_seconds` (the browser
-    reconnects), or within a second of `stop` (the process is shutting down: the browser
-    reconnects to another). Subscribed before the first chunk. With no slot free it ends at
-    once, telling the browser to come back in 15-45 s."""
-    if not slots.acquire(blocking=False):
+    reconnects), at a `signed_out` event, as soon as the browser's `client` socket (when the
+    server gives it) is closed, or within a second of `stop` (the process is shutting down: the
+    browser reconnects to another). Subscribed before the first chunk. With no slot free to
+    this user it ends at once, telling the browser to come back in 15-45 s."""
+    if isinstance(client, ssl.SSLSocket):
+        client = None  # no peeking under TLS: the next heartbeat finds it gone
+    if not slots.take(user_id, organization_id):
         retry = random.randint(*BUSY_RETRY_SECONDS) * 1000
         yield f"retry: {retry}\n: busy\n\n"
         return
     metrics.LIVE_STREAMS.inc()
     try:
-        yield from _events(connection, user_id, heartbeat_seconds, stream_seconds, stop)
+        yield from _events(connection, user_id, heartbeat_seconds, stream_seconds, client, stop)
     finally:
         metrics.LIVE_STREAMS.dec()
-        slots.release()
-
-
-# A stream looks at its process's stop signal this often, at least.
-STOP_CHECK_SECONDS = 1.0
+        slots.give_back(user_id, organization_id)
 
 
 def _events(
@@ -119,24 +180,40 @@ def _events(
     user_id: int,
     heartbeat_seconds: float,
     stream_seconds: float,
+    client: socket.socket | None,
     stop: threading.Event | None,
 ) -> Iterator[str]:
     pubsub = connection.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(channel(connection, user_id))
+    check = CLIENT_CHECK_SECONDS if client is not None or stop is not None else float("inf")
     try:
         yield f"retry: {RECONNECT_MILLISECONDS}\n: connected\n\n"
         ends = time.monotonic() + stream_seconds
         beat = time.monotonic() + heartbeat_seconds
         while (now := time.monotonic()) < ends and not (stop is not None and stop.is_set()):
-            wait = max(0.0, min(beat, ends, now + STOP_CHECK_SECONDS) - now)
+            wait = max(0.0, min(beat, ends, now + check) - now)
             message = pubsub.get_message(timeout=wait)
             if message is not None and message["type"] == "message":
                 data = message["data"]
                 text = data.decode() if isinstance(data, bytes) else str(data)
                 kind = json.loads(text).get("type", "message")
                 yield f"event: {kind}\ndata: {text}\n\n"
+                if kind == SIGNED_OUT:
+                    return
             elif time.monotonic() >= beat:
                 beat = time.monotonic() + heartbeat_seconds
                 yield ": heartbeat\n\n"
+            if client is not None and has_left(client):
+                return
     finally:
         pubsub.close()
+
+
+def has_left(client: socket.socket) -> bool:
+    """Whether the browser closed its connection: it sends nothing after its request, so a
+    readable socket with nothing to read is a closed one (or a broken one)."""
+    try:
+        readable, _, _ = select.select([client], [], [], 0)
+        return bool(readable) and client.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True

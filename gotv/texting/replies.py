@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import joinedload
 
+from gotv import ids
 from gotv.compliance import keywords, optouts
 from gotv.compliance.keywords import Intent
 from gotv.db import Raw, db, execute_core
@@ -86,26 +87,26 @@ def record_status(
     if status is None or not sid:
         log.info("status callback we cannot apply: %s (%s)", sid, params.get("MessageStatus"))
         return
-    by_id = message_id is not None and message_id.isdigit()
+    by_id = ids.parse(message_id)
     target = {
         "sid": sid,
-        "message_id": int(message_id) if by_id and message_id else None,
+        "message_id": by_id,
         "account": account_sid,
         "instance": sms.default_credentials().account_sid,
     }
-    advance, first_error = _STATUS_BY_ID if by_id else _STATUS_BY_SID
-    error_code = params.get("ErrorCode", "")
+    advance, first_error = _STATUS_BY_ID if by_id is not None else _STATUS_BY_SID
+    error_code = ids.parse(params.get("ErrorCode"))  # a number, as ids are
     now = utcnow()
     moved = advance.first(
         {**target, "rank": STATUS_RANK[status], "status": status.value, "now": now},
-        alone=not error_code.isdigit(),
+        alone=error_code is None,
     )
-    if error_code.isdigit():
-        first = execute_core(first_error, {**target, "code": int(error_code)}).scalar()
+    if error_code is not None:
+        first = execute_core(first_error, {**target, "code": error_code}).scalar()
         if first is not None:
             message = db.session.get(Message, first)
             assert message is not None
-            action = optouts.apply_carrier_error(message, int(error_code))
+            action = optouts.apply_carrier_error(message, error_code)
             outbox.heed(account_sid, action, now)
         db.session.commit()
     if moved is not None:

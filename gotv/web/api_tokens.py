@@ -49,6 +49,7 @@ def render_page(
         form=form,
         revoke_form=RevokeForm(),
         secret=secret,
+        creator_may_use=tokens.creator_may_use,
     )
     # The page may carry a token's secret: no cache may keep it.
     return page, status, {"Cache-Control": "no-store"}

@@ -11,13 +11,9 @@ from gotv.db import db
 from gotv.models import User
 from gotv.people import audit
 from gotv.web.auth import organizer_required
+from gotv.web.ids import query_id
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
-
-
-def number(name: str) -> int | None:
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() else None
 
 
 @bp.get("")
@@ -25,8 +21,8 @@ def number(name: str) -> int | None:
 def index() -> ResponseReturnValue:
     organization_id = current_user.organization_id
     action = request.args.get("action", "").strip()[:60]
-    user_id = number("user")
-    before = number("before")
+    user_id = query_id("user")
+    before = query_id("before")
     filters: dict[str, str | int] = {"action": action} if action else {}
     if user_id is not None:
         filters["user"] = user_id

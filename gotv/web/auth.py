@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
@@ -36,6 +37,7 @@ from sqlalchemy.orm.util import identity_key
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from gotv import ids
 from gotv.db import db
 from gotv.models import (
     Campaign,
@@ -48,7 +50,8 @@ from gotv.models import (
     User,
     utcnow,
 )
-from gotv.people import twofactor
+from gotv.people import passwords, sessions, twofactor
+from gotv.texting import live
 
 bp = Blueprint("auth", __name__)
 csrf = CSRFProtect()
@@ -77,6 +80,22 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     login_manager.init_app(app)
     app.session_interface = CookieSessions()
+
+
+def session_identifier() -> str:
+    """What ties a session to its browser for Flask-Login's strong protection: the client's
+    address and User-Agent.
+
+    Flask-Login's own reads X-Forwarded-For straight from the request, so anyone could claim
+    the victim's address with a copied cookie. This takes the address Werkzeug has, which
+    ProxyFix rebuilt from X-Forwarded-For only when PROXY_COUNT proxies are trusted.
+    """
+    seen = f"{request.remote_addr}|{request.headers.get('User-Agent')}"
+    return hashlib.sha512(seen.encode()).hexdigest()
+
+
+# (Flask-Login's hook for this: the attribute its login_user and protection checks call.)
+login_manager._session_identifier_generator = session_identifier
 
 
 class CookieSessions(SecureCookieSessionInterface):
@@ -110,22 +129,42 @@ def limit_logins(app: Flask) -> None:
         swallow_errors=True,
     )
     limiter.init_app(app)
-    steps: dict[str, tuple[tuple[str, Callable[[], str]], ...]] = {
+    # Each view with the limits it counts against, and what counts as a failure. Every check
+    # of a two-step code counts against the account's one budget of wrong codes, wherever it
+    # is made: signing in, turning two-step sign-in on, or turning it off.
+    steps: dict[str, tuple[Callable[[Response], bool], tuple[tuple[str, Callable[[], str]], ...]]]
+    steps = {
         "auth.login": (
-            (LOGIN_FAILURES_PER_ADDRESS, get_remote_address),
-            (LOGIN_FAILURES_PER_EMAIL, submitted_email),
+            sign_in_failed,
+            (
+                (LOGIN_FAILURES_PER_ADDRESS, get_remote_address),
+                (LOGIN_FAILURES_PER_EMAIL, submitted_email),
+            ),
         ),
         "auth.login_code": (
-            (LOGIN_FAILURES_PER_ADDRESS, get_remote_address),
-            (CODE_FAILURES_PER_USER, pending_user_key),
+            sign_in_failed,
+            (
+                (LOGIN_FAILURES_PER_ADDRESS, get_remote_address),
+                (CODE_FAILURES_PER_USER, pending_user_key),
+            ),
         ),
+        # An invitation's sign-up form, which tells whether an email can join: as sign-in.
+        "join.join": (sign_in_failed, ((LOGIN_FAILURES_PER_ADDRESS, get_remote_address),)),
+        "account.change_password": (
+            password_was_wrong,
+            ((LOGIN_FAILURES_PER_EMAIL, own_email_key),),
+        ),
+        "account.enable_two_factor": (code_was_wrong, ((CODE_FAILURES_PER_USER, own_code_key),)),
+        "account.disable_two_factor": (code_was_wrong, ((CODE_FAILURES_PER_USER, own_code_key),)),
     }
-    for endpoint, limits in steps.items():
+    for endpoint, (failed, limits) in steps.items():
         view: Callable[..., Any] = app.view_functions[endpoint]
         for limit, key in limits:
-            view = limiter.limit(limit, key_func=key, methods=["POST"], deduct_when=sign_in_failed)(
-                view
-            )
+            # One count per limit and key, shared by every view that has it (a plain limit's
+            # count is per view).
+            view = limiter.shared_limit(
+                limit, scope=limit, key_func=key, methods=["POST"], deduct_when=failed
+            )(view)
         app.view_functions[endpoint] = view
     keep_limiter_to(app, limiter, set(steps))
 
@@ -164,6 +203,34 @@ def sign_in_failed(response: Response) -> bool:
     return response.status_code != 302
 
 
+def wrong_code() -> None:
+    """Note that this request checked a two-step code and it was wrong (for the rate limit)."""
+    g.wrong_code = True
+
+
+def code_was_wrong(_response: Response) -> bool:
+    return bool(g.get("wrong_code"))
+
+
+def wrong_password() -> None:
+    """Note that this request checked the signed-in user's password and it was wrong."""
+    g.wrong_password = True
+
+
+def password_was_wrong(_response: Response) -> bool:
+    return bool(g.get("wrong_password"))
+
+
+def own_email_key() -> str:
+    """The signed-in user's budget of wrong passwords: the one sign-ins to it count against."""
+    return "email:" + str(getattr(current_user, "email", ""))
+
+
+def own_code_key() -> str:
+    """The signed-in user's budget of wrong codes: the one their sign-ins count against."""
+    return f"code-user:{getattr(current_user, 'id', None)}"
+
+
 def submitted_email() -> str:
     return "email:" + request.form.get("email", "").strip().lower()
 
@@ -174,20 +241,26 @@ def pending_user_key() -> str:
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    """The signed-in user of a session; None (signed out) once they are suspended.
+def load_user(session_id: str) -> User | None:
+    """The signed-in user of a session; None (signed out) once they are suspended, or once
+    their sessions were ended (`User.get_id`: "<id>.<session generation>").
 
-    Every request asks, so the user is read as a Core row and attached to the session as if
-    the ORM had loaded it (`Session.get` costs more, on every request): changes to it are flushed as
-    usual. One the session holds already is used as it is.
+    Every request asks, so the user is read as a Core row, in one query that checks the
+    generation and the suspension too, and attached to the session as if the ORM had loaded it
+    (`Session.get` costs more, on every request): changes to it are flushed as usual. The
+    columns left out (the encrypted TOTP secret) load when first read. One the session holds
+    already is used as it is.
     """
-    if not user_id.isdigit():
+    user_id, _, generation = session_id.partition(".")
+    key = {"id": ids.parse(user_id), "generation": ids.parse(generation)}
+    if key["id"] is None or key["generation"] is None:
         return None
-    held = db.session.identity_map.get(identity_key(User, int(user_id)))
+    held = db.session.identity_map.get(identity_key(User, key["id"]))
     if isinstance(held, User):
-        return held if held.is_active else None
-    row = db.session.connection().execute(_USER, {"id": int(user_id)}).first()
-    if row is None or row.suspended_at is not None:
+        current = held.is_active and held.session_generation == key["generation"]
+        return held if current else None
+    row = db.session.connection().execute(_USER, key).first()
+    if row is None:
         return None
     user = User(**row._mapping)
     make_transient_to_detached(user)
@@ -195,7 +268,13 @@ def load_user(user_id: str) -> User | None:
     return user
 
 
-_USER = select(*User.__table__.columns).where(User.id == bindparam("id"))
+_USER = select(
+    *(column for column in User.__table__.columns if column.name != "totp_secret")
+).where(
+    User.id == bindparam("id"),
+    User.session_generation == bindparam("generation"),
+    User.suspended_at.is_(None),
+)
 
 
 OwnedRow = TypeVar("OwnedRow", Campaign, ContactImport, Invite, Message, OptOut, Sender, User)
@@ -258,8 +337,10 @@ def login() -> ResponseReturnValue:
     form = LoginForm()
     if form.validate_on_submit():
         user = find_user(form.email.data or "")
-        if user is None or not user.check_password(form.password.data or ""):
+        if not passwords.verify(user, form.password.data or ""):
             flash("That email and password do not match.", "error")
+        elif user is None:  # (verify is False without a user; this tells mypy)
+            pass
         elif not user.is_active:
             flash("This account is suspended. Ask an organizer of your team.", "error")
         elif user.totp_secret:
@@ -317,6 +398,13 @@ def login_code() -> ResponseReturnValue:
     return render_template("auth/code.html", form=form)
 
 
+def end_sessions(user: User, audited_as: str | None = None) -> None:
+    """End all of `user`'s sessions and commit; then their open live streams close."""
+    sessions.end_all(user, audited_as)
+    db.session.commit()
+    live.sign_out(user.id)
+
+
 def start_new_session() -> None:
     """Sign-in starts a new session: nothing planted in the cookie before survives it.
 
@@ -330,7 +418,10 @@ def start_new_session() -> None:
 @bp.post("/logout")
 @login_required
 def logout() -> ResponseReturnValue:
-    """Sign out; a `next` on this site (an invitation link, say) is followed."""
+    """Sign out, ending every session of the user: a copy of this session's cookie is worth
+    nothing after it (a session is a signed cookie, so ending one ends them all). A `next` on
+    this site (an invitation link, say) is followed."""
+    end_sessions(current_user)
     logout_user()
     target = request.form.get("next")
     return redirect(safe_next(target) if target else url_for("auth.login"))

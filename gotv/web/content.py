@@ -26,7 +26,7 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import select
-from wtforms import IntegerField, SelectField, StringField, TextAreaField
+from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from gotv.campaigns import content
@@ -42,6 +42,7 @@ from gotv.models import (
 )
 from gotv.texting import segments, texts
 from gotv.web.auth import get_owned, organizer_required
+from gotv.web.ids import IdField
 from gotv.web.inbox import get_conversation
 
 bp = Blueprint("content", __name__)
@@ -84,8 +85,8 @@ class TagForm(FlaskForm):
 
 
 class AnswerForm(FlaskForm):
-    question_id = IntegerField(validators=[DataRequired()])
-    choice_id = IntegerField(validators=[Optional()])
+    question_id = IdField(validators=[DataRequired()])
+    choice_id = IdField(validators=[Optional()])
 
 
 def wants_json() -> bool:

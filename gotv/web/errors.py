@@ -42,7 +42,9 @@ def too_large(error: RequestEntityTooLarge) -> Response:
     if is_api_request():
         return from_http_exception(error)
     upload_limit = current_app.config.get("MAX_CONTENT_LENGTH")
-    if upload_limit and (request.content_length or 0) > upload_limit:
+    length = request.content_length
+    # A chunked body has no length: it was stopped where it passed the upload limit.
+    if upload_limit and (length is None or length > upload_limit):
         limit, what = upload_limit, "upload"
     else:
         limit, what = current_app.config.get("MAX_FORM_MEMORY_SIZE") or 0, "form field"

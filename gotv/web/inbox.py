@@ -33,9 +33,10 @@ from redis import Redis
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, contains_eager, joinedload
-from wtforms import BooleanField, HiddenField, IntegerField, TextAreaField
+from wtforms import BooleanField, HiddenField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from gotv import ids
 from gotv.compliance import optouts
 from gotv.db import db, execute_core
 from gotv.edge import queue, sms
@@ -51,6 +52,7 @@ from gotv.models import (
 from gotv.people import audit
 from gotv.texting import assignment, live, replies, segments, texts
 from gotv.web.auth import get_owned
+from gotv.web.ids import IdField
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +63,7 @@ PREFETCH = 5
 
 
 class SendForm(FlaskForm):
-    contact_id = IntegerField(validators=[DataRequired()])
+    contact_id = IdField(validators=[DataRequired()])
     idempotency_key = HiddenField(validators=[DataRequired(), Length(min=16, max=64)])
 
 
@@ -320,8 +322,8 @@ _SENDING_CAMPAIGN = select(*texts.SENDING_COLUMNS).where(
 
 
 def is_int(value: Any) -> TypeGuard[int]:
-    """A JSON integer (true and false are not numbers here)."""
-    return isinstance(value, int) and not isinstance(value, bool)
+    """A JSON integer that fits an id column (true and false are not numbers here)."""
+    return ids.is_id(value)
 
 
 def next_ready(
@@ -632,7 +634,12 @@ def init_app(app: Flask) -> None:
     and the Redis connections of its streams: one each, held for minutes, in a pool of their
     own, so that they never take the connections of the requests' publishes and enqueues."""
     limit = app.config.get("LIVE_STREAMS_PER_PROCESS", live.STREAMS_PER_PROCESS)
-    app.extensions["gotv.live_slots"] = threading.BoundedSemaphore(limit)
+    app.extensions["gotv.live_slots"] = live.Slots(
+        limit,
+        per_user=app.config.get("LIVE_STREAMS_PER_USER") or live.STREAMS_PER_USER,
+        per_organization=app.config.get("LIVE_STREAMS_PER_ORGANIZATION")
+        or live.organization_limit(limit),
+    )
     app.extensions["gotv.live_redis"] = Redis.from_url(
         app.config["REDIS_URL"], max_connections=max(1, limit)
     )
@@ -647,10 +654,13 @@ def events() -> ResponseReturnValue:
     stream = live.stream(
         connection,
         user_id,
+        current_user.organization_id,
         current_app.extensions["gotv.live_slots"],
         heartbeat_seconds=config.get("LIVE_HEARTBEAT_SECONDS", live.HEARTBEAT_SECONDS),
         stream_seconds=config.get("LIVE_STREAM_SECONDS", live.STREAM_SECONDS),
         stop=SHUTTING_DOWN,
+        # gunicorn's: the stream gives its slot back as soon as the browser leaves.
+        client=request.environ.get("gunicorn.socket"),
     )
     # No database work below: Flask tears the app context down (returning the session's
     # connection to the pool) before the stream is iterated, which takes minutes.

@@ -17,12 +17,14 @@ from sqlalchemy import select
 from wtforms import BooleanField, StringField
 from wtforms.validators import DataRequired, Length
 
+from gotv import ids
 from gotv.campaigns import content, review
 from gotv.compliance import optouts
 from gotv.db import db
 from gotv.models import Campaign, Contact
 from gotv.texting import texts
 from gotv.web.auth import organizer_required
+from gotv.web.ids import query_id, strict
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 
@@ -40,9 +42,18 @@ def holder_id(form: ReassignForm) -> int | None:
     value = (form.to.data or "").strip()
     if value == review.UNASSIGNED:
         return None
-    if not value.isdigit():
+    user_id = ids.parse(value)
+    if user_id is None:
         raise review.CannotReassign("Choose a volunteer of your organization.")
-    return int(value)
+    return user_id
+
+
+def search_filters(args: Any) -> dict[str, str]:
+    """The search's filters. :raise 400: for an id filter holding something else."""
+    try:
+        return review.clean_filters(args)
+    except review.BadFilter as error:
+        abort(400, str(error))
 
 
 def reassign_form_choices() -> list[tuple[str, str]]:
@@ -53,11 +64,9 @@ def reassign_form_choices() -> list[tuple[str, str]]:
 @bp.get("")
 @organizer_required
 def index() -> ResponseReturnValue:
-    filters = review.clean_filters(request.args)
-    before = request.args.get("before", "")
-    result = review.page(
-        current_user.organization_id, filters, int(before) if before.isdigit() else None
-    )
+    filters = search_filters(request.args)
+    before = query_id("before")
+    result = review.page(current_user.organization_id, filters, before)
     campaigns = db.session.scalars(
         select(Campaign)
         .where(Campaign.organization_id == current_user.organization_id)
@@ -67,7 +76,7 @@ def index() -> ResponseReturnValue:
         "review/index.html",
         filters=filters,
         result=result,
-        first_page=not before,
+        first_page=before is None,
         campaigns=campaigns,
         users=review.assignable_users(current_user.organization_id),
         tags=content.organization_tags(current_user.organization_id),
@@ -84,7 +93,7 @@ def index() -> ResponseReturnValue:
 def reassign() -> ResponseReturnValue:
     """Reassign the ticked conversations, or every one matching the search the page showed."""
     form = ReassignForm()
-    filters = review.clean_filters(
+    filters = search_filters(
         {
             key.removeprefix(MATCH_PREFIX): value
             for key, value in request.form.items()
@@ -99,8 +108,8 @@ def reassign() -> ResponseReturnValue:
         if form.all_matching.data:
             moved = review.reassign_matching(organization_id, filters, holder_id(form), by)
         else:
-            ids = [int(v) for v in request.form.getlist("contact") if v.isdigit()]
-            moved = review.reassign_selected(organization_id, ids, holder_id(form), by)
+            chosen = [strict("contact", value) for value in request.form.getlist("contact")]
+            moved = review.reassign_selected(organization_id, chosen, holder_id(form), by)
     except review.CannotReassign as refusal:
         db.session.rollback()
         flash(str(refusal), "error")

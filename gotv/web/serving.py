@@ -15,6 +15,8 @@ from typing import Any
 GRACE_SECONDS = 20
 
 graceful_timeout = GRACE_SECONDS
+# Access log lines without the secret part of invitation links (gotv/web/redaction.py).
+logger_class = "gotv.web.redaction.AccessLogger"
 # No runtime control socket: gotv does not use gunicornc, and every gunicorn of a host would
 # otherwise share one default path.
 control_socket_disable = True

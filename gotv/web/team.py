@@ -35,19 +35,24 @@ from wtforms.validators import (
     NumberRange,
     Optional,
     Regexp,
+    ValidationError,
 )
 
+from gotv import encryption
 from gotv.db import db
 from gotv.models import Campaign, CampaignStatus, Invite, Role, User, utcnow
-from gotv.people import team
+from gotv.people import passwords, team
+from gotv.texting import live
 from gotv.web.auth import get_owned, organizer_required, owner_required, start_new_session
+from gotv.web.ids import strict
 
 bp = Blueprint("team", __name__, url_prefix="/team")
 join_bp = Blueprint("join", __name__, url_prefix="/join")
 
 # Where the link of an invitation just created waits for the next Team page (it is shown once:
-# only its hash is stored).
+# only its hash is stored), encrypted (the session cookie is readable), for ten minutes at most.
 NEW_LINK = "new_invite_link"
+NEW_LINK_SECONDS = 10 * 60
 ROLE_NAMES = {Role.OWNER: "Owner", Role.ADMIN: "Admin", Role.TEXTER: "Texter"}
 
 
@@ -102,7 +107,7 @@ def index() -> ResponseReturnValue:
         "team/index.html",
         members=team.members(current_user.organization_id),
         invites=team.open_invites(current_user.organization_id, utcnow()),
-        new_link=session.pop(NEW_LINK, None),
+        new_link=encryption.unsealed(session.pop(NEW_LINK, None), NEW_LINK_SECONDS),
         form=invite_form(),
         role_form=RoleForm(),
         action_form=ActionForm(),
@@ -114,7 +119,8 @@ def index() -> ResponseReturnValue:
 @bp.post("/invites")
 @organizer_required
 def create_invite() -> ResponseReturnValue:
-    campaign_id = request.form.get("campaign_id", 0, type=int)
+    chosen = request.form.get("campaign_id", "0").strip() or "0"
+    campaign_id = strict("campaign_id", chosen)
     campaign = get_owned(Campaign, campaign_id) if campaign_id else None  # 404 for others'
     form = invite_form()
     if not form.validate_on_submit():
@@ -133,7 +139,7 @@ def create_invite() -> ResponseReturnValue:
     except team.TeamRuleBroken as refusal:
         abort(403, str(refusal))
     db.session.commit()
-    session[NEW_LINK] = invite_link(token)
+    session[NEW_LINK] = encryption.sealed(invite_link(token))
     flash("Invitation link created. Copy it now: it is shown only once.", "success")
     return redirect(url_for("team.index"))
 
@@ -178,14 +184,14 @@ def change_role(user_id: int) -> ResponseReturnValue:
 @organizer_required
 def suspend(user_id: int) -> ResponseReturnValue:
     member = get_owned(User, user_id)
-    if ActionForm().validate_on_submit():
-        apply(
-            lambda: team.suspend(member, current_user, utcnow()),
-            lambda released: (
-                f"{member.name} is suspended and signed out; "
-                f"{released} untexted contacts went back to the pool."
-            ),
-        )
+    if ActionForm().validate_on_submit() and apply(
+        lambda: team.suspend(member, current_user, utcnow()),
+        lambda released: (
+            f"{member.name} is suspended and signed out; "
+            f"{released} untexted contacts went back to the pool."
+        ),
+    ):
+        live.sign_out(member.id)  # their open pages stop receiving at once
     return redirect(url_for("team.index"))
 
 
@@ -201,19 +207,28 @@ def reinstate(user_id: int) -> ResponseReturnValue:
     return redirect(url_for("team.index"))
 
 
-def apply(change: Callable[[], Any], done: Callable[[Any], str]) -> None:
-    """Make a team change and commit it, flashing `done(result)`; or flash why it was refused."""
+def apply(change: Callable[[], Any], done: Callable[[Any], str]) -> bool:
+    """Make a team change and commit it, flashing `done(result)`; or flash why it was refused.
+    Whether it was made."""
     try:
         result = change()
     except team.TeamRuleBroken as refusal:
         db.session.rollback()
         flash(str(refusal), "error")
-        return
+        return False
     db.session.commit()
     flash(done(result), "success")
+    return True
 
 
 # --- Joining through a link ----------------------------------------------------------------
+
+
+def password_rule(_form: FlaskForm, field: PasswordField) -> None:
+    """The one rule for a new password (gotv.people.passwords), as a form validator."""
+    trouble = passwords.problem(field.data or "")
+    if trouble:
+        raise ValidationError(trouble)
 
 
 class JoinForm(FlaskForm):
@@ -227,15 +242,8 @@ class JoinForm(FlaskForm):
         ],
     )
     password = PasswordField(
-        f"Password (at least {team.MIN_PASSWORD_LENGTH} characters)",
-        validators=[
-            DataRequired(),
-            Length(
-                min=team.MIN_PASSWORD_LENGTH,
-                max=200,
-                message=f"Use at least {team.MIN_PASSWORD_LENGTH} characters.",
-            ),
-        ],
+        f"Password (at least {passwords.MIN_LENGTH} characters)",
+        validators=[DataRequired(), password_rule],
     )
     confirm = PasswordField(
         "Password again",
