@@ -3,6 +3,7 @@ migration down and up again on both databases."""
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import flask_migrate
@@ -43,6 +44,71 @@ def test_the_migrated_schema_matches_the_models() -> None:
     )
 
     assert compare_metadata(context, db.metadata) == []
+
+
+# Tables that may hold millions of rows, or take writes all the time: an index built on one
+# without CONCURRENTLY would hold its writes for the whole build (CONTRIBUTING.md, Migrations).
+BIG_TABLES = {
+    "message",
+    "contact",
+    "opt_out",
+    "import_rejection",
+    "audit_event",
+    "contact_import",
+    "contact_tag",
+    "survey_answer",
+    "message_media",
+}
+# Migrations before this one ran before the rule: on the databases that ran them they are
+# history, and on a new database their tables are empty.
+FIRST_HELD_TO_IT = 16
+
+
+def test_indexes_on_big_tables_are_built_concurrently() -> None:
+    plain = [
+        f"{path.name}: {table}"
+        for path in sorted(Path(MIGRATIONS_DIR, "versions").glob("*.py"))
+        if int(path.name[:4]) >= FIRST_HELD_TO_IT
+        for table in plain_index_tables(ast.parse(path.read_text(encoding="utf-8")))
+        if table in BIG_TABLES
+    ]
+
+    assert plain == []
+
+
+def plain_index_tables(tree: ast.Module) -> list[str]:
+    """The tables of every op.create_index / batch_op.create_index in a migration (the tables
+    gotv.db.create_index_concurrently indexes are not among them)."""
+    tables = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.With):
+            batch = [
+                item.context_expr.args[0]
+                for item in node.items
+                if isinstance(item.context_expr, ast.Call)
+                and isinstance(item.context_expr.func, ast.Attribute)
+                and item.context_expr.func.attr == "batch_alter_table"
+            ]
+            for table in batch:
+                tables += [
+                    str(ast.literal_eval(table))
+                    for inner in node.body
+                    for call in ast.walk(inner)
+                    if is_call_of(call, "create_index")
+                ]
+        elif is_call_of(node, "create_index") and isinstance(node, ast.Call):
+            receiver = node.func.value if isinstance(node.func, ast.Attribute) else None
+            if isinstance(receiver, ast.Name) and receiver.id == "op" and len(node.args) > 1:
+                tables.append(str(ast.literal_eval(node.args[1])))
+    return tables
+
+
+def is_call_of(node: ast.AST, method: str) -> bool:
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == method
+    )
 
 
 def test_every_migration_downgrades_to_the_base_and_upgrades_again_to_the_same_schema(
