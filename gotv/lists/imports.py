@@ -499,12 +499,12 @@ def hand_back(import_id: int) -> None:
     counted), so the job of this one, still finishing, is never overwritten.
     """
     db.session.rollback()
-    imp = db.session.get(ContactImport, import_id)
+    imp = db.session.get(ContactImport, import_id, with_for_update=True)  # (the sweep skips it)
     assert imp is not None
     if imp.status is not ImportStatus.RUNNING:  # the sweep took it back meanwhile
         db.session.commit()
         return
-    if imp.cancel_requested:
+    if imp.cancel_requested or cancel_requested(import_id):
         end(imp, ImportStatus.CANCELLED, "")
         db.session.commit()
         discard_upload(imp.upload_key)
