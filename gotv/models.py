@@ -140,6 +140,11 @@ class Organization(Model):
     )
     # Messages per second across all the organization's senders; None: only senders' own limits.
     per_second: Mapped[float | None] = mapped_column(Float)
+    # Whether numbers of the US territories (Puerto Rico, the Virgin Islands, Guam, the Northern
+    # Mariana Islands, American Samoa) are texted: see gotv.compliance.numbers.
+    texts_us_territories: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
 
 
@@ -275,6 +280,9 @@ class Campaign(Model):
         Boolean, default=False, server_default=false()
     )
     release_after_minutes: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
+    # Quiet hours follow the ZIP's time zone alone, not also the phone's area code's (off: a
+    # text waits until it is allowed in both; see gotv.compliance.hours).
+    trust_zip_alone: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
     # Deleted campaigns are kept (archived, hidden) until an organizer restores them.
     deleted_at: Mapped[datetime | None] = mapped_column(Timestamp())
@@ -285,6 +293,11 @@ class Campaign(Model):
     @property
     def is_active(self) -> bool:
         return self.status == CampaignStatus.ACTIVE
+
+    @property
+    def texts_us_territories(self) -> bool:
+        """Whether the campaign's organization texts the US territories."""
+        return self.organization.texts_us_territories
 
 
 class Contact(Model):

@@ -8,7 +8,7 @@ process so each peak memory (ru_maxrss) is its own:
 
 - floor: read the same CSV, keep the digits of the cell column, dedupe, COPY three columns;
 - engine: the real import (receive_upload + start + run) into a fresh campaign;
-- naive: contacts.normalize_phone (phonenumbers parse, is_valid_number, number_type, format)
+- naive: contacts.textable_phone (the number policy: phonenumbers parse, validity, region, type)
   on every row with no caching, deduping, to check the engine's counts and time the baseline.
 """
 
@@ -154,8 +154,9 @@ def floor(path: str, database_url: str) -> dict[str, Any]:
 
 
 def naive(path: str) -> dict[str, Any]:
-    """normalize_phone on every row, no cache: the reference counts and the naive time."""
-    from gotv.lists.contacts import InvalidPhone, normalize_phone
+    """textable_phone (the number policy) on every row, no cache: the reference counts and the
+    naive time."""
+    from gotv.lists.contacts import InvalidPhone, textable_phone
 
     started = time.perf_counter()
     seen: set[str] = set()
@@ -164,7 +165,7 @@ def naive(path: str) -> dict[str, Any]:
         if not any(value.strip() for value in row):
             continue
         try:
-            cell = normalize_phone(row[3].strip(), "US")
+            cell = textable_phone(row[3].strip(), "US")
         except InvalidPhone:
             rejected += 1
             continue

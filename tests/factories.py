@@ -85,7 +85,7 @@ def make_contact(campaign: Campaign | None = None, **overrides: Any) -> Contact:
     number = next(_serial)
     fields = {
         "campaign_id": campaign.id,
-        "cell": f"+1212555{number % 10000:04d}",
+        "cell": f"+1212555{number % 9000 + 1000:04d}",  # never the fictional 555-01xx
         "first_name": "Maria",
         "last_name": f"Voter{number}",
         "zip": "10001",

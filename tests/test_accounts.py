@@ -45,7 +45,7 @@ from tests.factories import make_campaign, make_contact, make_org, make_user
 from tests.fault_support import private_app
 from workers.texting import pump_settings
 
-VOTER = "+12125550142"
+VOTER = "+12125550242"
 A_NUMBER = "+14155550101"
 B_NUMBER = "+14155550102"
 
@@ -214,7 +214,7 @@ def test_an_organization_with_its_own_account_sends_nothing_from_the_instances_s
 ) -> None:
     a, _ = both
     campaign = make_campaign(a.organization)  # no sender of its own: the instance's default
-    contact = make_contact(campaign, cell="+12125550199", texter_id=a.volunteer.id)
+    contact = make_contact(campaign, cell="+12125550299", texter_id=a.volunteer.id)
     before = len(carrier.messages)
 
     message_id = texts.queue_initial(campaign, contact.id, a.volunteer, "default-key", utcnow())
@@ -506,7 +506,7 @@ def test_twilios_429_puts_the_message_back_and_cools_the_account(
 ) -> None:
     a, _ = both
     carrier.fail_all_sends(429)
-    contact = make_contact(a.campaign, cell="+12125550177", texter_id=a.volunteer.id)
+    contact = make_contact(a.campaign, cell="+12125550277", texter_id=a.volunteer.id)
     message_id = texts.queue_initial(a.campaign, contact.id, a.volunteer, "cool-key", utcnow())
     db.session.commit()
 

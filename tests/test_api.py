@@ -39,13 +39,13 @@ from tests.conftest import csrf_token, login, run_jobs
 from tests.factories import make_api_token, make_campaign, make_contact, make_message, make_user
 
 SECRET_NAME = "Secret Ward 7 Push"
-SECRET_CELL = "+12125550177"
+SECRET_CELL = "+12125550277"
 VOTERS = (
     "Phone,First,Last,ZIP\n"
-    "(212) 555-0142,Maria,Garcia,10001\n"
-    "212.555.0199,James,Smith,10001\n"
+    "(212) 555-0242,Maria,Garcia,10001\n"
+    "212.555.0299,James,Smith,10001\n"
     "555-12,Broken,Number,10001\n"
-    "+1 212 555 0177,Opted,Out,10001\n"
+    "+1 212 555 0277,Opted,Out,10001\n"
 )
 
 
@@ -74,13 +74,19 @@ API_ROUTES = [
     ApiRoute("POST", "/campaigns", "campaigns:write", {"name": "Hijacked"}),
     ApiRoute("GET", "/campaigns/{campaign_id}", "campaigns:read"),
     ApiRoute("POST", "/campaigns/{campaign_id}/status", "campaigns:write", {"action": "archive"}),
+    ApiRoute(
+        "PUT",
+        "/campaigns/{campaign_id}/time-zone-rule",
+        "campaigns:write",
+        {"trust_zip_alone": True},
+    ),
     ApiRoute("GET", "/campaigns/{campaign_id}/stats", "stats:read"),
     ApiRoute("POST", "/campaigns/{campaign_id}/imports", "contacts:write"),
     ApiRoute("GET", "/imports/{import_id}", "contacts:write"),
     ApiRoute("GET", "/campaigns/{campaign_id}/conversations", "conversations:read"),
     ApiRoute("GET", "/conversations/{contact_id}/messages", "conversations:read"),
     ApiRoute("GET", "/opt-outs", "optouts:read"),
-    ApiRoute("POST", "/opt-outs", "optouts:write", {"numbers": ["+12125550123"]}),
+    ApiRoute("POST", "/opt-outs", "optouts:write", {"numbers": ["+12125550223"]}),
     ApiRoute("GET", "/opt-outs/export.csv", "optouts:read"),
 ]
 ID_ROUTES = [route for route in API_ROUTES if route.names_a_row]
@@ -420,7 +426,7 @@ def test_a_body_over_the_limit_is_a_json_413(
 ) -> None:
     monkeypatch.setitem(app.config, "MAX_CONTENT_LENGTH", 100)
 
-    response = post(client, "/opt-outs", secret, json={"numbers": ["+12125550123"] * 20})
+    response = post(client, "/opt-outs", secret, json={"numbers": ["+12125550223"] * 20})
 
     assert (response.status_code, error_code(response)) == (413, "request_entity_too_large")
 
@@ -564,7 +570,7 @@ def test_an_upload_is_imported_end_to_end(
     assert (progress["loaded"], progress["rejected"], progress["opted_out"]) == (2, 1, 1)
     assert progress["mapping"] == {"cell": "Phone"}
     cells = db.session.scalars(select(Contact.cell).where(Contact.campaign_id == campaign.id))
-    assert sorted(cells) == ["+12125550142", "+12125550199"]
+    assert sorted(cells) == ["+12125550242", "+12125550299"]
     assert "api_contacts_uploaded" in audited_actions()
 
 
@@ -679,23 +685,23 @@ def test_it_lists_a_campaigns_conversations_and_their_messages(
 def test_it_imports_opt_outs_reporting_each_number(
     client: FlaskClient, organization: Organization, secret: str
 ) -> None:
-    optouts.record_opt_out(organization.id, "+12125550142", "admin")
+    optouts.record_opt_out(organization.id, "+12125550242", "admin")
 
     response = post(
         client,
         "/opt-outs",
         secret,
-        json={"numbers": ["(212) 555-0199", "+1 212 555 0142", "555-12"]},
+        json={"numbers": ["(212) 555-0299", "+1 212 555 0242", "555-12"]},
     )
 
     results = response.get_json()["results"]
     assert [(r["cell"], r["result"]) for r in results] == [
-        ("+12125550199", "opted_out"),
-        ("+12125550142", "already_opted_out"),
+        ("+12125550299", "opted_out"),
+        ("+12125550242", "already_opted_out"),
         (None, "invalid"),
     ]
     assert results[2]["error"]
-    assert optouts.is_opted_out(organization.id, "+12125550199")
+    assert optouts.is_opted_out(organization.id, "+12125550299")
     assert "api_opt_outs_imported" in audited_actions()
 
 
@@ -723,9 +729,9 @@ def test_it_lists_opt_outs_since_a_time(
     client: FlaskClient, organization: Organization, secret: str
 ) -> None:
     with time_machine.travel("2026-10-01T12:00:00Z", tick=False):
-        optouts.record_opt_out(organization.id, "+12125550142", "admin")
+        optouts.record_opt_out(organization.id, "+12125550242", "admin")
     with time_machine.travel("2026-10-03T12:00:00Z", tick=False):
-        optouts.record_opt_out(organization.id, "+12125550199", "inbound_keyword")
+        optouts.record_opt_out(organization.id, "+12125550299", "inbound_keyword")
 
     everyone = get(client, "/opt-outs", secret).get_json()
     recent = get(
@@ -733,22 +739,22 @@ def test_it_lists_opt_outs_since_a_time(
     ).get_json()
     bad = get(client, "/opt-outs", secret, query_string={"since": "yesterday"})
 
-    assert [o["cell"] for o in everyone["data"]] == ["+12125550142", "+12125550199"]
-    assert [o["cell"] for o in recent["data"]] == ["+12125550199"]
+    assert [o["cell"] for o in everyone["data"]] == ["+12125550242", "+12125550299"]
+    assert [o["cell"] for o in recent["data"]] == ["+12125550299"]
     assert (bad.status_code, error_code(bad)) == (400, "invalid_parameter")
 
 
 def test_the_opt_out_export_is_spreadsheet_safe_and_audited(
     client: FlaskClient, organization: Organization, secret: str
 ) -> None:
-    optouts.record_opt_out(organization.id, "+12125550142", '=HYPERLINK("http://x")')
+    optouts.record_opt_out(organization.id, "+12125550242", '=HYPERLINK("http://x")')
 
     response = get(client, "/opt-outs/export.csv", secret)
 
     lines = response.get_data(as_text=True).splitlines()
     assert response.mimetype == "text/csv"
     assert lines[0] == "cell,source,opted_out_at"
-    assert lines[1].startswith('\'+12125550142,"\'=HYPERLINK(""http://x"")",')
+    assert lines[1].startswith('\'+12125550242,"\'=HYPERLINK(""http://x"")",')
     assert "opt_outs_exported" in audited_actions()
 
 
@@ -764,6 +770,7 @@ def test_the_api_has_no_way_to_send_a_text_or_lift_an_opt_out(app: Flask) -> Non
     assert writes == {
         "POST /api/v1/campaigns",
         "POST /api/v1/campaigns/<int:campaign_id>/status",
+        "PUT /api/v1/campaigns/<int:campaign_id>/time-zone-rule",
         "POST /api/v1/campaigns/<int:campaign_id>/imports",
         "POST /api/v1/opt-outs",
     }

@@ -46,13 +46,14 @@ CHECKS = [
 ]
 EXAMPLES_PER_OPERATION = 15
 UPLOAD = "POST /campaigns/{campaign_id}/imports"
-VOTERS = "cell,first_name\n+12125550199,Maria\n"
+VOTERS = "cell,first_name\n+12125550299,Maria\n"
 # Every operation but GET /openapi.json, which schemathesis leaves out as the document itself.
 OPERATIONS = [
     "GET /campaigns",
     "POST /campaigns",
     "GET /campaigns/{campaign_id}",
     "POST /campaigns/{campaign_id}/status",
+    "PUT /campaigns/{campaign_id}/time-zone-rule",
     "GET /campaigns/{campaign_id}/stats",
     "POST /campaigns/{campaign_id}/imports",
     "GET /imports/{import_id}",
@@ -78,7 +79,7 @@ def data(
     contact = make_contact(campaign, status=ContactStatus.TEXTED)
     make_message(contact, is_initial=True)
     make_message(contact, direction=Direction.INBOUND, status=MessageStatus.RECEIVED)
-    optouts.record_opt_out(organization.id, "+12125550142", "admin")
+    optouts.record_opt_out(organization.id, "+12125550242", "admin")
     imp = ContactImport(
         organization_id=organization.id, campaign_id=campaign.id, filename="a.csv", upload_key=""
     )

@@ -42,7 +42,7 @@ from tests.factories import PASSWORD, make_campaign, make_contact, make_user
 
 CAMPAIGN_NAME = "Secret Ward 7 Push"
 CONTACT_NAME = "Philippa"
-CONTACT_CELL = "+12125550177"
+CONTACT_CELL = "+12125550277"
 
 
 class Access(enum.Enum):
@@ -126,6 +126,12 @@ ROUTES = [
         access=ORGANIZER,
     ),
     Route("POST", "/campaigns/<int:campaign_id>/sender", (("sender_id", "0"),), access=ORGANIZER),
+    Route(
+        "POST",
+        "/campaigns/<int:campaign_id>/time-zones",
+        (("trust_zip_alone", "y"),),
+        access=ORGANIZER,
+    ),
     Route("GET", "/texting", access=MEMBER),
     Route("GET", "/texting/<int:campaign_id>/send", access=MEMBER),
     Route("POST", "/texting/<int:campaign_id>/send", (("idempotency_key", KEY),), access=MEMBER),
@@ -142,7 +148,7 @@ ROUTES = [
     Route("GET", "/settings", access=ORGANIZER),
     Route("POST", "/settings", (("name", "Hijacked"), ("help_text", "Hijacked")), access=ORGANIZER),
     Route("GET", "/settings/senders", access=ORGANIZER),
-    Route("POST", "/settings/senders", (("address", "+14155550199"),), access=ORGANIZER),
+    Route("POST", "/settings/senders", (("address", "+14155550299"),), access=ORGANIZER),
     Route("POST", "/settings/senders/<int:sender_id>", (("per_second", "5"),), access=ORGANIZER),
     Route("POST", "/settings/senders/limit", (("per_second", "5"),), access=ORGANIZER),
     Route("GET", "/settings/twilio", access=OWNER),

@@ -52,7 +52,7 @@ def test_an_organizer_builds_and_launches_a_campaign(
 ) -> None:
     voters = tmp_path / "voters.csv"
     voters.write_text(
-        "FirstName,LastName,CellPhone,ZIP5\nAna,Peña,(602) 555-0111,85001\nBad,Row,12,85001\n",
+        "FirstName,LastName,CellPhone,ZIP5\nAna,Peña,(602) 555-0211,85001\nBad,Row,12,85001\n",
         encoding="utf-8",
     )
     log_in(page, stack["app"], "organizer@demo.test")
@@ -80,9 +80,9 @@ def test_an_organizer_checks_a_lists_columns_and_watches_it_load(
     voters = tmp_path / "van-export.csv"
     voters.write_text(
         "VANID,FirstName,LastName,CellPhone,ZIP5,Goes By\r\n"
-        "1,Robert,Núñez,(602) 555-0112,85001,Beto\r\n"
+        "1,Robert,Núñez,(602) 555-0212,85001,Beto\r\n"
         "2,Bad,Row,555-12,85001,Bad\r\n"
-        "3,Sam,Lee,602.555.0113,85001,Sammy\r\n",
+        "3,Sam,Lee,602.555.0213,85001,Sammy\r\n",
         encoding="utf-8",
     )
     log_in(page, stack["app"], "organizer@demo.test")

@@ -77,8 +77,8 @@ def test_an_organizer_builds_a_campaign_with_a_survey_and_canned_responses(
     voters = tmp_path / "voters.csv"
     voters.write_text(
         "FirstName,LastName,CellPhone,ZIP5\n"
-        "Ana,Peña,(602) 555-0121,85001\n"
-        "Ben,Ortiz,(602) 555-0122,85001\n",
+        "Ana,Peña,(602) 555-0221,85001\n"
+        "Ben,Ortiz,(602) 555-0222,85001\n",
         encoding="utf-8",
     )
     shared.log_in(page, stack["app"], "organizer@demo.test")

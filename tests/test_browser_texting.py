@@ -52,7 +52,7 @@ def add_new_yorkers(state: str) -> None:
             " unread, updated_at) VALUES (?, ?, ?, 'Voter', '10001', 'NY', 'NY',"
             " 'America/New_York', '{}', 'new', 0, 0, 0, ?)",
             [
-                (campaign_id, f"+1212555{200 + n:04d}", f"Newyorker{n}", now)
+                (campaign_id, f"+1212555{400 + n:04d}", f"Newyorker{n}", now)
                 for n in range(EXTRA_VOTERS)
             ],
         )

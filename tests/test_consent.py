@@ -34,7 +34,7 @@ from workers.texting import send_message
 
 pytestmark = pytest.mark.usefixtures("weekday_morning")
 
-CELL = "+12125550142"
+CELL = "+12125550242"
 
 
 @pytest.fixture
@@ -79,6 +79,35 @@ def test_a_multi_word_opt_out_gets_our_one_confirmation_text(
         "you are unsubscribed and will get no more texts from us."
     )
     assert int(carrier.requests[-1]["ValidityPeriod"]) <= 300
+
+
+@pytest.mark.parametrize(
+    ("body", "confirmation"),
+    [
+        ("ALTO", "Vote Together: se dio de baja. Ya no le enviaremos mensajes."),
+        (
+            "Deja de escribirme por favor",
+            "Vote Together: se dio de baja. Ya no le enviaremos mensajes.",
+        ),
+        ("no más mensajes", "Vote Together: se dio de baja. Ya no le enviaremos mensajes."),
+        (
+            "stop texting me",
+            "Vote Together: you are unsubscribed and will get no more texts from us.",
+        ),
+    ],
+)
+def test_the_confirmation_is_in_the_voters_language_and_names_the_organization(
+    app: Flask,
+    client: FlaskClient,
+    texted: Contact,
+    carrier: FakeCarrier,
+    body: str,
+    confirmation: str,
+) -> None:
+    reply(client, carrier, body)
+    run_jobs(app)
+
+    assert sent_bodies(carrier)[-1] == confirmation
 
 
 def test_a_twilio_keyword_gets_no_second_confirmation_from_us(
@@ -181,6 +210,24 @@ def test_the_volunteer_confirms_a_suggested_opt_out_with_one_click(
     opt_out = opt_out_row()
     assert opt_out is not None and (opt_out.source, opt_out.user_id) == ("texter", volunteer.id)
     assert sent_bodies(carrier)[-1].endswith("will get no more texts from us.")
+
+
+def test_a_volunteers_opt_out_after_a_spanish_reply_is_confirmed_in_spanish(
+    app: Flask, client: FlaskClient, volunteer: User, texted: Contact, carrier: FakeCarrier
+) -> None:
+    reply(client, carrier, "Déjenme en paz por favor")
+    login(client, volunteer)
+    page = client.get(f"/texting/conversations/{texted.id}").get_data(as_text=True)
+
+    client.post(
+        f"/texting/conversations/{texted.id}/opt-out",
+        data={"csrf_token": csrf_token(page), "confirm": "y"},
+    )
+    run_jobs(app)
+
+    assert sent_bodies(carrier)[-1] == (
+        "Vote Together: se dio de baja. Ya no le enviaremos mensajes."
+    )
 
 
 def test_the_volunteer_can_opt_someone_out_without_the_confirmation_text(
@@ -326,7 +373,7 @@ def test_a_florida_number_with_a_new_york_zip_follows_floridas_8pm_rule(
     campaign = make_campaign(volunteer.organization, window_start_hour=8, window_end_hour=21)
     contact = make_contact(
         campaign,
-        cell="+13055550101",
+        cell="+13055550201",
         state="NY",
         rule_states="FL NY",
         texter_id=volunteer.id,

@@ -13,6 +13,7 @@ from gotv.lists.contacts import (
     normalize_phone,
     read_list,
     repair_zip,
+    textable_phone,
     tidy_name,
 )
 from gotv.texting import texts
@@ -34,21 +35,21 @@ def only_contact(parsed: ParsedList) -> ParsedContact:
 @pytest.mark.parametrize(
     "raw",
     [
-        "(212) 555-0199",
-        "212.555.0199",
-        "+1 212 555 0199",
-        "1-212-555-0199",
-        "2125550199",
-        " 212 555 0199 ",
+        "(212) 555-0299",
+        "212.555.0299",
+        "+1 212 555 0299",
+        "1-212-555-0299",
+        "2125550299",
+        " 212 555 0299 ",
     ],
 )
 def test_a_us_number_in_any_common_format_becomes_e164(raw: str) -> None:
-    assert normalize_phone(raw) == "+12125550199"
+    assert normalize_phone(raw) == "+12125550299"
 
 
-@pytest.mark.parametrize("raw", ["212-555-0199 x123", "(212) 555-0199 ext. 5"])
+@pytest.mark.parametrize("raw", ["212-555-0299 x123", "(212) 555-0299 ext. 5"])
 def test_an_extension_is_dropped_from_the_number(raw: str) -> None:
-    assert normalize_phone(raw) == "+12125550199"
+    assert normalize_phone(raw) == "+12125550299"
 
 
 @pytest.mark.parametrize(
@@ -56,7 +57,7 @@ def test_an_extension_is_dropped_from_the_number(raw: str) -> None:
     [
         ("", "no phone number"),
         ("555-12", "not a valid phone number"),
-        ("212-555-01999", "not a valid phone number"),
+        ("212-555-02999", "not a valid phone number"),
         ("call me", "not a phone number"),
     ],
 )
@@ -65,19 +66,24 @@ def test_an_invalid_number_is_rejected_with_the_reason(raw: str, reason: str) ->
         normalize_phone(raw)
 
 
-@pytest.mark.parametrize("raw", ["800-555-0199", "(888) 555-0199"])
-def test_a_toll_free_number_is_rejected_as_unable_to_receive_texts(raw: str) -> None:
-    with pytest.raises(InvalidPhone, match="not a number that can receive texts"):
-        normalize_phone(raw)
+@pytest.mark.parametrize("raw", ["800-555-0299", "(888) 555-0299"])
+def test_a_toll_free_number_is_rejected_by_the_texting_policy(raw: str) -> None:
+    with pytest.raises(InvalidPhone, match="a toll-free number"):
+        textable_phone(raw)
+
+
+def test_an_opt_out_may_name_any_real_number_even_one_never_texted() -> None:
+    assert normalize_phone("800-555-0299") == "+18005550299"
+    assert normalize_phone("+1 416 555 0299") == "+14165550299"
 
 
 def test_a_row_with_an_invalid_number_comes_back_rejected_with_its_reason() -> None:
-    parsed = read("first_name,phone\nAnn,555-12\nBob,800-555-0199\n")
+    parsed = read("first_name,phone\nAnn,555-12\nBob,800-555-0299\n")
 
     assert parsed.contacts == []
     assert [(r.line, r.row["first_name"]) for r in parsed.rejected] == [(2, "Ann"), (3, "Bob")]
     assert "not a valid phone number" in parsed.rejected[0].reason
-    assert "not a number that can receive texts" in parsed.rejected[1].reason
+    assert "a toll-free number" in parsed.rejected[1].reason
 
 
 # --- ZIP codes and time zones --------------------------------------------------------------
@@ -99,7 +105,7 @@ def test_a_zip_that_cannot_be_a_zip_is_dropped(raw: str) -> None:
 
 
 def test_a_four_digit_zip_in_a_list_is_located_in_new_england() -> None:
-    contact = only_contact(read("phone,zip\n212-555-0199,2108\n"))
+    contact = only_contact(read("phone,zip\n212-555-0299,2108\n"))
 
     assert (contact.zip, contact.state, contact.time_zones) == (
         "02108",
@@ -118,18 +124,20 @@ def test_a_four_digit_zip_in_a_list_is_located_in_new_england() -> None:
     ],
 )
 def test_a_zip_gives_the_state_and_time_zone(zip5: str, state: str, zone: str) -> None:
-    # The number is from New York: the ZIP, where the voter lives, wins over the area code.
-    assert locate(zip5, "+12125550199") == (zip5, state, zone)
+    # The number is from New York: the ZIP's zone comes first, the area code's after the bar.
+    expected = zone if zone == "America/New_York" else f"{zone} | America/New_York"
+
+    assert locate(zip5, "+12125550299") == (zip5, state, expected)
 
 
 def test_without_a_zip_the_area_code_gives_the_time_zone() -> None:
-    contact = only_contact(read("phone\n(312) 555-0101\n"))
+    contact = only_contact(read("phone\n(312) 555-0201\n"))
 
     assert (contact.zip, contact.state, contact.time_zones) == ("", "", "America/Chicago")
 
 
 def test_an_unknown_zip_falls_back_to_the_area_code() -> None:
-    assert locate("00000", "+16025550101") == ("00000", "", "America/Phoenix")
+    assert locate("00000", "+16025550201") == ("00000", "", "America/Phoenix")
 
 
 def test_an_area_code_spanning_zones_gives_every_candidate_zone() -> None:
@@ -163,14 +171,14 @@ def test_a_name_in_mixed_case_is_kept_as_typed(name: str) -> None:
 
 def test_a_van_export_is_mapped() -> None:
     parsed = read(
-        "VANID,FirstName,LastName,CellPhone,ZIP5\n101,MARIA,GARCIA,(212) 555-0199,10001\n"
+        "VANID,FirstName,LastName,CellPhone,ZIP5\n101,MARIA,GARCIA,(212) 555-0299,10001\n"
     )
 
     contact = only_contact(parsed)
     assert (contact.first_name, contact.last_name, contact.cell, contact.zip) == (
         "Maria",
         "Garcia",
-        "+12125550199",
+        "+12125550299",
         "10001",
     )
 
@@ -179,25 +187,25 @@ def test_an_l2_export_is_mapped() -> None:
     parsed = read(
         "Voters_FirstName,Voters_LastName,VoterTelephones_CellPhoneFormatted,"
         "Residence_Addresses_Zip\n"
-        "James,Smith,(312) 555-0101,60601\n"
+        "James,Smith,(312) 555-0201,60601\n"
     )
 
     contact = only_contact(parsed)
     assert (contact.first_name, contact.last_name, contact.cell, contact.zip) == (
         "James",
         "Smith",
-        "+13125550101",
+        "+13125550201",
         "60601",
     )
     assert parsed.custom_field_names == []
 
 
 def test_a_plain_hand_made_list_is_mapped() -> None:
-    contact = only_contact(read("first_name,phone,zip\nann,602-555-0101,85001\n"))
+    contact = only_contact(read("first_name,phone,zip\nann,602-555-0201,85001\n"))
 
     assert (contact.first_name, contact.cell, contact.zip, contact.state) == (
         "Ann",
-        "+16025550101",
+        "+16025550201",
         "85001",
         "AZ",
     )
@@ -205,7 +213,7 @@ def test_a_plain_hand_made_list_is_mapped() -> None:
 
 def test_extra_columns_are_kept_as_custom_fields_with_merge_safe_names() -> None:
     parsed = read(
-        "VANID,first_name,phone,Polling Place,Precinct #\n101,Ann,602-555-0101,Library,12\n"
+        "VANID,first_name,phone,Polling Place,Precinct #\n101,Ann,602-555-0201,Library,12\n"
     )
 
     assert parsed.custom_field_names == ["vanid", "polling_place", "precinct"]
@@ -217,7 +225,7 @@ def test_extra_columns_are_kept_as_custom_fields_with_merge_safe_names() -> None
 
 
 def test_a_custom_field_named_with_a_leading_digit_can_still_be_a_merge_tag() -> None:
-    parsed = read("phone,2024 Voted\n602-555-0101,yes\n")
+    parsed = read("phone,2024 Voted\n602-555-0201,yes\n")
 
     (name,) = parsed.custom_field_names
     assert texts.merge_fields("{" + name + "}") == [name]
@@ -229,12 +237,12 @@ def test_a_custom_field_named_with_a_leading_digit_can_still_be_a_merge_tag() ->
 
 def test_a_utf8_file_with_a_byte_order_mark_is_read() -> None:
     # The BOM sits in front of the first header; left there it would hide the phone column.
-    contact = only_contact(read("phone,first_name\n602-555-0101,José\n", "utf-8-sig"))
+    contact = only_contact(read("phone,first_name\n602-555-0201,José\n", "utf-8-sig"))
 
-    assert (contact.cell, contact.first_name) == ("+16025550101", "José")
+    assert (contact.cell, contact.first_name) == ("+16025550201", "José")
 
 
-UTF16_LIST = "phone,first_name\n602-555-0101,José\n"
+UTF16_LIST = "phone,first_name\n602-555-0201,José\n"
 
 
 @pytest.mark.parametrize(
@@ -245,12 +253,12 @@ UTF16_LIST = "phone,first_name\n602-555-0101,José\n"
 def test_a_utf16_file_with_a_byte_order_mark_is_read(data: bytes) -> None:
     contact = only_contact(read_list(data))
 
-    assert (contact.cell, contact.first_name) == ("+16025550101", "José")
+    assert (contact.cell, contact.first_name) == ("+16025550201", "José")
 
 
 def test_a_windows_1252_file_keeps_its_accented_names() -> None:
     contact = only_contact(
-        read("phone,first_name,last_name\n602-555-0101,Peña,O’Brien\n", "cp1252")
+        read("phone,first_name,last_name\n602-555-0201,Peña,O’Brien\n", "cp1252")
     )
 
     assert (contact.first_name, contact.last_name) == ("Peña", "O’Brien")
@@ -258,8 +266,8 @@ def test_a_windows_1252_file_keeps_its_accented_names() -> None:
 
 def test_crlf_line_endings_and_a_quoted_field_with_a_newline_are_read() -> None:
     parsed = read(
-        'phone,first_name,notes\r\n602-555-0101,Ann,"Line one\r\nline two"\r\n'
-        "602-555-0102,Bob,none\r\n"
+        'phone,first_name,notes\r\n602-555-0201,Ann,"Line one\r\nline two"\r\n'
+        "602-555-0202,Bob,none\r\n"
     )
 
     assert [(c.first_name, c.custom_fields["notes"]) for c in parsed.contacts] == [
@@ -270,16 +278,16 @@ def test_crlf_line_endings_and_a_quoted_field_with_a_newline_are_read() -> None:
 
 
 def test_a_tab_separated_file_is_read() -> None:
-    contact = only_contact(read("first_name\tphone\tzip\nAnn\t602-555-0101\t85001\n"))
+    contact = only_contact(read("first_name\tphone\tzip\nAnn\t602-555-0201\t85001\n"))
 
-    assert (contact.first_name, contact.cell, contact.zip) == ("Ann", "+16025550101", "85001")
+    assert (contact.first_name, contact.cell, contact.zip) == ("Ann", "+16025550201", "85001")
 
 
 # --- Rows ----------------------------------------------------------------------------------
 
 
 def test_a_number_repeated_in_the_file_is_rejected_as_a_duplicate() -> None:
-    parsed = read("first_name,phone\nAnn,602-555-0101\nBob,(602) 555-0101\n")
+    parsed = read("first_name,phone\nAnn,602-555-0201\nBob,(602) 555-0201\n")
 
     assert [c.first_name for c in parsed.contacts] == ["Ann"]
     assert [(r.line, r.row["first_name"], r.reason) for r in parsed.rejected] == [
@@ -288,7 +296,7 @@ def test_a_number_repeated_in_the_file_is_rejected_as_a_duplicate() -> None:
 
 
 def test_blank_lines_and_empty_rows_are_skipped_without_a_rejection() -> None:
-    parsed = read("first_name,phone\nAnn,602-555-0101\n\n,,\n   ,  \nBob,602-555-0102\n")
+    parsed = read("first_name,phone\nAnn,602-555-0201\n\n,,\n   ,  \nBob,602-555-0202\n")
 
     assert [(c.line, c.first_name) for c in parsed.contacts] == [(2, "Ann"), (6, "Bob")]
     assert parsed.rejected == []
@@ -305,14 +313,14 @@ def test_an_empty_file_is_unreadable() -> None:
 
 
 def test_it_texts_the_cell_column_when_a_list_also_has_a_plain_phone_column() -> None:
-    parsed = read_list(b"Phone,CellPhone,FirstName\n212-555-0101,212-555-0199,Ana\n")
+    parsed = read_list(b"Phone,CellPhone,FirstName\n212-555-0201,212-555-0299,Ana\n")
 
-    assert parsed.contacts[0].cell == "+12125550199"
-    assert parsed.contacts[0].custom_fields == {"phone": "212-555-0101"}
+    assert parsed.contacts[0].cell == "+12125550299"
+    assert parsed.contacts[0].custom_fields == {"phone": "212-555-0201"}
 
 
 def test_quiet_hour_states_include_the_area_codes_state() -> None:
-    parsed = read_list(b"cell,zip\n(305) 555-0101,10001\n(212) 555-0102,\n")
+    parsed = read_list(b"cell,zip\n(305) 555-0201,10001\n(212) 555-0202,\n")
 
     miami_cell_in_new_york, no_zip = parsed.contacts
     assert (miami_cell_in_new_york.state, miami_cell_in_new_york.rule_states) == ("NY", "FL NY")
@@ -320,7 +328,7 @@ def test_quiet_hour_states_include_the_area_codes_state() -> None:
 
 
 def test_an_unclosed_quote_in_an_opt_out_list_rejects_its_line_and_the_rest_is_read() -> None:
-    parsed = read('phone,first_name\n"602-555-0101,Ann\n602-555-0102,Bob\n602-555-0103,Cy\n')
+    parsed = read('phone,first_name\n"602-555-0201,Ann\n602-555-0202,Bob\n602-555-0203,Cy\n')
 
     assert [c.first_name for c in parsed.contacts] == ["Bob", "Cy"]
     assert [(r.line, r.reason) for r in parsed.rejected] == [

@@ -89,7 +89,7 @@ def known(organization: Organization) -> Known:
     reply(chatty, at=RECENT)
     db.session.add(OptOut(organization_id=organization.id, cell=opted_out.cell, source="texter"))
     # Neither counts: a number in no contact of the campaign, and another organization's list.
-    db.session.add(OptOut(organization_id=organization.id, cell="+13125550100", source="admin"))
+    db.session.add(OptOut(organization_id=organization.id, cell="+13125550200", source="admin"))
     db.session.add(OptOut(organization_id=make_org().id, cell=answered.cell, source="admin"))
     db.session.flush()
     return Known(campaign, val, wes)

@@ -138,7 +138,7 @@ def test_redis_killed_mid_send_and_restarted_loses_and_repeats_no_message(
     same port and the sweeper wakes a pump through the real RQ job."""
     monkeypatch.setitem(app.extensions, "gotv.redis", Redis.from_url(private_redis.url))
     monkeypatch.setattr(carrier_server, "latency", 0.02)
-    sender = make_sender(volunteer, "+14155550150", per_second=1000)
+    sender = make_sender(volunteer, "+14155550250", per_second=1000)
     messages = queued_messages(volunteer, 300, sender)
 
     kill_when_carrier_holds(carrier, 100, private_redis)
@@ -165,7 +165,7 @@ def test_a_pump_that_loses_redis_records_the_answers_already_in_flight(
 ) -> None:
     monkeypatch.setitem(app.extensions, "gotv.redis", Redis.from_url(private_redis.url))
     monkeypatch.setattr(carrier_server, "latency", 0.3)
-    sender = make_sender(volunteer, "+14155550151", per_second=1000)
+    sender = make_sender(volunteer, "+14155550251", per_second=1000)
     messages = queued_messages(volunteer, 20, sender)
     settings = outbox.PumpSettings("https://gotv.test/s", concurrency=8)
     kill_when_carrier_holds(carrier, 8, private_redis)
@@ -412,7 +412,7 @@ def test_an_upload_onto_a_full_disk_is_refused_with_a_clear_message_and_leaves_n
         pytest.skip("only the local folder store writes an upload to this host's disk")
     monkeypatch.setitem(client.application.config, "UPLOAD_DIR", str(tmp_path / "uploads"))
     campaign = make_campaign(organizer.organization)
-    make_contact(campaign, cell="+12125550100")
+    make_contact(campaign, cell="+12125550200")
     db.session.commit()
     login(client, organizer)
     page = client.get(f"/campaigns/{campaign.id}").text
@@ -431,7 +431,7 @@ def test_an_upload_onto_a_full_disk_is_refused_with_a_clear_message_and_leaves_n
     assert response.status_code == 302
     assert "disk is full, so the list could not be stored and nothing was imported" in shown
     assert db.session.scalar(select(func.count()).select_from(ContactImport)) == 0
-    assert cells_of(campaign.id) == ["+12125550100"]
+    assert cells_of(campaign.id) == ["+12125550200"]
     assert list((tmp_path / "uploads").iterdir()) == []
 
 
@@ -444,7 +444,7 @@ def test_a_disk_filling_up_during_an_import_fails_it_cleanly_and_loads_nothing(
     if db.session.get_bind().dialect.name != "postgresql":
         pytest.skip("only the PostgreSQL loader writes a temporary file during the load")
     campaign = make_campaign(organizer.organization)
-    make_contact(campaign, cell="+12125550100")
+    make_contact(campaign, cell="+12125550200")
     imp = imports.receive_upload(
         campaign, organizer, "v.csv", io.BytesIO(big_list(4000, cell="555-{:04d}"))
     )
@@ -459,7 +459,7 @@ def test_a_disk_filling_up_during_an_import_fails_it_cleanly_and_loads_nothing(
 
     assert imp.status is ImportStatus.FAILED
     assert "ran out of disk space while importing, so nothing was loaded" in page
-    assert cells_of(campaign.id) == ["+12125550100"]  # REPLACE's deletes rolled back too
+    assert cells_of(campaign.id) == ["+12125550200"]  # REPLACE's deletes rolled back too
     assert not is_stored(imp)
 
 

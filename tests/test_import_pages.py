@@ -21,8 +21,8 @@ from tests.factories import make_campaign, make_contact, make_user
 
 VAN_EXPORT = (
     "VANID,FirstName,LastName,CellPhone,ZIP5,Nickname\n"
-    "101,Maria,Garcia,(212) 555-0142,10001,Mari\n"
-    "102,<b>James</b>,Smith,212.555.0199,10001,Jim\n"
+    "101,Maria,Garcia,(212) 555-0242,10001,Mari\n"
+    "102,<b>James</b>,Smith,212.555.0299,10001,Jim\n"
     "103,Broken,Number,555-12,10001,Bro\n"
 )
 MAPPING = {"cell": "CellPhone", "first_name": "FirstName", "last_name": "LastName", "zip": "ZIP5"}
@@ -98,7 +98,7 @@ def test_an_uploaded_list_opens_a_mapping_screen_with_columns_auto_mapped_and_a_
     assert "voters.csv" in page and "commas" in page
     assert "— not in this file —" in page
     assert "&lt;b&gt;James&lt;/b&gt;" in page and "<b>James</b>" not in page
-    assert "(212) 555-0142" in page
+    assert "(212) 555-0242" in page
 
 
 def test_the_organizer_corrects_the_mapping_before_the_list_is_loaded(
@@ -133,7 +133,7 @@ def test_starting_an_import_queues_it_and_the_worker_loads_the_list(
 
     run_jobs(app)
 
-    assert cells() == ["+12125550142", "+12125550199"]
+    assert cells() == ["+12125550242", "+12125550299"]
     page = client.get(url).get_data(as_text=True)
     assert the_import().status == ImportStatus.DONE
     assert "2 contacts loaded of 3 rows read" in page
@@ -183,7 +183,7 @@ def test_a_cancelled_import_loads_nothing(
 def test_the_rows_not_loaded_download_as_a_csv_with_their_reasons(
     app: Flask, client: FlaskClient, organizer: User, campaign: Campaign
 ) -> None:
-    make_contact(campaign, cell="+12125550199")
+    make_contact(campaign, cell="+12125550299")
     login(client, organizer)
     url = uploaded(client, campaign)
     start(client, url)
@@ -198,7 +198,7 @@ def test_the_rows_not_loaded_download_as_a_csv_with_their_reasons(
     lines = response.get_data(as_text=True).splitlines()
     assert len(lines) == 3  # the header, the bad number, the number already in the campaign
     assert any("555-12" in line for line in lines[1:])
-    assert any("212.555.0199" in line for line in lines[1:])
+    assert any("212.555.0299" in line for line in lines[1:])
 
 
 def test_a_mapping_without_a_cell_column_is_sent_back_with_a_message(
@@ -231,7 +231,7 @@ def test_a_header_the_file_does_not_have_is_refused(
 def test_replacing_the_untexted_contacts_is_the_organizers_choice(
     app: Flask, client: FlaskClient, organizer: User, campaign: Campaign
 ) -> None:
-    make_contact(campaign, cell="+12125550100")
+    make_contact(campaign, cell="+12125550200")
     login(client, organizer)
     url = uploaded(client, campaign)
 
@@ -239,7 +239,7 @@ def test_replacing_the_untexted_contacts_is_the_organizers_choice(
     run_jobs(app)
 
     assert the_import().mode == ImportMode.REPLACE
-    assert cells() == ["+12125550142", "+12125550199"]
+    assert cells() == ["+12125550242", "+12125550299"]
 
 
 def test_only_the_organizations_other_campaigns_can_be_excluded(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import random
 import runpy
 from collections.abc import Iterator
 from datetime import timedelta
@@ -14,10 +13,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from gotv.compliance import numbers
 from gotv.db import db
 from gotv.edge import queue, storage
 from gotv.lists import contacts, imports
-from gotv.lists.fastphone import Normalizer, prefix_length
 from gotv.models import (
     Campaign,
     Contact,
@@ -37,7 +36,7 @@ from workers.imports import sweep_imports
 
 ROOT = Path(__file__).resolve().parents[1]
 
-VOTERS = "first_name,phone,zip\nAnn,602-555-0101,85001\nBob,602-555-0102,85001\n"
+VOTERS = "first_name,phone,zip\nAnn,602-555-0201,85001\nBob,602-555-0202,85001\n"
 
 
 @pytest.fixture(autouse=True)
@@ -108,7 +107,7 @@ def reasons(imp: ContactImport) -> list[tuple[int, str]]:
 
 # --- Upload: encodings, delimiters, headers ---------------------------------------------------
 
-NAMES = "first_name,cell\nJosé,212-555-0101\nZoë,212-555-0102\n"
+NAMES = "first_name,cell\nJosé,212-555-0201\nZoë,212-555-0202\n"
 
 
 @pytest.mark.parametrize(
@@ -142,7 +141,7 @@ def test_each_delimiter_is_detected(campaign: Campaign, delimiter: str) -> None:
     imp = load(campaign, data)
 
     assert imp.delimiter == delimiter
-    assert campaign_cells(campaign) == ["+16025550101", "+16025550102"]
+    assert campaign_cells(campaign) == ["+16025550201", "+16025550202"]
 
 
 @pytest.mark.parametrize(
@@ -184,7 +183,7 @@ def test_each_delimiter_is_detected(campaign: Campaign, delimiter: str) -> None:
 def test_each_header_style_is_mapped_and_the_rest_kept_as_custom_fields(
     campaign: Campaign, header: str, expected: dict[str, str]
 ) -> None:
-    values = {"cell": "(212) 555-0199", "zip": "10001", "first_name": "Ann", "last_name": "Lee"}
+    values = {"cell": "(212) 555-0299", "zip": "10001", "first_name": "Ann", "last_name": "Lee"}
     columns = header.split(",")
     by_header = {h: values[f] for f, h in expected.items()}
     row = ",".join(by_header.get(h, f"x{i}") for i, h in enumerate(columns))
@@ -193,7 +192,7 @@ def test_each_header_style_is_mapped_and_the_rest_kept_as_custom_fields(
 
     assert imp.mapping == expected
     contact = db.session.scalars(select(Contact).where(Contact.campaign_id == campaign.id)).one()
-    assert contact.cell == "+12125550199"
+    assert contact.cell == "+12125550299"
     others = [h for h in columns if h not in expected.values()]
     assert contact.custom_fields == {
         contacts.custom_field_name(h): f"x{columns.index(h)}" for h in others
@@ -221,7 +220,7 @@ def test_a_file_with_headers_but_no_phone_column_uploads_with_an_empty_cell_mapp
 
 
 def test_crlf_and_quoted_newlines_are_read(campaign: Campaign) -> None:
-    data = 'cell,note\r\n212-555-0101,"two\r\nlines"\r\n212-555-0102,plain\r\n'
+    data = 'cell,note\r\n212-555-0201,"two\r\nlines"\r\n212-555-0202,plain\r\n'
 
     imp = load(campaign, data)
 
@@ -235,7 +234,7 @@ def test_crlf_and_quoted_newlines_are_read(campaign: Campaign) -> None:
 def test_preview_rows_returns_the_first_rows(campaign: Campaign) -> None:
     imp = upload(campaign, VOTERS)
 
-    assert imports.preview_rows(imp, limit=1) == [["Ann", "602-555-0101", "85001"]]
+    assert imports.preview_rows(imp, limit=1) == [["Ann", "602-555-0201", "85001"]]
 
 
 # --- Starting ---------------------------------------------------------------------------------
@@ -284,59 +283,91 @@ def test_start_queues_the_import_once(campaign: Campaign) -> None:
 @pytest.mark.parametrize(
     "raw",
     [
-        "(212) 555-0199",
-        "212.555.0199",
-        "212-555-0199",
-        "2125550199",
-        "+1 212 555 0199",
-        "1-212-555-0199",
-        "1 (212) 555-0199",
-        "212-555-0199 x123",
-        "212-555-0199 ext. 9",
+        "(212) 555-0299",
+        "212.555.0299",
+        "212-555-0299",
+        "2125550299",
+        "+1 212 555 0299",
+        "1-212-555-0299",
+        "1 (212) 555-0299",
+        "212-555-0299 x123",
+        "212-555-0299 ext. 9",
     ],
 )
 def test_every_common_phone_format_loads_as_e164(campaign: Campaign, raw: str) -> None:
     load(campaign, f'cell\n"{raw}"\n')
 
-    assert campaign_cells(campaign) == ["+12125550199"]
+    assert campaign_cells(campaign) == ["+12125550299"]
 
 
-def test_bad_numbers_are_rejected_with_phonenumbers_reasons(campaign: Campaign) -> None:
-    data = "cell\n212-555-0101\n555-0101\n800-555-0101\nnot a number\n\n,\n"
+def test_bad_numbers_are_rejected_with_the_policys_reasons(campaign: Campaign) -> None:
+    data = "cell\n212-555-0201\n555-0201\n800-555-0201\nnot a number\n\n,\n"
 
     imp = load(campaign, data)
 
     assert (imp.rows_read, imp.loaded, imp.rejected) == (4, 1, 3)
     assert reasons(imp) == [
-        (3, "invalid phone: not a valid phone number: '555-0101'"),
-        (4, "invalid phone: not a number that can receive texts: '800-555-0101'"),
-        (5, "invalid phone: not a phone number: 'not a number'"),
+        (3, "not texted: not a valid phone number"),
+        (4, "not texted: a toll-free number"),
+        (5, "not texted: not a phone number"),
     ]
 
 
-def test_the_fast_normalizer_agrees_with_normalize_phone() -> None:
-    normalize = Normalizer("US")
-    rng = random.Random(3)
-    formats = ["({a}) {b}-{c}", "{a}.{b}.{c}", "+1 {a} {b} {c}", "1-{a}-{b}-{c}", "+{a}{b}{c}"]
-    for _ in range(3000):
-        raw = rng.choice(formats).format(
-            a=rng.randint(100, 999), b=f"{rng.randint(0, 999):03d}", c=f"{rng.randint(0, 9999):04d}"
+def test_only_textable_us_numbers_are_loaded_and_each_rejection_names_its_reason(
+    campaign: Campaign,
+) -> None:
+    data = (
+        "cell\n"
+        "+44 7911 123456\n+33 6 12 34 56 78\n+52 55 1234 5678\n+44 20 7123 4567\n"
+        "+1 416 555 0201\n+1 876 555 0201\n+1 809 555 0201\n+1 242 359 1234\n"
+        "212-555-0150\n500-555-0201\n900-555-0201\n787-555-0201\n(212) 555-0201\n"
+    )
+
+    imp = load(campaign, data)
+
+    assert campaign_cells(campaign) == ["+12125550201"]
+    assert [reason for _, reason in reasons(imp)] == [
+        "not texted: " + numbers.Reason(code).explanation
+        for code in (
+            *["foreign"] * 4,
+            "canada",
+            *["caribbean"] * 3,
+            "fictional",
+            "non_geographic",
+            "premium_rate",
+            "us_territory",
         )
-        try:
-            expected = (contacts.normalize_phone(raw), "")
-        except contacts.InvalidPhone as error:
-            expected = ("", str(error))
-        assert normalize(raw) == expected, raw
+    ]
 
 
-def test_the_prefix_depth_comes_from_the_metadata() -> None:
-    assert prefix_length("212") == 4  # 212 + the first digit of the exchange
-    assert 3 <= prefix_length() <= 10
+def test_territory_numbers_load_when_the_organization_texts_the_territories(
+    campaign: Campaign,
+) -> None:
+    campaign.organization.texts_us_territories = True
+
+    load(campaign, "cell\n787-555-0201\n+1 340 555 0202\n")
+
+    assert campaign_cells(campaign) == ["+13405550202", "+17875550201"]
+
+
+def test_digits_of_other_scripts_are_stored_in_ascii_so_an_opt_out_matches_them(
+    campaign: Campaign, organizer: User
+) -> None:
+    db.session.add(
+        OptOut(organization_id=organizer.organization_id, cell="+12024561111", source="x")
+    )
+    db.session.flush()
+    data = "cell\n２０２４５６１１１１\n٢٠٢٤٥٦١١١٢\n２０２４５６１１１\n(२०२) ४५६-१११३\n"
+
+    imp = load(campaign, data)
+
+    assert campaign_cells(campaign) == ["+12024561112", "+12024561113"]
+    assert reasons(imp) == [(2, "opted out"), (4, "not texted: not a valid phone number")]
 
 
 def test_zips_are_repaired_and_located_with_the_area_code_as_fallback(campaign: Campaign) -> None:
     data = (
-        "cell,zip,first_name,last_name\n212-555-0101,2134,MARIA,de la CRUZ\n305-555-0102,,ann,lee\n"
+        "cell,zip,first_name,last_name\n212-555-0201,2134,MARIA,de la CRUZ\n305-555-0202,,ann,lee\n"
     )
 
     load(campaign, data)
@@ -354,8 +385,8 @@ def test_zips_are_repaired_and_located_with_the_area_code_as_fallback(campaign: 
         .order_by(Contact.cell)
     ).all()
     assert [tuple(row) for row in rows] == [
-        ("+12125550101", "02134", "MA", "MA NY", "America/New_York", "Maria"),
-        ("+13055550102", "", "", "FL", "America/New_York", "Ann"),
+        ("+12125550201", "02134", "MA", "MA NY", "America/New_York", "Maria"),
+        ("+13055550202", "", "", "FL", "America/New_York", "Ann"),
     ]
 
 
@@ -363,9 +394,9 @@ def test_zips_are_repaired_and_located_with_the_area_code_as_fallback(campaign: 
 
 
 def test_duplicates_in_the_file_and_in_the_campaign_are_not_loaded(campaign: Campaign) -> None:
-    make_contact(campaign, cell="+16025550102")
+    make_contact(campaign, cell="+16025550202")
 
-    imp = load(campaign, VOTERS + "Ann again,(602) 555-0101,85001\n")
+    imp = load(campaign, VOTERS + "Ann again,(602) 555-0201,85001\n")
 
     assert (imp.loaded, imp.duplicates) == (1, 2)
     assert reasons(imp) == [(3, "already in campaign"), (4, "duplicate in file")]
@@ -375,21 +406,21 @@ def test_numbers_on_the_organizations_opt_out_list_are_filtered(
     campaign: Campaign, organizer: User
 ) -> None:
     db.session.add(
-        OptOut(organization_id=organizer.organization_id, cell="+16025550102", source="x")
+        OptOut(organization_id=organizer.organization_id, cell="+16025550202", source="x")
     )
-    db.session.add(OptOut(organization_id=make_org().id, cell="+16025550101", source="x"))
+    db.session.add(OptOut(organization_id=make_org().id, cell="+16025550201", source="x"))
     db.session.flush()
 
     imp = load(campaign, VOTERS)
 
     assert (imp.loaded, imp.opted_out) == (1, 1)
-    assert campaign_cells(campaign) == ["+16025550101"]
+    assert campaign_cells(campaign) == ["+16025550201"]
     assert reasons(imp) == [(3, "opted out")]
 
 
 def test_numbers_in_an_excluded_campaign_are_filtered(campaign: Campaign, organizer: User) -> None:
     earlier = make_campaign(organizer.organization)
-    make_contact(earlier, cell="+16025550101")
+    make_contact(earlier, cell="+16025550201")
 
     imp = load(campaign, VOTERS, exclude=[earlier.id])
 
@@ -403,26 +434,26 @@ def test_uploading_the_same_list_again_loads_nothing_new(campaign: Campaign) -> 
     again = load(campaign, VOTERS)
 
     assert (again.loaded, again.duplicates) == (0, 2)
-    assert campaign_cells(campaign) == ["+16025550101", "+16025550102"]
+    assert campaign_cells(campaign) == ["+16025550201", "+16025550202"]
 
 
 def test_append_keeps_the_campaigns_contacts(campaign: Campaign) -> None:
-    make_contact(campaign, cell="+12125550100")
+    make_contact(campaign, cell="+12125550200")
 
     load(campaign, VOTERS)
 
-    assert campaign_cells(campaign) == ["+12125550100", "+16025550101", "+16025550102"]
+    assert campaign_cells(campaign) == ["+12125550200", "+16025550201", "+16025550202"]
 
 
 def test_replace_drops_untexted_contacts_but_keeps_texted_ones(campaign: Campaign) -> None:
-    make_contact(campaign, cell="+12125550100")
-    texted = make_contact(campaign, cell="+16025550101", status=ContactStatus.TEXTED)
+    make_contact(campaign, cell="+12125550200")
+    texted = make_contact(campaign, cell="+16025550201", status=ContactStatus.TEXTED)
     db.session.add(Message.queued_to(texted, "hi"))
     db.session.flush()
 
     imp = load(campaign, VOTERS, mode=ImportMode.REPLACE)
 
-    assert campaign_cells(campaign) == ["+16025550101", "+16025550102"]
+    assert campaign_cells(campaign) == ["+16025550201", "+16025550202"]
     assert reasons(imp) == [(2, "already in campaign")]
 
 
@@ -432,14 +463,14 @@ def test_replace_drops_untexted_contacts_but_keeps_texted_ones(campaign: Campaig
 def test_the_rejections_csv_has_line_reason_and_the_original_row_formula_safe(
     campaign: Campaign,
 ) -> None:
-    imp = load(campaign, 'name,cell\n=HYPERLINK("x"),=1+2\nBob,602-555-0101\nBob2,602-555-0101\n')
+    imp = load(campaign, 'name,cell\n=HYPERLINK("x"),=1+2\nBob,602-555-0201\nBob2,602-555-0201\n')
 
     rows = list(csv.reader(io.StringIO("".join(imports.rejections_csv(imp)))))
 
     assert rows == [
         ["line", "reason", "name", "cell"],
-        ["2", "invalid phone: not a phone number: '=1+2'", '\'=HYPERLINK("x")', "'=1+2"],
-        ["4", "duplicate in file", "Bob2", "602-555-0101"],
+        ["2", "not texted: not a phone number", '\'=HYPERLINK("x")', "'=1+2"],
+        ["4", "duplicate in file", "Bob2", "602-555-0201"],
     ]
 
 
@@ -470,9 +501,9 @@ def test_a_cancelled_queued_import_never_runs(campaign: Campaign) -> None:
 def test_a_cancel_while_running_leaves_the_campaign_untouched(
     campaign: Campaign, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    make_contact(campaign, cell="+12125550100")
+    make_contact(campaign, cell="+12125550200")
     monkeypatch.setattr(imports, "CHUNK_ROWS", 2)
-    imp = upload(campaign, VOTERS + "Cy,602-555-0103,85001\nDi,602-555-0104,85001\n")
+    imp = upload(campaign, VOTERS + "Cy,602-555-0203,85001\nDi,602-555-0204,85001\n")
     imports.start(imp, dict(imp.mapping), ImportMode.REPLACE, [])
     db.session.commit()
     queue.redis().set(imports.cancel_key(imp.id), "1")
@@ -481,14 +512,14 @@ def test_a_cancel_while_running_leaves_the_campaign_untouched(
 
     db.session.refresh(imp)
     assert imp.status is ImportStatus.CANCELLED
-    assert campaign_cells(campaign) == ["+12125550100"]
+    assert campaign_cells(campaign) == ["+12125550200"]
     assert reasons(imp) == []
 
 
 def test_a_failing_load_leaves_the_campaign_untouched_and_the_import_failed(
     campaign: Campaign, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    make_contact(campaign, cell="+12125550100")
+    make_contact(campaign, cell="+12125550200")
     monkeypatch.setattr(imports, "CHUNK_ROWS", 1)
     calls = []
 
@@ -505,7 +536,7 @@ def test_a_failing_load_leaves_the_campaign_untouched_and_the_import_failed(
 
     assert imp.status is ImportStatus.FAILED
     assert "disk full" in imp.error
-    assert campaign_cells(campaign) == ["+12125550100"]
+    assert campaign_cells(campaign) == ["+12125550200"]
     assert reasons(imp) == []
 
 
@@ -567,14 +598,14 @@ def test_the_import_runs_through_the_real_rq_job(app: Flask, campaign: Campaign)
         "error": "",
         "finished": True,
     }
-    assert campaign_cells(campaign) == ["+16025550101", "+16025550102"]
+    assert campaign_cells(campaign) == ["+16025550201", "+16025550202"]
     assert not is_stored(imp)
 
 
 def test_quotes_backslashes_tabs_and_line_breaks_in_values_survive_the_load(
     campaign: Campaign,
 ) -> None:
-    data = 'cell,note,first_name\n212-555-0101,"say ""hi"" \\ bye",Ann\n212-555-0102,"a\tb",Bo\n'
+    data = 'cell,note,first_name\n212-555-0201,"say ""hi"" \\ bye",Ann\n212-555-0202,"a\tb",Bo\n'
 
     load(campaign, data)
 

@@ -33,18 +33,18 @@ FUZZ = settings(
     # purpose: each example makes its own campaign, so none sees another's contacts.
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-OPTED_OUT = "+16025550109"
+OPTED_OUT = "+16025550209"
 
 phones = st.sampled_from(
     [
-        "602-555-0101",
-        "(602) 555-0102",
-        "+1 602 555 0103",
-        "6025550104",
-        "602.555.0109",
+        "602-555-0201",
+        "(602) 555-0202",
+        "+1 602 555 0203",
+        "6025550204",
+        "602.555.0209",
         "555",
         "1e10",
-        "-6025550105",
+        "-6025550205",
         "NaN",
         "=1+2",
         "+44 20 7946 0958",
@@ -211,7 +211,7 @@ def test_a_value_over_the_size_limit_rejects_its_record_and_the_rest_loads(
 ) -> None:
     # It failed the whole import ("field larger than field limit").
     huge = "x" * (csv.field_size_limit() + 1)
-    data = f"name,cell\n{huge},602-555-0101\nAnn,602-555-0102\n".encode()
+    data = f"name,cell\n{huge},602-555-0201\nAnn,602-555-0202\n".encode()
 
     imp = import_all_the_way(organizer, upload_dir, data)
 
@@ -227,11 +227,11 @@ def test_an_unclosed_quote_rejects_its_line_and_the_records_after_it_load(
     # It swallowed the next records into one first name: 5 records counted as 1 loaded.
     data = (
         b"first_name,cell,zip\n"
-        b'"Maria,602-555-0101,85001\n'
-        b"Ana,602-555-0102,85001\n"
-        b"Bo,602-555-0103,85001\n"
-        b"Cy,602-555-0104,85001\n"
-        b"Di,602-555-0105,85001\n"
+        b'"Maria,602-555-0201,85001\n'
+        b"Ana,602-555-0202,85001\n"
+        b"Bo,602-555-0203,85001\n"
+        b"Cy,602-555-0204,85001\n"
+        b"Di,602-555-0205,85001\n"
     )
 
     imp = import_all_the_way(organizer, upload_dir, data)
@@ -244,7 +244,7 @@ def test_an_unclosed_quote_rejects_its_line_and_the_records_after_it_load(
 
 
 def test_a_stray_quote_rejects_its_line_only(organizer: User, upload_dir: Path) -> None:
-    data = b'first_name,cell\nAn"n,602-555-0101\n"Bo"b,602-555-0102\nCy,602-555-0103\n'
+    data = b'first_name,cell\nAn"n,602-555-0201\n"Bo"b,602-555-0202\nCy,602-555-0203\n'
 
     imp = import_all_the_way(organizer, upload_dir, data)
 
@@ -258,7 +258,7 @@ def test_a_header_over_the_limit_is_refused_with_a_clear_message(
 ) -> None:
     # 10,000 columns of 30 characters: the header was cut at 64 KB and columns silently lost.
     header = ",".join(f"column number {n:05d} of many" for n in range(10_000))
-    data = f"{header},cell\nx,602-555-0101\n".encode()
+    data = f"{header},cell\nx,602-555-0201\n".encode()
 
     with pytest.raises(UnreadableList, match="header row \\(line 1\\) is longer than 256 KB"):
         import_all_the_way(organizer, upload_dir, data, refused_is_none=False)
@@ -268,7 +268,7 @@ def test_more_columns_than_gotv_reads_are_refused_with_a_clear_message(
     organizer: User, upload_dir: Path
 ) -> None:
     header = ",".join(f"c{n}" for n in range(1500))
-    data = f"{header},cell\nx,602-555-0101\n".encode()
+    data = f"{header},cell\nx,602-555-0201\n".encode()
 
     with pytest.raises(UnreadableList, match="1,501 columns; gotv reads at most 1,000"):
         import_all_the_way(organizer, upload_dir, data, refused_is_none=False)
@@ -297,7 +297,7 @@ def test_a_row_whose_only_values_lie_past_the_headers_is_rejected_not_dropped(
 ) -> None:
     # Found by the fuzzing above: the row was cut to the header's width, looked blank, and
     # vanished without a count or a rejection.
-    data = b"first_name,cell,zip\n,,,602-555-0101\nAnn,602-555-0102,85001\n"
+    data = b"first_name,cell,zip\n,,,602-555-0201\nAnn,602-555-0202,85001\n"
 
     imp = import_all_the_way(organizer, upload_dir, data)
 

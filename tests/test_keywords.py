@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
-
 import pytest
 
 from gotv.compliance import keywords
 from gotv.compliance.keywords import Intent, classify
-
-CORPUS = Path(__file__).parent / "data" / "replies.csv"
-LABELS = {intent.value for intent in Intent}
-
+from tests import corpus
 
 # --- Tier 1: the whole reply is a keyword -----------------------------------------------------
 
@@ -85,9 +79,201 @@ def test_a_keyword_standing_as_its_own_sentence_opts_out(body: str) -> None:
     assert classify(body) == Intent.OPT_OUT
 
 
-@pytest.mark.parametrize("body", ["Cancel?", "Remove??", "ok stop", "no stop", "yes stop"])
-def test_a_keyword_in_a_question_or_after_an_answer_is_only_flagged(body: str) -> None:
+@pytest.mark.parametrize(
+    "body", ["Cancel?", "Remove??", "End?", "Alto?", "¿Para?", "ok stop", "no stop", "yes stop"]
+)
+def test_an_ambiguous_keyword_in_a_question_or_after_an_answer_is_only_flagged(body: str) -> None:
     assert classify(body) == Intent.POSSIBLE_OPT_OUT
+
+
+@pytest.mark.parametrize(
+    "body", ["Stop?", "STOP??", "Unsubscribe?", "opt out?", "Stop all?", "unsub ?"]
+)
+def test_a_keyword_that_can_only_mean_stop_opts_out_even_asked_as_a_question(body: str) -> None:
+    assert keywords.explain(body) == keywords.Verdict(Intent.OPT_OUT, "keyword_question")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "S T O P",
+        "s.t.o.p.",
+        "S-T-O-P",
+        "S_T_O_P",
+        "st.op",
+        "sto p please",
+        "ST0P",
+        "5TOP",
+        "stop1",
+        "2stop",
+        "STOP12",
+        "0pt 0ut",
+        "u n s u b s c r i b e",
+        "A L T O",
+        "B.A.S.T.A",
+    ],
+)
+def test_a_keyword_spelled_out_or_disguised_by_digits_spaces_or_dots_opts_out(body: str) -> None:
+    assert classify(body) == Intent.OPT_OUT
+
+
+@pytest.mark.parametrize("body", ["Para 2", "stop 4", "top 5", "I'm fine", "e n d of story"])
+def test_separate_numbers_and_ordinary_words_are_not_read_as_a_disguised_keyword(
+    body: str,
+) -> None:
+    assert classify(body) != Intent.OPT_OUT
+
+
+@pytest.mark.parametrize("body", ["🛑", "🛑🛑🛑", " 🛑! ", "🛑 🛑"])
+def test_a_stop_sign_alone_opts_out(body: str) -> None:
+    assert keywords.explain(body) == keywords.Verdict(Intent.OPT_OUT, "stop_sign")
+
+
+@pytest.mark.parametrize("body", ["✋", "✋✋", "🤚🏽", "🖐️", "⛔", "🚫"])
+def test_a_raised_hand_or_no_entry_sign_alone_is_flagged(body: str) -> None:
+    assert keywords.explain(body) == keywords.Verdict(Intent.POSSIBLE_OPT_OUT, "hand_emoji")
+
+
+@pytest.mark.parametrize("body", ["👍", "🗳️", "🛑 by the polls later", "🚗💨"])
+def test_other_emoji_are_not_a_stop(body: str) -> None:
+    assert classify(body) != Intent.OPT_OUT
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "I said stop",
+        "I SAID STOP already!!",
+        "I already said stop twice",
+        "I've asked you to stop",
+        "i keep saying unsubscribe",
+        "How many times do I have to say stop",
+        "What part of STOP don't you understand",
+        "STOP again",
+        "Again: STOP.",
+        "Stop means stop",
+        "For the last time, STOP",
+        "Ya dije alto",
+        "Ya les dije que basta",
+        "¿Cuántas veces tengo que decirles?",
+    ],
+)
+def test_a_restated_demand_opts_out(body: str) -> None:
+    assert classify(body) == Intent.OPT_OUT
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Block this number",
+        "please block me",
+        "I'm blocking you",
+        "Blocking this number now",
+        "Blocked.",
+        "Reported and blocked",
+        "Bloquéame",
+        "Voy a bloquear este número",
+    ],
+)
+def test_a_request_to_block_or_a_block_opts_out(body: str) -> None:
+    assert classify(body) == Intent.OPT_OUT
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "I live on the 300 block of Elm",
+        "I blocked out Tuesday morning to vote",
+        "Is there a block party after?",
+        "How do I remove my name from the mail ballot list?",
+    ],
+)
+def test_block_and_remove_in_ordinary_sentences_do_not_opt_out(body: str) -> None:
+    assert classify(body) != Intent.OPT_OUT
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "wrong #",
+        "Wrong # sorry",
+        "wrong num",
+        "wrng number",
+        "Wrong no.",
+        "wrong nmbr",
+        "You got the wrong person",
+        "wrong guy",
+        "Num equivocado",
+    ],
+)
+def test_wrong_number_in_any_abbreviation_opts_out(body: str) -> None:
+    assert classify(body) == Intent.OPT_OUT
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # Wrong person, not said outright.
+        "This isn't Maria",
+        "I'm not Jose",
+        "Who is Carlos?",
+        "No Linda here",
+        "I don't know who that is",
+        "She doesn't have this number anymore",
+        "This is not his phone",
+        "No soy Rosa",
+        "Aquí no hay ningún Jorge",
+        # A business line.
+        "This is a business line",
+        "You've reached Acme Dental",
+        "Es un número de trabajo",
+        # Too young, not a citizen, not a voter.
+        "I'm 16",
+        "im only 12 lol",
+        "I'm too young to vote",
+        "Not a citizen",
+        "I can't vote",
+        "I don't vote",
+        "Tengo 15 años",
+        "Soy menor de edad",
+        "No soy ciudadana",
+        # Moved away, or gone.
+        "I moved to Texas",
+        "I don't live in Ohio anymore",
+        "Ya no vivo en Arizona",
+        "He passed",
+        # Bare refusals.
+        "No",
+        "nope",
+        "Nah",
+        "No.",
+        "no thx",
+        "Pass",
+        "I'm good thanks",
+        "Not now",
+        "Nel",
+    ],
+)
+def test_wrong_person_not_a_voter_and_bare_refusals_are_flagged(body: str) -> None:
+    assert classify(body) == Intent.POSSIBLE_OPT_OUT
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "I'm not sure",
+        "I'm 5 minutes away",
+        "I'm 18 now!",
+        "No problem",
+        "No, I haven't voted yet",
+        "No worries",
+        "I'm registered in another county now",
+        "Can I vote if I just moved in town?",
+        "Who is this?",
+    ],
+)
+def test_ordinary_replies_near_those_are_not_flagged(body: str) -> None:
+    assert classify(body) == Intent.NONE
 
 
 def test_keyword_tables_hold_twilio_and_the_fcc_words() -> None:
@@ -338,64 +524,60 @@ def test_normalize_strips_case_accents_punctuation_emoji_and_apostrophes() -> No
     assert keywords.normalize("- Opt-Out -") == "opt-out"
 
 
-# --- The labelled corpus ----------------------------------------------------------------------
-
-
-def load_corpus() -> list[tuple[str, str]]:
-    with CORPUS.open(encoding="utf-8", newline="") as handle:
-        return [(row["text"], row["label"]) for row in csv.DictReader(handle)]
-
-
-def precision_recall(predicted: list[bool], actual: list[bool]) -> tuple[float, float]:
-    hits = sum(p and a for p, a in zip(predicted, actual, strict=True))
-    precision = hits / sum(predicted) if any(predicted) else 1.0
-    recall = hits / sum(actual) if any(actual) else 1.0
-    return precision, recall
+# --- The labelled corpus (tests/corpus.py; scripts/corpus prints its figures) -----------------
 
 
 def test_the_corpus_is_big_enough_and_well_formed() -> None:
-    corpus = load_corpus()
-    texts = [text for text, _ in corpus]
+    tuning, held_out = corpus.load(corpus.TUNING), corpus.load(corpus.HELD_OUT)
+    texts = [text for text, _ in tuning + held_out]
 
-    assert len(corpus) >= 320
-    assert {label for _, label in corpus} == LABELS
-    assert len(set(texts)) == len(texts)
+    assert len(tuning) + len(held_out) >= 800
+    assert len(held_out) >= 300
+    assert {label for _, label in tuning} == {label for _, label in held_out} == corpus.LABELS
+    assert len(set(texts)) == len(texts)  # no reply in both parts, or twice in one
+    assert sum(corpus.looks_spanish(text) for text in texts) >= 200
 
 
-def test_the_corpus_is_read_with_high_precision_and_recall() -> None:
-    corpus = load_corpus()
-    intents = [classify(text) for text, _ in corpus]
-    labels = [label for _, label in corpus]
-    flagged = {Intent.OPT_OUT, Intent.POSSIBLE_OPT_OUT}
-
-    auto = precision_recall(
-        [intent == Intent.OPT_OUT for intent in intents], [label == "opt_out" for label in labels]
-    )
-    flag = precision_recall(
-        [intent in flagged for intent in intents], [label in flagged for label in labels]
-    )
+def test_the_tuning_corpus_meets_the_goals() -> None:
+    # The held-out part is not asserted here: tests would then tune the rules to it. Its
+    # figures come from scripts/corpus (docs/compliance.md).
+    figures = corpus.figures(corpus.load(corpus.TUNING))
     wrongly_opted_out = [
-        text
-        for (text, label), intent in zip(corpus, intents, strict=True)
-        if intent == Intent.OPT_OUT and label != "opt_out"
+        text for text, label, said in figures.misses if said == "opt_out" and label != "opt_out"
     ]
-    print(
-        f"\ncorpus: {len(corpus)} replies\n"
-        f"auto opt-out   precision {auto[0]:.3f}  recall {auto[1]:.3f}\n"
-        f"flag or opt-out precision {flag[0]:.3f}  recall {flag[1]:.3f}"
-    )
 
     assert wrongly_opted_out == []
-    assert auto[0] == 1.0
-    assert auto[1] >= 0.95
-    assert flag[1] >= 0.95
+    assert figures.meets_goals(), figures
 
 
 def test_opt_in_and_help_in_the_corpus_are_read_exactly() -> None:
     wrong = [
         (text, label, classify(text).value)
-        for text, label in load_corpus()
+        for text, label in corpus.load(corpus.TUNING)
         if label in ("opt_in", "help") and classify(text) != label
     ]
 
     assert wrong == []
+
+
+# --- The voter's language -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "language"),
+    [
+        ("STOP", "en"),
+        ("Stop texting me", "en"),
+        ("wrong number", "en"),
+        ("ALTO", "es"),
+        ("Basta", "es"),
+        ("No más", "es"),
+        ("no me escribas", "es"),
+        ("Número equivocado", "es"),
+        ("Stop por favor", "es"),
+        ("para", "es"),
+        ("", "en"),
+    ],
+)
+def test_the_language_of_a_reply_is_spanish_or_else_english(body: str, language: str) -> None:
+    assert keywords.language(body) == language

@@ -31,7 +31,7 @@ from tests.factories import make_campaign, make_contact, make_message, make_org,
 
 pytestmark = pytest.mark.usefixtures("weekday_morning")
 
-VOTER = "+12125550142"
+VOTER = "+12125550242"
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from gotv.models import AuditEvent, OptOut, Role, User
 from tests.conftest import csrf_token, login
 from tests.factories import make_org, make_user
 
-CELL = "+12125550142"
+CELL = "+12125550242"
 
 
 def token(client: FlaskClient) -> str:
@@ -27,7 +27,7 @@ def cells() -> list[str]:
 def test_an_organizer_adds_a_number_typed_any_way(client: FlaskClient, organizer: User) -> None:
     login(client, organizer)
 
-    client.post("/opt-outs", data={"csrf_token": token(client), "cell": "(212) 555-0142"})
+    client.post("/opt-outs", data={"csrf_token": token(client), "cell": "(212) 555-0242"})
 
     opt_out = db.session.scalars(select(OptOut)).one()
     assert (opt_out.cell, opt_out.source, opt_out.user_id) == (CELL, "admin", organizer.id)
@@ -36,7 +36,7 @@ def test_an_organizer_adds_a_number_typed_any_way(client: FlaskClient, organizer
 def test_an_organizer_imports_opt_outs_from_a_csv(client: FlaskClient, organizer: User) -> None:
     login(client, organizer)
     optouts.record_opt_out(organizer.organization_id, CELL, "admin")
-    csv = b"phone\n212-555-0142\n212.555.0199\nnot a number\n"
+    csv = b"phone\n212-555-0242\n212.555.0299\nnot a number\n"
 
     response = client.post(
         "/opt-outs/import",
@@ -45,7 +45,7 @@ def test_an_organizer_imports_opt_outs_from_a_csv(client: FlaskClient, organizer
         follow_redirects=True,
     )
 
-    assert cells() == [CELL, "+12125550199"]
+    assert cells() == [CELL, "+12125550299"]
     assert "1 numbers opted out; 1 were already; 1 rows could not be read." in response.text
 
 
@@ -57,7 +57,7 @@ def test_the_export_is_safe_to_open_in_a_spreadsheet(client: FlaskClient, organi
 
     lines = response.get_data(as_text=True).splitlines()
     assert lines[0] == "cell,source,opted_out_at"
-    assert lines[1].startswith('\'+12125550142,"\'=HYPERLINK(""http://x"")",')
+    assert lines[1].startswith('\'+12125550242,"\'=HYPERLINK(""http://x"")",')
 
 
 def test_reversing_an_opt_out_needs_a_reason_and_is_audited(
@@ -112,10 +112,10 @@ def test_another_organizations_opt_out_cannot_be_reversed(client: FlaskClient) -
 def test_the_list_shows_only_this_organizations_numbers(
     client: FlaskClient, organizer: User
 ) -> None:
-    optouts.record_opt_out(make_org().id, "+12125550199", "admin")
+    optouts.record_opt_out(make_org().id, "+12125550299", "admin")
     optouts.record_opt_out(organizer.organization_id, CELL, "admin")
     login(client, organizer)
 
     page = client.get("/opt-outs").get_data(as_text=True)
 
-    assert CELL in page and "+12125550199" not in page
+    assert CELL in page and "+12125550299" not in page

@@ -262,7 +262,7 @@ def test_a_click_while_redis_is_down_is_sent_once_redis_is_back(
 def test_redis_failing_mid_claim_leaves_no_message_claimed(
     app: Flask, volunteer: User, carrier: FakeCarrier, redis_down: None
 ) -> None:
-    sender = make_sender(volunteer, "+14155550100", per_second=10)
+    sender = make_sender(volunteer, "+14155550200", per_second=10)
     (message,) = queued_messages(volunteer, 1, sender)
 
     with pytest.raises(RedisError):
@@ -370,7 +370,7 @@ def test_a_daily_cap_is_shared_and_resets_at_midnight_utc(redis_url: str) -> Non
 def test_a_paced_sender_sends_no_faster_than_its_limit(
     app: Flask, volunteer: User, carrier: FakeCarrier
 ) -> None:
-    sender = make_sender(volunteer, "+14155550101", per_second=20)
+    sender = make_sender(volunteer, "+14155550201", per_second=20)
     messages = queued_messages(volunteer, 30, sender)
 
     started = time.monotonic()
@@ -380,13 +380,13 @@ def test_a_paced_sender_sends_no_faster_than_its_limit(
     # 20 at once (the bucket starts full), then 10 more at 20 a second.
     assert sent == 30 and elapsed >= 0.45
     assert {status_of(message) for message in messages} == {MessageStatus.ACCEPTED}
-    assert {request["From"] for request in carrier.requests} == {"+14155550101"}
+    assert {request["From"] for request in carrier.requests} == {"+14155550201"}
 
 
 def test_messages_beyond_a_senders_daily_cap_wait_in_the_queue(
     app: Flask, volunteer: User, carrier: FakeCarrier
 ) -> None:
-    sender = make_sender(volunteer, "+14155550102", daily_cap=2)
+    sender = make_sender(volunteer, "+14155550202", daily_cap=2)
     messages = queued_messages(volunteer, 3, sender)
 
     assert run_pump(app) == 2

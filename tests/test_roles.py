@@ -89,7 +89,7 @@ class World:
             upload_key="nonexistent.upload",
             status=ImportStatus.DONE,
         )
-        sender = Sender(organization_id=organization.id, address="+14155550100")
+        sender = Sender(organization_id=organization.id, address="+14155550200")
         opt_out = OptOut(organization_id=organization.id, cell="+12125550999", source="admin")
         db.session.add_all([imp, sender, opt_out])
         message = make_message(self.contact, status=MessageStatus.SENDING)

@@ -400,7 +400,7 @@ def test_an_upload_over_the_limit_is_refused_with_a_page_naming_the_limit(
     login(client, organizer)
     campaign = make_campaign(organizer.organization)
     token = csrf_token(client.get(f"/campaigns/{campaign.id}").get_data(as_text=True))
-    big = b"first_name,cell,zip\n" + b"Maria,+12125550142,10001\n" * 400
+    big = b"first_name,cell,zip\n" + b"Maria,+12125550242,10001\n" * 400
 
     response = client.post(
         f"/campaigns/{campaign.id}/imports",
@@ -527,8 +527,8 @@ def hostile_csv() -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["first_name", "last_name", "cell", "zip"])
-    writer.writerow([SCRIPT_TAG, IMG_ONERROR, "(212) 555-0142", "10001"])
-    writer.writerow([SQL, SCRIPT_TAG, "(212) 555-0143", "10001"])
+    writer.writerow([SCRIPT_TAG, IMG_ONERROR, "(212) 555-0242", "10001"])
+    writer.writerow([SQL, SCRIPT_TAG, "(212) 555-0243", "10001"])
     return out.getvalue()
 
 

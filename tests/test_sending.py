@@ -28,7 +28,7 @@ from gotv.models import (
     User,
     utcnow,
 )
-from gotv.texting import texts
+from gotv.texting import assignment, texts
 from tests import conftest
 from tests.conftest import closed_port, config_like, csrf_token, login, run_jobs, take_batch
 from tests.factories import (
@@ -42,7 +42,7 @@ from workers.texting import send_message, sweep_outbox
 
 pytestmark = pytest.mark.usefixtures("weekday_morning")
 
-CELL = "+12125550142"
+CELL = "+12125550242"
 
 
 def queued_initial(volunteer: User, **contact_fields: object) -> Message:
@@ -312,6 +312,70 @@ def test_an_unreachable_twilio_is_retried_later(
     assert unsent is not None and unsent.status == MessageStatus.QUEUED
 
 
+def test_a_first_text_still_queued_in_the_last_ten_minutes_is_refused_at_the_last_gate(
+    volunteer: User, carrier: FakeCarrier
+) -> None:
+    with time_machine.travel(new_york("2026-11-03T19:49:00"), tick=False):
+        message = queued_initial(volunteer, time_zones="America/New_York")
+    with time_machine.travel(new_york("2026-11-03T19:52:00"), tick=False):
+        send_message(message.id)
+
+    assert status_of(message) == (MessageStatus.REFUSED, "closing_buffer")
+    assert carrier.requests == []
+
+
+def test_a_reply_in_the_last_ten_minutes_still_goes_out(
+    volunteer: User, carrier: FakeCarrier
+) -> None:
+    with time_machine.travel(new_york("2026-11-03T19:49:00"), tick=False):
+        first = queued_initial(volunteer, time_zones="America/New_York")
+        send_message(first.id)
+        assert first.contact is not None
+        reply = make_message(first.contact, texter_id=volunteer.id, body="See you there!")
+        db.session.commit()
+    with time_machine.travel(new_york("2026-11-03T19:55:00"), tick=False):
+        send_message(reply.id)
+
+    assert status_of(reply)[0] == MessageStatus.ACCEPTED
+    assert 240 < int(carrier.requests[-1]["ValidityPeriod"]) <= 5 * 60
+
+
+@pytest.mark.parametrize(
+    ("cell", "reason"),
+    [
+        ("+14165550242", "number_canada"),
+        ("+18765550242", "number_caribbean"),
+        ("+12125550142", "number_fictional"),
+        ("+17875550242", "number_us_territory"),
+        ("+1２１２５５５０２４２", "number_invalid"),
+    ],
+)
+def test_a_number_the_policy_refuses_is_refused_at_the_last_gate(
+    volunteer: User, carrier: FakeCarrier, cell: str, reason: str
+) -> None:
+    # Contacts loaded before the policy, or in a territory the organization stopped texting.
+    contact = make_contact(make_campaign(volunteer.organization), cell=cell)
+    message = make_message(contact, texter_id=volunteer.id, is_initial=True)
+    contact.texter_id = volunteer.id
+    db.session.commit()
+
+    send_message(message.id)
+
+    assert status_of(message) == (MessageStatus.REFUSED, reason)
+    assert carrier.requests == []
+
+
+def test_a_territory_number_is_sent_when_the_organization_texts_the_territories(
+    volunteer: User, carrier: FakeCarrier
+) -> None:
+    volunteer.organization.texts_us_territories = True
+    message = queued_initial(volunteer, cell="+17875550242", time_zones="America/Puerto_Rico")
+
+    send_message(message.id)
+
+    assert status_of(message)[0] == MessageStatus.ACCEPTED
+
+
 # --- How long Twilio may hold a message ----------------------------------------------------
 
 
@@ -422,6 +486,33 @@ def test_a_contact_outside_their_hours_cannot_be_queued(volunteer: User) -> None
 
     with pytest.raises(texts.CannotText, match="outside this person's texting hours"):
         queue_now(campaign, contact, volunteer, conftest.WEEKDAY_MORNING_ET)
+
+
+@pytest.mark.parametrize(
+    ("cell", "why"),
+    [("+14165550242", "a Canadian number"), ("+17875550242", "a US territory number")],
+)
+def test_the_click_refuses_a_number_the_policy_refuses(
+    volunteer: User, cell: str, why: str
+) -> None:
+    campaign = make_campaign(volunteer.organization)
+    contact = make_contact(campaign, cell=cell)
+
+    with pytest.raises(texts.CannotText, match=f"This number is not texted: {why}"):
+        queue_now(campaign, contact, volunteer, conftest.WEEKDAY_MORNING_ET)
+
+
+def test_the_send_screen_passes_over_a_number_the_policy_refuses(volunteer: User) -> None:
+    campaign = make_campaign(volunteer.organization)
+    make_contact(campaign, cell="+14165550242", texter_id=volunteer.id)  # loaded before the policy
+    textable = make_contact(campaign, cell="+12125550243", texter_id=volunteer.id)
+    now = conftest.WEEKDAY_MORNING_ET
+
+    ready = assignment.batch(campaign, volunteer, now).ready
+    next_rows, _ = assignment.next_ready(campaign, volunteer, now, after=0, limit=5)
+
+    assert [contact.id for contact in ready] == [textable.id]
+    assert [row.id for row in next_rows] == [textable.id]
 
 
 def test_a_contact_already_texted_cannot_be_queued_again(volunteer: User) -> None:

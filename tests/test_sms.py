@@ -24,7 +24,7 @@ def send(app: Flask, sender: str = "", smart_encoded: bool = False, **config: An
     async def one() -> sms.Accepted:
         async with sms.Connection({**app.config, **config}, concurrency=4) as twilio:
             return await twilio.send(
-                credentials, "+12125550142", "Hi!", CALLBACK, 600, sender, smart_encoded
+                credentials, "+12125550242", "Hi!", CALLBACK, 600, sender, smart_encoded
             )
 
     return asyncio.run(one())
@@ -62,7 +62,7 @@ def test_a_messaging_service_sender_is_sent_as_messaging_service_sid(
 def test_a_twilio_refusal_is_a_send_error_with_twilios_code(
     app: Flask, carrier: FakeCarrier
 ) -> None:
-    carrier.fail_sends_to("+12125550142", 21610)
+    carrier.fail_sends_to("+12125550242", 21610)
 
     with pytest.raises(sms.SendError) as refusal:
         send(app)

@@ -32,8 +32,8 @@ pytestmark = pytest.mark.usefixtures("weekday_morning")
 
 VOTER_LIST = (
     "first name,last name,cell,zip\n"
-    "maria,GARCIA,(212) 555-0142,10001\n"
-    "James,Smith,212.555.0199,10001\n"
+    "maria,GARCIA,(212) 555-0242,10001\n"
+    "James,Smith,212.555.0299,10001\n"
     "Broken,Number,555-12,10001\n"
 )
 
@@ -101,8 +101,8 @@ def test_an_uploaded_list_is_normalized_and_bad_rows_are_reported(
 
     contacts = db.session.scalars(select(Contact).order_by(Contact.cell)).all()
     assert [(c.first_name, c.last_name, c.cell) for c in contacts] == [
-        ("Maria", "Garcia", "+12125550142"),
-        ("James", "Smith", "+12125550199"),
+        ("Maria", "Garcia", "+12125550242"),
+        ("James", "Smith", "+12125550299"),
     ]
     assert contacts[0].time_zones == "America/New_York" and contacts[0].state == "NY"
     assert "not a valid phone number" in page or "not a phone number" in page
@@ -124,7 +124,7 @@ def test_a_volunteer_click_sends_one_text_through_twilio_and_records_its_deliver
 
     assert "Hi Maria, it&#39;s Val. Will you vote Tuesday?" in page
     assert [(m["to"], m["body"]) for m in carrier.messages] == [
-        ("+12125550142", "Hi Maria, it's Val. Will you vote Tuesday?")
+        ("+12125550242", "Hi Maria, it's Val. Will you vote Tuesday?")
     ]
     request = carrier.requests[0]
     message = db.session.scalars(select(Message)).one()
@@ -145,7 +145,7 @@ def test_a_reply_reaches_the_volunteer_who_answers_it(
     run_jobs(app)
     deliver_webhooks(client, carrier)
 
-    carrier.reply("+12125550142", "Yes! Where do I vote?")
+    carrier.reply("+12125550242", "Yes! Where do I vote?")
     assert deliver_webhooks(client, carrier) == [200]
     contact = db.session.scalars(select(Contact)).one()
     thread = client.get(f"/texting/conversations/{contact.id}").get_data(as_text=True)
@@ -161,7 +161,7 @@ def test_a_reply_reaches_the_volunteer_who_answers_it(
     run_jobs(app)
 
     assert [m["body"] for m in carrier.messages][-1] == "At the library on Main St."
-    assert carrier.conversations()["+12125550142"][-1]["body"] == "At the library on Main St."
+    assert carrier.conversations()["+12125550242"][-1]["body"] == "At the library on Main St."
 
 
 def test_a_stop_reply_opts_the_number_out_of_the_whole_organization(
@@ -172,11 +172,11 @@ def test_a_stop_reply_opts_the_number_out_of_the_whole_organization(
     click_send(client, campaign)
     run_jobs(app)
 
-    carrier.reply("+12125550142", "Stop.")
+    carrier.reply("+12125550242", "Stop.")
     deliver_webhooks(client, carrier)
 
     opt_out = db.session.scalars(select(OptOut)).one()
-    assert (opt_out.cell, opt_out.source) == ("+12125550142", "inbound_keyword")
+    assert (opt_out.cell, opt_out.source) == ("+12125550242", "inbound_keyword")
     assert opt_out.organization_id == volunteer.organization_id
 
 
@@ -198,7 +198,7 @@ def test_it_refuses_to_text_an_opted_out_number_even_from_a_queued_reply(
         },
     )
 
-    carrier.reply("+12125550142", "STOP")  # arrives before the reply's job runs
+    carrier.reply("+12125550242", "STOP")  # arrives before the reply's job runs
     deliver_webhooks(client, carrier)
     run_jobs(app)
 
@@ -230,7 +230,7 @@ def test_pressing_send_twice_on_the_same_screen_sends_one_text(
 
 def _active_campaign_with_one_contact(volunteer: User) -> Campaign:
     campaign = make_campaign(volunteer.organization, script="Hi {first_name}!")
-    make_contact(campaign, cell="+12125550142")
+    make_contact(campaign, cell="+12125550242")
     return campaign
 
 

@@ -17,7 +17,7 @@ from gotv.web.webhooks import EMPTY_TWIML, MAX_WEBHOOK_BYTES
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, PUBLIC_URL
 from tests.factories import make_campaign, make_contact, make_message, make_org
 
-VOTER = "+12125550142"
+VOTER = "+12125550242"
 SID = "SM" + "a" * 32  # a voter's text
 SENT_SID = "SM" + "b" * 32  # our text to the voter
 
@@ -321,13 +321,13 @@ def test_a_stop_to_an_organizations_own_sender_opts_out_of_that_organization_onl
     client: FlaskClient,
 ) -> None:
     ours, theirs = make_org(), make_org()
-    db.session.add(Sender(organization_id=ours.id, address="+14155550123"))
+    db.session.add(Sender(organization_id=ours.id, address="+14155550223"))
     db.session.flush()
 
     post_signed(
         client,
         "/twilio/inbound",
-        inbound_params(From="+13125550000", To="+14155550123", Body="take me off your list"),
+        inbound_params(From="+13125550000", To="+14155550223", Body="take me off your list"),
     )
 
     opted_out = set(db.session.scalars(select(OptOut.organization_id)))

@@ -90,6 +90,7 @@ def campaign_json(campaign: Campaign) -> dict[str, Any]:
         "script": campaign.script,
         "status": campaign.status.value,
         "custom_fields": list(campaign.custom_field_names),
+        "trust_zip_alone": campaign.trust_zip_alone,
         "created_at": timestamp(campaign.created_at),
     }
 
@@ -107,7 +108,9 @@ def campaign(organization_id: int, campaign_id: int) -> Campaign:
     return row
 
 
-def create_campaign(organization_id: int, name: str, script: str, token_id: int) -> Campaign:
+def create_campaign(
+    organization_id: int, name: str, script: str, token_id: int, trust_zip_alone: bool = False
+) -> Campaign:
     """A new draft campaign (audited).
 
     :raise Unprocessable: unknown_merge_fields, with `fields`, when the script uses merge
@@ -120,7 +123,11 @@ def create_campaign(organization_id: int, name: str, script: str, token_id: int)
             "unknown_merge_fields", f"The script uses unknown merge fields: {names}", fields=unknown
         )
     row = Campaign(
-        organization_id=organization_id, name=name, script=script, status=CampaignStatus.DRAFT
+        organization_id=organization_id,
+        name=name,
+        script=script,
+        status=CampaignStatus.DRAFT,
+        trust_zip_alone=trust_zip_alone,
     )
     db.session.add(row)
     db.session.flush()
@@ -145,6 +152,18 @@ def change_status(row: Campaign, action: str, token_id: int) -> None:
         f"campaign {row.id}",
         token_id=token_id,
         status=status.value,
+    )
+
+
+def set_time_zone_rule(row: Campaign, trust_zip_alone: bool, token_id: int) -> None:
+    """Whether the campaign's quiet hours follow the ZIP's zone alone (audited)."""
+    row.trust_zip_alone = trust_zip_alone
+    audit.record(
+        row.organization_id,
+        "time_zone_rule_changed",
+        f"campaign {row.id}",
+        token_id=token_id,
+        trust_zip_alone=trust_zip_alone,
     )
 
 

@@ -152,6 +152,13 @@ def text_field(body: dict[str, Any], name: str, max_length: int, required: bool)
     return value
 
 
+def bool_field(body: dict[str, Any], name: str, required: bool) -> bool:
+    value = body.get(name, None if required else False)
+    if not isinstance(value, bool):
+        fail(422, "invalid_field", f"{name} must be true or false.", field=name)
+    return value
+
+
 def page_response(page: service.Page) -> Response:
     return jsonify({"data": page.items, "next_after": page.next_after})
 
@@ -182,9 +189,12 @@ def create_campaign() -> ResponseReturnValue:
     body = json_body()
     name = text_field(body, "name", NAME_LENGTH, required=True)
     script = text_field(body, "script", SCRIPT_LENGTH, required=False)
+    trust_zip_alone = bool_field(body, "trust_zip_alone", required=False)
     token = current_token()
     try:
-        campaign = service.create_campaign(token.organization_id, name.strip(), script, token.id)
+        campaign = service.create_campaign(
+            token.organization_id, name.strip(), script, token.id, trust_zip_alone
+        )
     except service.Unprocessable as error:
         unprocessable(error)
     db.session.commit()
@@ -209,6 +219,16 @@ def change_status(campaign_id: int) -> ResponseReturnValue:
         service.change_status(campaign, str(action), current_token().id)
     except service.Unprocessable as error:
         unprocessable(error)
+    db.session.commit()
+    return jsonify(service.campaign_json(campaign))
+
+
+@bp.put("/campaigns/<int:campaign_id>/time-zone-rule")
+@requires("campaigns:write")
+def set_time_zone_rule(campaign_id: int) -> ResponseReturnValue:
+    campaign: Campaign = found(service.campaign, campaign_id)
+    trust_zip_alone = bool_field(json_body(), "trust_zip_alone", required=True)
+    service.set_time_zone_rule(campaign, trust_zip_alone, current_token().id)
     db.session.commit()
     return jsonify(service.campaign_json(campaign))
 

@@ -1,8 +1,12 @@
 """Quiet hours: whether a recipient may be texted now, in their own local time.
 
-A contact carries every IANA zone it may be in (from its ZIP, else its number's area code).
-It may be texted only when the time is inside its effective window in every one of them; with
-no zone known at all we assume the contiguous United States, the strictest common answer.
+A contact carries every IANA zone it may be in: its ZIP's, and its number's area code's
+(`gotv.lists.contacts.place_zones`). Where a person is is uncertain (a cell keeps its area code
+when its owner moves; a voter file's address may be old), so a text waits until it is allowed
+in every one of them. When the two disagree the list reads ``"<ZIP's zone> | <area code's
+zones>"``, and a campaign that trusts the ZIP alone (`trust_zip=True`) reads only the part
+before the bar; a list without a bar has one source, or two that agree. With no zone known at
+all we assume every US zone, the strictest common answer.
 Local time always comes from the IANA database, so daylight saving time, Arizona (no DST) and
 Hawaii need no special cases; unlike Spoke, we never store a fixed UTC offset or guess DST
 from a reference zone, and windows may end on any minute rather than on whole hours.
@@ -206,10 +210,27 @@ def effective_window(day: date, start_hour: int, end_hour: int, state: str = "")
 # --- Zones and the window in each -------------------------------------------------------------
 
 
-def zones_of(time_zones: str) -> tuple[ZoneInfo, ...]:
-    """Parse a contact's space-separated zone list, falling back to every US zone."""
+ZIP_SEPARATOR = "|"
+
+
+def combine_zones(zip_zone: str, number_zones: str) -> str:
+    """A contact's zone list from its ZIP's zone and its number's zones (space-separated):
+    one list when they agree or one is unknown, else ``"<ZIP's> | <the number's others>"``."""
+    others = [zone for zone in number_zones.split() if zone != zip_zone]
+    if not zip_zone or not others:
+        return zip_zone or number_zones
+    return f"{zip_zone} {ZIP_SEPARATOR} {' '.join(others)}"
+
+
+def zones_of(time_zones: str, trust_zip: bool = False) -> tuple[ZoneInfo, ...]:
+    """Parse a contact's space-separated zone list, falling back to every US zone.
+
+    With `trust_zip`, only the ZIP's zone where the list names one apart (before the bar).
+    """
+    zip_zones, separator, _ = time_zones.partition(ZIP_SEPARATOR)
+    names = zip_zones if trust_zip and separator and zip_zones.strip() else time_zones
     zones = []
-    for name in time_zones.split():
+    for name in names.replace(ZIP_SEPARATOR, " ").split():
         try:
             zones.append(ZoneInfo(name))
         except (ZoneInfoNotFoundError, ValueError):
@@ -235,6 +256,7 @@ def is_open(
     end_hour: int,
     initial: bool = True,
     state: str = "",
+    trust_zip: bool = False,
 ) -> bool:
     """True when `now` is inside the effective window in every candidate zone.
 
@@ -244,7 +266,7 @@ def is_open(
     closes earlier than the campaign moves the buffer with it.
     """
     buffer = CLOSING_BUFFER if initial else timedelta(0)
-    for zone in zones_of(time_zones):
+    for zone in zones_of(time_zones, trust_zip):
         local = now.astimezone(zone)
         if not _window_in(local, start_hour, end_hour, state).admits(
             _since_midnight(local), buffer
@@ -254,7 +276,12 @@ def is_open(
 
 
 def closes_at(
-    time_zones: str, now: datetime, start_hour: int, end_hour: int, state: str = ""
+    time_zones: str,
+    now: datetime,
+    start_hour: int,
+    end_hour: int,
+    state: str = "",
+    trust_zip: bool = False,
 ) -> datetime | None:
     """When the recipient's window closes today, in UTC, or None if closed (to replies) now.
 
@@ -263,10 +290,12 @@ def closes_at(
     Twilio must not be delivered after this instant. Returned in UTC so that subtracting
     `now` gives elapsed time whatever zone `now` is in.
     """
-    if not is_open(time_zones, now, start_hour, end_hour, initial=False, state=state):
+    if not is_open(
+        time_zones, now, start_hour, end_hour, initial=False, state=state, trust_zip=trust_zip
+    ):
         return None
     closings = []
-    for zone in zones_of(time_zones):
+    for zone in zones_of(time_zones, trust_zip):
         local = now.astimezone(zone)
         midnight = local.replace(hour=0, minute=0, second=0, microsecond=0, fold=0)
         # Adding to an aware datetime moves its wall clock, so 20:00 stays 20:00 on a DST day.
@@ -276,18 +305,27 @@ def closes_at(
 
 
 def open_pairs(
-    pairs: Iterable[tuple[str, str]], now: datetime, start_hour: int, end_hour: int
+    pairs: Iterable[tuple[str, str]],
+    now: datetime,
+    start_hour: int,
+    end_hour: int,
+    trust_zip: bool = False,
 ) -> list[tuple[str, str]]:
     """Of distinct (time_zones, state) pairs, in order, those that may get an initial text now."""
     return [
         (zones, state)
         for zones, state in pairs
-        if is_open(zones, now, start_hour, end_hour, state=state)
+        if is_open(zones, now, start_hour, end_hour, state=state, trust_zip=trust_zip)
     ]
 
 
 def next_opening(
-    time_zones: str, now: datetime, start_hour: int, end_hour: int, state: str = ""
+    time_zones: str,
+    now: datetime,
+    start_hour: int,
+    end_hour: int,
+    state: str = "",
+    trust_zip: bool = False,
 ) -> datetime:
     """When the recipient may next receive an initial text: `now` itself if already open.
 
@@ -298,7 +336,7 @@ def next_opening(
     :raise ValueError: when the window does not open within NEXT_OPENING_HORIZON, e.g. an empty
         campaign window, or one that lies wholly outside a state's hours.
     """
-    if is_open(time_zones, now, start_hour, end_hour, state=state):
+    if is_open(time_zones, now, start_hour, end_hour, state=state, trust_zip=trust_zip):
         return now
     # Step in UTC: adding to a zoned datetime moves its wall clock, which skips or repeats
     # an hour on DST days.
@@ -307,7 +345,7 @@ def next_opening(
     if moment < utc:
         moment += QUARTER_HOUR
     while moment - utc <= NEXT_OPENING_HORIZON:
-        if is_open(time_zones, moment, start_hour, end_hour, state=state):
+        if is_open(time_zones, moment, start_hour, end_hour, state=state, trust_zip=trust_zip):
             return moment.astimezone(now.tzinfo)
         moment += QUARTER_HOUR
     raise ValueError("the texting window never opens")

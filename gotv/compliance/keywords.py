@@ -19,12 +19,18 @@ dropped, apostrophes removed ("don't" -> "dont"), case-folded, accents stripped 
      * shouted with repeated letters: "STOOOOP", "Stopppp" (letters are de-duplicated on both
        sides before comparing);
      * one of the idioms in `KEYWORD_IDIOMS`: "stop it", "stop this", "quit it".
+     * restated (`POLITE_WORDS` again): "I said STOP", "STOP again", "for the last time STOP";
+     * spelled out or disguised (`_is_disguised_keyword`): "S T O P", "s.t.o.p", "S-T-O-P",
+       "st0p", "5TOP", "STOP1": separators out, look-alike digits read as letters, digits glued
+       to the word dropped (a number standing apart, "para 2", keeps it from matching).
    Nothing else is stripped: "ok stop", "no stop", "yes stop" go to tier 3, because a word
    before the keyword may be answering something else.
-   Two refinements: a reply that is a keyword but ends in "?" ("Cancel?", "Remove??") may be
-   asking what we mean, so it is only flagged (tier 3); and a *sentence of its own* that is a
-   keyword ("I already voted. STOP.", "STOP. Who is this") opts out like the bare keyword,
-   unless that sentence is a question.
+   Refinements: a keyword reply ending in "?" opts out when the keyword can only mean stop
+   (`UNAMBIGUOUS_KEYWORDS`: "STOP?", "Unsubscribe?") and is only flagged otherwise ("Cancel?",
+   "Alto?" may ask what we mean); a *sentence of its own* that is a keyword ("I already voted.
+   STOP.", "STOP. Who is this") opts out like the bare keyword, unless that sentence is a
+   question; a reply of emoji alone opts out when it is the stop sign 🛑 and is flagged when it
+   is a raised hand or a no-entry sign (`_explain_emoji`).
 
    *Then OPT_IN / HELP* (not an opt-out tier): the whole reply is START/UNSTOP
    (`OPT_IN_KEYWORDS`; YES is deliberately not here, see `is_yes`) or HELP/INFO/AYUDA
@@ -40,8 +46,12 @@ dropped, apostrophes removed ("don't" -> "dont"), case-folded, accents stripped 
    confirms with one click. Examples: "leave me alone", "not interested", "how did you get my
    number", "f*** off", "déjame en paz", "remove" or "stop" inside a sentence ("ok stop",
    "Stop, who is this?"). A negated "stop" ("I don't want you to stop") is not flagged.
-   "wrong number" is tier 2 (it is a clear "don't text this phone"); the caller should also
-   mark the voter-phone link as bad (compliance.md §2).
+   "wrong number" in any abbreviation ("wrong #", "wrng num"), restated demands ("I said stop",
+   "how many times do I have to say stop") and blocking ("block this number", "Blocked") are
+   tier 2 too. Also flagged: bare refusals (`BARE_REFUSALS`: "No", "Nope", "I'm good"),
+   wrong-person signs ("This isn't Maria", read from the capitalized name, "No Linda here"),
+   and replies saying the person is not a voter here (a business line, "I'm 16", "not a
+   citizen", "I moved to Texas").
 4. Otherwise NONE. "I'll stop by the polls", "the bus stop is by the school", "end of the day
    works", "I quit my job so I can volunteer", "cancel my ride? no I'm still going" all land here.
 
@@ -108,7 +118,14 @@ OPT_OUT_KEYWORDS = (
 )
 # Two-word idioms that mean exactly the keyword. "stop it"/"quit it" are imperatives to stop;
 # "stop this" as a whole reply can only mean these texts.
-KEYWORD_IDIOMS = frozenset({"stop it", "stop this", "stop that", "quit it", "end it"})
+KEYWORD_IDIOMS = frozenset(
+    {"stop it", "stop this", "stop that", "quit it", "end it", "stop means stop"}
+)
+# Keywords that mean only "stop", even asked as a question ("STOP?"): opted out. The others
+# ("Cancel?", "End?", "Alto?", "Para?") may be asking what we mean, so they are only flagged.
+UNAMBIGUOUS_KEYWORDS = frozenset(
+    {"stop", "stop all", "stopall", "unsubscribe", "unsub", "opt out", "optout", "opt-out"}
+)
 # Words that may surround a keyword without changing what it asks. Deliberately no "ok", "yes",
 # "no", "but": those may answer the volunteer's question rather than decorate the keyword.
 POLITE_WORDS = (
@@ -131,6 +148,18 @@ POLITE_WORDS = (
     "gracias",
     "ya",
     "ahora",
+    # Restating a demand does not change it: "I said STOP", "STOP again", "for the last time".
+    "again",
+    "i said",
+    "said",
+    "i already said",
+    "like i said",
+    "i told you",
+    "for the last time",
+    "otra vez",
+    "ya dije",
+    "ya les dije",
+    "te dije",
 )
 
 # Not opt-outs: Twilio lifts its block on START/UNSTOP; we lift ours too. YES is left to
@@ -182,8 +211,11 @@ _CONTACT_ING = _words(
 _CONTACT = _words("text", "txt", "message", "msg", "contact", "sms", "send", "email", "call")
 _ME = _words("me", "us", "this number", "this phone", "my number", "my phone", "my cell", "here")
 _TEXTS = _words("texts?", "txts?", "messages?", "msgs?", "sms", "texting", "spam", "mensajes?")
+# Not the mail-ballot, absentee or voter lists: "remove my name from the mail list" is about
+# voting, not about these texts.
 _LIST = _words(
-    r"(?:your|the|this|ur|that|these|all|any|ya ll|yall|ur)?\s*(?:\w+\s+)?"
+    r"(?:your|the|this|ur|that|these|all|any|ya ll|yall|ur)?\s*"
+    r"(?!(?:mail|mailing|absentee|ballot|voter|voting|voters|early|waiting|email)\b)(?:\w+\s+)?"
     r"(?:lists?|contacts?|database|system|rolodex|roster|thread)"
 )
 _POLITE_TAIL = _words("please", "pls", "plz", "now", "thanks", "thank you", "asap", "right now")
@@ -197,6 +229,8 @@ _ES_CONTACT = _words(
     "mandarme",
     "mandar mensajes",
     "enviarme",
+    "enviar mensajes",
+    "enviar",
     "textearme",
     "textear",
     "mensajearme",
@@ -246,6 +280,7 @@ OPT_OUT_PHRASES: tuple[tuple[str, str], ...] = (
     ),
     ("remove_me", rf"\b(?:remove|delete|erase)\s+(?:me|my number|this number){_END}"),
     ("remove_me", rf"\b(?:take|get)\s+me\s+off\s+{_LIST}"),
+    ("remove_me", rf"\btake\s+(?:this|my|the)\s+number\s+off{_END}"),
     ("remove_me", rf"\b(?:how (?:do|can) i|i want to|i wanna|let me)\s+get\s+off\s+{_LIST}"),
     (
         "remove_me",
@@ -258,13 +293,46 @@ OPT_OUT_PHRASES: tuple[tuple[str, str], ...] = (
         r"\b(?:asked|want|wanted|like|need|wish)\s+to\s+be\s+"
         r"(?:removed|taken off|unsubscribed|opted out)\b",
     ),
-    ("wrong_number", r"\bwrong\s+(?:number|person|phone|cell|guy|girl|lady|contact)\b"),
+    # "wrong number", "wrong #" (normalized to "number"), "wrng num", "wrong person"
+    (
+        "wrong_number",
+        r"\b(?:wrong|wrng|wrog|worng|rong)\s+"
+        r"(?:number|numbers|numb|num|nmbr|nbr|no|phone|cell|person|guy|girl|lady|contact|dude|man)"
+        r"\b",
+    ),
+    # "I said stop", "I've asked you to stop twice", "how many times do I have to say stop"
+    (
+        "restated",
+        r"\b(?:i|ive|i have|we|i already|already|i keep|i kept)\s+(?:already\s+|have\s+)?"
+        r"(?:said|say|saying|told you|told yall|told u|asked you|asked|texted)\s+"
+        r"(?:you\s+|yall\s+|u\s+)?(?:to\s+)?(?:already\s+)?(?:stop|unsubscribe|opt out|quit)\b",
+    ),
+    (
+        "restated",
+        r"\bhow many times (?:do|does|must|should) (?:i|we) (?:have to |need to )?"
+        r"(?:say|tell you|tell yall|ask)(?: you)?(?: to)? (?:stop|unsubscribe|opt out|no)\b",
+    ),
+    ("restated", r"\bwhat part of (?:stop|no|unsubscribe)\b"),
+    # "block this number", "I'm blocking you", "blocked and reported"
+    (
+        "block",
+        r"\b(?:block|blocking|blocked)\s+(?:me|you|u|ya|yall|this|that|these|your|my)\b"
+        r"(?!\s+(?:out|off)\b)",
+    ),
+    ("block", r"^(?:(?:reported|reporting|report)\s+(?:and|&|n)\s+)?(?:blocked|blocking)$"),
+    ("block", r"^(?:blocked|blocking)\s+(?:and|&|n)\s+(?:reported|reporting)$"),
     # "don't text me", "do not contact me", "never text this number again". Imperative only:
     # in "if you don't text me the address" a subject comes first, and that disqualifies it.
     (
         "do_not_contact",
         r"(?<!you )(?<!\bu )(?<!they )(?<!\bi )(?<!\bwe )"
         rf"\b(?:dont|do not|never)\s+(?:ever\s+)?{_CONTACT}\s+{_ME}\b(?!\s+back\b)",
+    ),
+    # "do not text", "don't text again please": the imperative alone
+    (
+        "do_not_contact",
+        rf"^(?:please\s+|pls\s+)?(?:dont|do not|never)\s+(?:ever\s+)?{_CONTACT}"
+        r"(?:\s+(?:again|anymore|please|pls))*$",
     ),
     # "can you not text me", "could you please not message this number"
     (
@@ -310,11 +378,33 @@ OPT_OUT_PHRASES: tuple[tuple[str, str], ...] = (
         rf"(?:{_TEXTS}|textos?|mas|nada)\b",
     ),
     # "número equivocado", "se equivocó de número", "persona equivocada"
-    ("es_wrong_number", r"\b(?:numero|persona)\s+equivocad[oa]\b"),
+    ("es_wrong_number", r"\b(?:numero|num|persona)\s+equivocad[oa]\b"),
+    # "ya dije que alto", "¿cuántas veces tengo que decir basta?"
+    (
+        "es_restated",
+        r"\b(?:ya\s+)?(?:les|te|le)?\s*dije\s+(?:que\s+)?(?:alto|basta|paren|para|no me)\b",
+    ),
+    ("es_restated", r"\bcuantas veces (?:tengo|hay) que decir\w*\b"),
+    # "bloquéame", "voy a bloquear este número", "los voy a bloquear", "bloqueado"
+    (
+        "es_block",
+        r"\bbloque(?:ame|enme|eme|arlos|arlas|arte|arlo|ado|ados|o este numero)\b"
+        r"|\bbloquear\s+(?:este|su|tu|el)\s+numero\b|\b(?:los|las|te|lo)\s+voy\s+a\s+bloquear\b",
+    ),
+    # "no me vuelvan a escribir", "no manden más mensajes"
+    (
+        "es_do_not_contact",
+        r"\bno\s+(?:me\s+)?vuelva\w*\s+a\s+(?:escribir|mandar|enviar|contactar|textear|llamar)",
+    ),
+    (
+        "es_do_not_contact",
+        r"\bno\s+(?:manden|mande|mandes|envien|envie|envies)\s+(?:mas\s+)?"
+        r"(?:mensajes|textos|nada|mas)\b",
+    ),
     ("es_wrong_number", r"\bequivoc\w*\s+de\s+(?:numero|persona)\b"),
     # "bórrame de la lista", "sáquenme de su lista", "borren mi número"
     ("es_remove_me", rf"\b{_ES_REMOVE}\s+(?:de\s+)?{_ES_LIST}"),
-    ("es_remove_me", rf"\b{_ES_REMOVE}\s+mi\s+(?:numero|telefono|cel|celular)\b"),
+    ("es_remove_me", rf"\b{_ES_REMOVE}\s+(?:mi|este|ese)\s+(?:numero|telefono|cel|celular)\b"),
     # A bare "bórrenme" / "sáquenme" at the end ("sácame de dudas" is an idiom, so not anywhere).
     (
         "es_remove_me",
@@ -379,7 +469,7 @@ POSSIBLE_OPT_OUT_PATTERNS: tuple[tuple[str, str], ...] = (
         "hostile",
         r"\b(?:spam\w*|scam\w*|harass\w*|bother\w*|annoying|unsolicited|sue\s+you)\b",
     ),
-    ("hostile", r"\b(?:report(?:ing|ed)?|block(?:ing|ed)?)\s+(?:you|u|this|your)\b"),
+    ("hostile", r"\b(?:report(?:ing|ed)?|block(?:ing|ed)?)\s+(?:you|u|this|your)\b|^reported$"),
     # Profanity aimed at the sender ("f*** off" normalizes to "f off"); not "fuck yeah I voted".
     (
         "profanity",
@@ -402,7 +492,72 @@ POSSIBLE_OPT_OUT_PATTERNS: tuple[tuple[str, str], ...] = (
     ("wrong_person_hint", r"\bwrong\s*$|\b(?:no one|nobody|noone)\s+(?:here\s+)?(?:by|named)\b"),
     ("wrong_person_hint", r"\bpassed\s+away\b|\bdied\b|\bdeceased\b"),
     ("wrong_person_hint", r"\bchanged\s+(?:her|his|their)?\s*numbers?\b"),
+    # Signs the number is not the voter's (any phrasing): "this isn't Maria" is read from the
+    # capitalized name in `_names_someone_else`; these from the words.
+    (
+        "wrong_person_hint",
+        r"\b(?:not|isnt|aint|no longer)\s+(?:his|her|their|the|my|\w+s)\s+(?:number|phone|cell)\b",
+    ),
+    (
+        "wrong_person_hint",
+        r"\b(?:doesnt|does not|dont|hasnt|has not|havent)\s+(?:have|had)\s+(?:this|that|the)\s+"
+        r"(?:number|phone|cell)\b",
+    ),
+    (
+        "wrong_person_hint",
+        r"\b(?:no|nobody|no one|noone)\s+(?:\w+\s+)?(?:here|at this number|by that name|named)\b",
+    ),
+    (
+        "wrong_person_hint",
+        r"\b(?:dont|do not|never)\s+know\s+(?:a|any|anyone|anybody|who (?:that|this|he|she) is)\b",
+    ),
+    # Not a voter's phone, or not a voter: a business, a child, someone who cannot vote here.
+    (
+        "not_a_voter",
+        r"\b(?:business|work|office|company|store|shop)\s+(?:line|number|phone|cell)\b"
+        r"|\bthis is (?:a|an) (?:business|company|store|shop|restaurant|church|office)\b"
+        r"|\byouve reached\b|\bthis number (?:is for|belongs to) (?:a|an|the)\b"
+        r"|\b(?:belongs to|is for) (?:a|an|the) "
+        r"(?:business|company|store|shop|office|restaurant)\b",
+    ),
+    (
+        "not_a_voter",
+        r"\bim\s+(?:only\s+)?(?:[5-9]|1[0-7])\b(?!\s*(?:min|mins|minutes|hours|hrs|am|pm|blocks|miles"
+        r"|mi|minute|hour|ish|or|-))|\b(?:too young|underage|under age|a minor|not old enough)\b"
+        r"|\b(?:im|i am)\s+(?:a\s+|only\s+)?(?:[5-9]|1[0-7])\s*(?:year|yr|yo)\b",
+    ),
+    (
+        "not_a_voter",
+        r"\b(?:not|im not|i am not|arent)\s+(?:a\s+)?(?:us\s+)?citizens?\b|\bfelon\b"
+        r"|\b(?:cant|cannot|can not|not allowed to|not eligible to|ineligible to)\s+vote\b"
+        r"|\bnot eligible\b|\bi\s+(?:dont|do not|never)\s+vote\b",
+    ),
+    (
+        "not_a_voter",
+        r"\b(?:moved|moving)\s+(?:away|out of state|out of the state|to)\b"
+        r"|\b(?:dont|do not|no longer)\s+live\s+(?:in|there|here)\b|\blive in \w+ now\b",
+    ),
+    ("wrong_person_hint", r"\b(?:she|he|they|mom|dad)\s+passed\b"),
     # Spanish.
+    (
+        "es_wrong_person_hint",
+        r"\bno hay ningun\w*\b|\bno conozco a nadie\b"
+        r"|\bno es (?:el |mi |su |tu )?(?:numero|nombre|telefono)\b|\bya no es su\b",
+    ),
+    (
+        "es_not_a_voter",
+        r"\b(?:es|este es)\s+(?:un|el)\s+"
+        r"(?:negocio|numero de (?:un|una|trabajo|negocio|tienda|oficina))"
+        r"|\beste (?:numero )?es (?:de )?(?:un|una) (?:negocio|tienda|empresa|oficina)\b",
+    ),
+    (
+        "es_not_a_voter",
+        r"\btengo\s+(?:[5-9]|1[0-7])\b|\bmenor de edad\b|\bsoy menor\b"
+        r"|\bno soy ciudadan[oa]\b|\bno puedo votar\b|\bya no vivo\b|\bme mude\b",
+    ),
+    ("es_leave_me_alone", r"\bno\s+molest\w*\b|\bque\s+(?:pesad[oa]s|fastidio|lata)\b"),
+    ("es_no_more", r"\bya\s+estuvo\b|\balto\b|\bbasta\b"),
+    ("es_who_has_my_number", r"\bpor\s*que\s+(?:tienen|tiene|tienes)\s+mi\b"),
     ("es_leave_me_alone", r"\b(?:dejame|dejenme|dejeme|dejanos)\s+(?:en\s+paz|tranquil[oa])\b"),
     ("es_leave_me_alone", r"\bno\s+me\s+molest(?:es|en|e|ar)\b"),
     (
@@ -424,7 +579,7 @@ POSSIBLE_OPT_OUT_PATTERNS: tuple[tuple[str, str], ...] = (
     ("es_hostile", r"\bmierda\b|\bacoso\b|\b(?:reportar|denunciar|bloquear)\b"),
     (
         "es_never_signed_up",
-        r"\bnunca\s+(?:me\s+)?(?:inscribi|suscribi|registre|di|pedi|autorice)\b",
+        r"\bnunca\s+(?:me\s+|les\s+|le\s+|te\s+)?(?:inscribi|suscribi|registre|di|pedi|autorice)\b",
     ),
     ("es_wrong_person_hint", r"\bno\s+conozco\s+a\b|\bno\s+vive\s+aqui\b|\baqui\s+no\s+vive\b"),
     ("es_wrong_person_hint", r"\bfallecio\b|\bmurio\b"),
@@ -445,6 +600,8 @@ def normalize(body: str) -> str:
     letters = "".join(c for c in decomposed if not unicodedata.combining(c))
     # "don't" -> "dont": one word, so phrases can name it without fearing "don t".
     joined = re.sub(r"['\u2018\u2019\u02bc`]", "", letters.casefold())
+    # "wrong #", "new #": on a phone, "#" is "number".
+    joined = joined.replace("#", " number ")
     words = re.sub(r"[^\w\s-]", " ", joined).replace("_", " ").split()
     # Keep the hyphen inside "opt-out" but not one standing alone, as in "Stop -".
     return " ".join(word.strip("-") for word in words if word.strip("-"))
@@ -483,6 +640,85 @@ def _has_keyword_sentence(body: str) -> bool:
         if "?" not in ending and _is_keyword_message(normalize(sentence)):
             return True
     return False
+
+
+# A keyword spelled out or disguised: "S T O P", "s.t.o.p", "S-T-O-P", "st0p", "STOP1", "5TOP".
+# Compared with the separators taken out and look-alike digits read as letters, against the
+# same keyword messages with their spaces taken out (each letter may repeat: "stoppp").
+_LEET = str.maketrans("0531", "osei")
+
+
+def _letters_may_repeat(phrase: str) -> str:
+    return "".join(re.escape(letter) + "+" for letter in phrase.replace(" ", ""))
+
+
+def _collapsed_alternation(phrases: frozenset[str] | tuple[str, ...]) -> str:
+    ordered = sorted(set(phrases), key=len, reverse=True)
+    return "(?:" + "|".join(_letters_may_repeat(p) for p in ordered) + ")"
+
+
+_COLLAPSED_KEYWORD_MESSAGE = re.compile(
+    rf"(?:{_collapsed_alternation(POLITE_WORDS)})*"
+    rf"(?:{_collapsed_alternation(OPT_OUT_KEYWORDS | KEYWORD_IDIOMS)})+"
+    rf"(?:{_collapsed_alternation(POLITE_WORDS)})*"
+)
+MAX_DISGUISED = 40  # characters: a disguised keyword is a short reply
+
+
+def _is_disguised_keyword(text: str) -> bool:
+    """A short reply that is a keyword message once separators and look-alike digits go."""
+    tokens = text.replace("-", " ").split()
+    if len(text) > MAX_DISGUISED or not tokens or any(t.isdigit() for t in tokens):
+        return False
+    as_letters = "".join(token.translate(_LEET) for token in tokens)
+    without_digits = "".join(token.strip("0123456789") for token in tokens)
+    return any(
+        _COLLAPSED_KEYWORD_MESSAGE.fullmatch(candidate) is not None
+        for candidate in (as_letters, without_digits)
+    )
+
+
+# Emoji alone: the stop sign is STOP; a raised hand or a no-entry sign may be.
+STOP_SIGN = "\U0001f6d1"
+HAND_OR_NO_ENTRY = frozenset("\u270b\U0001f91a\U0001f590\u26d4\U0001f6ab")
+_EMOJI_DECORATION = re.compile("[\ufe0f\u200d\U0001f3fb-\U0001f3ff\\s!.?]")
+
+
+def _emoji_alone(body: str) -> str:
+    """The emoji a reply consists of (repeated, with skin tones and punctuation), or ""."""
+    rest = set(_EMOJI_DECORATION.sub("", body))
+    if rest == {STOP_SIGN}:
+        return STOP_SIGN
+    if rest and rest <= HAND_OR_NO_ENTRY:
+        return "hand"
+    return ""
+
+
+# A bare refusal: the whole reply says no, and may answer the volunteer's question rather than
+# ask to stop, so a person looks.
+BARE_REFUSALS = re.compile(
+    r"(?:no+|nope+|nop|na+h+|na+w+|nay|nel|nel pastel|no way|hard pass|pass|no thanks?|no thx"
+    r"|i said no|i already said no"
+    r"|no thank (?:you|u)|nah (?:thanks|thx|im good)|im good(?: thanks?| thank you| thx)?"
+    r"|not now|please dont|pls dont|bye|goodbye|leave me be|no gracias|no quiero(?: gracias)?"
+    r"|no no+|no no no)"
+)
+# "This isn't Maria", "I'm not Jose", "Who is Carlos?", "No soy Rosa": read on the reply as
+# typed, since the capital marks a name ("I'm not sure" is not a name).
+_NAMES_SOMEONE_ELSE = re.compile(
+    r"(?:\b(?:[Tt]his|[Tt]hat|[Ii]t)\s*(?:is|'s|s)?\s*(?:not|n'?t|isn'?t)\s+|\b[Ii]'?m\s+not\s+"
+    r"|\b[Ii] am not\s+|^\s*[Ww]ho(?:'?s| is)\s+|\b[Nn]o soy\s+|\b[Nn]o es\s+|^\s*[Nn]ot\s+)"
+    r"([A-Z][a-zà-ÿ]+)\b"
+)
+NOT_NAMES = frozenset(
+    "I Sure Interested Registered Going Voting Yet Now Today Home Available Here There This That"
+    " It He She They We You Me My Your Him Her A An The Mine Ready Able Allowed Old Young"
+    " Eligible Coming Texting Calling In On At Buena Bueno Mi Su Tu Posible".split()
+)
+
+
+def _names_someone_else(body: str) -> bool:
+    return any(match.group(1) not in NOT_NAMES for match in _NAMES_SOMEONE_ELSE.finditer(body))
 
 
 def _phrase_rule(text: str) -> str | None:
@@ -548,11 +784,14 @@ def explain(body: str) -> Verdict:
     """What `body` asks for, and the name of the rule that decided."""
     text = normalize(body)
     if not text:
-        return Verdict(Intent.NONE, "empty")
-    if _is_keyword_message(text):
-        if body.rstrip().endswith("?"):  # "Cancel?" "Remove??" may be asking what we mean
+        return _explain_emoji(body)
+    if _is_keyword_message(text) or _is_disguised_keyword(text):
+        rule = "keyword" if _is_keyword_message(text) else "keyword_disguised"
+        if body.rstrip().endswith("?"):  # "Cancel?" may ask what we mean; "STOP?" does not
+            if _squeeze(text) in {_squeeze(k) for k in UNAMBIGUOUS_KEYWORDS}:
+                return Verdict(Intent.OPT_OUT, "keyword_question")
             return Verdict(Intent.POSSIBLE_OPT_OUT, "keyword_question")
-        return Verdict(Intent.OPT_OUT, "keyword")
+        return Verdict(Intent.OPT_OUT, rule)
     if text in OPT_IN_KEYWORDS:
         return Verdict(Intent.OPT_IN, "opt_in_keyword")
     if text in HELP_KEYWORDS:
@@ -563,9 +802,23 @@ def explain(body: str) -> Verdict:
     if phrase is not None:
         return Verdict(Intent.OPT_OUT, phrase)
     possible = _possible_rule(text)
+    if possible is None and BARE_REFUSALS.fullmatch(text):
+        possible = "bare_refusal"
+    if possible is None and _names_someone_else(body):
+        possible = "wrong_person_hint"
     if possible is not None:
         return Verdict(Intent.POSSIBLE_OPT_OUT, possible)
     return Verdict(Intent.NONE, "none")
+
+
+def _explain_emoji(body: str) -> Verdict:
+    """A reply with no words: a stop sign alone opts out, a hand or a no-entry sign is flagged."""
+    emoji = _emoji_alone(body)
+    if emoji == STOP_SIGN:
+        return Verdict(Intent.OPT_OUT, "stop_sign")
+    if emoji:
+        return Verdict(Intent.POSSIBLE_OPT_OUT, "hand_emoji")
+    return Verdict(Intent.NONE, "empty")
 
 
 def classify(body: str) -> Intent:
@@ -599,3 +852,26 @@ def twilio_answers(body: str) -> bool:
     """
     word = body.strip(_WHITESPACE_ONLY)
     return word.isascii() and word.isalpha() and word.casefold() in TWILIO_KEYWORDS
+
+
+# Words that say a reply is in Spanish (after `normalize`), for answering in the voter's language.
+SPANISH_WORDS = frozenset(
+    "alto para parar pare paren basta baja cancelar detener fin mas ya favor gracias porfa"
+    " quiero no me mi mis numero equivocado equivocada mensajes escribas escriban dejen deja"
+    " de la lista borra borren borrame sacame quitame denme dar por que soy es esta aqui"
+    " nadie ningun ninguna vive conozco molesten interesa".split()
+)
+ENGLISH_WORDS = frozenset(
+    "stop please end quit cancel unsubscribe remove me my number wrong text texting texts"
+    " messages the this you your of to from dont do not off list all now thanks thank".split()
+)
+
+
+def language(body: str) -> str:
+    """ "es" when a reply reads as Spanish, else "en": by its accents and its words."""
+    if any(letter in body.casefold() for letter in "ñáéíóú¿¡"):
+        return "es"
+    words = normalize(body).split()
+    spanish = sum(word in SPANISH_WORDS for word in words)
+    english = sum(word in ENGLISH_WORDS for word in words)
+    return "es" if spanish > english else "en"

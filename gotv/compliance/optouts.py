@@ -15,13 +15,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, Exists, Select, bindparam, exists, select, update
 from sqlalchemy.orm import QueryableAttribute
 
-from gotv.compliance import carrier_errors
+from gotv.compliance import carrier_errors, keywords
 from gotv.compliance.carrier_errors import Action
 from gotv.db import db, execute_core, insert_new
 from gotv.models import (
     BlockedNumber,
     Campaign,
     Contact,
+    Direction,
     Message,
     MessageKind,
     MessageStatus,
@@ -31,8 +32,13 @@ from gotv.people import audit
 
 log = logging.getLogger(__name__)
 
-# The one confirmation an opt-out may get (47 CFR 64.1200(a)(12)): it merely confirms.
-CONFIRMATION_TEXT = "{organization}: you are unsubscribed and will get no more texts from us."
+# The one confirmation an opt-out may get (47 CFR 64.1200(a)(12)): it merely confirms, in the
+# voter's language, naming the organization. The Spanish has no accented letter, so it stays
+# in GSM-7 like the English (an "á" would make it a 70-character UCS-2 text).
+CONFIRMATIONS = {
+    "en": "{organization}: you are unsubscribed and will get no more texts from us.",
+    "es": "{organization}: se dio de baja. Ya no le enviaremos mensajes.",
+}
 
 
 # A value, a column (Contact.cell, Message.to_number) or a bound parameter: one definition of
@@ -180,15 +186,28 @@ def lift_opt_out(organization_id: int, cell: str, why: str, user_id: int | None 
     return True
 
 
-def queue_confirmation(opt_out_id: int, contact: Contact) -> Message | None:
+def confirmation_text(organization_name: str, reply_body: str = "") -> str:
+    """The confirmation of an opt-out, in the language of the reply that asked for it
+    (`keywords.language`: Spanish or English)."""
+    template = CONFIRMATIONS[keywords.language(reply_body)]
+    return template.format(organization=organization_name)
+
+
+def queue_confirmation(
+    opt_out_id: int, contact: Contact, reply_body: str | None = None
+) -> Message | None:
     """Queue the one text confirming opt-out `opt_out_id`; None when it already has one.
 
-    The caller decides whether Twilio has already confirmed it (its own keywords).
+    It is written in the language of `reply_body`, the reply that asked to stop (by default
+    the contact's latest reply). The caller decides whether Twilio has already confirmed it
+    (its own keywords).
     """
+    if reply_body is None:
+        reply_body = latest_reply(contact.id)
     message = add_auto_reply(
         contact,
         MessageKind.OPT_OUT_CONFIRMATION,
-        CONFIRMATION_TEXT.format(organization=contact.campaign.organization.name),
+        confirmation_text(contact.campaign.organization.name, reply_body),
     )
     claimed = db.session.execute(
         update(OptOut)
@@ -216,6 +235,17 @@ def opt_out_contact(
     if opt_out_id is None or not confirm:
         return None
     return queue_confirmation(opt_out_id, contact)
+
+
+def latest_reply(contact_id: int) -> str:
+    """The body of the contact's latest reply ("" when it has none)."""
+    body = db.session.scalar(
+        select(Message.body)
+        .where(Message.contact_id == contact_id, Message.direction == Direction.INBOUND)
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(1)
+    )
+    return body or ""
 
 
 def queue_help_reply(contact: Contact) -> Message:

@@ -18,17 +18,12 @@ from pathlib import Path
 import phonenumbers
 from phonenumbers import timezone as phone_timezone
 
+from gotv.compliance import hours, numbers
 from gotv.lists import records
 
 ZIP_TABLE = Path(__file__).parents[1] / "data" / "zips.csv"
 STANDARD_FIELDS = ("cell", "first_name", "last_name", "zip")
 MAX_CANDIDATE_ZONES = 6
-UNTEXTABLE_TYPES = (
-    phonenumbers.PhoneNumberType.FIXED_LINE,
-    phonenumbers.PhoneNumberType.PAGER,
-    phonenumbers.PhoneNumberType.TOLL_FREE,
-    phonenumbers.PhoneNumberType.PREMIUM_RATE,
-)
 
 # Header spellings seen in VAN/EveryAction, L2, TargetSmart and hand-made sheets, compared after
 # lower-casing and dropping everything but letters and digits.
@@ -91,7 +86,12 @@ class ParsedList:
 
 
 class InvalidPhone(ValueError):
-    """The text is not a valid mobile-capable phone number; the message says why."""
+    """The number may not be texted (or is no number at all); the message says why and
+    `reason` is the policy's code (`numbers.Reason`)."""
+
+    def __init__(self, reason: numbers.Reason) -> None:
+        super().__init__(reason.explanation)
+        self.reason = reason
 
 
 class UnreadableList(ValueError):
@@ -136,8 +136,14 @@ def custom_field_name(header: str) -> str:
     return "_" + name if name[:1].isdigit() else name
 
 
-def read_list(data: bytes, region: str = "US") -> ParsedList:
+def read_list(
+    data: bytes, region: str = "US", territories: bool = False, any_number: bool = False
+) -> ParsedList:
     """Parse a voter list, deduplicating by normalized cell number.
+
+    Numbers are held to the textable-number policy (`numbers.check`; `territories`: whether
+    the organization texts the US territories), or with `any_number` (a list of opt-outs)
+    only to being a real number.
 
     :raise UnreadableList: when the file has no header row or no phone column.
     """
@@ -158,7 +164,7 @@ def read_list(data: bytes, region: str = "US") -> ParsedList:
             parsed.rejected.append(RejectedRow(line, row, bad))
             continue
         try:
-            contact = parse_row(row, mapping, custom, region)
+            contact = parse_row(row, mapping, custom, region, territories, any_number)
             contact.line = line
         except InvalidPhone as error:
             parsed.rejected.append(RejectedRow(line, row, str(error)))
@@ -186,10 +192,16 @@ def _rows(
 
 
 def parse_row(
-    row: dict[str, str], mapping: dict[str, str], custom: dict[str, str], region: str
+    row: dict[str, str],
+    mapping: dict[str, str],
+    custom: dict[str, str],
+    region: str,
+    territories: bool = False,
+    any_number: bool = False,
 ) -> ParsedContact:
     """Turn one CSV row into a contact. :raise InvalidPhone: when its number is unusable."""
-    cell = normalize_phone(row.get(mapping["cell"], ""), region)
+    raw = row.get(mapping["cell"], "")
+    cell = normalize_phone(raw, region) if any_number else textable_phone(raw, region, territories)
     zip5, state, zones = locate(row.get(mapping.get("zip", ""), ""), cell)
     rule_states = " ".join(sorted({state, area_code_state(cell)} - {""}))
     return ParsedContact(
@@ -205,18 +217,25 @@ def parse_row(
 
 
 def normalize_phone(raw: str, region: str = "US") -> str:
-    """Return `raw` as E.164, dropping extensions. :raise InvalidPhone: with the reason."""
-    if not raw.strip():
-        raise InvalidPhone("no phone number")
-    try:
-        number = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException:
-        raise InvalidPhone(f"not a phone number: {raw!r}") from None
-    if not phonenumbers.is_valid_number(number):
-        raise InvalidPhone(f"not a valid phone number: {raw!r}")
-    if phonenumbers.number_type(number) in UNTEXTABLE_TYPES:
-        raise InvalidPhone(f"not a number that can receive texts: {raw!r}")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    """Any real number as ASCII E.164, textable or not (for opt-outs), extensions dropped.
+
+    :raise InvalidPhone: when it is empty, not a number or not a valid one.
+    """
+    verdict = numbers.normalize(raw, region)
+    if verdict.reason:
+        raise InvalidPhone(verdict.reason)
+    return verdict.cell
+
+
+def textable_phone(raw: str, region: str = "US", territories: bool = False) -> str:
+    """`raw` as ASCII E.164 when the textable-number policy allows texting it.
+
+    :raise InvalidPhone: with the policy's reason otherwise.
+    """
+    verdict = numbers.check(raw, region, territories)
+    if verdict.reason:
+        raise InvalidPhone(verdict.reason)
+    return verdict.cell
 
 
 def tidy_name(name: str) -> str:
@@ -236,10 +255,11 @@ def repair_zip(raw: str) -> str:
 
 
 def locate(raw_zip: str, cell: str) -> tuple[str, str, str]:
-    """(ZIP5, state, time zones) from the ZIP, with the number's area code as fallback."""
+    """(ZIP5, state, time zones): the ZIP's zone and the number's area code's, both
+    (`hours.combine_zones`), since where a person is is uncertain."""
     zip5 = repair_zip(raw_zip)
     state, zone = zip_info(zip5) if zip5 else ("", "")
-    return zip5, state, zone or phone_zones(cell)
+    return zip5, state, hours.combine_zones(zone, phone_zones(cell))
 
 
 def area_code_state(cell: str) -> str:

@@ -1,17 +1,23 @@
-"""`contacts.normalize_phone`, fast: the same answers, with phonenumbers called once per prefix.
+"""`numbers.check`, fast: exactly its answers, with phonenumbers called once per prefix.
 
-A number typed with only digits, spaces and ``( ) - . /`` (and perhaps a leading ``+``) parses
-to the same number whatever the punctuation, so results are cached on the digits. For North
-American numbers (country code 1) the validity and type of a number depend only on its first
-few digits: `prefix_length` proves how many by reading the phonenumbers metadata patterns of
-every NANP region, so one phonenumbers call answers for every number sharing that prefix.
-Anything else (letters, extensions, other countries) goes to `contacts.normalize_phone`.
+The textable-number policy (`gotv.compliance.numbers.check`) parses every number with
+phonenumbers, which costs tens of microseconds; a voter file has millions. Digits of any
+Unicode script are first read as ASCII digits (phonenumbers reads them so too). A number then
+typed with only ASCII digits, spaces and ``( ) - . /`` (and perhaps a leading ``+``) parses to
+the same number whatever the punctuation. For a ten-digit North American number (country code
+1) its validity, region and type depend only on its first few digits: `prefix_length` proves
+how many by reading the phonenumbers metadata patterns of every NANP region, so one phonenumbers
+call answers for every number sharing that prefix, and the policy (`numbers.decide`) is applied
+to the facts with the number's own digits. Anything else (letters, extensions, other countries,
+other punctuation) is answered by `numbers.check` itself, cached on the exact text.
 """
 
 from __future__ import annotations
 
 import re
 import re._parser as sre
+import sys
+import unicodedata
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -19,12 +25,11 @@ from typing import Any
 import phonenumbers
 from phonenumbers.phonemetadata import PhoneMetadata
 
-from gotv.lists import contacts
+from gotv.compliance import numbers
+from gotv.compliance.numbers import Facts, Verdict
 
-SIMPLE = re.compile(r"\s*\+?[\d\s().\-/]{1,60}")
-NON_DIGITS = re.compile(r"\D")
-# A trailing extension phonenumbers drops ("x12", "ext. 9", "extension 345").
-EXTENSION = re.compile(r"(.*\d[\s).]*?)\s*(?:x|ext\.?|extension)\s*\d{1,6}\s*", re.IGNORECASE)
+SIMPLE = re.compile(r" *\+?[0-9 ().\-/]{1,60}", re.ASCII)
+NON_DIGITS = re.compile(r"[^0-9]")
 DESCS = (
     "general_desc",
     "fixed_line",
@@ -38,45 +43,49 @@ DESCS = (
     "uan",
     "voicemail",
 )
-VALID = ""  # cached outcome for a good number; otherwise the reason's template
+CACHE_SIZE = 100_000  # texts cached beyond the NANP prefixes (each a few hundred bytes)
 
-Outcome = str  # VALID, or a reason template with {raw} for the original text
+
+@cache
+def ascii_digits() -> dict[int, str]:
+    """str.translate's table from every Unicode decimal digit (category Nd) to ASCII."""
+    return {
+        code: str(unicodedata.digit(chr(code)))
+        for code in range(128, sys.maxunicode + 1)
+        if unicodedata.category(chr(code)) == "Nd"
+    }
 
 
 class Normalizer:
-    """Normalize phone numbers like `contacts.normalize_phone`, caching what may be cached.
+    """`numbers.check(raw, region, territories)`, with what may be cached cached.
 
-    `__call__` returns (E.164, "") or ("", reason); the reason text is exactly the message of the
-    `contacts.InvalidPhone` that `normalize_phone` would raise.
+    One normalizer serves one import: its caches grow with the distinct prefixes it meets.
     """
 
-    def __init__(self, region: str) -> None:
+    def __init__(self, region: str = numbers.US, territories: bool = False) -> None:
         self.region = region
+        self.territories = territories
         self.nanp = phonenumbers.country_code_for_region(region) == 1
-        self.npa_depth: dict[str, int] = {}
-        self.by_prefix: dict[str, Outcome] = {}
-        self.by_digits: dict[str, tuple[str, Outcome]] = {}
+        self.by_prefix: dict[str, Facts] = {}
+        self.by_text: dict[str, Verdict] = {}
 
-    def __call__(self, raw: str) -> tuple[str, str]:
-        """(E.164, "") for a textable number, else ("", the reason)."""
-        number = raw
-        if SIMPLE.fullmatch(number) is None:
-            extension = EXTENSION.fullmatch(number)
-            number = extension.group(1) if extension else ""
-            if not number or SIMPLE.fullmatch(number) is None:
-                return self._slow(raw)
+    def __call__(self, raw: str) -> Verdict:
+        """The policy's verdict on `raw`: its ASCII E.164 and why it is not texted, if not."""
+        number = raw if raw.isascii() else raw.translate(ascii_digits())
+        if SIMPLE.fullmatch(number) is None or not number.strip():
+            return self._exact(raw)
         digits = NON_DIGITS.sub("", number)
         national = self._nanp_national(number, digits)
-        if national:
-            npa = national[:3]
-            depth = self.npa_depth.get(npa) or self.prefix_for(npa)
-            template = self.by_prefix.get(national[:depth])
-            if template is None:
-                template = self.by_prefix[national[:depth]] = outcome(raw, self.region)[1]
-            if template == VALID:
-                return "+1" + national, ""
-            return "", template.format(raw=repr(raw))
-        return self._by_digits(raw, ("+" if "+" in number else "") + digits)
+        if not national:
+            return self._exact(raw)
+        depth = prefix_length(national[:3])
+        facts = self.by_prefix.get(national[:depth])
+        if facts is None:
+            facts = self.by_prefix[national[:depth]] = numbers.facts_of(
+                phonenumbers.parse(raw, self.region)
+            )
+        mine = Facts(1, national, facts.valid, facts.region, facts.kind)
+        return Verdict("+1" + national, numbers.decide(mine, self.territories))
 
     def _nanp_national(self, number: str, digits: str) -> str:
         """The 10-digit national number of a +1 number whose answer its prefix decides, or ""."""
@@ -91,32 +100,13 @@ class Normalizer:
             return ""
         return national if national[0] > "1" else ""
 
-    def _by_digits(self, raw: str, key: str) -> tuple[str, str]:
-        cached = self.by_digits.get(key)
-        if cached is None:
-            cached = self.by_digits[key] = outcome(raw, self.region)
-        cell, template = cached
-        return (cell, "") if template == VALID else ("", template.format(raw=repr(raw)))
-
-    def prefix_for(self, npa: str) -> int:
-        depth = self.npa_depth.get(npa)
-        if depth is None:
-            depth = self.npa_depth[npa] = prefix_length(npa)
-        return depth
-
-    def _slow(self, raw: str) -> tuple[str, str]:
-        try:
-            return contacts.normalize_phone(raw, self.region), ""
-        except contacts.InvalidPhone as error:
-            return "", str(error)
-
-
-def outcome(raw: str, region: str) -> tuple[str, Outcome]:
-    """normalize_phone's answer for `raw`, as (E.164, VALID) or ("", reason template)."""
-    try:
-        return contacts.normalize_phone(raw, region), VALID
-    except contacts.InvalidPhone as error:
-        return "", str(error).replace("{", "{{").replace("}", "}}").replace(repr(raw), "{raw}")
+    def _exact(self, raw: str) -> Verdict:
+        verdict = self.by_text.get(raw)
+        if verdict is None:
+            verdict = numbers.check(raw, self.region, self.territories)
+            if len(self.by_text) < CACHE_SIZE:
+                self.by_text[raw] = verdict
+        return verdict
 
 
 def nanp_patterns() -> list[Any]:

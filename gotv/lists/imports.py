@@ -28,6 +28,7 @@ from psycopg.copy import QueuedLibpqWriter
 from redis.exceptions import RedisError
 from sqlalchemy import delete, exists, insert, select, update
 
+from gotv.compliance import hours
 from gotv.db import db
 from gotv.edge import metrics, queue, storage
 from gotv.lists import contacts, records
@@ -44,6 +45,7 @@ from gotv.models import (
     ImportStatus,
     Message,
     OptOut,
+    Organization,
     User,
     utcnow,
 )
@@ -652,7 +654,9 @@ class Loader:
         self.imp = imp
         self.stop = stop
         self.campaign = db.session.get(Campaign, imp.campaign_id)
-        self.normalize = Normalizer(region)
+        organization = db.session.get(Organization, imp.organization_id)
+        territories = organization is not None and organization.texts_us_territories
+        self.normalize = Normalizer(region, territories)
         self.writer = make_writer(imp)
         index = {header: position for position, header in enumerate(imp.headers)}
         self.width = len(imp.headers)
@@ -667,6 +671,7 @@ class Loader:
         self.counts = dict.fromkeys(COUNTERS, 0)
         self.places: dict[str, tuple[str, str, str]] = {}
         self.zones: dict[str, str] = {}
+        self.combined: dict[tuple[str, str], str] = {}
         self.rules: dict[str, str] = {}
         self.names: dict[str, str] = {}
         self.seen: set[int] = set()
@@ -720,10 +725,11 @@ class Loader:
         if len(values) != self.width:
             values = (values + [""] * self.width)[: self.width]
         values.append("")  # the value of every field the mapping leaves out
-        cell, reason = self.normalize(values[self.cell_at])
-        if not cell:
-            self.reject(line, row, "rejected", "invalid phone: " + reason)
+        verdict = self.normalize(values[self.cell_at])
+        if verdict.reason:
+            self.reject(line, row, "rejected", "not texted: " + verdict.explanation)
             return
+        cell = verdict.cell
         counter, reason = self.filter(int(cell[1:]))
         if counter:
             self.reject(line, row, counter, reason)
@@ -775,19 +781,21 @@ class Loader:
         return tidy
 
     def locate(self, raw_zip: str, cell: str) -> tuple[str, str, str]:
-        """contacts.locate, cached by ZIP text and (for the fallback) by number prefix."""
+        """contacts.locate, cached by ZIP text and by number prefix."""
         place = self.places.get(raw_zip)
         if place is None:
             zip5 = contacts.repair_zip(raw_zip)
             state, zone = contacts.zip_info(zip5) if zip5 else ("", "")
             place = self.places[raw_zip] = (zip5, state, zone)
-        if place[2]:
-            return place
         # phonenumbers' time-zone data for +1 is keyed on at most 7 digits (+1 and 6 more).
         prefix = cell[:8] if cell.startswith("+1") and len(cell) == 12 else cell
-        zones = self.zones.get(prefix)
+        number_zones = self.zones.get(prefix)
+        if number_zones is None:
+            number_zones = self.zones[prefix] = contacts.phone_zones(cell)
+        key = (place[2], number_zones)
+        zones = self.combined.get(key)
         if zones is None:
-            zones = self.zones[prefix] = contacts.phone_zones(cell)
+            zones = self.combined[key] = hours.combine_zones(place[2], number_zones)
         return place[0], place[1], zones
 
     def flush(self, bytes_read: int) -> None:

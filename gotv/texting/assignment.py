@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, bindparam, func, select, text, tuple_, update
 
-from gotv.compliance import hours, optouts
+from gotv.compliance import hours, numbers, optouts
 from gotv.db import db, execute_core
 from gotv.models import Campaign, CampaignStatus, Contact, ContactStatus, User
 from gotv.texting import texts
@@ -278,25 +278,32 @@ def batch(campaign: Campaign, texter: User, now: datetime, ready_limit: int = 5)
     closed: Counter[tuple[str, str]] = Counter()
     for zones, states, count in counts:
         if hours.is_open(
-            zones, now, campaign.window_start_hour, campaign.window_end_hour, state=states
+            zones,
+            now,
+            campaign.window_start_hour,
+            campaign.window_end_hour,
+            state=states,
+            trust_zip=campaign.trust_zip_alone,
         ):
             found.ready_count += count
             open_places.append((zones, states))
         else:
             closed[(zones, states)] += count
     if open_places and ready_limit > 0:
-        found.ready = list(
-            db.session.scalars(
-                select(Contact)
-                .where(
-                    *holding(campaign, texter),
-                    tuple_(Contact.time_zones, Contact.rule_states).in_(open_places),
-                    optouts.may_be_texted(campaign.organization_id, Contact.cell),
-                )
-                .order_by(Contact.id)
-                .limit(ready_limit)
+        ready = db.session.scalars(
+            select(Contact)
+            .where(
+                *holding(campaign, texter),
+                tuple_(Contact.time_zones, Contact.rule_states).in_(open_places),
+                optouts.may_be_texted(campaign.organization_id, Contact.cell),
             )
+            .order_by(Contact.id)
+            .limit(ready_limit)
         )
+        # Numbers the policy refuses (loaded before it, or in a territory no longer texted)
+        # are not offered: the click would refuse them.
+        territories = campaign.texts_us_territories
+        found.ready = [c for c in ready if numbers.check_stored(c.cell, territories) is None]
     found.later = later_groups(campaign, closed, now)
     return found
 
@@ -334,14 +341,22 @@ def next_ready(
     ready: list[texts.ContactRow] = []
     last = after
     open_now: dict[tuple[str, str], bool] = {}
+    territories = campaign.texts_us_territories
     for contact in rows:
         last = contact.id
         place = (contact.time_zones, contact.rule_states)
         if place not in open_now:
             open_now[place] = hours.is_open(
-                place[0], now, campaign.window_start_hour, campaign.window_end_hour, state=place[1]
+                place[0],
+                now,
+                campaign.window_start_hour,
+                campaign.window_end_hour,
+                state=place[1],
+                trust_zip=campaign.trust_zip_alone,
             )
-        if open_now[place]:
+        # A number the policy refuses (imported before it, or in a territory the organization
+        # stopped texting) is passed over: the click would refuse it.
+        if open_now[place] and numbers.check_stored(contact.cell, territories) is None:
             ready.append(contact)
             if len(ready) == limit:
                 break
@@ -350,7 +365,7 @@ def next_ready(
 
 # Built once: every send runs it. Core rows of the columns the page shows, not ORM objects.
 _TOP_UP = (
-    select(*texts.MERGE_COLUMNS)
+    select(*texts.MERGE_COLUMNS, Contact.cell)
     .where(
         Contact.campaign_id == bindparam("campaign"),
         Contact.texter_id == bindparam("texter"),
@@ -372,11 +387,16 @@ def later_groups(
     for (zones, states), count in closed.items():
         try:
             opens = hours.next_opening(
-                zones, now, campaign.window_start_hour, campaign.window_end_hour, state=states
+                zones,
+                now,
+                campaign.window_start_hour,
+                campaign.window_end_hour,
+                state=states,
+                trust_zip=campaign.trust_zip_alone,
             )
         except ValueError:
             continue  # their state never allows this campaign's window
-        local = opens.astimezone(hours.zones_of(zones)[0])
+        local = opens.astimezone(hours.zones_of(zones, campaign.trust_zip_alone)[0])
         counts[(opens.astimezone(now.tzinfo), local_clock(local))] += count
     return [
         Later(count, opens_at, local_time)

@@ -6,8 +6,9 @@ A volunteer's click writes a `queued` message in the same transaction as the con
 1. picks due queued rows (`FOR UPDATE SKIP LOCKED`, so pumps on many workers never collide),
    takes pacing tokens for their senders (pacing.py) and claims the rows it may send now with
    a conditional UPDATE `queued` -> `sending`: only the pump whose UPDATE moved a row sends it;
-2. re-checks every rule at this last step (opt-out, blocked number, campaign, assignment,
-   quiet hours, age) and refuses what fails;
+2. re-checks every rule at this last step (opt-out, blocked number, the textable-number
+   policy, campaign, assignment, quiet hours and, for a first text, the closing buffer, age)
+   and refuses what fails;
 3. sends the rest concurrently over one pooled connection (sms.Connection);
 4. records Twilio's answers in bulk: accepted, failed, back to `queued` with a backoff for an
    outage, or left in `sending` when Twilio may or may not have the message. Such a message is
@@ -48,7 +49,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 
-from gotv.compliance import carrier_errors, hours, optouts
+from gotv.compliance import carrier_errors, hours, numbers, optouts
 from gotv.compliance.carrier_errors import Action
 from gotv.db import db
 from gotv.edge import metrics, queue, sms
@@ -299,6 +300,7 @@ class GateRow(Protocol):
     organization_id: int | None
     to_number: str
     kind: MessageKind
+    is_initial: bool
     texter_id: int | None
     body: str
     sender: str
@@ -311,6 +313,8 @@ class GateRow(Protocol):
     window_start_hour: int
     window_end_hour: int
     smart_encoding: bool
+    trust_zip_alone: bool
+    texts_us_territories: bool | None
     texter_role: Role | None
     opted_out: bool
     blocked: bool
@@ -322,6 +326,7 @@ _GATE_READS = (
     "organization_id",
     "to_number",
     "kind",
+    "is_initial",
     "texter_id",
     "body",
     "sender",
@@ -356,6 +361,7 @@ def _gate_rows(message: FromClause) -> Select[Any]:
             m.organization_id,
             m.to_number,
             m.kind,
+            m.is_initial,
             m.texter_id,
             m.body,
             m.sender,
@@ -368,6 +374,8 @@ def _gate_rows(message: FromClause) -> Select[Any]:
             Campaign.window_start_hour,
             Campaign.window_end_hour,
             Campaign.smart_encoding,
+            Campaign.trust_zip_alone,
+            Organization.texts_us_territories,
             User.role.label("texter_role"),
             optouts.opted_out(m.organization_id, m.to_number).label("opted_out"),
             optouts.blocked(m.organization_id, m.to_number).label("blocked"),
@@ -375,6 +383,7 @@ def _gate_rows(message: FromClause) -> Select[Any]:
         .select_from(message)
         .outerjoin(Contact, Contact.id == m.contact_id)
         .outerjoin(Campaign, Campaign.id == m.campaign_id)
+        .outerjoin(Organization, Organization.id == m.organization_id)
         .outerjoin(User, User.id == m.texter_id)
         .order_by(m.id)
     )
@@ -420,38 +429,73 @@ class Checks:
     """The rules of the last gate, with each place's texting window computed once per batch."""
 
     closes: dict[tuple[Any, ...], datetime | None] = field(default_factory=dict)
+    opens_to_initial: dict[tuple[Any, ...], bool] = field(default_factory=dict)
 
     def refusal_reason(self, row: GateRow, now: datetime) -> str | None:
         """Why this message must not go out now; None if it may.
 
-        The confirmation of an opt-out goes to an opted-out number by definition; nothing else
-        does. Automatic replies (confirmation, help) skip the campaign and assignment checks,
-        never the carrier's blocks, the recipient's hours or their age.
+        The confirmation of an opt-out goes to an opted-out number by definition (and to
+        whatever number wrote the opt-out); nothing else does. Automatic replies (confirmation,
+        help) skip the campaign and assignment checks, never the carrier's blocks, the
+        recipient's hours or their age. A first text is also refused in the last
+        CLOSING_BUFFER of the recipient's window, as the click refuses it.
         """
         if row.contact_id is None or row.campaign_status is None or row.organization_id is None:
             return "no_contact"
-        if row.kind != MessageKind.OPT_OUT_CONFIRMATION and row.opted_out:
-            return "opted_out"
-        if row.blocked:
-            return "undeliverable"
-        if row.kind == MessageKind.TEXT:
-            if row.campaign_status != CampaignStatus.ACTIVE:
-                return "campaign_not_active"
-            sent_by_organizer = row.texter_role is not None and row.texter_role.is_organizer
-            if row.assigned_texter_id != row.texter_id and not sent_by_organizer:
-                return "contact_reassigned"
+        refusal = self.recipient_refusal(row) or self.campaign_refusal(row)
+        if refusal:
+            return refusal
         if now - row.created_at > MAX_AGE.get(row.kind, DEFAULT_MAX_AGE):
             return "expired"
         if self.closes_at(row, now) is None:
             return "quiet_hours"
+        if row.is_initial and not self.open_to_initial(row, now):
+            return "closing_buffer"
         account = senders.sending_account(row.organization_id, row.sender)
         if isinstance(account, str):
             return account
         return None
 
+    @staticmethod
+    def recipient_refusal(row: GateRow) -> str | None:
+        """Why the number may not get this message: opted out (unless it is the confirmation),
+        refused by the textable-number policy, or blocked by the carrier."""
+        if row.kind != MessageKind.OPT_OUT_CONFIRMATION:
+            if row.opted_out:
+                return "opted_out"
+            untextable = numbers.check_stored(row.to_number, bool(row.texts_us_territories))
+            if untextable is not None:
+                return f"number_{untextable.value}"
+        if row.blocked:
+            return "undeliverable"
+        return None
+
+    @staticmethod
+    def campaign_refusal(row: GateRow) -> str | None:
+        """Why a volunteer's text may not go out: its campaign stopped, or the conversation
+        went to someone else (an organizer may still write in any)."""
+        if row.kind != MessageKind.TEXT:
+            return None
+        if row.campaign_status != CampaignStatus.ACTIVE:
+            return "campaign_not_active"
+        sent_by_organizer = row.texter_role is not None and row.texter_role.is_organizer
+        if row.assigned_texter_id != row.texter_id and not sent_by_organizer:
+            return "contact_reassigned"
+        return None
+
+    @staticmethod
+    def place(row: GateRow) -> tuple[Any, ...]:
+        return (
+            row.time_zones,
+            row.rule_states,
+            row.window_start_hour,
+            row.window_end_hour,
+            row.trust_zip_alone,
+        )
+
     def closes_at(self, row: GateRow, now: datetime) -> datetime | None:
         """When the recipient's window closes (None: closed), computed once per kind of place."""
-        place = (row.time_zones, row.rule_states, row.window_start_hour, row.window_end_hour)
+        place = self.place(row)
         if place not in self.closes:
             self.closes[place] = hours.closes_at(
                 row.time_zones,
@@ -459,8 +503,25 @@ class Checks:
                 row.window_start_hour,
                 row.window_end_hour,
                 state=row.rule_states,
+                trust_zip=row.trust_zip_alone,
             )
         return self.closes[place]
+
+    def open_to_initial(self, row: GateRow, now: datetime) -> bool:
+        """Whether a first text may start a conversation now: the window with its closing
+        buffer (`hours.is_open` with `initial`), once per kind of place."""
+        place = self.place(row)
+        if place not in self.opens_to_initial:
+            self.opens_to_initial[place] = hours.is_open(
+                row.time_zones,
+                now,
+                row.window_start_hour,
+                row.window_end_hour,
+                initial=True,
+                state=row.rule_states,
+                trust_zip=row.trust_zip_alone,
+            )
+        return self.opens_to_initial[place]
 
     def outgoing(self, row: GateRow, now: datetime) -> Outgoing:
         """The send of a message that passed, valid until its recipient's window closes.

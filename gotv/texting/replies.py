@@ -461,7 +461,7 @@ def act_on_reply(
         )
         if opt_out_id is None or meaning.twilio_answered:
             return []
-        confirmation = optouts.queue_confirmation(opt_out_id, contact)
+        confirmation = optouts.queue_confirmation(opt_out_id, contact, body)
         return [confirmation] if confirmation else []
     opted_out = optouts.is_opted_out(organization_id, cell)
     # Twilio lifts its own block on YES (in English only), so ours follows it exactly.

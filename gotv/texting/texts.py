@@ -24,7 +24,7 @@ from sqlalchemy import (
     update,
 )
 
-from gotv.compliance import hours, optouts
+from gotv.compliance import hours, numbers, optouts
 from gotv.db import db, execute_core
 from gotv.models import (
     Campaign,
@@ -36,6 +36,7 @@ from gotv.models import (
     MessageKind,
     MessageMedia,
     MessageStatus,
+    Organization,
     Sender,
     User,
     utcnow,
@@ -94,6 +95,10 @@ class CampaignRow(Protocol):
     def window_end_hour(self) -> int: ...
     @property
     def smart_encoding(self) -> bool: ...
+    @property
+    def trust_zip_alone(self) -> bool: ...
+    @property
+    def texts_us_territories(self) -> bool: ...
 
 
 class ThreadRow(Protocol):
@@ -153,7 +158,11 @@ def render(script: str, contact: Contact | ContactRow, texter: User) -> str:
 def open_places(campaign: Campaign, now: datetime) -> list[tuple[str, str]]:
     """The distinct (zones, state) of untexted contacts that may get an initial text now."""
     return hours.open_pairs(
-        untexted_places(campaign.id), now, campaign.window_start_hour, campaign.window_end_hour
+        untexted_places(campaign.id),
+        now,
+        campaign.window_start_hour,
+        campaign.window_end_hour,
+        trust_zip=campaign.trust_zip_alone,
     )
 
 
@@ -225,7 +234,12 @@ def next_opening(campaign: Campaign, texter: User, now: datetime) -> datetime | 
     for zones, state in untexted_places(campaign.id):
         try:
             opens = hours.next_opening(
-                zones, now, campaign.window_start_hour, campaign.window_end_hour, state=state
+                zones,
+                now,
+                campaign.window_start_hour,
+                campaign.window_end_hour,
+                state=state,
+                trust_zip=campaign.trust_zip_alone,
             )
         except ValueError:
             continue
@@ -280,12 +294,12 @@ def claim_contact(
     row (what `render` and the hours check read, and its cell).
 
     One conditional UPDATE checks, at the moment of writing, that the contact is in the
-    campaign, untexted, free or the volunteer's, and neither opted out nor blocked; quiet hours
-    (zone rules live in Python) are then checked on the row it returns. outbox.py checks all of
-    it again before Twilio.
+    campaign, untexted, free or the volunteer's, and neither opted out nor blocked; the
+    textable-number policy and quiet hours (rules that live in Python) are then checked on the
+    row it returns. outbox.py checks all of it again before Twilio.
 
-    :raise CannotText: saying why; when it is quiet hours the claim is already written, and the
-        caller must roll back.
+    :raise CannotText: saying why; when it is the number or quiet hours the claim is already
+        written, and the caller must roll back.
     """
     contact = execute_core(
         _CLAIM,
@@ -299,12 +313,16 @@ def claim_contact(
     ).first()
     if contact is None:
         raise why_not_claimed(campaign, contact_id)
+    untextable = numbers.check_stored(contact.cell, campaign.texts_us_territories)
+    if untextable is not None:
+        raise CannotText(f"This number is not texted: {untextable.explanation}.")
     if not hours.is_open(
         contact.time_zones,
         now,
         campaign.window_start_hour,
         campaign.window_end_hour,
         state=contact.rule_states,
+        trust_zip=campaign.trust_zip_alone,
     ):
         raise CannotText("It is outside this person's texting hours.")
     return contact
@@ -331,6 +349,11 @@ SENDING_COLUMNS = (
     Campaign.window_start_hour,
     Campaign.window_end_hour,
     Campaign.smart_encoding,
+    Campaign.trust_zip_alone,
+    select(Organization.texts_us_territories)
+    .where(Organization.id == Campaign.organization_id)
+    .scalar_subquery()
+    .label("texts_us_territories"),
 )
 
 # Built once: every send runs them.

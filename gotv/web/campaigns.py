@@ -74,6 +74,10 @@ class SmartEncodingForm(FlaskForm):
     smart_encoding = BooleanField("Smart Encoding")
 
 
+class TimeZoneForm(FlaskForm):
+    trust_zip_alone = BooleanField("Use the ZIP code alone for each voter's time zone")
+
+
 class BatchSettingsForm(FlaskForm):
     batch_size = IntegerField("Batch size", validators=[NumberRange(1, assignment.MAX_BATCH_SIZE)])
     batch_while_replies_wait = BooleanField("Allow a new batch while replies wait")
@@ -128,6 +132,7 @@ def show(campaign_id: int) -> ResponseReturnValue:
         describe_risk=segments.describe,
         sender_form=sender_form(campaign),
         batch_form=BatchSettingsForm(obj=campaign),
+        zone_form=TimeZoneForm(obj=campaign),
     )
 
 
@@ -389,4 +394,29 @@ def save_batch_settings(campaign_id: int) -> ResponseReturnValue:
         flash("Batch settings saved.", "success")
     else:
         flash("Batches hold 1 to 1,000 contacts; idle release is 5 to 1,440 minutes.", "error")
+    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+
+
+@bp.post("/<int:campaign_id>/time-zones")
+@organizer_required
+def save_time_zones(campaign_id: int) -> ResponseReturnValue:
+    """Whether quiet hours follow the ZIP's time zone alone, or also the area code's (audited)."""
+    campaign = get_owned(Campaign, campaign_id)
+    form = TimeZoneForm()
+    if form.validate_on_submit():
+        campaign.trust_zip_alone = bool(form.trust_zip_alone.data)
+        audit.record(
+            campaign.organization_id,
+            "time_zone_rule_changed",
+            f"campaign {campaign.id}",
+            current_user.id,
+            trust_zip_alone=campaign.trust_zip_alone,
+        )
+        db.session.commit()
+        if campaign.trust_zip_alone:
+            flash("Texts now follow each voter's ZIP code alone for the time zone.", "success")
+        else:
+            flash(
+                "Texts wait until it is allowed in both the ZIP's and the phone's zone.", "success"
+            )
     return redirect(url_for("campaigns.show", campaign_id=campaign.id))

@@ -102,7 +102,9 @@ def import_numbers() -> ResponseReturnValue:
         flash("Choose a CSV file with a phone column.", "error")
         return redirect(url_for("optouts.index"))
     try:
-        parsed = contacts.read_list(form.numbers.data.read(), current_app.config["DEFAULT_REGION"])
+        parsed = contacts.read_list(
+            form.numbers.data.read(), current_app.config["DEFAULT_REGION"], any_number=True
+        )
     except contacts.UnreadableList as error:
         flash(f"That file could not be read: {error}", "error")
         return redirect(url_for("optouts.index"))

@@ -9,7 +9,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from wtforms import FloatField, IntegerField, StringField, TextAreaField
+from wtforms import BooleanField, FloatField, IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 from gotv.db import db
@@ -28,6 +28,10 @@ class OrganizationForm(FlaskForm):
         "Help text (sent when a voter asks for help; {organization} is your name)",
         validators=[DataRequired(), Length(max=320)],
     )
+    texts_us_territories = BooleanField(
+        "Text voters in the US territories (Puerto Rico, the US Virgin Islands, Guam, the "
+        "Northern Mariana Islands, American Samoa)"
+    )
 
 
 @bp.route("", methods=["GET", "POST"])
@@ -42,6 +46,7 @@ def organization() -> ResponseReturnValue:
             user_id=current_user.id,
             name=form.name.data,
             help_text=form.help_text.data,
+            texts_us_territories=bool(form.texts_us_territories.data),
         )
         form.populate_obj(organization)
         db.session.commit()

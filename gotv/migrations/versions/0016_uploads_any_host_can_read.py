@@ -1,7 +1,7 @@
 """uploads any host can read, imports that survive their worker
 
 Revision ID: 0016
-Revises: 0018
+Revises: 0017
 Create Date: 2026-12-07 18:00:00
 
 stored_upload and stored_upload_chunk keep uploaded lists in PostgreSQL (UPLOAD_STORAGE=database,
@@ -20,7 +20,7 @@ from gotv.db import create_index_concurrently, drop_index_concurrently
 
 # revision identifiers, used by Alembic.
 revision = '0016'
-down_revision = '0018'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 
