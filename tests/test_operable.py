@@ -122,7 +122,7 @@ def test_metrics_count_the_rows_of_finished_imports_by_what_became_of_them(
 ) -> None:
     monkeypatch.setitem(app.config, "METRICS_TOKEN", TOKEN)
     campaign = make_campaign(organizer.organization)
-    rows = b"cell\n+12125550100\n+12125550101\n+12125550100\nnot a number\n"
+    rows = b"cell\n+12125550200\n+12125550201\n+12125550200\nnot a number\n"
     imp = imports.receive_upload(campaign, organizer, "v.csv", io.BytesIO(rows))
     imports.start(imp, dict(imp.mapping), ImportMode.APPEND, [])
     db.session.commit()

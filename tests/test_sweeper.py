@@ -76,10 +76,10 @@ def test_the_sweeps_take_back_a_dead_workers_import_and_expire_an_abandoned_uplo
     second worker sweeping right after finds nothing due."""
     redis: Redis = app.extensions["gotv.redis"]
     campaign = make_campaign(organizer.organization)
-    dead = imports.receive_upload(campaign, organizer, "a.csv", io.BytesIO(b"cell\n+12125550100\n"))
+    dead = imports.receive_upload(campaign, organizer, "a.csv", io.BytesIO(b"cell\n+12125550200\n"))
     imports.start(dead, dict(dead.mapping), ImportMode.APPEND, [])
     dead.status, dead.attempts = ImportStatus.RUNNING, 1  # no load holds it: its worker died
-    left = imports.receive_upload(campaign, organizer, "b.csv", io.BytesIO(b"cell\n+12125550101\n"))
+    left = imports.receive_upload(campaign, organizer, "b.csv", io.BytesIO(b"cell\n+12125550201\n"))
     left.created_at = utcnow() - timedelta(hours=25)
     db.session.commit()
     dead_id, left_id, left_key = dead.id, left.id, left.upload_key
