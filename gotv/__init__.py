@@ -15,7 +15,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from gotv import api, cli, db, encryption, logs
     from gotv import config as configuration
     from gotv.edge import errors as error_reports
-    from gotv.edge import queue, sms
+    from gotv.edge import queue, sms, storage
     from gotv.web import (
         account,
         admission,
@@ -80,8 +80,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     sms.init_app(app)
     queue.init_app(app)
+    storage.init_app(app)
     inbox.init_app(app)
     cli.init_app(app)
+    admission.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(campaigns.bp)
     app.register_blueprint(content.bp)

@@ -246,9 +246,7 @@ def seed_second_organization(password: str, account_sid: str, token: str, number
 def import_demo_list(campaign: Campaign, organizer: User) -> ContactImport:
     """Import the demo voter list through the real import engine, inline (no worker needed)."""
     with DEMO_LIST.open("rb") as stream:
-        imp = imports.receive_upload(
-            campaign, organizer, DEMO_LIST.name, stream, current_app.config["UPLOAD_DIR"]
-        )
+        imp = imports.receive_upload(campaign, organizer, DEMO_LIST.name, stream)
     imports.start(imp, dict(imp.mapping), ImportMode.APPEND, [])
     db.session.commit()
     imports.run(imp.id, current_app.config["DEFAULT_REGION"])

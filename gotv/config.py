@@ -70,8 +70,11 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
         )
         or None,
         "DEFAULT_REGION": setting("DEFAULT_REGION") or "US",
-        # Uploaded voter lists wait here for the import worker: web and worker must share it.
-        "UPLOAD_DIR": setting("UPLOAD_DIR", os.path.abspath(".gotv/uploads")),
+        # Where uploaded voter lists wait for the mapping step and the import worker
+        # (gotv/edge/storage.py): in PostgreSQL itself, in S3-compatible object storage, or
+        # (the embedded SQLite default only) in a local folder. Every web and worker host
+        # must reach them; see upload_settings.
+        **upload_settings(env, setting),
         # Proxies in front of gotv that set X-Forwarded-For/-Proto/-Host/-Port: 0 (the default)
         # trusts none of those headers (docs/deploy.md, "Proxies and TLS").
         "PROXY_COUNT": parse_int("PROXY_COUNT", env.get("PROXY_COUNT", "").strip() or "0"),
@@ -118,9 +121,39 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
             "LIVE_STREAMS_PER_ORGANIZATION",
             env.get("LIVE_STREAMS_PER_ORGANIZATION", "").strip() or "0",
         ),
+        # CSV downloads each web process streams at once, each on a database connection of its
+        # own on top of DATABASE_POOL_SIZE (gotv/web/admission.py); past it, 503 + Retry-After.
+        "EXPORTS_PER_PROCESS": parse_int(
+            "EXPORTS_PER_PROCESS", env.get("EXPORTS_PER_PROCESS", "").strip() or "2"
+        ),
     }
     check(config)
     return config
+
+
+UPLOAD_STORAGES = ("database", "s3", "local")
+
+
+def upload_settings(env: Mapping[str, str], setting: Any) -> dict[str, Any]:
+    """UPLOAD_STORAGE and what it needs. The default: PostgreSQL itself when DATABASE_URL is
+    PostgreSQL, else (the embedded SQLite default) the local folder UPLOAD_DIR."""
+    database_url = setting("DATABASE_URL", "sqlite:") or ""
+    default = "database" if database_url.startswith("postgres") else "local"
+    return {
+        "UPLOAD_STORAGE": setting("UPLOAD_STORAGE") or default,
+        "UPLOAD_DIR": setting("UPLOAD_DIR", os.path.abspath(".gotv/uploads")),
+        "UPLOAD_S3_BUCKET": setting("UPLOAD_S3_BUCKET"),
+        "UPLOAD_S3_PREFIX": setting("UPLOAD_S3_PREFIX") or "uploads/",
+        "UPLOAD_S3_ENDPOINT_URL": setting("UPLOAD_S3_ENDPOINT_URL"),
+        "UPLOAD_S3_REGION": setting("UPLOAD_S3_REGION"),
+        "UPLOAD_S3_ACCESS_KEY_ID": setting("UPLOAD_S3_ACCESS_KEY_ID"),
+        "UPLOAD_S3_SECRET_ACCESS_KEY": setting("UPLOAD_S3_SECRET_ACCESS_KEY"),
+        # An upload left at the mapping step is deleted after this many hours (it holds
+        # voters' numbers and names: keep it no longer than an organizer needs).
+        "UPLOAD_EXPIRY_HOURS": parse_int(
+            "UPLOAD_EXPIRY_HOURS", env.get("UPLOAD_EXPIRY_HOURS", "").strip() or "24"
+        ),
+    }
 
 
 REQUIRED = (
@@ -148,11 +181,36 @@ def check(config: Mapping[str, Any]) -> None:
                 f"ENCRYPTION_KEYS: key {position} is not a Fernet key (32 url-safe base64 "
                 "bytes): make one with `python -m gotv.encryption`"
             )
+    check_uploads(config)
     if missing:
         names = ", ".join(
             "DATABASE_URL" if name == "SQLALCHEMY_DATABASE_URI" else name for name in missing
         )
         raise ConfigError(f"gotv cannot start: missing configuration: {names}")
+
+
+def check_uploads(config: Mapping[str, Any]) -> None:
+    """Refuse an upload storage that some host could not read.
+
+    :raise ConfigError: for an unknown UPLOAD_STORAGE, S3 without a bucket, a local folder with
+        a database other than SQLite (with PostgreSQL there may be other hosts), or PostgreSQL
+        storage without PostgreSQL.
+    """
+    storage = config.get("UPLOAD_STORAGE")
+    if storage is None:  # a config given whole (the tests'): gotv/edge/storage.py picks
+        return
+    database = str(config.get("SQLALCHEMY_DATABASE_URI") or "")
+    if storage not in UPLOAD_STORAGES:
+        raise ConfigError(f"UPLOAD_STORAGE must be one of {', '.join(UPLOAD_STORAGES)}")
+    if storage == "s3" and not config.get("UPLOAD_S3_BUCKET"):
+        raise ConfigError("UPLOAD_STORAGE=s3 needs UPLOAD_S3_BUCKET")
+    if storage == "local" and database and not database.startswith("sqlite"):
+        raise ConfigError(
+            "UPLOAD_STORAGE=local keeps uploads on one host's disk, which only the embedded "
+            "SQLite setup may do: use database (the default with PostgreSQL) or s3"
+        )
+    if storage == "database" and database and not database.startswith("postgresql"):
+        raise ConfigError("UPLOAD_STORAGE=database needs a PostgreSQL DATABASE_URL")
 
 
 def is_fernet_key(key: str) -> bool:

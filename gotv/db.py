@@ -157,6 +157,9 @@ def init_app(app: Flask) -> None:
     """Bind the database and migrations to `app`."""
     pool_size = app.config.get("DATABASE_POOL_SIZE")
     if pool_size and not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # Requests take turns for DATABASE_POOL_SIZE; streamed downloads have a budget of their
+        # own, EXPORTS_PER_PROCESS connections on top (gotv/web/admission.py).
+        pool_size += app.config.get("EXPORTS_PER_PROCESS") or 0
         # (SQLite's in-memory and file engines use pools that take no size.) Python threads
         # take turns on one core, so a process rarely has more than a few queries running:
         # at most `pool_size` connections, kept open once opened, so that the Procfile's 4 web
@@ -203,3 +206,37 @@ def _sqlite_timestamp(value: datetime) -> str:
     if value.tzinfo is not None:
         value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+# --- For migrations --------------------------------------------------------------------------
+
+
+def create_index_concurrently(name: str, table: str, columns: list[str], **options: Any) -> None:
+    """In a migration: build an index without locking writes out of the table meanwhile.
+
+    PostgreSQL: CREATE INDEX CONCURRENTLY, which cannot run in a transaction, so in an
+    autocommit block (the migration's transaction so far is committed first). A concurrent
+    build cut short leaves an INVALID index of that name behind, dropped here before building.
+    SQLite: a plain CREATE INDEX (never a batch rebuild, which would drop message's triggers).
+    Every index on a big table (message, contact, opt_out...) is built this way
+    (CONTRIBUTING.md, Migrations).
+    """
+    from alembic import op
+
+    if op.get_bind().dialect.name != "postgresql":
+        op.create_index(name, table, columns, **options)
+        return
+    with op.get_context().autocommit_block():
+        op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+        op.create_index(name, table, columns, postgresql_concurrently=True, **options)
+
+
+def drop_index_concurrently(name: str, table: str) -> None:
+    """In a migration: drop an index without locking the table (see create_index_concurrently)."""
+    from alembic import op
+
+    if op.get_bind().dialect.name != "postgresql":
+        op.drop_index(name, table_name=table)
+        return
+    with op.get_context().autocommit_block():
+        op.drop_index(name, table_name=table, postgresql_concurrently=True, if_exists=True)

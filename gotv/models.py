@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -589,7 +590,8 @@ class ContactImport(Model):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     filename: Mapped[str] = mapped_column(String(255))
-    file_path: Mapped[str] = mapped_column(String(500))
+    # The file in the upload store (gotv/edge/storage.py), until the import ends or expires.
+    upload_key: Mapped[str] = mapped_column(String(500))
     file_size: Mapped[int] = mapped_column(Integer, default=0)
     encoding: Mapped[str] = mapped_column(String(20), default="")
     delimiter: Mapped[str] = mapped_column(String(2), default=",")
@@ -603,9 +605,12 @@ class ContactImport(Model):
     # The organization's re-texting guard when the import ran, in days (0: none applied).
     recent_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     status: Mapped[ImportStatus] = mapped_column(
-        enum_column(ImportStatus), default=ImportStatus.UPLOADED
+        enum_column(ImportStatus), default=ImportStatus.UPLOADED, index=True
     )
+    # Set only when Redis could not carry the cancel; the sweep passes it on (lists/imports.py).
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Times a job has started loading it: a worker that died mid-load is retried, up to a point.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     bytes_read: Mapped[int] = mapped_column(Integer, default=0)
     rows_read: Mapped[int] = mapped_column(Integer, default=0)
     loaded: Mapped[int] = mapped_column(Integer, default=0)
@@ -630,6 +635,29 @@ class ImportRejection(Model):
     line: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(100))
     row: Mapped[list[str]] = mapped_column(JSON)
+
+
+class StoredUpload(Model):
+    """An uploaded file kept in the database (UPLOAD_STORAGE=database; gotv/edge/storage.py,
+    which reads and writes these two tables with statements of its own)."""
+
+    __tablename__ = "stored_upload"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow, index=True)
+
+
+class StoredUploadChunk(Model):
+    """One piece (1 MiB) of a stored upload, in order of `position`."""
+
+    __tablename__ = "stored_upload_chunk"
+
+    key: Mapped[str] = mapped_column(
+        ForeignKey("stored_upload.key", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 # --- Campaign content: survey questions, canned responses, tags ----------------------------

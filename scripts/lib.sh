@@ -100,6 +100,31 @@ stop_redis() {
   return 0
 }
 
+# start_s3 WORKDIR : moto's S3-compatible server (installed in .venv from uv.lock) on a free
+# port, in the background; sets s3_port and s3_pid. wait_for_s3 waits until it answers (it takes
+# a few seconds to start: start it early); stop_s3 stops it.
+start_s3() {
+  s3_port=$(free_port)
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$s3_port" >"$1/s3.log" 2>&1 &
+  s3_pid=$!
+}
+
+wait_for_s3() {
+  local waited=0
+  until python3 -c "import socket; socket.create_connection(('127.0.0.1', $s3_port), 1).close()" \
+      2>/dev/null; do
+    if ! kill -0 "$s3_pid" 2>/dev/null || [ "$waited" -ge 600 ]; then
+      say "the S3 server did not start:"; cat "$1/s3.log" >&2; return 1
+    fi
+    sleep 0.2; waited=$((waited + 1))
+  done
+}
+
+stop_s3() {
+  if [ -n "${s3_pid:-}" ]; then kill "$s3_pid" 2>/dev/null || true; wait "$s3_pid" 2>/dev/null || true; fi
+  return 0
+}
+
 # start_both WORKDIR : start_postgres and start_redis.
 start_both() {
   start_postgres "$1"

@@ -26,7 +26,7 @@ from rq import Queue
 
 from gotv import create_app
 from gotv.db import db
-from gotv.edge import queue
+from gotv.edge import queue, storage
 from gotv.fakecarrier import CarrierServer, FakeCarrier
 from gotv.models import Organization, Role, User
 from gotv.people import passwords
@@ -105,6 +105,7 @@ def app(
     yield app
     with app.app_context():
         db.engine.dispose()
+    storage.dispose(app)
 
 
 def reset_schema() -> None:

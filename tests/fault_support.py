@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 
 from gotv import create_app
 from gotv.db import db
+from gotv.edge import storage
 from tests.conftest import config_like
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -206,10 +207,20 @@ def private_app(
             yield other
             db.session.remove()
     finally:
+        close_every_session()
         with other.app_context():
             db.engine.dispose()
+        storage.dispose(other)
         if schema:
             drop_schema(app, schema)
+
+
+def close_every_session() -> None:
+    """Close the sessions other threads left in this scoped session (a server's threads, whose
+    app contexts ended elsewhere): their connections are checked out, so `dispose` cannot close
+    them, and they would be collected, still open, in a later test."""
+    for session in list(db.session.registry.registry.values()):
+        session.close()
 
 
 def private_database_url(app: Flask, tmp_path: Path) -> tuple[str, str | None]:
@@ -235,6 +246,16 @@ def drop_schema(app: Flask, schema: str) -> None:
 # --- A real worker process ------------------------------------------------------------------
 
 
+S3_SETTINGS = (
+    "UPLOAD_S3_BUCKET",
+    "UPLOAD_S3_PREFIX",
+    "UPLOAD_S3_ENDPOINT_URL",
+    "UPLOAD_S3_REGION",
+    "UPLOAD_S3_ACCESS_KEY_ID",
+    "UPLOAD_S3_SECRET_ACCESS_KEY",
+)
+
+
 def start_worker(app: Flask, *queues: str, concurrency: int = 10) -> subprocess.Popen[bytes]:
     """`python -m workers` configured like `app` through its environment, as in production."""
     config = app.config
@@ -251,6 +272,12 @@ def start_worker(app: Flask, *queues: str, concurrency: int = 10) -> subprocess.
         "TWILIO_FROM_NUMBER": config["TWILIO_FROM_NUMBER"],
         "TWILIO_API_URL": config["TWILIO_API_URL"],
         "SEND_CONCURRENCY": str(concurrency),
+        # Where uploads are: a worker on another host reads them from the same store.
+        **{
+            name: str(config[name])
+            for name in ("UPLOAD_STORAGE", "UPLOAD_DIR") + S3_SETTINGS
+            if config.get(name)
+        },
     }
     return subprocess.Popen(
         [sys.executable, "-m", "workers", *queues],

@@ -134,7 +134,7 @@ def contact_import(campaign: Campaign) -> ContactImport:
         organization_id=campaign.organization_id,
         campaign_id=campaign.id,
         filename="secret.csv",
-        file_path="/nonexistent",
+        upload_key="nonexistent.upload",
     )
     db.session.add(imp)
     db.session.flush()

@@ -84,7 +84,7 @@ def data(
     make_message(contact, direction=Direction.INBOUND, status=MessageStatus.RECEIVED)
     optouts.record_opt_out(organization.id, "+12125550242", "admin")
     imp = ContactImport(
-        organization_id=organization.id, campaign_id=campaign.id, filename="a.csv", file_path=""
+        organization_id=organization.id, campaign_id=campaign.id, filename="a.csv", upload_key=""
     )
     db.session.add(imp)
     db.session.flush()

@@ -153,7 +153,11 @@ def test_development_cookies_work_over_plain_http() -> None:
 
 
 def test_a_production_app_sets_a_secure_http_only_session_cookie() -> None:
-    config = {**from_environment(PRODUCTION), "SQLALCHEMY_DATABASE_URI": "sqlite://"}
+    config = {
+        **from_environment(PRODUCTION),
+        "SQLALCHEMY_DATABASE_URI": "sqlite://",
+        "UPLOAD_STORAGE": "local",
+    }
     app: Flask = create_app(config)
 
     response = app.test_client().get("/login")

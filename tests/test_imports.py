@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import runpy
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from gotv.compliance import numbers
 from gotv.db import db
-from gotv.edge import queue
+from gotv.edge import queue, storage
 from gotv.lists import contacts, imports
 from gotv.models import (
     Campaign,
@@ -28,6 +28,7 @@ from gotv.models import (
     Message,
     OptOut,
     User,
+    utcnow,
 )
 from tests.conftest import run_jobs
 from tests.factories import make_campaign, make_contact, make_org
@@ -54,14 +55,25 @@ def campaign(organizer: User) -> Campaign:
 def upload(
     campaign: Campaign, data: bytes | str, user: User | None = None, name: str = "list.csv"
 ) -> ContactImport:
-    from flask import current_app
 
     raw = data.encode() if isinstance(data, str) else data
     owner = user or db.session.scalars(select(User)).first()
     assert owner is not None
-    return imports.receive_upload(
-        campaign, owner, name, io.BytesIO(raw), current_app.config["UPLOAD_DIR"]
-    )
+    return imports.receive_upload(campaign, owner, name, io.BytesIO(raw))
+
+
+def stored_keys() -> set[str]:
+    """Every key in the upload store (the tests' own store holds a few at most)."""
+    return set(storage.uploads().saved_before(utcnow() + timedelta(days=1)))
+
+
+def is_stored(imp: ContactImport) -> bool:
+    """Whether the upload store still has the import's file."""
+    try:
+        storage.uploads().open(imp.upload_key).close()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def load(
@@ -188,13 +200,13 @@ def test_each_header_style_is_mapped_and_the_rest_kept_as_custom_fields(
     assert campaign.custom_field_names == sorted(contacts.custom_field_name(h) for h in others)
 
 
-def test_a_file_without_a_header_row_is_unreadable_and_not_kept(
-    campaign: Campaign, upload_dir: Path
-) -> None:
+def test_a_file_without_a_header_row_is_unreadable_and_not_kept(campaign: Campaign) -> None:
+    before = stored_keys()
+
     with pytest.raises(imports.UnreadableList):
         upload(campaign, b"\n\n")
 
-    assert list(upload_dir.iterdir()) == []
+    assert stored_keys() == before
 
 
 def test_a_file_with_headers_but_no_phone_column_uploads_with_an_empty_cell_mapping(
@@ -532,7 +544,7 @@ def test_a_missing_file_fails_the_import_with_a_message(campaign: Campaign) -> N
     imp = upload(campaign, VOTERS)
     imports.start(imp, dict(imp.mapping), ImportMode.APPEND, [])
     db.session.commit()
-    os.remove(imp.file_path)
+    storage.uploads().delete(imp.upload_key)
 
     imports.run(imp.id)
 
@@ -588,7 +600,7 @@ def test_the_import_runs_through_the_real_rq_job(app: Flask, campaign: Campaign)
         "finished": True,
     }
     assert campaign_cells(campaign) == ["+16025550201", "+16025550202"]
-    assert not os.path.exists(imp.file_path)
+    assert not is_stored(imp)
 
 
 def test_quotes_backslashes_tabs_and_line_breaks_in_values_survive_the_load(

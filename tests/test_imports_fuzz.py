@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,10 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from gotv.db import db
+from gotv.edge import storage
 from gotv.lists import imports
 from gotv.lists.contacts import UnreadableList
-from gotv.models import Contact, ContactImport, ImportMode, ImportStatus, OptOut, User
+from gotv.models import Contact, ContactImport, ImportMode, ImportStatus, OptOut, User, utcnow
 from tests.factories import make_campaign
 
 FUZZ = settings(
@@ -106,7 +108,7 @@ def import_all_the_way(
     (unless told to let the refusal through)."""
     campaign = make_campaign(organizer.organization)
     try:
-        imp = imports.receive_upload(campaign, organizer, "list.csv", io.BytesIO(data), upload_dir)
+        imp = imports.receive_upload(campaign, organizer, "list.csv", io.BytesIO(data))
     except UnreadableList:
         if not refused_is_none:
             raise
@@ -191,11 +193,17 @@ def rows_in(text: str, delimiter: str) -> int:
 def test_a_list_of_random_bytes_is_refused_or_accounted_for_never_an_exception(
     organizer_with_an_opt_out: User, upload_dir: Path, head: str, junk: bytes
 ) -> None:
+    before = stored_uploads()
     imp = import_all_the_way(organizer_with_an_opt_out, upload_dir, head.encode() + junk)
 
     if imp is not None:
         assert_every_row_accounted_for(imp)
-    assert list(upload_dir.iterdir()) == []  # no upload left behind once it ran
+    assert stored_uploads() <= before  # no upload left behind once it ran
+
+
+def stored_uploads() -> set[str]:
+    """Every upload in the store (the folder on SQLite, PostgreSQL's tables on PostgreSQL)."""
+    return set(storage.uploads().saved_before(utcnow() + timedelta(days=1)))
 
 
 def test_a_value_over_the_size_limit_rejects_its_record_and_the_rest_loads(
@@ -272,7 +280,7 @@ def test_the_mapping_preview_of_a_hostile_file_stays_small(
     # A 5 MB line of 5,000,000 fields made a 44 MB page and took 700 MB of a web process.
     campaign = make_campaign(organizer.organization)
     data = b"first_name,cell,zip\n" + b"," * 5_000_000 + b"\n" + (b"y" * 5000 + b",1,2\n") * 3
-    imp = imports.receive_upload(campaign, organizer, "l.csv", io.BytesIO(data), upload_dir)
+    imp = imports.receive_upload(campaign, organizer, "l.csv", io.BytesIO(data))
 
     preview = imports.preview_rows(imp)
 

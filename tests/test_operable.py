@@ -18,8 +18,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from gotv import create_app, logs
+from gotv.db import db
 from gotv.edge import errors, queue
-from gotv.models import User
+from gotv.lists import imports
+from gotv.models import ImportMode, User
 from tests.conftest import config_like, login, run_jobs
 from tests.factories import make_campaign, make_contact, make_message, make_org
 from tests.fault_support import PrivatePostgres, postgres_bin, private_app
@@ -44,6 +46,8 @@ def test_a_process_that_cannot_reach_redis_is_not_ready(app: Flask) -> None:
     broken = create_app(config_like(app, REDIS_URL="redis://127.0.0.1:1/0"))
 
     answer = broken.test_client().get("/readyz")
+    with broken.app_context():
+        db.engine.dispose()  # (its connection would be left for the garbage collector)
 
     assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
     assert answer.get_json()["redis"] == "unreachable"
@@ -100,6 +104,39 @@ def test_metrics_show_the_outbox_as_the_database_holds_it(
         make_message(make_contact(campaign))
 
     assert metrics_of(app)["gotv_outbox_queued"] == 3
+
+
+def import_rows(app: Flask) -> dict[str, float]:
+    """gotv_import_rows_total by outcome, as /metrics shows it."""
+    answer = app.test_client().get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    counted = {}
+    for line in answer.get_data(as_text=True).splitlines():
+        if line.startswith('gotv_import_rows_total{outcome="'):
+            labels, value = line.rsplit(" ", 1)
+            counted[labels.split('"')[1]] = float(value)
+    return counted
+
+
+def test_metrics_count_the_rows_of_finished_imports_by_what_became_of_them(
+    app: Flask, organizer: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(app.config, "METRICS_TOKEN", TOKEN)
+    campaign = make_campaign(organizer.organization)
+    rows = b"cell\n+12125550200\n+12125550201\n+12125550200\nnot a number\n"
+    imp = imports.receive_upload(campaign, organizer, "v.csv", io.BytesIO(rows))
+    imports.start(imp, dict(imp.mapping), ImportMode.APPEND, [])
+    db.session.commit()
+    before = import_rows(app)
+
+    imports.run(imp.id)
+    after = import_rows(app)
+
+    added = {outcome: after[outcome] - before.get(outcome, 0) for outcome in after}
+    assert {outcome: n for outcome, n in added.items() if n} == {
+        "loaded": 2,
+        "duplicates": 1,
+        "rejected": 1,
+    }
 
 
 def test_every_response_names_its_request_and_the_logs_carry_it(client: FlaskClient) -> None:

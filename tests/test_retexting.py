@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from flask import Flask, current_app
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
@@ -59,9 +59,7 @@ def campaign(organization: Organization) -> Campaign:
 
 
 def load(campaign: Campaign, organizer: User, include_recent: bool = False) -> ContactImport:
-    imp = imports.receive_upload(
-        campaign, organizer, "list.csv", io.BytesIO(LIST.encode()), current_app.config["UPLOAD_DIR"]
-    )
+    imp = imports.receive_upload(campaign, organizer, "list.csv", io.BytesIO(LIST.encode()))
     imports.start(imp, dict(imp.mapping), ImportMode.APPEND, [], include_recent=include_recent)
     db.session.commit()
     imports.run(imp.id)
@@ -142,9 +140,7 @@ def test_the_left_out_rows_are_added_on_purpose_from_the_import_page(
 def test_the_mapping_page_offers_to_include_them_and_says_for_how_long(
     client: FlaskClient, organizer: User, campaign: Campaign
 ) -> None:
-    imp = imports.receive_upload(
-        campaign, organizer, "list.csv", io.BytesIO(LIST.encode()), current_app.config["UPLOAD_DIR"]
-    )
+    imp = imports.receive_upload(campaign, organizer, "list.csv", io.BytesIO(LIST.encode()))
     db.session.commit()
     login(client, organizer)
 

@@ -87,7 +87,7 @@ class World:
             organization_id=organization.id,
             campaign_id=self.campaign.id,
             filename="list.csv",
-            file_path="/nonexistent/list.csv",
+            upload_key="nonexistent.upload",
             status=ImportStatus.DONE,
         )
         sender = Sender(organization_id=organization.id, address="+14155550200")

@@ -26,6 +26,7 @@ from werkzeug.test import TestResponse, run_wsgi_app
 from gotv import config as configuration
 from gotv import create_app
 from gotv.db import db
+from gotv.edge import storage
 from gotv.fakecarrier import twilio_signature
 from gotv.models import (
     Campaign,
@@ -60,7 +61,7 @@ OTHER_ADDRESS = "198.51.100.9"
 
 
 def app_like(app: Flask, in_context: bool = True, **changes: Any) -> Iterator[Flask]:
-    """An app configured like the test app, with `changes`; its engine is disposed after.
+    """An app configured like the test app, with `changes`; its engines are disposed after.
 
     With `in_context`, the app's context stays pushed, so its requests share it as the test app's
     requests share the test's: a request's own context would, on leaving, close the test's
@@ -74,6 +75,7 @@ def app_like(app: Flask, in_context: bool = True, **changes: Any) -> Iterator[Fl
         yield other
     with other.app_context():
         db.engine.dispose()
+    storage.dispose(other)  # (the upload store's own connections, on PostgreSQL)
 
 
 def sign_in(client: FlaskClient, email: str, password: str, address: str = ADDRESS) -> TestResponse:

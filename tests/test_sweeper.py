@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import threading
 from collections import Counter
+from datetime import timedelta
 
+import pytest
 from flask import Flask
 from redis import Redis
 
+from gotv.db import db
+from gotv.edge import queue, storage
+from gotv.lists import imports
+from gotv.models import ContactImport, ImportMode, ImportStatus, User, utcnow
+from tests.factories import make_campaign
 from workers.sweeper import Sweep, sweep_once
 
 
@@ -59,3 +67,34 @@ def test_a_failing_sweep_leaves_the_others_to_run(app: Flask) -> None:
     sweeps = (Sweep("broken", 60, broken), *counting_sweeps(ran))
 
     assert sweep_once(app, redis, sweeps) == ["a", "b"]
+
+
+def test_the_sweeps_take_back_a_dead_workers_import_and_expire_an_abandoned_upload(
+    app: Flask, organizer: User
+) -> None:
+    """Part of the sweeps every worker runs (workers.sweeper.SWEEPS), under the same lock: a
+    second worker sweeping right after finds nothing due."""
+    redis: Redis = app.extensions["gotv.redis"]
+    campaign = make_campaign(organizer.organization)
+    dead = imports.receive_upload(campaign, organizer, "a.csv", io.BytesIO(b"cell\n+12125550200\n"))
+    imports.start(dead, dict(dead.mapping), ImportMode.APPEND, [])
+    dead.status, dead.attempts = ImportStatus.RUNNING, 1  # no load holds it: its worker died
+    left = imports.receive_upload(campaign, organizer, "b.csv", io.BytesIO(b"cell\n+12125550201\n"))
+    left.created_at = utcnow() - timedelta(hours=25)
+    db.session.commit()
+    dead_id, left_id, left_key = dead.id, left.id, left.upload_key
+
+    first = sweep_once(app, redis)
+    second = sweep_once(app, redis)
+
+    assert {"stranded_imports", "uploads"} <= set(first) and second == []
+    assert status(dead_id) is ImportStatus.QUEUED and queue.import_job_exists(dead_id, 1)
+    assert status(left_id) is ImportStatus.CANCELLED
+    with pytest.raises(FileNotFoundError):
+        storage.uploads().open(left_key)
+
+
+def status(import_id: int) -> ImportStatus:
+    imp = db.session.get(ContactImport, import_id)
+    assert imp is not None
+    return imp.status

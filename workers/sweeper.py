@@ -17,7 +17,7 @@ from redis import Redis
 from redis.exceptions import LockError
 
 from gotv.db import db
-from workers.imports import sweep_imports
+from workers.imports import expire_uploads, recover_imports, sweep_imports
 from workers.texting import release_idle_batches, settle_abandoned, sweep_outbox
 
 log = logging.getLogger(__name__)
@@ -40,10 +40,14 @@ SWEEPS = (
     # Retries come due on their own; a pump must notice within seconds, not minutes.
     Sweep("outbox", 5, sweep_outbox),
     Sweep("imports", 5, sweep_imports),
+    # Imports whose worker died mid-load: loaded again, or ended saying to start again.
+    Sweep("stranded_imports", 15, recover_imports),
     # Messages a dead worker left in `sending`, settled against Twilio's own list.
     Sweep("abandoned", 30, settle_abandoned),
     # Idle batches are measured in minutes.
     Sweep("batches", 60, release_idle_batches),
+    # Uploads expire after hours (UPLOAD_EXPIRY_HOURS); this one lists the upload store.
+    Sweep("uploads", 600, expire_uploads),
 )
 
 

@@ -33,6 +33,7 @@ from gotv.edge import queue
 from gotv.lists import exports, imports
 from gotv.models import ApiToken, Campaign, ContactImport, ImportMode, Organization
 from gotv.people import audit, zones
+from gotv.web.admission import streams_a_download
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -287,9 +288,7 @@ def upload_contacts(campaign_id: int) -> ResponseReturnValue:
     if mode not in {m.value for m in ImportMode}:
         fail(422, "invalid_field", "mode must be append or replace.", field="mode")
     try:
-        imp = imports.receive_upload(
-            campaign, token.created_by, filename, stream, current_app.config["UPLOAD_DIR"]
-        )
+        imp = imports.receive_upload(campaign, token.created_by, filename, stream)
     except imports.UnreadableList as error:
         fail(422, "unreadable_list", f"That file could not be read: {error}")
     include_recent = str(options.get("include_recent", "false")).lower()
@@ -332,9 +331,9 @@ def start_import(
     try:
         imports.start(imp, mapping, mode, [], include_recent=include_recent)
     except ValueError as error:
-        path = imp.file_path
+        key = imp.upload_key
         db.session.rollback()
-        imports.remove_file(path)
+        imports.discard_upload(key)
         fail(422, "invalid_mapping", f"That cannot be imported: {error}.", headers=imp.headers)
 
 
@@ -412,7 +411,8 @@ def import_opt_outs() -> ResponseReturnValue:
 
 @bp.get("/opt-outs/export.csv")
 @requires("optouts:read")
-def export_opt_outs() -> ResponseReturnValue:
+@streams_a_download
+def export_opt_outs() -> Response:
     token = current_token()
     audit.record(token.organization_id, "opt_outs_exported", token_id=token.id, via="api")
     db.session.commit()

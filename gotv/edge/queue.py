@@ -135,22 +135,24 @@ def failed_jobs(organization_id: int, limit: int = 50) -> list[FailedJob] | None
 IMPORT_TIMEOUT_SECONDS = 3600
 
 
-def import_job_id(import_id: int) -> str:
-    return f"import-{import_id}"
+def import_job_id(import_id: int, attempt: int = 0) -> str:
+    """The job of an import's first load, or of its load after `attempt` died (a job id of its
+    own: RQ may still list the dead one's, until it gives up on it)."""
+    return f"import-{import_id}" + (f"-{attempt}" if attempt else "")
 
 
-def enqueue_import(import_id: int, organization_id: int | None = None) -> bool:
-    """Enqueue the job for a committed, queued contact import."""
+def enqueue_import(import_id: int, organization_id: int | None = None, attempt: int = 0) -> bool:
+    """Enqueue the job for a committed, queued contact import (`attempt`: loads that died)."""
     return enqueue(
         "workers.imports.import_contacts",
         import_id,
         queue_name=IMPORT,
         job_timeout=IMPORT_TIMEOUT_SECONDS,
-        job_id=import_job_id(import_id),
+        job_id=import_job_id(import_id, attempt),
         organization_id=organization_id,
     )
 
 
-def import_job_exists(import_id: int) -> bool:
+def import_job_exists(import_id: int, attempt: int = 0) -> bool:
     """True while Redis still knows the import's job (queued, running, finished or failed)."""
-    return Job.exists(import_job_id(import_id), connection=redis())
+    return Job.exists(import_job_id(import_id, attempt), connection=redis())

@@ -267,7 +267,8 @@ class ContactsExport:
             sources.append(base[name])
         path_at = len(names)
         names.append("path")
-        sources.append(answers_at)  # replaced by the path below
+        # (any column of the row: replaced by the path below; the answers may be none at all)
+        sources.append(0)
         for n, question in enumerate(questions):
             names.append(f"{SURVEY_PREFIX}{question.text}")
             sources.append(answers_at + n)

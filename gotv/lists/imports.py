@@ -18,9 +18,9 @@ import logging
 import operator
 import os
 import tempfile
-import uuid
+import threading
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from json.encoder import encode_basestring
 from typing import IO, Any
 
@@ -30,7 +30,7 @@ from sqlalchemy import delete, exists, insert, select, update
 
 from gotv.compliance import hours
 from gotv.db import db
-from gotv.edge import queue
+from gotv.edge import metrics, queue, storage
 from gotv.lists import contacts, records
 from gotv.lists.contacts import UnreadableList
 from gotv.lists.exports import csv_lines
@@ -60,6 +60,9 @@ __all__ = [
     "receive_upload",
     "rejections_csv",
     "request_cancel",
+    "recover_stranded",
+    "expire_uploads",
+    "hand_back",
     "run",
     "start",
 ]
@@ -98,6 +101,10 @@ class ImportCancelled(Exception):
     """The organizer asked to cancel a running import."""
 
 
+class ImportHandedBack(Exception):
+    """The worker running the load is stopping (SIGTERM): the import goes back to the queue."""
+
+
 class StorageFull(Exception):
     """The server's disk (or this process's file size limit) refused the upload."""
 
@@ -110,33 +117,38 @@ NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
 def receive_upload(
-    campaign: Campaign, user: User, filename: str, stream: IO[bytes], upload_dir: str
+    campaign: Campaign, user: User, filename: str, stream: IO[bytes]
 ) -> ContactImport:
-    """Store the upload under `upload_dir` and add (and flush) its ContactImport, UPLOADED.
+    """Keep the upload in the upload store (gotv/edge/storage.py) and add (and flush) its
+    ContactImport, UPLOADED.
 
     The encoding (UTF-8 with or without BOM, UTF-16 LE/BE with or without BOM, else
     Windows-1252), delimiter and headers are detected and recorded; the mapping is guessed.
+    The store keeps the file whatever becomes of the caller's transaction: a caller that does
+    not commit the import deletes it (`discard_upload`), or `expire_uploads` does later.
     :raise UnreadableList: (and the file is deleted) when the file has no header row.
-    :raise StorageFull: (and the partial file is deleted) when the disk is full.
+    :raise StorageFull: (and nothing is kept) when the disk is full.
     """
-    os.makedirs(upload_dir, exist_ok=True)
-    path = os.path.join(upload_dir, f"{uuid.uuid4().hex}.upload")
+    inspected = Inspected(stream)
     try:
-        size, head, utf8 = store(stream, path)
-        encoding = detect_encoding(head, utf8)
-        delimiter, headers = sniff(head, encoding)
-    except BaseException as error:
-        remove_file(path)
-        if isinstance(error, OSError) and error.errno in NO_SPACE:
+        key = storage.uploads().save(inspected)
+    except OSError as error:
+        if error.errno in NO_SPACE:
             raise StorageFull(str(error)) from error
+        raise
+    try:
+        encoding = detect_encoding(inspected.head, inspected.utf8())
+        delimiter, headers = sniff(inspected.head, encoding)
+    except BaseException:
+        discard_upload(key)
         raise
     imp = ContactImport(
         organization_id=campaign.organization_id,
         campaign_id=campaign.id,
         user_id=user.id,
         filename=os.path.basename(filename)[:255] or "upload.csv",
-        file_path=path,
-        file_size=size,
+        upload_key=key,
+        file_size=inspected.size,
         encoding=encoding,
         delimiter=delimiter,
         headers=headers,
@@ -147,18 +159,32 @@ def receive_upload(
     return imp
 
 
-def store(stream: IO[bytes], path: str) -> tuple[int, bytes, bool]:
-    """Copy the stream to `path`; return (size, the first bytes, whether it is all UTF-8)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    size, head, utf8 = 0, b"", True
-    with open(path, "wb") as out:
-        while chunk := stream.read(COPY_BYTES):
-            out.write(chunk)
-            size += len(chunk)
-            if len(head) < SNIFF_BYTES:
-                head += chunk[: SNIFF_BYTES - len(head)]
-            utf8 = utf8 and decodes(decoder, chunk, final=False)
-    return size, head, utf8 and decodes(decoder, b"", final=True)
+class Inspected:
+    """A stream, read once on its way to the store: its size, its first bytes, whether it is
+    all UTF-8."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.decoder = codecs.getincrementaldecoder("utf-8")()
+        self.size, self.head, self.all_utf8 = 0, b"", True
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.stream.read(size)
+        self.size += len(chunk)
+        if len(self.head) < SNIFF_BYTES:
+            self.head += chunk[: SNIFF_BYTES - len(self.head)]
+        self.all_utf8 = self.all_utf8 and decodes(self.decoder, chunk, final=False)
+        return chunk
+
+    def utf8(self) -> bool:
+        """Whether the whole stream, read to its end, was UTF-8."""
+        return self.all_utf8 and decodes(self.decoder, b"", final=True)
 
 
 def decodes(decoder: codecs.IncrementalDecoder, data: bytes, final: bool) -> bool:
@@ -226,7 +252,8 @@ def open_rows(imp: ContactImport) -> tuple[io.TextIOWrapper, records.Records]:
     """The open file and its records past the header row (line 1), every physical line
     accounted for (gotv/lists/records.py)."""
     errors = "replace" if imp.encoding == "cp1252" else "strict"
-    handle = open(imp.file_path, encoding=imp.encoding, errors=errors, newline="")
+    stored = storage.uploads().open(imp.upload_key)
+    handle = io.TextIOWrapper(stored, encoding=imp.encoding, errors=errors, newline="")
     try:
         handle.readline(SNIFF_BYTES)  # the header, read when the file was uploaded
     except BaseException:
@@ -235,8 +262,9 @@ def open_rows(imp: ContactImport) -> tuple[io.TextIOWrapper, records.Records]:
     return handle, records.Records(handle, imp.delimiter, first_line=2)
 
 
-# What reading a stored upload may raise for a file that is not good CSV text.
-UNREADABLE = (UnicodeDecodeError, csv.Error)
+# What reading a stored upload may raise for a file that is not good CSV text (or is gone:
+# expired, say; the import then fails and says so).
+UNREADABLE = (UnicodeDecodeError, csv.Error, FileNotFoundError)
 
 
 def preview_rows(imp: ContactImport, limit: int = 5) -> list[list[str]]:
@@ -330,17 +358,29 @@ def progress_key(import_id: int) -> str:
 
 
 def request_cancel(imp: ContactImport) -> None:
-    """Cancel at once if not running yet; else ask the running job to stop (caller commits)."""
+    """Cancel at once if not running yet; else ask the running load to stop (caller commits).
+
+    A running load stops at its next chunk (it checks Redis between chunks: its database
+    connection is busy with the load) and rolls back. When Redis cannot be reached, the cancel
+    is kept in the row instead, and `recover_stranded` passes it on, or cancels the import
+    itself if its worker is gone.
+    """
     if imp.status in (ImportStatus.UPLOADED, ImportStatus.QUEUED):
         imp.status = ImportStatus.CANCELLED
         imp.finished_at = utcnow()
-        remove_file(imp.file_path)
-    elif imp.status is ImportStatus.RUNNING:
+        discard_upload(imp.upload_key)
+    elif imp.status is ImportStatus.RUNNING and not ask_to_cancel(imp.id):
+        log.warning("redis unavailable; the cancel of import %s waits in the database", imp.id)
         imp.cancel_requested = True
-        try:
-            queue.redis().set(cancel_key(imp.id), "1", ex=KEY_TTL_SECONDS)
-        except RedisError:
-            log.warning("redis unavailable; import %s cannot be cancelled now", imp.id)
+
+
+def ask_to_cancel(import_id: int) -> bool:
+    """Tell a running load to stop; False when Redis cannot be reached."""
+    try:
+        queue.redis().set(cancel_key(import_id), "1", ex=KEY_TTL_SECONDS)
+    except RedisError:
+        return False
+    return True
 
 
 def progress(imp: ContactImport) -> dict[str, object]:
@@ -392,32 +432,54 @@ def rejections_csv(imp: ContactImport) -> Iterator[str]:
 # --- The job ---------------------------------------------------------------------------------
 
 
-def run(import_id: int, region: str = "US") -> None:
+def run(import_id: int, region: str = "US", stop: threading.Event | None = None) -> None:
     """Load a QUEUED import all or nothing: DONE with everything committed in one transaction,
     or CANCELLED/FAILED (with the error) and the campaign exactly as it was. Numbers written
-    without a country code are read as `region`'s."""
+    without a country code are read as `region`'s. When `stop` is set (the worker is stopping)
+    the load stops at its next chunk, rolls back and queues the import again (`hand_back`).
+
+    The load's transaction holds its import's row (FOR KEY SHARE) from start to end, which is
+    how `recover_stranded` tells a live load from one whose worker died: the dead one's
+    transaction, rows and lock went with its connection.
+    """
     # Claim it with a conditional UPDATE, so a second job for the same import does nothing.
     claimed = db.session.execute(
         update(ContactImport)
         .where(ContactImport.id == import_id, ContactImport.status == ImportStatus.QUEUED)
-        .values(status=ImportStatus.RUNNING)
+        .values(status=ImportStatus.RUNNING, attempts=ContactImport.attempts + 1)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    if claimed.rowcount != 1 or not hold(import_id):  # type: ignore[attr-defined]
+        db.session.rollback()
         log.info("import %s: nothing to do", import_id)
         return
     imp = db.session.get(ContactImport, import_id)
     assert imp is not None
     try:
-        Loader(imp, region).load()
+        Loader(imp, region, stop).load()
     except ImportCancelled:
         finish_empty(import_id, ImportStatus.CANCELLED, "")
+    except ImportHandedBack:
+        hand_back(import_id)
     except Exception as error:
         log.exception("import %s failed", import_id)
         finish_empty(import_id, ImportStatus.FAILED, describe(error))
     finally:
         clear_keys(import_id)
+
+
+def hold(import_id: int) -> bool:
+    """Begin the load's transaction by locking the import's row, if it is still RUNNING (the
+    sweep may have taken it back between the claim and here). FOR KEY SHARE: a page may still
+    update the row meanwhile; only the sweep's FOR UPDATE waits (SKIP LOCKED: passes over it).
+    On SQLite the transaction's BEGIN IMMEDIATE holds the whole database instead."""
+    held = db.session.execute(
+        select(ContactImport.id)
+        .where(ContactImport.id == import_id, ContactImport.status == ImportStatus.RUNNING)
+        .with_for_update(key_share=True)
+    ).first()
+    return held is not None
 
 
 def describe(error: Exception) -> str:
@@ -440,15 +502,50 @@ def describe(error: Exception) -> str:
 
 
 def finish_empty(import_id: int, status: ImportStatus, error: str) -> None:
-    """Undo everything the import wrote, then record how it ended."""
+    """Undo everything the import wrote, then record how it ended (unless the sweep, finding
+    it between the two, already has)."""
     db.session.rollback()
     imp = db.session.get(ContactImport, import_id)
     assert imp is not None
+    ended = imp.status is ImportStatus.RUNNING
+    if ended:
+        end(imp, status, error)
+    db.session.commit()
+    if ended:
+        discard_upload(imp.upload_key)
+
+
+def hand_back(import_id: int) -> None:
+    """Undo everything the load wrote and queue the import again for another worker (this
+    one is stopping), or end it cancelled when its organizer asked. Commits.
+
+    The next load runs under a job id of its own (the import's `attempts`, which this load
+    counted), so the job of this one, still finishing, is never overwritten.
+    """
+    db.session.rollback()
+    imp = db.session.get(ContactImport, import_id, with_for_update=True)  # (the sweep skips it)
+    assert imp is not None
+    if imp.status is not ImportStatus.RUNNING:  # the sweep took it back meanwhile
+        db.session.commit()
+        return
+    if imp.cancel_requested or cancel_requested(import_id):
+        end(imp, ImportStatus.CANCELLED, "")
+        db.session.commit()
+        discard_upload(imp.upload_key)
+        return
+    imp.status = ImportStatus.QUEUED
+    organization_id, attempt = imp.organization_id, imp.attempts
+    db.session.commit()
+    log.info("import %s: handed back, its worker is stopping", import_id)
+    # When Redis cannot take it, the sweep (workers.imports.sweep_imports) enqueues it later.
+    queue.enqueue_import(import_id, organization_id, attempt=attempt)
+
+
+def end(imp: ContactImport, status: ImportStatus, error: str) -> None:
+    """Record how an import ended; the caller commits, then deletes its file from the store."""
     imp.status = status
     imp.error = error
     imp.finished_at = utcnow()
-    db.session.commit()
-    remove_file(imp.file_path)
 
 
 def clear_keys(import_id: int) -> None:
@@ -458,11 +555,113 @@ def clear_keys(import_id: int) -> None:
         pass
 
 
-def remove_file(path: str) -> None:
+def discard_upload(key: str) -> None:
+    """Delete an upload from the store; a store that fails is logged, and `expire_uploads`
+    deletes the file later."""
     try:
-        os.remove(path)
-    except OSError:
-        pass
+        storage.uploads().delete(key)
+    except Exception:
+        log.exception("could not delete upload %s; expire_uploads will", key)
+
+
+# --- Imports whose worker died, uploads nobody claimed ----------------------------------------
+
+# Loads of one import a worker may start: a list that kills its worker each time (memory, say)
+# must not take worker after worker down.
+MAX_ATTEMPTS = 3
+STRANDED = (
+    "the worker loading this list stopped (a restart or a crash), so nothing was loaded: "
+    "upload the list again to start it again"
+)
+EXPIRED = (
+    "its columns were not checked within {hours} hours of the upload, so the file was deleted "
+    "(it holds voters' details): upload the list again to start it again"
+)
+
+
+def recover_stranded() -> dict[int, ImportStatus]:
+    """Take back every RUNNING import whose worker died: QUEUED again (and enqueued) for a fresh
+    start, or CANCELLED when its organizer asked, or FAILED with STRANDED once it has been
+    started MAX_ATTEMPTS times. Its rows went with the dead worker's transaction. Commits.
+
+    A live load holds its row (see `hold`), so FOR UPDATE SKIP LOCKED finds only the dead; on
+    SQLite, whose loads hold the whole database, this cannot even begin while one is alive.
+    Cancels that could only be kept in the database (Redis was down) are passed to the live.
+    :return: import id -> its new status, for the imports taken back.
+    """
+    stranded = db.session.scalars(
+        select(ContactImport)
+        .where(ContactImport.status == ImportStatus.RUNNING)
+        .with_for_update(skip_locked=True)
+    ).all()
+    taken: dict[int, ImportStatus] = {}
+    for imp in stranded:
+        if imp.cancel_requested or cancel_requested(imp.id):
+            end(imp, ImportStatus.CANCELLED, "")
+        elif imp.attempts >= MAX_ATTEMPTS:
+            end(imp, ImportStatus.FAILED, STRANDED)
+        else:
+            imp.status = ImportStatus.QUEUED
+        taken[imp.id] = imp.status
+    attempts = {imp.id: (imp.organization_id, imp.attempts) for imp in stranded}
+    keys = {imp.id: imp.upload_key for imp in stranded}
+    db.session.commit()
+    for import_id, status in taken.items():
+        log.warning("import %s: its worker died mid-load; now %s", import_id, status.value)
+        if status is ImportStatus.QUEUED:
+            organization_id, attempt = attempts[import_id]
+            queue.enqueue_import(import_id, organization_id, attempt=attempt)
+        else:
+            discard_upload(keys[import_id])
+            clear_keys(import_id)
+    relay_cancels()
+    return taken
+
+
+def relay_cancels() -> None:
+    """Pass the cancels kept in the database (Redis was down) on to the loads still running."""
+    waiting = db.session.scalars(
+        select(ContactImport.id).where(
+            ContactImport.status == ImportStatus.RUNNING, ContactImport.cancel_requested
+        )
+    ).all()
+    for import_id in waiting:
+        ask_to_cancel(import_id)
+
+
+def expire_uploads(max_age: timedelta, now: datetime | None = None) -> int:
+    """Cancel the imports left at the mapping step (UPLOADED) longer than `max_age`, saying
+    why (EXPIRED), and delete their files; then delete every file in the store older than that
+    which no import waiting or running names (a request that failed after storing it, a delete
+    that failed). Commits. :return: how many files were deleted.
+    """
+    cutoff = (now or utcnow()) - max_age
+    hours = int(max_age.total_seconds() // 3600)
+    waiting = db.session.scalars(
+        select(ContactImport)
+        .where(ContactImport.status == ImportStatus.UPLOADED, ContactImport.created_at < cutoff)
+        .with_for_update(skip_locked=True)
+    ).all()
+    keys = [imp.upload_key for imp in waiting]
+    for imp in waiting:
+        imp.status = ImportStatus.CANCELLED
+        imp.error = EXPIRED.format(hours=hours)
+        imp.finished_at = utcnow()
+    db.session.commit()
+    in_use = set(
+        db.session.scalars(
+            select(ContactImport.upload_key).where(
+                ContactImport.status.in_(
+                    [ImportStatus.UPLOADED, ImportStatus.QUEUED, ImportStatus.RUNNING]
+                )
+            )
+        )
+    )
+    db.session.commit()
+    keys += [key for key in storage.uploads().saved_before(cutoff) if key not in in_use]
+    for key in dict.fromkeys(keys):
+        discard_upload(key)
+    return len(set(keys))
 
 
 class Loader:
@@ -471,8 +670,11 @@ class Loader:
     Nothing is committed until `load` finishes; the caller rolls back on any exception.
     """
 
-    def __init__(self, imp: ContactImport, region: str = "US") -> None:
+    def __init__(
+        self, imp: ContactImport, region: str = "US", stop: threading.Event | None = None
+    ) -> None:
         self.imp = imp
+        self.stop = stop
         self.campaign = db.session.get(Campaign, imp.campaign_id)
         organization = db.session.get(Organization, imp.organization_id)
         territories = organization is not None and organization.texts_us_territories
@@ -502,6 +704,7 @@ class Loader:
         """Read the whole file and write everything, then mark DONE and commit once."""
         self.existing, self.opted_out, self.excluded = self.prepare()
         self.recent = self.recently_texted()
+        self.check_stop()
         handle, reader = open_rows(self.imp)
         with handle, self.writer:
             sort_row = self.row
@@ -659,6 +862,12 @@ class Loader:
         counts["bytes_read"] = bytes_read
         self.contacts, self.rejections = [], []
         report(self.imp.id, self.counts)
+        self.check_stop()
+
+    def check_stop(self) -> None:
+        """:raise ImportHandedBack: when the worker is stopping."""
+        if self.stop is not None and self.stop.is_set():
+            raise ImportHandedBack
 
     def finish(self) -> None:
         imp, campaign = self.imp, self.campaign
@@ -673,7 +882,15 @@ class Loader:
             campaign.custom_field_names = sorted(set(campaign.custom_field_names) | names)
             campaign.list_columns = merged_columns(campaign.list_columns or [], file_columns(imp))
         db.session.commit()
-        remove_file(imp.file_path)
+        count_rows(self.counts)
+        discard_upload(imp.upload_key)
+
+
+def count_rows(counts: dict[str, int]) -> None:
+    """Add a finished import's rows to gotv_import_rows_total, by what became of them."""
+    for outcome in ("loaded", "rejected", "duplicates", "opted_out", "excluded"):
+        if counts[outcome]:
+            metrics.IMPORT_ROWS.labels(outcome).inc(counts[outcome])
 
 
 def file_columns(imp: ContactImport) -> list[dict[str, str]]:
@@ -699,13 +916,13 @@ def merged_columns(
     return known + [column for column in added if column["header"].casefold() not in seen]
 
 
-def reimport_recent(imp: ContactImport, user: User, upload_dir: str) -> ContactImport | None:
+def reimport_recent(imp: ContactImport, user: User) -> ContactImport | None:
     """A new import of the rows `imp` left out because the organization texted them recently,
     started with `include_recent` (the organizer means to text them again); None when there
     were none. Added and flushed, QUEUED: the caller commits, then enqueues it.
 
     The rows come from the import's rejections (the original file is gone), written out as a
-    UTF-8 CSV under the same headers, with the same mapping.
+    UTF-8 CSV under the same headers, with the same mapping, into the upload store.
     """
     rows = db.session.scalars(
         select(ImportRejection.row)
@@ -717,19 +934,19 @@ def reimport_recent(imp: ContactImport, user: User, upload_dir: str) -> ContactI
     ).all()
     if not rows:
         return None
-    os.makedirs(upload_dir, exist_ok=True)
-    path = os.path.join(upload_dir, f"{uuid.uuid4().hex}.upload")
-    with open(path, "w", encoding="utf-8", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(imp.headers)
-        writer.writerows(rows)
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(imp.headers)
+    writer.writerows(rows)
+    data = text.getvalue().encode("utf-8")
+    key = storage.uploads().save(io.BytesIO(data))
     again = ContactImport(
         organization_id=imp.organization_id,
         campaign_id=imp.campaign_id,
         user_id=user.id,
         filename=f"{imp.filename} (texted recently)"[:255],
-        file_path=path,
-        file_size=os.path.getsize(path),
+        upload_key=key,
+        file_size=len(data),
         encoding="utf-8",
         delimiter=",",
         headers=list(imp.headers),

@@ -117,6 +117,7 @@ class Claim:
     outgoing: list[Outgoing]
     throttled: dict[SenderKey, float]
     more_waiting: bool
+    refused: int = 0  # claimed, then refused by the last gate (and recorded so)
 
 
 def claim(
@@ -159,7 +160,7 @@ def claim(
         claimed += claim_rows(ids, now, account_sid)
     outgoing = gate(sorted(claimed, key=lambda row: row.id), now)
     db.session.commit()
-    return Claim(outgoing, waits, more_waiting)
+    return Claim(outgoing, waits, more_waiting, refused=len(claimed) - len(outgoing))
 
 
 # Until autovacuum next analyzes the table, PostgreSQL believes the queued-message index
@@ -759,7 +760,8 @@ class Pump:
                 log.warning("redis unavailable; slots of %s expire on their own", self.holder)
 
     def try_claim(self, deadline: float) -> tuple[int, bool]:
-        """Claim more when there is room and time: (messages claimed, whether it tried)."""
+        """Claim more when there is room and time: (messages claimed, sent or refused, and
+        whether it tried)."""
         if self.failure is not None or time.monotonic() >= deadline or not self.has_room():
             return 0, False
         try:
@@ -797,7 +799,9 @@ class Pump:
         metrics.PUMP_IN_FLIGHT.inc(len(batch.outgoing))
         if batch.more_waiting and not self.recruited and self.only_ids is None:
             self.recruited = queue.wake_senders()
-        return len(batch.outgoing)
+        # Refused messages count as work done: a batch the last gate refused whole must not
+        # look like an empty outbox, or the pump would stop with due messages behind it.
+        return len(batch.outgoing) + batch.refused
 
     async def send(self, outgoing: Outgoing) -> Result:
         callback = f"{self.settings.status_callback}?message={outgoing.id}"

@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from functools import wraps
 from typing import TYPE_CHECKING, Any
+
+from flask import Flask, Response, current_app
+from werkzeug.exceptions import ServiceUnavailable
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -31,7 +35,7 @@ class Admission:
     have their own limit).
 
     A request's turn ends when the app returns its response; a body streamed after that (the
-    CSV exports) is written outside the count.
+    CSV exports) is written outside the count, and has its own (`streams_a_download`).
     """
 
     def __init__(self, wsgi_app: WSGIApplication, limit: int, unlimited: Iterable[str]) -> None:
@@ -67,3 +71,82 @@ class Admission:
                 self.waiting.popleft().set()
             else:
                 self.free += 1
+
+
+# --- Downloads: their own budget of connections -----------------------------------------------
+
+# Downloads a process streams at once when no EXPORTS_PER_PROCESS is set (as config.py's).
+DOWNLOADS = 2
+DOWNLOAD_RETRY_AFTER_SECONDS = 30
+
+
+class DownloadsBusy(ServiceUnavailable):
+    """Every download slot of this process is taken (gotv/web/errors.py answers 503)."""
+
+    description = "Too many downloads are running right now; try again in a minute."
+
+
+def init_app(app: Flask) -> None:
+    """The process's download slots: EXPORTS_PER_PROCESS of them.
+
+    A CSV download streams from a server-side cursor after its view returns, outside the turns
+    above, holding a database connection until the last byte leaves (minutes, to a slow
+    client). Counted with the requests, a few slow downloads would take the connections pages
+    need, and a page would wait for one until the pool gave up. So downloads have a budget of
+    their own: the pool keeps EXPORTS_PER_PROCESS connections on top of DATABASE_POOL_SIZE
+    (gotv/db.py), and a download past the budget is refused at once with a 503 and
+    Retry-After, before anything is read or audited. A semaphore rather than an engine of
+    their own: a download reads in the request's own session, which checked the organizer's
+    rights and wrote the audit entry, and the connections are the same in number.
+    """
+    limit = app.config.get("EXPORTS_PER_PROCESS")
+    app.extensions["gotv.downloads"] = threading.BoundedSemaphore(
+        DOWNLOADS if limit is None else max(1, limit)
+    )
+
+
+def streams_a_download(view: Callable[..., Response]) -> Callable[..., Response]:
+    """For a view answering with a streamed download: take one of the process's download slots
+    first (DownloadsBusy when none is free), and give it back after the last byte (the request's
+    database connection is back in the pool by then), when the response is closed (a client
+    gone), or at once if the view fails."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Response:
+        slots: threading.BoundedSemaphore = current_app.extensions["gotv.downloads"]
+        if not slots.acquire(blocking=False):
+            raise DownloadsBusy(retry_after=DOWNLOAD_RETRY_AFTER_SECONDS)
+        release = once(slots.release)
+        try:
+            response = view(*args, **kwargs)
+        except BaseException:
+            release()
+            raise
+        response.response = released_at_end(response.response, release)
+        response.call_on_close(release)
+        return response
+
+    return wrapped
+
+
+def once(action: Callable[[], object]) -> Callable[[], None]:
+    """`action`, done on the first call only (from whichever thread calls first)."""
+    lock = threading.Lock()
+    done = False
+
+    def do_once() -> None:
+        nonlocal done
+        with lock:
+            if done:
+                return
+            done = True
+        action()
+
+    return do_once
+
+
+def released_at_end(body: Iterable[Any], release: Callable[[], None]) -> Iterator[Any]:
+    try:
+        yield from body
+    finally:
+        release()

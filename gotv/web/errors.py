@@ -14,9 +14,11 @@ from flask import Flask, Response, current_app, render_template, request
 from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, TooManyRequests
 
 from gotv.api.errors import from_http_exception, is_api_request, json_error
+from gotv.web.admission import DOWNLOAD_RETRY_AFTER_SECONDS, DownloadsBusy
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,8 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(TooManyRequests, too_many_requests)
     app.register_error_handler(RequestEntityTooLarge, too_large)
     app.register_error_handler(DBAPIError, database_error)
+    app.register_error_handler(PoolTimeout, no_connection_in_time)
+    app.register_error_handler(DownloadsBusy, downloads_busy)
 
 
 def http_error(error: HTTPException) -> Response:
@@ -105,21 +109,39 @@ def too_large(error: RequestEntityTooLarge) -> Response:
 
 
 def database_error(error: DBAPIError) -> Response:
-    """503 and Retry-After while the database cannot be reached; other errors stay 500s.
-
-    The page is a static file: rendering a template would ask the database who is signed in.
-    """
+    """503 and Retry-After while the database cannot be reached; other errors stay 500s."""
     if not (isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated):
         raise error
     log.warning("database unreachable: %s", error.orig or error)
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return unavailable("database_unavailable", "Try again in a minute.", RETRY_AFTER_SECONDS)
+
+
+def no_connection_in_time(error: PoolTimeout) -> Response:
+    """503 and Retry-After when every database connection of the process stayed busy for the
+    pool's whole timeout (requests take turns for them, so this means something held them far
+    too long): the request did nothing, and may be sent again."""
+    log.warning("no database connection in time: %s", error)
+    return unavailable("busy", "gotv is busy; try again in a minute.", RETRY_AFTER_SECONDS)
+
+
+def downloads_busy(error: DownloadsBusy) -> Response:
+    """503 and Retry-After: the process streams as many downloads as its budget allows."""
+    message = "Too many downloads are running right now; try again in a minute."
+    return unavailable("downloads_busy", message, DOWNLOAD_RETRY_AFTER_SECONDS)
+
+
+def unavailable(what: str, message: str, retry_after: int) -> Response:
+    """A 503 with Retry-After: bare for Twilio's webhooks, JSON for the API, else the page
+    errors/`what`.html. A static file: rendering a template would ask the database who is
+    signed in."""
+    headers = {"Retry-After": str(retry_after)}
     if request.blueprint == "webhooks":
         return Response("", 503, headers)
     if is_api_request():
-        response = json_error(503, "database_unavailable", "Try again in a minute.")
+        response = json_error(503, what, message)
         response.headers.update(headers)
         return response
-    with current_app.open_resource("templates/errors/database_unavailable.html") as page:
+    with current_app.open_resource(f"templates/errors/{what}.html") as page:
         return Response(page.read(), 503, headers, mimetype="text/html")
 
 

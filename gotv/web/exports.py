@@ -3,7 +3,9 @@ streamed and audited.
 
 The view writes the audit entry and commits before the first byte; the rows are read by the
 generator, inside the request context that `stream_with_context` keeps open while the response
-is sent, so a million rows never sit in memory. Times are in the organization's zone.
+is sent, so a million rows never sit in memory. Times are in the organization's zone. A
+download holds a database connection until its last byte: it takes one of the process's
+download slots (gotv/web/admission.py), and gets a 503 when none is free.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from gotv.db import db
 from gotv.lists import exports
 from gotv.models import Campaign
 from gotv.people import audit, zones
+from gotv.web.admission import streams_a_download
 from gotv.web.auth import get_owned, organizer_required
 
 bp = Blueprint("exports", __name__, url_prefix="/campaigns/<int:campaign_id>/export")
@@ -55,6 +58,7 @@ def zone() -> ZoneInfo:
 
 @bp.get("/contacts.csv")
 @organizer_required
+@streams_a_download
 def contacts(campaign_id: int) -> Response:
     """Every contact of the campaign: the list's own columns as uploaded, then status,
     volunteer, opt-out date, last reply, tags, the path through the script and each answer."""
@@ -73,6 +77,7 @@ def contacts(campaign_id: int) -> Response:
 
 @bp.get("/messages.csv")
 @organizer_required
+@streams_a_download
 def messages(campaign_id: int) -> Response:
     """Every message of the campaign, oldest first."""
     campaign = get_owned(Campaign, campaign_id)

@@ -12,7 +12,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     jsonify,
     redirect,
@@ -33,6 +32,7 @@ from gotv.edge import queue
 from gotv.lists import imports
 from gotv.models import Campaign, ContactImport, ImportMode, ImportRejection, ImportStatus
 from gotv.people import audit
+from gotv.web.admission import streams_a_download
 from gotv.web.auth import get_owned, organizer_required
 from gotv.web.campaigns import UploadForm
 
@@ -157,7 +157,6 @@ def upload(campaign_id: int) -> ResponseReturnValue:
             current_user,
             file.filename or "list.csv",
             file.stream,
-            current_app.config["UPLOAD_DIR"],
         )
     except imports.UnreadableList as error:  # nothing is committed
         flash(f"That file could not be read: {error}", "error")
@@ -241,7 +240,7 @@ def include_recent(campaign_id: int, import_id: int) -> ResponseReturnValue:
     if not CancelForm().validate_on_submit() or imp.status != ImportStatus.DONE:
         flash("Only a finished import's left-out rows can be added.", "error")
         return redirect(import_url(imp))
-    again = imports.reimport_recent(imp, current_user, current_app.config["UPLOAD_DIR"])
+    again = imports.reimport_recent(imp, current_user)
     if again is None:
         flash("This import left nobody out for being texted recently.", "error")
         return redirect(import_url(imp))
@@ -280,7 +279,8 @@ def cancel(campaign_id: int, import_id: int) -> ResponseReturnValue:
 
 @bp.get("/<int:import_id>/rejections.csv")
 @organizer_required
-def rejections(campaign_id: int, import_id: int) -> ResponseReturnValue:
+@streams_a_download
+def rejections(campaign_id: int, import_id: int) -> Response:
     imp = get_import(campaign_id, import_id)
     audit.record(
         imp.organization_id,

@@ -28,6 +28,7 @@ from gotv.db import db
 from gotv.lists import contacts, exports
 from gotv.models import OptOut
 from gotv.people import audit, zones
+from gotv.web.admission import streams_a_download
 from gotv.web.auth import get_owned, organizer_required
 
 bp = Blueprint("optouts", __name__, url_prefix="/opt-outs")
@@ -125,6 +126,7 @@ def import_numbers() -> ResponseReturnValue:
 
 @bp.get("/export.csv")
 @organizer_required
+@streams_a_download
 def export() -> Response:
     organization_id = current_user.organization_id
     audit.record(organization_id, "opt_outs_exported", user_id=current_user.id)

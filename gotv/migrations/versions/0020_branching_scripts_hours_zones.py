@@ -19,6 +19,8 @@ import re
 from alembic import op
 import sqlalchemy as sa
 
+from gotv.db import create_index_concurrently, drop_index_concurrently
+
 
 # revision identifiers, used by Alembic.
 revision = '0020'
@@ -75,9 +77,6 @@ def upgrade():
         batch_op.add_column(sa.Column('recent_days', sa.Integer(), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('recent', sa.Integer(), server_default='0', nullable=False))
 
-    with op.batch_alter_table('contact', schema=None) as batch_op:
-        batch_op.create_index('ix_contact_waiting', ['campaign_id', 'texter_id'], unique=False, sqlite_where=sa.text('needs_reply'), postgresql_where=sa.text('needs_reply'))
-
     connection = op.get_bind()
     choice = sa.table('survey_choice', sa.column('scripts', sa.JSON()))
     connection.execute(choice.update().values(scripts=[]))
@@ -110,10 +109,15 @@ def upgrade():
     with op.batch_alter_table('campaign', schema=None) as batch_op:
         batch_op.alter_column('list_columns', existing_type=sa.JSON(), nullable=False)
 
+    # Last: on PostgreSQL it commits the work above, then builds without locking contact.
+    create_index_concurrently(
+        'ix_contact_waiting', 'contact', ['campaign_id', 'texter_id'],
+        sqlite_where=sa.text('needs_reply'), postgresql_where=sa.text('needs_reply'),
+    )
+
 
 def downgrade():
-    with op.batch_alter_table('contact', schema=None) as batch_op:
-        batch_op.drop_index('ix_contact_waiting', sqlite_where=sa.text('needs_reply'), postgresql_where=sa.text('needs_reply'))
+    drop_index_concurrently('ix_contact_waiting', 'contact')
 
     with op.batch_alter_table('contact_import', schema=None) as batch_op:
         batch_op.drop_column('recent')
