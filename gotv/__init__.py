@@ -26,6 +26,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         errors,
         exports,
         health,
+        i18n,
         ids,
         imports,
         inbox,
@@ -76,6 +77,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     logs.init_app(app)
     db.init_app(app)
     auth.init_app(app)
+    i18n.init_app(app)
     sms.init_app(app)
     queue.init_app(app)
     inbox.init_app(app)

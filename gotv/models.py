@@ -166,6 +166,10 @@ class User(UserMixin, Model):
     # the last time step accepted.
     totp_secret: Mapped[str | None] = mapped_column(Encrypted(), deferred=True)
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    # The language of their pages ("es", "en"); None: the browser's (gotv/i18n.py).
+    locale: Mapped[str | None] = mapped_column(String(10))
+    # Their last initial text: the next waits MIN_READ (gotv/texting/texts.py).
+    last_initial_at: Mapped[datetime | None] = mapped_column(Timestamp())
     # Every session carries the generation it began in; raising it ends them all at their next
     # request (gotv.people.sessions).
     session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -345,6 +349,12 @@ class Contact(Model):
     needs_reply: Mapped[bool] = mapped_column(Boolean, default=False)
     # A reply looked like a request to stop; a volunteer confirms or dismisses it.
     opt_out_suggested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # When the oldest reply still waiting for an answer came (None: nobody waits).
+    waiting_since: Mapped[datetime | None] = mapped_column(Timestamp())
+    # The inbox's preview: the latest reply or answer, cut short, and when (None: only the
+    # initial text so far).
+    last_message: Mapped[str | None] = mapped_column(String(160))
+    last_message_at: Mapped[datetime | None] = mapped_column(Timestamp())
     updated_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow, onupdate=utcnow)
 
     campaign: Mapped[Campaign] = relationship()

@@ -1,13 +1,15 @@
 """Benchmark the volunteers' texting screens over HTTP (see scripts/bench).
 
     python scripts/bench_inbox.py --database-url ... --redis-url ... [--contacts 10000]
-        [--users 20] [--seconds 30] [--web-workers 4] [--threads 128] [--floor] [--streams]
+        [--users 20] [--seconds 30] [--pace 3] [--web-workers 4] [--threads 128] [--floor]
+        [--streams]
 
 Writes an organization, `--users` volunteers and one active campaign of `--contacts` untexted
 contacts (10,000; try 1,000,000) into the private PostgreSQL, starts gunicorn (threaded
 workers, production settings) and runs Locust (scripts/bench_inbox_locust.py): each simulated
-volunteer logs in, takes a batch, and sends initials through the JSON send endpoint at one a
-second; every fifth text gets a signed reply webhook, and the volunteer opens the inbox and the
+volunteer logs in, takes a batch, and sends initials through the JSON send endpoint, one every
+`--pace` seconds (3, a volunteer's fastest real pace; the runs before issue 21 used 1); every
+fifth text gets a signed reply webhook, and the volunteer opens the inbox and the
 thread and answers it. No worker runs: texts stay queued in the outbox, so this measures the
 web side only.
 
@@ -144,7 +146,22 @@ def start_gunicorn(args: argparse.Namespace, port: int, env: dict[str, str]) -> 
     return process
 
 
-def run_locust(args: argparse.Namespace, base: str, ids: dict[str, Any], results: str) -> None:
+def process_roots(engine: sa.Engine, redis_url: str, web: subprocess.Popen) -> str:
+    """BENCH_ROOTS for Locust: the gunicorn master, PostgreSQL's postmaster (the parent of a
+    backend) and the Redis server, whose descendants are this benchmark's processes."""
+    import redis
+
+    with engine.connect() as connection:
+        backend = connection.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+    with open(f"/proc/{backend}/stat") as handle:
+        postmaster = handle.read().rsplit(")", 1)[1].split()[1]
+    redis_pid = redis.Redis.from_url(redis_url).info("server")["process_id"]
+    return f"gunicorn={web.pid},postgres={postmaster},redis={redis_pid}"
+
+
+def run_locust(
+    args: argparse.Namespace, base: str, ids: dict[str, Any], results: str, roots: str
+) -> None:
     here = os.path.dirname(os.path.abspath(__file__))
     env = {
         **os.environ,
@@ -157,6 +174,8 @@ def run_locust(args: argparse.Namespace, base: str, ids: dict[str, Any], results
         "BENCH_RESULTS": results,
         **floor_environment(args),
         **({"BENCH_STREAMS": "1"} if args.streams else {}),
+        "BENCH_PACE": str(args.pace),
+        "BENCH_ROOTS": roots,
     }
     command = [sys.executable, "-m", "locust", "-f", os.path.join(here, "bench_inbox_locust.py")]
     command += ["--headless", "--host", base, "-u", str(args.users), "-r", str(args.users)]
@@ -174,7 +193,7 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
 
 
-def report(results: dict[str, Any], seconds: float) -> None:
+def report(results: dict[str, Any], seconds: float, pace: float) -> None:
     """Per request: client-side p50/p95/p99, queries, median CPU ms in the web process, and
     the p50/p95 of the time inside the app (the rest of a response time is waiting)."""
     log("")
@@ -208,7 +227,7 @@ def report(results: dict[str, Any], seconds: float) -> None:
     log(
         f"\nsends/s: {sends / seconds:.1f} over the {seconds:.0f} s after every volunteer "
         "signed in and took a batch "
-        f"({results['users']} volunteers at one send a second each)"
+        f"({results['users']} volunteers at one send every {pace:g} s each)"
     )
 
 
@@ -226,7 +245,10 @@ def report_cpu(cpu: dict[str, float], seconds: float, sends: int) -> None:
     for kind, used in rows.items():
         per_send = f"{used * 1000 / sends:.2f}" if sends else "-"
         log(f"{kind:<16}{used / seconds:>8.2f}{per_send:>9}")
-    log("(rest: the machine's busy time less the kinds above: other processes, interrupts)")
+    log(
+        "(each kind: the benchmark's own processes, by ancestry; rest: the machine's busy time"
+        " less those: other people's processes on a shared machine, interrupts)"
+    )
 
 
 def main() -> None:
@@ -236,6 +258,9 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=10_000)
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument(
+        "--pace", type=float, default=3.0, help="seconds between a volunteer's sends (3)"
+    )
     parser.add_argument("--web-workers", type=int, default=4)  # as the Procfile
     parser.add_argument("--threads", type=int, default=128)  # as the Procfile
     parser.add_argument(
@@ -259,14 +284,14 @@ def main() -> None:
         results_file = handle.name
     try:
         log(f"locust: {args.users} volunteers for {args.seconds} s against {base}")
-        run_locust(args, base, ids, results_file)
+        run_locust(args, base, ids, results_file, process_roots(engine, args.redis_url, web))
     finally:
         web.terminate()
         web.wait(timeout=30)
     with open(results_file) as handle:
         results = json.load(handle)
     os.unlink(results_file)
-    report(results, results.get("seconds") or args.seconds)
+    report(results, results.get("seconds") or args.seconds, args.pace)
 
 
 if __name__ == "__main__":

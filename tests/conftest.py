@@ -88,6 +88,8 @@ def app(
             "TWILIO_FROM_NUMBER": FROM_NUMBER,
             "TWILIO_API_URL": carrier_server.url,
             "DEFAULT_REGION": "US",
+            # Tests send many initial texts in a row (tests/test_volunteer_screens.py puts it back).
+            "SEND_MIN_GAP_MS": 0,
             # Deployed as production usually is, behind one TLS proxy that sets X-Forwarded-*
             # (the tests of an app with no proxy build one: tests/test_security.py).
             "PROXY_COUNT": 1,
@@ -273,6 +275,7 @@ def config_like(app: Flask, **changes: Any) -> dict[str, Any]:
         "TWILIO_FROM_NUMBER",
         "TWILIO_API_URL",
         "DEFAULT_REGION",
+        "SEND_MIN_GAP_MS",
         "PROXY_COUNT",
     )
     return {**{key: app.config[key] for key in keys}, **changes}

@@ -312,6 +312,7 @@ ROUTES = [
     Route("GET", "/account/two-factor", access=MEMBER),
     Route("POST", "/account/two-factor", (("code", "123456"),), access=MEMBER),
     Route("POST", "/account/two-factor/disable", (("code", "123456"),), access=MEMBER),
+    Route("POST", "/account/language", (("locale", "es"),), access=MEMBER),
     Route("POST", "/account/sign-out-everywhere", access=MEMBER),
     Route(
         "POST",

@@ -301,5 +301,5 @@ def test_the_send_screen_says_when_the_pool_opens_only_when_nobody_may_be_texted
     db.session.commit()
     awake = client.get(f"/texting/{campaign.id}/send").get_data(as_text=True)
 
-    assert "the next opens at" in asleep and "19:00 UTC" in asleep
-    assert "the next opens at" not in awake and "Get a batch of contacts" in awake
+    assert "1 person opens at 9:00 AM their time" in asleep and "19:00 UTC" in asleep
+    assert "opens at 9:00 AM" not in awake and "Press “Get 200 contacts” below to start" in awake

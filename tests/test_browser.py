@@ -27,6 +27,7 @@ def test_a_volunteer_texts_a_voter_and_sees_the_reply(page: Page, stack: dict[st
     first_name = re.match(r"Hi (\w+),", preview.inner_text())
     assert first_name, preview.inner_text()
 
+    expect(page.locator("#send-button[data-ready]")).to_be_attached()  # read first
     page.keyboard.press("Enter")  # the Send button has focus: one key press, one text
     expect(preview).not_to_contain_text(f"Hi {first_name.group(1)},")
 
@@ -159,6 +160,7 @@ def test_a_reply_to_one_organizations_number_reaches_that_organization_alone(
     expect(preview).to_contain_text("it's Nia with Neighbors United")
     first_name = re.match(r"Hi (\w+),", preview.inner_text())
     assert first_name, preview.inner_text()
+    expect(nia.locator("#send-button[data-ready]")).to_be_attached()  # read first
     nia.keyboard.press("Enter")
     expect(preview).not_to_contain_text(f"Hi {first_name.group(1)}, it's Nia")
 

@@ -48,6 +48,7 @@ def test_a_volunteer_uses_canned_responses_the_survey_and_tags(
     expect(volunteer.locator("#message-body")).to_contain_text("Hi ")
     first_name = re.match(r"Hi (\w+),", volunteer.locator("#message-body").inner_text())
     assert first_name, volunteer.content()
+    expect(volunteer.locator("#send-button[data-ready]")).to_be_attached()  # read first
     volunteer.get_by_role("button", name="Send", exact=True).click()
     expect(volunteer.locator("#message-body")).not_to_contain_text(f"Hi {first_name.group(1)},")
     volunteer.get_by_role("link", name="Your conversations").click()

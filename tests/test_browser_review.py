@@ -33,6 +33,7 @@ def send_texts(page: Page, app_url: str, count: int) -> None:
     for _ in range(count):
         greeting = re.match(r"Hi \w+,", preview.inner_text())
         assert greeting, preview.inner_text()
+        expect(page.locator("#send-button[data-ready]")).to_be_attached()  # read first
         page.keyboard.press("Enter")
         expect(preview).not_to_contain_text(greeting.group(0))
     page.get_by_role("button", name=re.compile("Log out")).click()

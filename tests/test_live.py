@@ -150,7 +150,7 @@ def test_closing_a_conversation_means_no_reply_is_needed(
     assert not contact.needs_reply and contact.unread == 0
 
 
-def test_the_thread_offers_to_skip_to_the_next_conversation_waiting(
+def test_the_thread_offers_the_next_and_previous_conversations_waiting(
     client: FlaskClient, volunteer: User
 ) -> None:
     contact = texted_by(volunteer)
@@ -162,7 +162,8 @@ def test_the_thread_offers_to_skip_to_the_next_conversation_waiting(
 
     page = client.get(f"/texting/conversations/{contact.id}").get_data(as_text=True)
 
-    assert f'href="/texting/conversations/{waiting.id}" id="skip"' in page
+    assert f'href="/texting/conversations/{waiting.id}" id="next-waiting"' in page
+    assert f'href="/texting/conversations/{waiting.id}" id="previous-waiting"' in page
 
 
 def test_a_publishing_failure_never_breaks_the_webhook(

@@ -245,4 +245,4 @@ def test_the_send_page_at_night_says_when_the_next_voter_may_be_texted(
         page = client.get(f"/texting/{campaign.id}/send")
 
     assert page.status_code == 200
-    assert "the next opens at" in page.text and "14:00 UTC, Nov 03" in page.text
+    assert "1 person opens at 9:00 AM their time" in page.text and "14:00 UTC" in page.text

@@ -32,6 +32,7 @@ from gotv.models import (
     User,
 )
 from gotv.people import audit
+from gotv.texting import live
 
 PAGE_SIZE = 50
 UNASSIGNED = "none"  # the volunteer filter's value for conversations nobody holds
@@ -369,8 +370,31 @@ def reassign_matching(
     return moved
 
 
+# Conversations whose previous holders hear live that they moved, at most (the rest learn it
+# when they next load a page).
+ANNOUNCED_MOVES = 2000
+
+
 def move(conditions: list[Condition], holder: User | None) -> int:
-    """One set-based UPDATE of every contact meeting `conditions` (correlated to the row)."""
+    """One set-based UPDATE of every contact meeting `conditions` (correlated to the row).
+
+    Their previous volunteers' open pages hear of it once the caller commits (a reply they were
+    typing is kept, and offered back): the first ANNOUNCED_MOVES are read before the UPDATE.
+    """
+    new_id = holder.id if holder else None
+    moving = db.session.execute(
+        select(Contact.id, Contact.texter_id)
+        .where(*conditions, Contact.texter_id.is_not(None))
+        .limit(ANNOUNCED_MOVES)
+    ).all()
+    by_holder: dict[int, list[int]] = {}
+    for contact_id, texter_id in moving:
+        if texter_id is not None and texter_id != new_id:
+            by_holder.setdefault(texter_id, []).append(contact_id)
+    for texter_id, contact_ids in by_holder.items():
+        live.after_commit(
+            db.session(), texter_id, live.conversation_event(contact_ids, "reassigned")
+        )
     result = db.session.execute(
         update(Contact)
         .where(*conditions)

@@ -155,7 +155,7 @@ _STOP_WAITING = (
             select(Campaign.id).where(Campaign.organization_id == bindparam("organization"))
         ),
     )
-    .values(needs_reply=False, opt_out_suggested=False)
+    .values(needs_reply=False, opt_out_suggested=False, waiting_since=None)
 )
 
 

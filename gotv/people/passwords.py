@@ -20,12 +20,24 @@ MAX_LENGTH = 200
 STAND_IN_METHOD: str | None = None
 
 
+# The rule's words, the limit apart, so that a page can say them in its language (gotv/web).
+TOO_SHORT = "Use at least %(num)s characters."
+TOO_LONG = "Use at most %(num)s characters."
+
+
 def problem(password: str) -> str | None:
     """What is wrong with `password` as a new password, in words for its owner; None if fine."""
+    broken = broken_rule(password)
+    return broken[0] % {"num": broken[1]} if broken else None
+
+
+def broken_rule(password: str) -> tuple[str, int] | None:
+    """The words of the rule `password` breaks as a new password (TOO_SHORT or TOO_LONG) and
+    the limit that goes in them; None if it breaks none."""
     if len(password) < MIN_LENGTH:
-        return f"Use at least {MIN_LENGTH} characters."
+        return TOO_SHORT, MIN_LENGTH
     if len(password) > MAX_LENGTH:
-        return f"Use at most {MAX_LENGTH} characters."
+        return TOO_LONG, MAX_LENGTH
     return None
 
 

@@ -5,6 +5,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const tools = document.getElementById("contact-tools");
   if (!tools) return;
   const status = document.getElementById("tools-status");
+  const strings = window.gotvStrings;
   const say = (text) => { status.textContent = text; };
 
   tools.querySelectorAll("[data-canned-body]").forEach((button) => {
@@ -14,7 +15,8 @@ document.addEventListener("DOMContentLoaded", () => {
       reply.value = button.dataset.cannedBody;
       reply.dispatchEvent(new Event("input", { bubbles: true }));
       reply.focus();
-      say(`Inserted “${button.textContent}”: check it, then send.`);
+      const title = button.querySelector(".canned-title")?.textContent || button.textContent;
+      say(strings.say("inserted", { title }));
     });
   });
 
@@ -32,8 +34,8 @@ document.addEventListener("DOMContentLoaded", () => {
     const badge = document.createElement("span");
     badge.className = "badge"; badge.textContent = tag.name;
     const button = document.createElement("button");
-    button.type = "submit"; button.className = "link"; button.textContent = "remove";
-    button.setAttribute("aria-label", `Remove tag ${tag.name}`);
+    button.type = "submit"; button.className = "link"; button.textContent = strings.say("remove");
+    button.setAttribute("aria-label", strings.say("remove_tag", { name: tag.name }));
     form.append(csrf, badge, " ", button);
     item.append(form);
     return item;
@@ -43,7 +45,7 @@ document.addEventListener("DOMContentLoaded", () => {
     tagList.replaceChildren(...tags.map(removeForm));
     if (!tags.length) {
       const empty = document.createElement("li");
-      empty.className = "muted"; empty.textContent = "No tags.";
+      empty.className = "muted"; empty.textContent = strings.say("no_tags");
       tagList.append(empty);
     }
   };

@@ -34,8 +34,24 @@ MAX_BATCH_SIZE = 1000
 TOP_UP_SLACK = 4
 
 
+# How many people of one place `pool_later` counts at most (the page says "1,000 or more").
+POOL_COUNT_CAP = 1000
+
+
 class BatchRefused(Exception):
-    """No batch was given; `str(error)` says why, in words a volunteer understands."""
+    """No batch was given; `str(error)` says why, in words a volunteer understands (marked with
+    N_: the page translates it)."""
+
+
+class RepliesWaiting(BatchRefused):
+    """Replies wait for the volunteer, and the campaign wants them answered first."""
+
+    def __init__(self, waiting: int) -> None:
+        people = "person is" if waiting == 1 else "people are"
+        super().__init__(
+            f"{waiting} {people} waiting for your reply. Answer them before taking more contacts."
+        )
+        self.waiting = waiting
 
 
 @dataclass(frozen=True)
@@ -112,13 +128,10 @@ def take_batch(campaign: Campaign, texter: User, now: datetime) -> int:
         does not allow a new batch until they are answered.
     """
     if not campaign.is_active:
-        raise BatchRefused("This campaign is not active.")
+        raise BatchRefused(texts.N_("This campaign is not active."))
     waiting = replies_waiting(campaign, texter)
     if waiting and not campaign.batch_while_replies_wait:
-        people = "person is" if waiting == 1 else "people are"
-        raise BatchRefused(
-            f"{waiting} {people} waiting for your reply. Answer them before taking more contacts."
-        )
+        raise RepliesWaiting(waiting)
     wanted = min(campaign.batch_size, MAX_BATCH_SIZE) - held(campaign, texter)
     touch(texter, now)
     places = texts.open_places(campaign, now)
@@ -377,6 +390,53 @@ _TOP_UP = (
     .order_by(Contact.id)
     .limit(bindparam("rows"))
 )
+
+
+def pool_later(campaign: Campaign, texter: User, now: datetime) -> list[Later]:
+    """Who the volunteer could take later, if nobody may be taken now: the campaign's untexted
+    contacts, free or theirs, in places whose texting hours have not begun, counted by when
+    they open (at most POOL_COUNT_CAP a place; opted-out numbers, which are few, are counted
+    too). Empty when someone may be taken now.
+
+    A probe per place (`texts.untexted_places`), so the cost grows with the places, not the
+    contacts: the send screen asks only when the volunteer's batch is empty.
+    """
+    closed: Counter[tuple[str, str]] = Counter()
+    for zones, states in texts.untexted_places(campaign.id):
+        takeable = (
+            Contact.campaign_id == campaign.id,
+            Contact.status == ContactStatus.NEW,
+            Contact.time_zones == zones,
+            Contact.rule_states == states,
+            (Contact.texter_id.is_(None)) | (Contact.texter_id == texter.id),
+        )
+        if hours.is_open(
+            zones,
+            now,
+            campaign.window_start_hour,
+            campaign.window_end_hour,
+            state=states,
+            trust_zip=campaign.trust_zip_alone,
+        ):
+            if db.session.execute(select(Contact.id).where(*takeable).limit(1)).first():
+                return []  # someone may be taken now: later is for later
+            continue
+        someone = (
+            select(Contact.id)
+            .where(
+                Contact.campaign_id == campaign.id,
+                Contact.status == ContactStatus.NEW,
+                Contact.time_zones == zones,
+                Contact.rule_states == states,
+                (Contact.texter_id.is_(None)) | (Contact.texter_id == texter.id),
+            )
+            .limit(POOL_COUNT_CAP)
+            .subquery()
+        )
+        count = db.session.scalar(select(func.count()).select_from(someone)) or 0
+        if count:
+            closed[(zones, states)] += count
+    return later_groups(campaign, closed, now)
 
 
 def later_groups(

@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from redis import Redis
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from gotv.edge import metrics, queue
 from gotv.models import MessageStatus
@@ -111,16 +113,22 @@ def publish(user_id: int | None, event: dict[str, Any]) -> None:
 
 def sign_out(user_id: int) -> None:
     """Close the user's open streams, on every web process (after the commit that ended their
-    sessions); never raises. A stream ends by itself within STREAM_SECONDS if this is lost."""
+    sessions); never raises. A stream ends by itself within STREAM_SECONDS if this is lost.
+    The page then goes to sign-in (strings.js)."""
     publish(user_id, {"type": SIGNED_OUT})
 
 
-def inbound_event(contact: Any, message_id: int, body: str, media: int = 0) -> dict[str, Any]:
-    """What an open inbox needs to show a new reply in place (`media`: how many pictures).
+def inbound_event(
+    contact: Any, message_id: int, body: str, media: int = 0, opted_out: bool = False
+) -> dict[str, Any]:
+    """What an open inbox, thread or send screen needs to show a new reply in place (`media`:
+    how many pictures).
 
     `contact` is the Contact after the reply, or a row with the same names (id, campaign_id,
-    first_name, last_name, needs_reply, unread, opt_out_suggested).
+    first_name, last_name, needs_reply, unread, opt_out_suggested, waiting_since); `opted_out`:
+    the reply opted the number out.
     """
+    waiting_since = contact.waiting_since
     return {
         "media": media,
         "type": "inbound",
@@ -132,7 +140,50 @@ def inbound_event(contact: Any, message_id: int, body: str, media: int = 0) -> d
         "needs_reply": bool(contact.needs_reply),  # (a raw SQLite row holds 0 or 1)
         "unread": contact.unread,
         "opt_out_suggested": bool(contact.opt_out_suggested),
+        "waiting_since": iso(waiting_since) if waiting_since else None,
+        "opted_out": opted_out,
     }
+
+
+def iso(moment: Any) -> str:
+    """A timestamp as ISO 8601 in UTC (a raw SQLite row holds it as text without a zone)."""
+    if isinstance(moment, str):
+        return moment.replace(" ", "T") + ("" if "+" in moment else "+00:00")
+    return str(moment.isoformat())
+
+
+# What happened to a conversation while its volunteer may have it open (a conversation event's
+# "change"): another person answered it, or an organizer gave it to someone else, closed it, or
+# the number opted out.
+CHANGES = ("reassigned", "closed", "opted_out", "answered")
+
+
+def conversation_event(contact_ids: list[int], change: str) -> dict[str, Any]:
+    """Conversations of the volunteer's changed under them: an open thread says so where they
+    are looking (and keeps what they typed), a list drops or updates the rows."""
+    assert change in CHANGES, change
+    return {"type": "conversation", "contact_ids": contact_ids, "change": change}
+
+
+def after_commit(session: Session, user_id: int | None, event: dict[str, Any]) -> None:
+    """Publish `event` to the user's open pages once `session` commits (nothing if it rolls
+    back): for rules that change conversations inside a transaction their caller commits."""
+    if user_id is not None:
+        session.info.setdefault(_PENDING, []).append((user_id, event))
+
+
+_PENDING = "gotv.live.pending"
+
+
+@event.listens_for(Session, "after_commit")
+def _publish_pending(session: Session) -> None:
+    for user_id, pending in session.info.pop(_PENDING, []):
+        publish(user_id, pending)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
 
 
 def status_event(contact_id: int | None, message_id: int, status: MessageStatus) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from gotv.models import (
     MessageStatus,
     utcnow,
 )
-from gotv.texting import live, outbox, senders
+from gotv.texting import live, outbox, senders, texts
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +229,7 @@ def record_inbound(
                 "opted_out_cell": contact.cell,
                 "suggested": meaning.verdict.intent == Intent.POSSIBLE_OPT_OUT,
                 "now": now,
+                "preview": texts.preview(body),
             },
         )
         event = live.inbound_event(row, message_id, body, media)
@@ -324,7 +325,13 @@ _AWAIT_REPLY = Raw(
     .values(
         unread=Contact.unread + 1,
         updated_at=bindparam("now"),
+        last_message=bindparam("preview"),
+        last_message_at=bindparam("now"),
         needs_reply=case((_opted_out, Contact.needs_reply), else_=True),
+        waiting_since=case(
+            (_opted_out, Contact.waiting_since),
+            else_=func.coalesce(Contact.waiting_since, bindparam("now")),
+        ),
         opt_out_suggested=case(
             (_opted_out, Contact.opt_out_suggested), else_=bindparam("suggested")
         ),
@@ -337,6 +344,7 @@ _AWAIT_REPLY = Raw(
         Contact.unread,
         Contact.needs_reply,
         Contact.opt_out_suggested,
+        Contact.waiting_since,
     )
     .execution_options(synchronize_session=False)
 )
@@ -355,12 +363,15 @@ def _act_in_full(
     contact = db.session.get(Contact, contact_id, options=[joinedload(Contact.campaign)])
     assert contact is not None
     contact.unread = Contact.unread + 1
+    contact.last_message = texts.preview(body)
+    contact.last_message_at = utcnow()
     replies = act_on_reply(contact, message_id, body, meaning)
     if meaning.verdict.intent == Intent.OPT_OUT and recipient.organization_id is None:
         also_opt_out(contact.campaign.organization_id, contact.cell, message_id, meaning)
     db.session.flush()
+    opted_out = optouts.is_opted_out(contact.campaign.organization_id, contact.cell)
     # Read before the commit, which would expire the row and cost another query.
-    return live.inbound_event(contact, message_id, body, media), replies
+    return live.inbound_event(contact, message_id, body, media, opted_out=opted_out), replies
 
 
 def opt_out_stranger(
@@ -472,6 +483,7 @@ def act_on_reply(
         return [optouts.queue_help_reply(contact)]
     if not opted_out:
         contact.needs_reply = True
+        contact.waiting_since = contact.waiting_since or contact.updated_at
         contact.opt_out_suggested = intent == Intent.POSSIBLE_OPT_OUT
     return []
 

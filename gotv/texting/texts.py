@@ -11,11 +11,10 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import (
-    Select,
     bindparam,
     func,
     insert,
@@ -49,6 +48,21 @@ STANDARD_MERGE_FIELDS = ("first_name", "last_name", "texter_name", "zip", "state
 
 MAX_VALIDITY_SECONDS = 4 * 60 * 60
 CONFIRMATION_SECONDS = 5 * 60  # 47 CFR 64.1200(a)(12): a confirmation within five minutes
+# A volunteer reads each first text before sending it: that is what makes it peer to peer. The
+# send screen's Send answers only once a contact has been on screen MIN_READ, and the database
+# refuses a volunteer's initial text sooner than MIN_SEND_GAP after their previous one (a
+# little less than MIN_READ, so that the network's jitter between two sends never refuses a
+# text the page allowed). README, "Texting, for volunteers".
+MIN_READ = timedelta(milliseconds=500)
+MIN_SEND_GAP = timedelta(milliseconds=400)
+# The inbox's preview of a conversation's latest message, in characters.
+PREVIEW_LENGTH = 160
+
+
+def N_(message: str) -> str:
+    """Mark `message` for translation: the rules speak English, the pages translate what they
+    show (gotv/web/i18n.py); the rules import no Flask."""
+    return message
 
 
 # Core rows, read where ORM objects cost too much (the send loop's statements, threads), typed
@@ -118,10 +132,28 @@ class ThreadRow(Protocol):
     def refusal_reason(self) -> str | None: ...
     @property
     def error_code(self) -> int | None: ...
+    @property
+    def created_at(self) -> datetime: ...
 
 
 class CannotText(Exception):
-    """The text was not queued; `str(error)` says why, in words a volunteer understands."""
+    """The text was not queued; `str(error)` says why, in words a volunteer understands.
+
+    `message` is those words marked with N_ (the page translates it), with "%(name)s" where
+    `values` go: CannotText(N_("... %(why)s."), why=...).
+    """
+
+    def __init__(self, message: str, **values: Any) -> None:
+        super().__init__(message % values if values else message)
+        self.message = message
+        self.values = values
+
+
+class TooSoon(CannotText):
+    """The volunteer's previous initial text was less than MIN_SEND_GAP ago."""
+
+
+TOO_SOON = N_("Take a moment to read each message before you send it.")
 
 
 # --- Scripts -------------------------------------------------------------------------------
@@ -207,56 +239,6 @@ def untexted_places(campaign_id: int) -> list[tuple[str, str]]:
     return [(zones, state) for zones, state in rows]
 
 
-def untexted(campaign: Campaign, texter: User) -> Select[Contact]:
-    """A query for the untexted, not opted-out contacts this volunteer may text, in list order."""
-    return (
-        select(Contact)
-        .where(
-            Contact.campaign_id == campaign.id,
-            Contact.status == ContactStatus.NEW,
-            (Contact.texter_id.is_(None)) | (Contact.texter_id == texter.id),
-            optouts.may_be_texted(campaign.organization_id, Contact.cell),
-        )
-        .order_by(Contact.id)
-    )
-
-
-def next_opening(campaign: Campaign, texter: User, now: datetime) -> datetime | None:
-    """When the next contact the volunteer could take may be texted: `now` if someone may be
-    texted now, None if nobody untexted is left.
-
-    Places are tried soonest first, each with one indexed existence check (someone untexted,
-    free or the volunteer's, neither opted out nor blocked), so the cost grows with the number
-    of places, not of contacts. Contacts whose state never allows the campaign's window (say,
-    an evening-only campaign in Rhode Island) never open, and are left out.
-    """
-    openings = []
-    for zones, state in untexted_places(campaign.id):
-        try:
-            opens = hours.next_opening(
-                zones,
-                now,
-                campaign.window_start_hour,
-                campaign.window_end_hour,
-                state=state,
-                trust_zip=campaign.trust_zip_alone,
-            )
-        except ValueError:
-            continue
-        openings.append((opens, zones, state))
-    for opens, zones, state in sorted(openings):
-        someone = (
-            untexted(campaign, texter)
-            .where(Contact.time_zones == zones, Contact.rule_states == state)
-            .with_only_columns(Contact.id)
-            .order_by(None)
-            .limit(1)
-        )
-        if db.session.execute(someone).first() is not None:
-            return opens
-    return None
-
-
 # --- Queueing texts ------------------------------------------------------------------------
 
 
@@ -266,6 +248,7 @@ def queue_initial(
     texter: User,
     idempotency_key: str,
     now: datetime,
+    min_gap: timedelta = MIN_SEND_GAP,
 ) -> int:
     """Write the initial message for one contact, once; its id. The caller enqueues it after
     commit.
@@ -275,20 +258,60 @@ def queue_initial(
     ORM costs more, docs/benchmarks.md). Loaded ORM objects of the contact are not refreshed
     by it.
 
+    The claim also passes `read_gate`: the volunteer's previous initial text was at least
+    `min_gap` ago (on PostgreSQL in the same statement, elsewhere one more).
+
     :raise CannotText: when the campaign is not active, the contact is not this volunteer's to
-        text, was already texted, has opted out or is outside their texting hours. The claim
-        may already be written then: the caller rolls back.
+        text, was already texted, has opted out or is outside their texting hours; TooSoon
+        when the volunteer's previous initial text was less than `min_gap` ago. The claim may
+        already be written then: the caller rolls back.
     :raise IntegrityError: when the idempotency key was used already (the caller rolls back).
     """
     if not campaign.is_active:
-        raise CannotText("This campaign is not active.")
-    contact = claim_contact(campaign, contact_id, texter, now)
+        raise CannotText(N_("This campaign is not active."))
+    contact = claim_contact(campaign, contact_id, texter, now, min_gap)
     body = render(campaign.script, contact, texter)
     return insert_text(campaign, contact, texter, body, idempotency_key, now, initial=True)
 
 
+def read_gate(texter: User, now: datetime, min_gap: timedelta) -> None:
+    """Let the volunteer's initial text through if their previous one was `min_gap` ago or more,
+    and record this one's moment: one conditional UPDATE of their row, whose lock makes two
+    sends of the same volunteer at once take turns (the second then sees the first's moment).
+
+    :raise TooSoon: otherwise (the caller rolls back).
+    """
+    passed = execute_core(
+        _READ_GATE, {"texter": texter.id, "now": now, "earliest": now - min_gap}
+    ).first()
+    if passed is None:
+        raise TooSoon(TOO_SOON)
+
+
+_READ_GATE = (
+    update(User)
+    .where(
+        User.id == bindparam("texter"),
+        User.last_initial_at.is_(None) | (User.last_initial_at <= bindparam("earliest")),
+    )
+    .values(last_initial_at=bindparam("now"))
+    .returning(User.id)
+)
+
+
+def passed_gate(texter: User, now: datetime) -> bool:
+    """Whether `_GATED_CLAIM` passed the read gate (it wrote `now` then), for a claim that
+    found nothing to claim."""
+    last = db.session.scalar(select(User.last_initial_at).where(User.id == texter.id))
+    return last is not None and last == now
+
+
 def claim_contact(
-    campaign: Campaign | CampaignRow, contact_id: int, texter: User, now: datetime
+    campaign: Campaign | CampaignRow,
+    contact_id: int,
+    texter: User,
+    now: datetime,
+    min_gap: timedelta = MIN_SEND_GAP,
 ) -> ContactRow:
     """Mark the contact texted by this volunteer, unless someone got there first; the contact's
     row (what `render` and the hours check read, and its cell).
@@ -298,24 +321,32 @@ def claim_contact(
     textable-number policy and quiet hours (rules that live in Python) are then checked on the
     row it returns. outbox.py checks all of it again before Twilio.
 
-    :raise CannotText: saying why; when it is the number or quiet hours the claim is already
-        written, and the caller must roll back.
+    The volunteer's read gate (`read_gate`) is passed first: on PostgreSQL by the same
+    statement (a data-modifying WITH: a send is one round trip fewer), elsewhere by its own.
+
+    :raise CannotText: saying why; TooSoon for the read gate; when it is the number or quiet
+        hours the claim is already written, and the caller must roll back.
     """
-    contact = execute_core(
-        _CLAIM,
-        {
-            "contact": contact_id,
-            "campaign": campaign.id,
-            "organization": campaign.organization_id,
-            "texter": texter.id,
-            "now": utcnow(),
-        },
-    ).first()
+    parameters = {
+        "contact": contact_id,
+        "campaign": campaign.id,
+        "organization": campaign.organization_id,
+        "texter": texter.id,
+        "now": utcnow(),
+        "earliest": now - min_gap,
+        "gate_now": now,
+    }
+    gated = db.session.get_bind().dialect.name == "postgresql"
+    if not gated:
+        read_gate(texter, now, min_gap)
+    contact = execute_core(_GATED_CLAIM if gated else _CLAIM, parameters).first()
     if contact is None:
+        if gated and not passed_gate(texter, now):
+            raise TooSoon(TOO_SOON)
         raise why_not_claimed(campaign, contact_id)
     untextable = numbers.check_stored(contact.cell, campaign.texts_us_territories)
     if untextable is not None:
-        raise CannotText(f"This number is not texted: {untextable.explanation}.")
+        raise CannotText(N_("This number is not texted: %(why)s."), why=untextable.explanation)
     if not hours.is_open(
         contact.time_zones,
         now,
@@ -324,7 +355,7 @@ def claim_contact(
         state=contact.rule_states,
         trust_zip=campaign.trust_zip_alone,
     ):
-        raise CannotText("It is outside this person's texting hours.")
+        raise CannotText(N_("It is outside this person's texting hours."))
     return contact
 
 
@@ -369,6 +400,19 @@ _CLAIM = (
     .values(status=ContactStatus.TEXTED, texter_id=bindparam("texter"), updated_at=bindparam("now"))
     .returning(*MERGE_COLUMNS, Contact.cell)
 )
+# PostgreSQL: the read gate and the claim in one statement. The gate's UPDATE runs whether or
+# not the claim finds its contact; the claim goes ahead only if the gate let it through.
+_GATE = (
+    update(User)
+    .where(
+        User.id == bindparam("texter"),
+        User.last_initial_at.is_(None) | (User.last_initial_at <= bindparam("earliest")),
+    )
+    .values(last_initial_at=bindparam("gate_now"))
+    .returning(User.id)
+    .cte("gate")
+)
+_GATED_CLAIM = _CLAIM.where(select(_GATE.c.id).exists()).add_cte(_GATE)
 # A volunteer's text, initial or reply. The campaign's sender is read by the INSERT itself (""
 # for the deployment's default sender), as `Message.queued_to` does for the ORM's callers.
 _CAMPAIGN_SENDER = (
@@ -403,12 +447,12 @@ def why_not_claimed(campaign: Campaign | CampaignRow, contact_id: int) -> Cannot
     """Why `claim_contact` found nothing to claim (a refusal costs a few more queries)."""
     contact = db.session.get(Contact, contact_id)
     if contact is None or contact.campaign_id != campaign.id:
-        return CannotText("That contact is not in this campaign.")
+        return CannotText(N_("That contact is not in this campaign."))
     if optouts.is_opted_out(campaign.organization_id, contact.cell):
-        return CannotText("This person has opted out.")
+        return CannotText(N_("This person has opted out."))
     if optouts.is_blocked(campaign.organization_id, contact.cell):
-        return CannotText("The carrier says this number cannot receive texts.")
-    return CannotText("This person has already been texted.")
+        return CannotText(N_("The carrier says this number cannot receive texts."))
+    return CannotText(N_("This person has already been texted."))
 
 
 def queue_reply(contact: Contact, texter: User, body: str, idempotency_key: str) -> int:
@@ -424,19 +468,24 @@ def queue_reply(contact: Contact, texter: User, body: str, idempotency_key: str)
     """
     body = body.strip()
     if not body:
-        raise CannotText("The message is empty.")
+        raise CannotText(N_("The message is empty."))
     if contact.texter_id != texter.id and not texter.is_organizer:
-        raise CannotText("This conversation belongs to another volunteer.")
+        raise CannotText(N_("This conversation belongs to another volunteer."))
     campaign = contact.campaign
     if not campaign.is_active:
-        raise CannotText("This campaign is not active.")
+        raise CannotText(N_("This campaign is not active."))
     now = utcnow()
     answered = execute_core(
         _ANSWERED,
-        {"contact": contact.id, "organization": campaign.organization_id, "now": now},
+        {
+            "contact": contact.id,
+            "organization": campaign.organization_id,
+            "now": now,
+            "preview": preview(body),
+        },
     ).first()
     if answered is None:
-        raise CannotText("This person has opted out.")
+        raise CannotText(N_("This person has opted out."))
     return insert_text(campaign, contact, texter, body, idempotency_key, now, initial=False)
 
 
@@ -467,14 +516,27 @@ def insert_text(
     return message_id
 
 
-# A reply was written: the conversation needs none, unless the number opted out (no row).
+def preview(body: str) -> str:
+    """A message as the inbox previews it: on one line, cut to PREVIEW_LENGTH."""
+    flat = " ".join(body.split())
+    return flat if len(flat) <= PREVIEW_LENGTH else flat[: PREVIEW_LENGTH - 1] + "…"
+
+
+# A reply was written: the conversation needs none (nobody waits), and it is the latest
+# message; unless the number opted out (no row).
 _ANSWERED = (
     update(Contact)
     .where(
         Contact.id == bindparam("contact"),
         ~optouts.opted_out(bindparam("organization"), Contact.cell),
     )
-    .values(needs_reply=False, updated_at=bindparam("now"))
+    .values(
+        needs_reply=False,
+        waiting_since=None,
+        last_message=bindparam("preview"),
+        last_message_at=bindparam("now"),
+        updated_at=bindparam("now"),
+    )
     .returning(Contact.id)
 )
 
@@ -508,6 +570,7 @@ def thread_rows(contact_id: int) -> list[ThreadMessage]:
                 status=row.status,
                 refusal_reason=row.refusal_reason,
                 error_code=row.error_code,
+                created_at=row.created_at,
                 media=[row.media_id] if row.media_id is not None else [],
             )
         )
@@ -525,6 +588,7 @@ class ThreadMessage:
     status: MessageStatus
     refusal_reason: str | None
     error_code: int | None
+    created_at: datetime
     media: list[int] = field(default_factory=list)  # MessageMedia ids, in the voter's order
 
 
@@ -538,6 +602,7 @@ _THREAD_ROWS = (
         Message.refusal_reason,
         Message.error_code,
         MessageMedia.id.label("media_id"),
+        Message.created_at,
     )
     .outerjoin(MessageMedia, MessageMedia.message_id == Message.id)
     .where(Message.contact_id == bindparam("contact"))

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, session, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext, lazy_gettext, refresh
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from markupsafe import Markup
-from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms import PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import AnyOf, DataRequired, EqualTo, Length
 
 from gotv import encryption
 from gotv.db import db
 from gotv.models import utcnow
 from gotv.people import passwords, twofactor
 from gotv.web.auth import end_sessions, start_new_session, wrong_code, wrong_password
+from gotv.web.i18n import LANGUAGES
 from gotv.web.team import password_rule
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -26,7 +29,17 @@ PENDING_SECRET_SECONDS = 30 * 60
 
 
 class CodeForm(FlaskForm):
-    code = StringField("6-digit code from your app", validators=[DataRequired(), Length(max=10)])
+    code = StringField(
+        lazy_gettext("6-digit code from your app"), validators=[DataRequired(), Length(max=10)]
+    )
+
+
+class LanguageForm(FlaskForm):
+    # "": the browser's language.
+    locale = SelectField(
+        choices=[SelectChoice(code, name) for code, name in [("", ""), *LANGUAGES.items()]],
+        validators=[AnyOf(["", *LANGUAGES])],
+    )
 
 
 @bp.get("")
@@ -35,9 +48,26 @@ def index() -> ResponseReturnValue:
     return render_template(
         "account/index.html",
         disable_form=CodeForm(),
+        language_form=LanguageForm(locale=current_user.locale or ""),
+        languages=LANGUAGES,
         password_form=PasswordForm(),
+        min_password_length=passwords.MIN_LENGTH,
         action_form=ActionForm(),
     )
+
+
+@bp.post("/language")
+@login_required
+def choose_language() -> ResponseReturnValue:
+    """The language of this person's pages; none chosen: their browser's."""
+    form = LanguageForm()
+    if form.validate_on_submit():
+        chosen = form.locale.data or None
+        current_user.locale = chosen
+        db.session.commit()
+        refresh()  # this request chose its language before the change
+        flash(gettext("Language saved."), "success")
+    return redirect(url_for("account.index"))
 
 
 @bp.get("/two-factor")
@@ -78,11 +108,12 @@ def enable_two_factor() -> ResponseReturnValue:
         db.session.commit()
         session.pop(PENDING_SECRET)
         flash(
-            "Two-step sign-in is on: you will be asked for a code after your password.", "success"
+            gettext("Two-step sign-in is on: you will be asked for a code after your password."),
+            "success",
         )
         return redirect(url_for("account.index"))
     wrong_code()
-    flash("That code is not right. Type the code your app shows now.", "error")
+    flash(gettext("That code is not right. Type the code your app shows now."), "error")
     return setup_page(form)
 
 
@@ -94,10 +125,10 @@ def disable_two_factor() -> ResponseReturnValue:
         current_user, form.code.data or "", utcnow()
     ):
         db.session.commit()
-        flash("Two-step sign-in is off.", "success")
+        flash(gettext("Two-step sign-in is off."), "success")
     else:
         wrong_code()
-        flash("That code is not right, so two-step sign-in stays on.", "error")
+        flash(gettext("That code is not right, so two-step sign-in stays on."), "error")
     return redirect(url_for("account.index"))
 
 
@@ -109,14 +140,17 @@ class ActionForm(FlaskForm):
 
 
 class PasswordForm(FlaskForm):
-    current = PasswordField("Current password", validators=[DataRequired()])
+    current = PasswordField(lazy_gettext("Current password"), validators=[DataRequired()])
     password = PasswordField(
-        f"New password (at least {passwords.MIN_LENGTH} characters)",
+        lazy_gettext("New password (at least %(num)s characters)", num=passwords.MIN_LENGTH),
         validators=[DataRequired(), password_rule],
     )
     confirm = PasswordField(
-        "New password again",
-        validators=[DataRequired(), EqualTo("password", message="The two passwords differ.")],
+        lazy_gettext("New password again"),
+        validators=[
+            DataRequired(),
+            EqualTo("password", message=lazy_gettext("The two passwords differ.")),
+        ],
     )
 
 
@@ -129,7 +163,7 @@ def sign_out_everywhere() -> ResponseReturnValue:
         return redirect(url_for("account.index"))
     end_sessions(current_user, audited_as="signed_out_everywhere")
     logout_user()
-    flash("You are signed out everywhere: sign in again here.", "success")
+    flash(gettext("You are signed out everywhere: sign in again here."), "success")
     return redirect(url_for("auth.login"))
 
 
@@ -145,11 +179,11 @@ def change_password() -> ResponseReturnValue:
     user = current_user._get_current_object()
     if not passwords.verify(user, form.current.data or ""):
         wrong_password()
-        flash("That is not your current password, so it stays as it was.", "error")
+        flash(gettext("That is not your current password, so it stays as it was."), "error")
         return redirect(url_for("account.index"))
     user.set_password(form.password.data or "")
     end_sessions(user, audited_as="password_changed")
     start_new_session()
     login_user(user)  # a session of the new generation, here only
-    flash("Your password is changed, and every other session is signed out.", "success")
+    flash(gettext("Your password is changed, and every other session is signed out."), "success")
     return redirect(url_for("account.index"))

@@ -25,6 +25,7 @@ from flask import (
 )
 from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
@@ -52,12 +53,15 @@ from gotv.models import (
 )
 from gotv.people import passwords, sessions, twofactor
 from gotv.texting import live
+from gotv.texting.texts import N_
 
 bp = Blueprint("auth", __name__)
 csrf = CSRFProtect()
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.session_protection = "strong"
+login_manager.login_message = N_("Please log in to access this page.")
+login_manager.localize_callback = gettext
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -338,11 +342,11 @@ def login() -> ResponseReturnValue:
     if form.validate_on_submit():
         user = find_user(form.email.data or "")
         if not passwords.verify(user, form.password.data or ""):
-            flash("That email and password do not match.", "error")
+            flash(gettext("That email and password do not match."), "error")
         elif user is None:  # (verify is False without a user; this tells mypy)
             pass
         elif not user.is_active:
-            flash("This account is suspended. Ask an organizer of your team.", "error")
+            flash(gettext("This account is suspended. Ask an organizer of your team."), "error")
         elif user.totp_secret:
             start_new_session()
             session[PENDING] = {
@@ -374,7 +378,7 @@ def login_code() -> ResponseReturnValue:
     user = pending_sign_in()
     if user is None:
         session.pop(PENDING, None)
-        flash("Please sign in again.", "error")
+        flash(gettext("Please sign in again."), "error")
         return redirect(url_for("auth.login"))
     form = CodeForm()
     if form.validate_on_submit():
@@ -389,11 +393,14 @@ def login_code() -> ResponseReturnValue:
         session[PENDING] = pending
         if pending["failures"] >= CODE_TRIES:
             session.pop(PENDING)
-            flash("Too many wrong codes. Please sign in again.", "error")
+            flash(gettext("Too many wrong codes. Please sign in again."), "error")
             # A page, not a redirect: the rate limit counts this as the failure it is.
             return render_template("auth/login.html", form=LoginForm(formdata=None))
         flash(
-            "That code is not right, or was used already. Type the one your app shows now.", "error"
+            gettext(
+                "That code is not right, or was used already. Type the one your app shows now."
+            ),
+            "error",
         )
     return render_template("auth/code.html", form=form)
 

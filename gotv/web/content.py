@@ -18,10 +18,10 @@ from flask import (
     jsonify,
     redirect,
     render_template,
-    request,
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -43,7 +43,7 @@ from gotv.models import (
 from gotv.texting import segments, texts
 from gotv.web.auth import get_owned, organizer_required
 from gotv.web.ids import IdField
-from gotv.web.inbox import get_conversation
+from gotv.web.inbox import get_conversation, wants_json
 
 bp = Blueprint("content", __name__)
 
@@ -87,12 +87,6 @@ class TagForm(FlaskForm):
 class AnswerForm(FlaskForm):
     question_id = IdField(validators=[DataRequired()])
     choice_id = IdField(validators=[Optional()])
-
-
-def wants_json() -> bool:
-    """The page's script asked for JSON (Accept: application/json) rather than a redirect."""
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json" and request.accept_mimetypes[best] > 0
 
 
 def back_to_campaign(campaign: Campaign, anchor: str) -> ResponseReturnValue:
@@ -542,7 +536,7 @@ def record_answer(contact_id: int) -> ResponseReturnValue:
     contact = get_conversation(contact_id)
     form = AnswerForm()
     if not form.validate_on_submit():
-        return back_to_conversation(contact, "Choose an answer.", error=True)
+        return back_to_conversation(contact, gettext("Choose an answer."), error=True)
     try:
         answer = content.record_answer(
             contact, form.question_id.data or 0, form.choice_id.data or None, current_user
@@ -550,7 +544,9 @@ def record_answer(contact_id: int) -> ResponseReturnValue:
     except content.ContentError as error:
         return back_to_conversation(contact, str(error), error=True)
     db.session.commit()
-    return back_to_conversation(contact, "Answer saved." if answer else "Answer cleared.")
+    return back_to_conversation(
+        contact, gettext("Answer saved.") if answer else gettext("Answer cleared.")
+    )
 
 
 @bp.post("/texting/conversations/<int:contact_id>/tags")
@@ -560,7 +556,7 @@ def tag_contact(contact_id: int) -> ResponseReturnValue:
     contact = get_conversation(contact_id)
     form = TagForm()
     if not form.validate_on_submit():
-        return back_to_conversation(contact, "Choose or type a tag.", error=True)
+        return back_to_conversation(contact, gettext("Choose or type a tag."), error=True)
     try:
         tag = content.tag_named(
             contact.campaign.organization_id, form.name.data or "", current_user
@@ -569,7 +565,7 @@ def tag_contact(contact_id: int) -> ResponseReturnValue:
     except content.ContentError as error:
         return back_to_conversation(contact, str(error), error=True)
     db.session.commit()
-    return back_to_conversation(contact, f"Tagged “{tag.name}”.")
+    return back_to_conversation(contact, gettext("Tagged “%(name)s”.", name=tag.name))
 
 
 @bp.post("/texting/conversations/<int:contact_id>/tags/<int:tag_id>/remove")
@@ -582,4 +578,4 @@ def untag_contact(contact_id: int, tag_id: int) -> ResponseReturnValue:
     if DeleteForm().validate_on_submit():
         content.untag_contact(contact, tag, current_user)
         db.session.commit()
-    return back_to_conversation(contact, f"Removed “{tag.name}”.")
+    return back_to_conversation(contact, gettext("Removed “%(name)s”.", name=tag.name))

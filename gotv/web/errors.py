@@ -1,7 +1,9 @@
-"""Pages for requests gotv refuses or cannot serve: too many sign-ins, too large, no database.
+"""Pages for requests gotv refuses or cannot serve: not found, forbidden, a form that expired,
+too many sign-ins, too large, no database, our own failure.
 
-Each says plainly what happened and what to do. Twilio's webhooks get a bare status instead of a
-page: a 503 tells Twilio the request failed, so it is not taken as delivered.
+Each is a styled page that says plainly what happened and what to do, with the way back.
+Twilio's webhooks get a bare status instead of a page: a 503 tells Twilio the request failed,
+so it is not taken as delivered.
 """
 
 from __future__ import annotations
@@ -9,8 +11,10 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, current_app, render_template, request
+from flask_babel import gettext
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, TooManyRequests
 
 from gotv.api.errors import from_http_exception, is_api_request, json_error
 
@@ -20,9 +24,61 @@ RETRY_AFTER_SECONDS = 60
 
 
 def init_app(app: Flask) -> None:
+    app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(TooManyRequests, too_many_requests)
     app.register_error_handler(RequestEntityTooLarge, too_large)
     app.register_error_handler(DBAPIError, database_error)
+
+
+def http_error(error: HTTPException) -> Response:
+    """Every other refusal (404, 403, 400, 405, an expired form, a 500): a styled page with the
+    way back; the API answers JSON, Twilio's webhooks a bare status."""
+    if is_api_request():
+        return from_http_exception(error)
+    code = error.code or 500
+    if request.blueprint == "webhooks":
+        return Response("", code)
+    title, explanation = describe(error)
+    try:
+        page = render_template("errors/page.html", title=title, explanation=explanation)
+    except Exception:  # the page needs the database (who is signed in): say it plainly
+        log.exception("could not render the error page for %s", code)
+        page = f"<!doctype html><title>{code}</title><h1>{code}</h1><p><a href='/'>gotv</a></p>"
+    response = Response(page, code, mimetype="text/html")
+    if code == 405 and "Allow" in error.get_headers():
+        response.headers["Allow"] = dict(error.get_headers())["Allow"]
+    return response
+
+
+def describe(error: HTTPException) -> tuple[str, str]:
+    """A page's title and explanation, in the page's language."""
+    if isinstance(error, CSRFError):
+        return (
+            gettext("This form expired"),
+            gettext(
+                "The page was open too long, or you signed in again elsewhere. Go back, reload"
+                " the page and try again."
+            ),
+        )
+    if error.code == 404:
+        return (
+            gettext("Page not found"),
+            gettext("There is nothing here: the link may be old, or the page is not yours."),
+        )
+    if error.code == 403:
+        return (
+            gettext("Not allowed"),
+            gettext("Your role in the organization does not allow this. Ask an organizer."),
+        )
+    if error.code is not None and error.code >= 500:
+        return (
+            gettext("Something went wrong on our side"),
+            gettext("Nothing you did caused this. Try again in a minute."),
+        )
+    return (
+        gettext("That did not work"),
+        gettext("gotv could not understand that request. Go back and try again."),
+    )
 
 
 def too_many_requests(error: TooManyRequests) -> Response:

@@ -22,6 +22,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext, lazy_gettext
 from flask_login import current_user, login_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -43,7 +44,9 @@ from gotv.db import db
 from gotv.models import Campaign, CampaignStatus, Invite, Role, User, utcnow
 from gotv.people import passwords, team
 from gotv.texting import live
+from gotv.texting.texts import N_
 from gotv.web.auth import get_owned, organizer_required, owner_required, start_new_session
+from gotv.web.i18n import translate
 from gotv.web.ids import strict
 
 bp = Blueprint("team", __name__, url_prefix="/team")
@@ -225,29 +228,41 @@ def apply(change: Callable[[], Any], done: Callable[[Any], str]) -> bool:
 
 
 def password_rule(_form: FlaskForm, field: PasswordField) -> None:
-    """The one rule for a new password (gotv.people.passwords), as a form validator."""
-    trouble = passwords.problem(field.data or "")
-    if trouble:
-        raise ValidationError(trouble)
+    """The one rule for a new password (gotv.people.passwords), as a form validator that says
+    it in the page's language."""
+    broken = passwords.broken_rule(field.data or "")
+    if broken:
+        words, limit = broken
+        raise ValidationError(translate(words, num=limit))
+
+
+# The password rule's words (gotv.people.passwords), marked for the catalogs.
+N_("Use at least %(num)s characters.")
+N_("Use at most %(num)s characters.")
 
 
 class JoinForm(FlaskForm):
-    name = StringField("Your name", validators=[DataRequired(), Length(max=200)])
+    name = StringField(lazy_gettext("Your name"), validators=[DataRequired(), Length(max=200)])
     email = EmailField(
-        "Email",
+        lazy_gettext("Email"),
         validators=[
             DataRequired(),
             Length(max=254),
-            Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="Type a whole email address."),
+            Regexp(
+                r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=lazy_gettext("Type a whole email address.")
+            ),
         ],
     )
     password = PasswordField(
-        f"Password (at least {passwords.MIN_LENGTH} characters)",
+        lazy_gettext("Password (at least %(num)s characters)", num=passwords.MIN_LENGTH),
         validators=[DataRequired(), password_rule],
     )
     confirm = PasswordField(
-        "Password again",
-        validators=[DataRequired(), EqualTo("password", message="The two passwords differ.")],
+        lazy_gettext("Password again"),
+        validators=[
+            DataRequired(),
+            EqualTo("password", message=lazy_gettext("The two passwords differ.")),
+        ],
     )
 
 
@@ -279,7 +294,14 @@ def join(token: str) -> ResponseReturnValue:
             db.session.commit()
             start_new_session()
             login_user(user)
-            flash(f"Welcome to {invite.organization.name}, {user.name}!", "success")
+            flash(
+                gettext(
+                    "Welcome to %(organization)s, %(name)s!",
+                    organization=invite.organization.name,
+                    name=user.name,
+                ),
+                "success",
+            )
             if invite.campaign_id is not None:
                 return redirect(url_for("inbox.send_loop", campaign_id=invite.campaign_id))
             return redirect(url_for("auth.home"))
