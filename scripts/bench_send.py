@@ -1,22 +1,35 @@
-"""Benchmark the sending pipeline against the fake carrier's ceiling (see scripts/bench).
+"""Benchmark the sending pipeline in the shape that ships (see scripts/bench).
 
-    python scripts/bench_send.py --database-url ... --redis-url ... [--messages 100000]
-        [--latency 0.15] [--workers 2] [--concurrency 300] [--senders 4 --per-second 50]
+    python scripts/bench_send.py --database-url ... --redis-url ... [--messages 10000]
+        [--runs 3] [--latency 0.15] [--workers 2] [--web-workers 2] [--threads 8]
+        [--twilio-concurrency 100] [--over 40 --over-carrier 20] [--phases ...]
 
-Starts the fake carrier (its own process, `--latency` seconds per API call, no callbacks) and
-`--workers` worker processes (`python -m workers send`), then runs four phases:
+Runs gotv's processes from the Procfile's own `web` and `worker` lines: gunicorn (gthread,
+WEB_CONCURRENCY = `--web-workers` processes x WEB_THREADS = `--threads`, gotv.web.serving,
+the access log as shipped) serving the status webhook at PUBLIC_URL, and `--workers` worker
+processes on every queue. The fake carrier runs in its own process: `--latency` seconds per
+API call, at most `--twilio-concurrency` requests in flight for the account (Twilio's
+concurrency limit: more get 429/20429 at once), status callbacks `sent` and `delivered`
+signed and POSTed to gunicorn by `--delivery-threads` threads. gotv's own ceiling on requests
+in flight per account (TWILIO_CONCURRENCY) is the same figure. Phases:
 
-- ceiling: a plain aiohttp client per worker, the same requests in flight, straight at the
-  carrier: the most this carrier and this HTTP stack give with no app in between;
-- throughput: `--messages` queued rows, written as a click writes them, then one wake-up:
-  sustained messages/s from the first click to the last accepted, and over the middle 80%, and
-  the CPU each message cost the carrier, the workers and PostgreSQL;
-- latency: clicks offered at a steady rate (half the measured throughput) for `--latency-seconds`:
-  p50/p99 from click (created_at) to Twilio-accepted (sent_at);
+- ceiling: plain aiohttp clients (one per worker), the same requests in flight in all,
+  straight at the carrier, no callbacks: the most this carrier gives with no app in between;
+- throughput: `--messages` queued rows, written as clicks write them, then one wake-up; ends
+  when every message is `delivered` in the database (through its callbacks): messages/s from
+  the clicks to the last accepted and to the last delivered, the 429s the carrier gave, and
+  the CPU per message of the carrier (the load generator), gotv (gunicorn, workers),
+  PostgreSQL and Redis;
+- over: gotv's TWILIO_CONCURRENCY set to `--over` (the workers restarted) against a carrier
+  of its own limiting the account to `--over-carrier`: the 429s it gets, and every message
+  still delivered once;
+- latency: clicks offered at a steady rate (half the measured throughput) for
+  `--latency-seconds`: p50/p99 from click to Twilio-accepted and to delivered;
 - pacing: `--senders` senders limited to `--per-second` each: each sender's measured rate.
 
 Every phase then checks with the carrier's own message list that no message was sent twice and
-none was lost.
+none was lost. Ceiling and throughput alternate `--runs` times; medians and the median of the
+per-run ratios are printed.
 """
 
 from __future__ import annotations
@@ -24,9 +37,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -48,28 +63,92 @@ def log(text: str) -> None:
 
 # --- Processes -------------------------------------------------------------------------------
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-def environment(args: argparse.Namespace, carrier_url: str) -> dict[str, str]:
+
+def environment(args: argparse.Namespace, carrier_url: str, web_port: int) -> dict[str, str]:
+    """gotv's environment, as a deploy sets it (docs/deploy.md), for this benchmark's servers."""
     return {
         **os.environ,
+        # The Procfile's `gunicorn` and `python` are this interpreter's.
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
         "GOTV_ENV": "production",
         "SECRET_KEY": "bench",
         "ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY,
         "DATABASE_URL": args.database_url,
         "REDIS_URL": args.redis_url,
-        "PUBLIC_URL": "http://127.0.0.1:9",
+        "PUBLIC_URL": f"http://127.0.0.1:{web_port}",
+        "PORT": str(web_port),
+        "WEB_CONCURRENCY": str(args.web_workers),
+        "WEB_THREADS": str(args.threads),
+        "PROXY_COUNT": "0",
+        "PROMETHEUS_MULTIPROC_DIR": args.metrics_dir,
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "TWILIO_FROM_NUMBER": FROM_NUMBER,
         "TWILIO_API_URL": carrier_url,
-        "SEND_CONCURRENCY": str(args.concurrency),
+        # gotv's ceiling on the account's requests in flight, across every worker: Twilio's.
+        "TWILIO_CONCURRENCY": str(args.twilio_concurrency),
+        "SEND_CONCURRENCY": str(args.send_concurrency),
     }
 
 
-def start_carrier(args: argparse.Namespace, port: int) -> subprocess.Popen[bytes]:
+def procfile_command(name: str) -> str:
+    """The Procfile's command for the process type `name`, run by a shell as a platform does."""
+    with open(os.path.join(ROOT, "Procfile")) as procfile:
+        for line in procfile:
+            kind, _, command = line.partition(":")
+            if kind.strip() == name:
+                return command.strip()
+    raise SystemExit(f"the Procfile has no {name!r} process")
+
+
+def start_procfile(name: str, env: dict[str, str], log_path: str) -> subprocess.Popen[bytes]:
+    """One process of the Procfile's type `name` (the shell `exec`s it: its pid is ours); its
+    standard error (gunicorn's and the worker's logs) goes to `log_path`, the access log (on
+    standard output) nowhere."""
+    with open(log_path, "ab") as errors:
+        return subprocess.Popen(
+            ["sh", "-c", "exec " + procfile_command(name)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
+
+
+def start_web(env: dict[str, str], log_path: str) -> subprocess.Popen[bytes]:
+    process = start_procfile("web", env, log_path)
+    deadline = time.monotonic() + 180  # a busy shared machine takes its time
+    while not _answers(env["PUBLIC_URL"] + "/healthz"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            with open(log_path) as errors:
+                log(errors.read()[-3000:])
+            raise SystemExit("gunicorn did not start (its log is above)")
+        time.sleep(0.2)
+    return process
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return int(response.status) == 200
+    except OSError:
+        return False
+
+
+def start_carrier(
+    args: argparse.Namespace, port: int, public_url: str, limit: int
+) -> subprocess.Popen[bytes]:
+    """The fake carrier: `limit` requests in flight for the account, callbacks to gunicorn."""
     command = [sys.executable, "-m", "gotv.fakecarrier", "--port", str(port)]
     command += ["--account-sid", ACCOUNT_SID, "--auth-token", AUTH_TOKEN]
-    command += ["--latency", str(args.latency), "--no-callbacks"]
+    command += ["--latency", str(args.latency), "--delay", str(args.callback_delay)]
+    command += ["--concurrency", str(limit)]
+    command += ["--delivery-threads", str(args.delivery_threads)]
+    command += ["--inbound-url", public_url + "/twilio/inbound"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     wait_for_port(port)
     return process
@@ -87,16 +166,24 @@ def wait_for_port(port: int) -> None:
     raise SystemExit(f"nothing listens on port {port}")
 
 
-def start_workers(count: int, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
-    return [
-        subprocess.Popen(
-            [sys.executable, "-m", "workers", "send"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(count)
+def start_workers(count: int, env: dict[str, str], log_dir: str) -> list[subprocess.Popen[bytes]]:
+    workers = [
+        start_procfile("worker", env, os.path.join(log_dir, f"worker-{n}.log"))
+        for n in range(count)
     ]
+    time.sleep(3)  # each imports the app and registers with RQ before the first wake-up
+    return workers
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def migrated_engine(env: dict[str, str]) -> sa.Engine:
@@ -120,39 +207,55 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def carrier_stats(carrier_url: str) -> dict[str, Any]:
+    """The carrier's counts (GET /_carrier/stats): 429s given, messages, webhooks."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(carrier_url + "/_carrier/stats", timeout=10) as response:
+        stats: dict[str, Any] = json.load(response)
+    return stats
+
+
 # --- The ceiling -----------------------------------------------------------------------------
 
 
 CEILING_CLIENT = """
-import asyncio, sys, time, aiohttp
+import asyncio, resource, sys, time, aiohttp
 url, count, in_flight, offset = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 auth = {"Authorization": aiohttp.encode_basic_auth(sys.argv[5], sys.argv[6])}
 async def main():
     next_index = iter(range(count))
     connector = aiohttp.TCPConnector(limit=in_flight)
+    refused = 0
     async with aiohttp.ClientSession(connector=connector, headers=auth) as session:
         async def lane():
+            nonlocal refused
             for i in next_index:
                 form = {"To": f"+1202{offset + i:07d}", "From": "+15005550006",
                         "Body": "Hi Maria, it's Val. Will you vote Tuesday? Reply STOP to opt out.",
-                        "StatusCallback": "http://127.0.0.1:9/twilio/status?message=1",
                         "ValidityPeriod": "14400"}
                 async with session.post(url, data=form) as response:
                     await response.json()
+                    refused += response.status == 429
         started = time.monotonic()
         await asyncio.gather(*(lane() for _ in range(in_flight)))
-        print(started, time.monotonic())
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        print(started, time.monotonic(), usage.ru_utime + usage.ru_stime, refused)
 asyncio.run(main())
 """
 
 
-def measure_ceiling(args: argparse.Namespace, carrier_url: str) -> float:
-    """Messages/s of plain aiohttp clients (one per worker) posting straight to the carrier."""
+def measure_ceiling(args: argparse.Namespace, carrier_url: str, carrier_pid: int) -> float:
+    """Messages/s of plain aiohttp clients (one per worker) posting straight to the carrier,
+    `--twilio-concurrency` requests in flight in all; prints their CPU and the carrier's."""
     url = f"{carrier_url}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
     count = args.ceiling_messages // args.workers
+    lanes = max(1, args.twilio_concurrency // args.workers)
+    carrier_before = process_cpu_seconds(carrier_pid)
     clients = [
         subprocess.Popen(
-            [sys.executable, "-c", CEILING_CLIENT, url, str(count), str(args.concurrency)]
+            [sys.executable, "-c", CEILING_CLIENT, url, str(count), str(lanes)]
             + [str(9_000_000 - (n + 1) * count), ACCOUNT_SID, AUTH_TOKEN],
             stdout=subprocess.PIPE,
             text=True,
@@ -161,8 +264,19 @@ def measure_ceiling(args: argparse.Namespace, carrier_url: str) -> float:
     ]
     # From the first request to the last answer, as the throughput phase counts (monotonic
     # clocks are shared by all processes): interpreter start-up is not the carrier's ceiling.
-    spans = [tuple(map(float, client.communicate()[0].split())) for client in clients]
-    return count * args.workers / (max(end for _, end in spans) - min(s for s, _ in spans))
+    answers = [client.communicate()[0].split() for client in clients]
+    carrier_cpu = process_cpu_seconds(carrier_pid) - carrier_before
+    started = min(float(a[0]) for a in answers)
+    ended = max(float(a[1]) for a in answers)
+    client_cpu = sum(float(a[2]) for a in answers)
+    refused = sum(int(a[3]) for a in answers)
+    sent = count * args.workers
+    log(
+        f"ceiling: {sent / (ended - started):.0f} msg/s ({sent} sends, {lanes * args.workers} in "
+        f"flight, plain aiohttp, no app); 429s {refused}; CPU per message (us): clients "
+        f"{client_cpu / sent * 1e6:.0f}, carrier {carrier_cpu / sent * 1e6:.0f}"
+    )
+    return sent / (ended - started)
 
 
 # --- Data ------------------------------------------------------------------------------------
@@ -304,13 +418,15 @@ def wake(redis_url: str) -> None:
         Queue("send", connection=connection).enqueue("workers.texting.pump_outbox", job_timeout=180)
 
 
-def wait_until_settled(engine: sa.Engine, campaigns: list[int], timeout: float) -> None:
+def wait_until_delivered(engine: sa.Engine, campaigns: list[int], timeout: float) -> None:
+    """Wait until every message of `campaigns` is `delivered`: accepted by the carrier, then
+    moved on by its status callbacks through gunicorn."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with engine.begin() as db:
-            # One row at most, each found by walking its status's partial index (as the
-            # pump's claim does, see outbox._WALK_THE_QUEUE_PG): polling must not cost
-            # PostgreSQL, which is metered, a scan of every message twice a second.
+            # While any is queued or sending, one row at most, each found by walking its
+            # status's partial index (as the pump's claim does, see outbox._WALK_THE_QUEUE_PG):
+            # polling must not cost PostgreSQL, which is metered, a scan of every message.
             db.execute(sa.text("SELECT set_config('enable_bitmapscan', 'off', true)"))
             pending = db.execute(
                 sa.text(
@@ -320,24 +436,38 @@ def wait_until_settled(engine: sa.Engine, campaigns: list[int], timeout: float) 
                 ),
                 {"c": campaigns},
             ).scalar_one()
-        if not pending:
-            return
+            if not pending:
+                # Then only the callbacks' tail is left.
+                statuses: dict[str, int] = dict(
+                    db.execute(
+                        sa.text(
+                            "SELECT status, count(*) FROM message WHERE campaign_id = ANY(:c) "
+                            "AND status <> 'delivered' GROUP BY status"
+                        ),
+                        {"c": campaigns},
+                    ).all()
+                )
+                if not statuses:
+                    return
+                if not set(statuses) & {"accepted", "sent"}:
+                    raise SystemExit(f"messages that will never be delivered: {statuses}")
         time.sleep(0.5)
-    raise SystemExit(f"messages still queued or sending after {timeout} s")
+    raise SystemExit(f"messages not all delivered after {timeout} s")
 
 
-def sends(engine: sa.Engine, campaigns: list[int]) -> list[tuple[datetime, datetime, str, str]]:
+def sends(engine: sa.Engine, campaigns: list[int]) -> list[Any]:
+    """Every message of `campaigns`: created_at, sent_at (accepted), updated_at (delivered,
+    once it is), sender, status, attempts."""
     with engine.connect() as db:
-        return [
-            tuple(row)  # type: ignore[misc]
-            for row in db.execute(
+        return list(
+            db.execute(
                 sa.text(
-                    "SELECT created_at, sent_at, sender, status FROM message "
-                    "WHERE campaign_id = ANY(:c)"
+                    "SELECT created_at, sent_at, updated_at, sender, status, attempts "
+                    "FROM message WHERE campaign_id = ANY(:c)"
                 ),
                 {"c": campaigns},
             )
-        ]
+        )
 
 
 def carrier_counts(carrier_url: str, prefix: str) -> Counter[str]:
@@ -407,9 +537,8 @@ def _parent_of(pid: int) -> int | None:
 class CpuMeter:
     """CPU seconds used by each part of the pipeline between start() and the report."""
 
-    def __init__(self, parts: dict[str, Any], unit: str = "message") -> None:
+    def __init__(self, parts: dict[str, Any]) -> None:
         self.parts = parts  # name -> a function returning that part's pids
-        self.unit = unit  # what report()'s count counts
 
     def start(self) -> None:
         self.before = {name: self._seconds(pids()) for name, pids in self.parts.items()}
@@ -417,16 +546,25 @@ class CpuMeter:
     def _seconds(self, pids: list[int]) -> dict[int, float]:
         return {pid: process_cpu_seconds(pid) for pid in pids}
 
-    def report(self, messages: int) -> str:
-        """Microseconds of CPU per message (or other unit) for each part, and their sum."""
-        per_message = {}
+    def per_message(self, messages: int) -> dict[str, float]:
+        """Microseconds of CPU per message for each part since start()."""
+        used = {}
         for name, pids in self.parts.items():
             before = self.before[name]
             after = self._seconds(pids())
-            used = sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
-            per_message[name] = used / messages * 1e6
-        parts = ", ".join(f"{name} {us:.0f}" for name, us in per_message.items())
-        return f"CPU per {self.unit} (us): {parts}; total {sum(per_message.values()):.0f}"
+            seconds = sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+            used[name] = seconds / messages * 1e6
+        return used
+
+
+def describe_cpu(us: dict[str, float]) -> str:
+    """One line: the load generator's CPU per message apart from gotv's, PostgreSQL's, Redis's."""
+    gotv = us["web"] + us["workers"]
+    return (
+        f"CPU per message (us): load generator (fake carrier) {us['carrier']:.0f}; "
+        f"gotv {gotv:.0f} (web {us['web']:.0f} + workers {us['workers']:.0f}); "
+        f"PostgreSQL {us['postgres']:.0f}; Redis {us['redis']:.0f}"
+    )
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -437,35 +575,136 @@ def percentile(values: list[float], share: float) -> float:
 # --- Phases ----------------------------------------------------------------------------------
 
 
-def throughput(
-    args: argparse.Namespace, engine: sa.Engine, carrier_url: str, meter: CpuMeter
-) -> float:
+class Bench:
+    """The running processes and what every phase needs of them."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.web_port, carrier_port = free_port(), free_port()
+        self.carrier_url = f"http://127.0.0.1:{carrier_port}"
+        self.env = environment(args, self.carrier_url, self.web_port)
+        self.carriers: list[subprocess.Popen[bytes]] = []
+        self.engine = migrated_engine(self.env)
+        self.carrier = start_carrier(
+            args, carrier_port, self.env["PUBLIC_URL"], args.twilio_concurrency
+        )
+        try:
+            self.web = start_web(self.env, os.path.join(args.log_dir, "web.log"))
+        except BaseException:
+            stop([self.carrier])
+            raise
+        self.workers: list[subprocess.Popen[bytes]] = []
+        self.next_recipient = 5_000_000
+        from redis import Redis
+
+        self.redis_pid = int(Redis.from_url(args.redis_url).info("server")["process_id"])
+
+    def start_workers(self, env: dict[str, str] | None = None) -> None:
+        """(Re)start the workers, then warm every process up, unmeasured: imports, first
+        connections and first requests are not what a message costs."""
+        stop(self.workers)
+        self.workers = start_workers(self.args.workers, env or self.env, self.args.log_dir)
+        send_all(self, self.args.warm_up, "warm-up", quiet=True)
+
+    def stop(self) -> None:
+        stop([*self.workers, self.web, *self.carriers])
+
+    @property
+    def carrier(self) -> subprocess.Popen[bytes]:
+        """The carrier the workers send through now (the last one started)."""
+        return self.carriers[-1]
+
+    @carrier.setter
+    def carrier(self, process: subprocess.Popen[bytes]) -> None:
+        self.carriers.append(process)
+
+    def meter(self) -> CpuMeter:
+        workers = [worker.pid for worker in self.workers]
+        return CpuMeter(
+            {
+                "carrier": lambda: [self.carrier.pid],
+                "web": lambda: process_tree(self.web.pid),  # gunicorn's master and workers
+                "workers": lambda: [pid for w in workers for pid in process_tree(w)],
+                "postgres": lambda: postgres_pids(self.engine),
+                "redis": lambda: [self.redis_pid],
+            }
+        )
+
+    def throttled(self) -> int:
+        return int(carrier_stats(self.carrier_url)["throttled"])
+
+
+def send_all(bench: Bench, count: int, what: str, quiet: bool = False) -> dict[str, Any]:
+    """Queue `count` messages at once, wake the workers, wait until all are delivered; print
+    and return the rates, 429s, retries, CPU per message, duplicates and losses."""
+    args, engine = bench.args, bench.engine
     ids = setup(engine, [("", None)])
-    first = 10_000_000 + ids["organization"] * args.messages  # new recipients for every run
-    log(f"throughput: writing {args.messages} queued messages")
-    for start in range(first, first + args.messages, 10_000):
-        click(engine, ids, start, min(10_000, first + args.messages - start), hold=True)
+    # New recipients for every run, apart from the latency and pacing phases' (valid US
+    # numbers: the last gate refuses any other).
+    first, bench.next_recipient = bench.next_recipient, bench.next_recipient + count
+    if not quiet:
+        log(f"{what}: writing {count} queued messages")
+    for start in range(first, first + count, 10_000):
+        click(engine, ids, start, min(10_000, first + count - start), hold=True)
+    throttled_before = bench.throttled()
     started = release(engine, ids["campaigns"])
+    meter = bench.meter()
     meter.start()  # after the harness's own rewrite of every row
     wake(args.redis_url)
-    wait_until_settled(engine, ids["campaigns"], timeout=args.messages / 50 + 60)
-    cpu = meter.report(args.messages)
+    wait_until_delivered(engine, ids["campaigns"], timeout=count / 20 + 120)
+    cpu = meter.per_message(count)
     rows = sends(engine, ids["campaigns"])
-    accepted = sorted(sent for _, sent, _, status in rows if status == "accepted")
-    total = (accepted[-1] - started).total_seconds()
+    throttled = bench.throttled() - throttled_before
+    accepted = sorted(row.sent_at for row in rows)
+    delivered = sorted(row.updated_at for row in rows)
     low, high = accepted[len(accepted) // 10], accepted[len(accepted) * 9 // 10]
     middle = (len(accepted) * 8 // 10) / (high - low).total_seconds()
-    duplicates, lost = check_once(carrier_url, first, args.messages)
+    retried = sum(1 for row in rows if row.attempts > 1)
+    duplicates, lost = check_once(bench.carrier_url, first, count)
+    result = {
+        "accepted": count / (accepted[-1] - started).total_seconds(),
+        "delivered": count / (delivered[-1] - started).total_seconds(),
+        "middle": middle,
+        "throttled": throttled,
+        "retried": retried,
+        "cpu": cpu,
+        "duplicates": duplicates,
+        "lost": lost,
+    }
+    if quiet:
+        return result
     log(
-        f"throughput: {len(accepted)} accepted of {args.messages} in {total:.1f} s: "
-        f"{len(accepted) / total:.0f} msg/s overall, {middle:.0f} msg/s over the middle 80%; "
+        f"{what}: {len(rows)} delivered of {count}: click to accepted {result['accepted']:.0f} "
+        f"msg/s ({middle:.0f} over the middle 80%), click to delivered "
+        f"{result['delivered']:.0f} msg/s ({(delivered[-1] - started).total_seconds():.1f} s); "
+        f"429s from the carrier {throttled}, messages retried {retried}; "
         f"duplicates {duplicates}, lost {lost}"
     )
-    log(f"throughput: {cpu}")
-    return len(accepted) / total
+    log(f"{what}: {describe_cpu(cpu)}")
+    return result
 
 
-def latency(args: argparse.Namespace, engine: sa.Engine, carrier_url: str, rate: float) -> None:
+def over(bench: Bench) -> None:
+    """gotv's ceiling above the carrier's: 429s, retried, and still once each."""
+    args = bench.args
+    log(
+        f"over: gotv's TWILIO_CONCURRENCY {args.over} against a carrier limiting the account "
+        f"to {args.over_carrier} (a carrier of its own; the workers restarted)"
+    )
+    # A lower limit than Twilio's, so that a busy 2-core box, which keeps far fewer than 100
+    # requests in flight, still goes over it.
+    port = free_port()
+    bench.carrier = start_carrier(args, port, bench.env["PUBLIC_URL"], args.over_carrier)
+    bench.carrier_url = f"http://127.0.0.1:{port}"
+    env = {**bench.env, "TWILIO_API_URL": bench.carrier_url}
+    bench.start_workers({**env, "TWILIO_CONCURRENCY": str(args.over)})
+    result = send_all(bench, args.over_messages, "over")
+    if result["duplicates"] or result["lost"]:
+        raise SystemExit("over: a message was lost or sent twice")
+
+
+def latency(bench: Bench, rate: float) -> None:
+    args, engine = bench.args, bench.engine
     ids = setup(engine, [("", None)])
     first, tick = 2_000_000, 0.05
     per_tick = max(1, int(rate * tick))
@@ -477,20 +716,22 @@ def latency(args: argparse.Namespace, engine: sa.Engine, carrier_url: str, rate:
         wake(args.redis_url)
         next_at += tick
         time.sleep(max(0.0, next_at - time.monotonic()))
-    wait_until_settled(engine, ids["campaigns"], timeout=120)
-    delays = [
-        (sent - created).total_seconds() * 1000
-        for created, sent, _, s in sends(engine, ids["campaigns"])
-        if s == "accepted"
-    ]
-    duplicates, lost = check_once(carrier_url, first, count)
+    wait_until_delivered(engine, ids["campaigns"], timeout=180)
+    rows = sends(engine, ids["campaigns"])
+    to_accepted = [(row.sent_at - row.created_at).total_seconds() * 1000 for row in rows]
+    to_delivered = [(row.updated_at - row.created_at).total_seconds() * 1000 for row in rows]
+    duplicates, lost = check_once(bench.carrier_url, first, count)
     log(
-        f"latency: {len(delays)} accepted; click to accepted p50 {percentile(delays, 0.5):.0f} ms, "
-        f"p99 {percentile(delays, 0.99):.0f} ms; duplicates {duplicates}, lost {lost}"
+        f"latency: {len(rows)} delivered; click to accepted p50 "
+        f"{percentile(to_accepted, 0.5):.0f} ms, p99 {percentile(to_accepted, 0.99):.0f} ms; "
+        f"click to delivered p50 {percentile(to_delivered, 0.5):.0f} ms, p99 "
+        f"{percentile(to_delivered, 0.99):.0f} ms (the carrier's callback delay is "
+        f"{args.callback_delay:g} s a step); duplicates {duplicates}, lost {lost}"
     )
 
 
-def pacing(args: argparse.Namespace, engine: sa.Engine, carrier_url: str) -> None:
+def pacing(bench: Bench) -> None:
+    args, engine = bench.args, bench.engine
     senders = [(f"+1415555{1000 + n}", args.per_second) for n in range(args.senders)]
     ids = setup(engine, senders)
     first = 4_000_000
@@ -499,11 +740,10 @@ def pacing(args: argparse.Namespace, engine: sa.Engine, carrier_url: str) -> Non
     click(engine, ids, first, count, hold=True)
     release(engine, ids["campaigns"])
     wake(args.redis_url)
-    wait_until_settled(engine, ids["campaigns"], timeout=args.pacing_seconds * 2 + 60)
+    wait_until_delivered(engine, ids["campaigns"], timeout=args.pacing_seconds * 2 + 120)
     by_sender: dict[str, list[datetime]] = {}
-    for _, sent, sender, status in sends(engine, ids["campaigns"]):
-        if status == "accepted":
-            by_sender.setdefault(sender, []).append(sent)
+    for row in sends(engine, ids["campaigns"]):
+        by_sender.setdefault(row.sender, []).append(row.sent_at)
     rates = []
     for sender, times in sorted(by_sender.items()):
         times.sort()
@@ -515,77 +755,121 @@ def pacing(args: argparse.Namespace, engine: sa.Engine, carrier_url: str) -> Non
             f"pacing: sender {sender}: {len(times)} sent, {rate:.2f} msg/s "
             f"({(rate / args.per_second - 1) * 100:+.1f}% of the limit)"
         )
-    duplicates, lost = check_once(carrier_url, first, count)
+    duplicates, lost = check_once(bench.carrier_url, first, count)
     log(
         f"pacing: median {statistics.median(rates):.2f} msg/s per sender; "
         f"duplicates {duplicates}, lost {lost}"
     )
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--redis-url", required=True)
-    parser.add_argument("--messages", type=int, default=100_000)
-    parser.add_argument("--ceiling-messages", type=int, default=50_000)
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--ceiling-messages", type=int, default=None, help="default: --messages")
     parser.add_argument("--latency", type=float, default=0.15, help="carrier seconds per call")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=500, help="in flight per worker")
+    parser.add_argument("--callback-delay", type=float, default=0.1, help="seconds a step")
+    parser.add_argument("--delivery-threads", type=int, default=8, help="callbacks at once")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes")
+    parser.add_argument("--web-workers", type=int, default=2, help="WEB_CONCURRENCY")
+    parser.add_argument("--threads", type=int, default=8, help="WEB_THREADS")
+    parser.add_argument(
+        "--twilio-concurrency",
+        type=int,
+        default=100,
+        help="the account's requests in flight: the carrier's limit and gotv's",
+    )
+    parser.add_argument("--send-concurrency", type=int, default=100, help="per worker")
+    parser.add_argument("--over", type=int, default=40, help="gotv's limit in the over phase")
+    parser.add_argument(
+        "--over-carrier", type=int, default=20, help="the carrier's limit in the over phase"
+    )
+    parser.add_argument("--over-messages", type=int, default=2_000)
+    parser.add_argument("--warm-up", type=int, default=500, help="messages, unmeasured")
     parser.add_argument("--latency-seconds", type=float, default=20)
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--per-second", type=float, default=50)
     parser.add_argument("--pacing-seconds", type=float, default=30)
-    parser.add_argument("--phases", default="ceiling,throughput,latency,pacing")
+    parser.add_argument("--phases", default="ceiling,throughput,over,latency,pacing")
     parser.add_argument("--runs", type=int, default=3, help="ceiling and throughput runs")
     args = parser.parse_args()
-    phases = args.phases.split(",")
+    args.ceiling_messages = args.ceiling_messages or args.messages
+    return args
 
-    port = free_port()
-    carrier_url = f"http://127.0.0.1:{port}"
-    env = environment(args, carrier_url)
-    engine = migrated_engine(env)
-    carrier = start_carrier(args, port)
-    workers: list[subprocess.Popen[bytes]] = []
+
+def main() -> None:
+    args = arguments()
+    # Every process this starts imports the app: let the first compile it for the others
+    # (a development shell's PYTHONDONTWRITEBYTECODE would have each compile it afresh).
+    sys.dont_write_bytecode = False
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    # Ended by a signal (scripts/bench's trap, a timeout), stop every process it started.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(f"signal {signum}"))
+    phases = args.phases.split(",")
+    with tempfile.TemporaryDirectory(prefix="gotv-bench-send.") as work:
+        args.metrics_dir = os.path.join(work, "metrics")
+        args.log_dir = work  # the processes' logs
+        os.mkdir(args.metrics_dir)
+        bench = Bench(args)
+        try:
+            run_phases(bench, phases)
+        finally:
+            bench.stop()
+
+
+def run_phases(bench: Bench, phases: list[str]) -> None:
+    args = bench.args
     log(
-        f"send benchmark: {args.workers} workers x {args.concurrency} in flight, carrier "
-        f"latency {args.latency:g} s, {os.cpu_count()} CPUs"
+        f"send benchmark: gunicorn {args.web_workers} x {args.threads} threads and "
+        f"{args.workers} workers as the Procfile runs them; the account's requests in flight "
+        f"{args.twilio_concurrency} (carrier's limit and gotv's); carrier latency "
+        f"{args.latency:g} s, callbacks {args.callback_delay:g} s a step over "
+        f"{args.delivery_threads} threads; {os.cpu_count()} CPUs"
     )
-    try:
-        ceilings, rates = [], []
-        for run in range(1, args.runs + 1):
-            log(f"--- run {run} of {args.runs}")
-            if "ceiling" in phases:
-                ceilings.append(measure_ceiling(args, carrier_url))
-                log(f"ceiling: {ceilings[-1]:.0f} msg/s (plain aiohttp clients, no app)")
-            if "throughput" in phases:
-                workers = workers or start_workers(args.workers, env)
-                time.sleep(2)
-                worker_pids = [worker.pid for worker in workers]
-                meter = CpuMeter(
-                    {
-                        "carrier": lambda: [carrier.pid],
-                        "workers": lambda pids=worker_pids: pids,
-                        "postgres": lambda: postgres_pids(engine),
-                    }
-                )
-                rates.append(throughput(args, engine, carrier_url, meter))
-        rate = statistics.median(rates) if rates else 500.0
-        if ceilings and rates:
-            log(
-                f"median of {args.runs}: throughput {rate:.0f} msg/s, ceiling "
-                f"{statistics.median(ceilings):.0f} msg/s, throughput / ceiling "
-                f"{statistics.median(r / c for r, c in zip(rates, ceilings, strict=True)):.0%}"
-            )
-        workers = workers or start_workers(args.workers, env)
-        if "latency" in phases:
-            latency(args, engine, carrier_url, rate / 2)
-        if "pacing" in phases:
-            pacing(args, engine, carrier_url)
-    finally:
-        for process in [*workers, carrier]:
-            process.terminate()
-        for process in [*workers, carrier]:
-            process.wait()
+    ceilings: list[float] = []
+    results: list[dict[str, Any]] = []
+    if set(phases) - {"ceiling", "over"}:
+        bench.start_workers()
+    for run in range(1, args.runs + 1):
+        log(f"--- run {run} of {args.runs}")
+        if "ceiling" in phases:
+            ceilings.append(measure_ceiling(args, bench.carrier_url, bench.carrier.pid))
+        if "throughput" in phases:
+            results.append(send_all(bench, args.messages, "throughput"))
+    if results:
+        summarize(ceilings, results)
+    rate = statistics.median(r["delivered"] for r in results) if results else 300.0
+    if "latency" in phases:
+        latency(bench, rate / 2)
+    if "pacing" in phases:
+        pacing(bench)
+    if "over" in phases:
+        over(bench)
+
+
+def summarize(ceilings: list[float], results: list[dict[str, Any]]) -> None:
+    def median(key: str) -> float:
+        return statistics.median(r[key] for r in results)
+
+    cpu = {part: statistics.median(r["cpu"][part] for r in results) for part in results[0]["cpu"]}
+    line = (
+        f"median of {len(results)}: click to accepted {median('accepted'):.0f} msg/s, "
+        f"click to delivered {median('delivered'):.0f} msg/s"
+    )
+    if ceilings:
+        pairs = list(zip(results, ceilings, strict=True))
+        line += (
+            f"; ceiling {statistics.median(ceilings):.0f} msg/s; accepted / ceiling "
+            f"{statistics.median(r['accepted'] / c for r, c in pairs):.0%}, delivered / ceiling "
+            f"{statistics.median(r['delivered'] / c for r, c in pairs):.0%}"
+        )
+    log(line)
+    log(
+        f"median of {len(results)}: {describe_cpu(cpu)}; 429s "
+        f"{sum(r['throttled'] for r in results)}, duplicates "
+        f"{sum(r['duplicates'] for r in results)}, lost {sum(r['lost'] for r in results)}"
+    )
 
 
 if __name__ == "__main__":

@@ -896,6 +896,67 @@ def test_auto_delivery_gives_up_on_an_unreachable_app_after_a_few_attempts() -> 
     assert carrier.pending_webhooks() == []
 
 
+def test_several_delivery_threads_post_webhooks_at_once() -> None:
+    together = threading.Barrier(2, timeout=5)  # both POSTs must be in the receiver at once
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            try:
+                together.wait()
+                status = 200
+            except threading.BrokenBarrierError:
+                status = 400  # one at a time: never retried, and the test sees it
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_port}/twilio/inbound"
+        carrier = FakeCarrier(SID, TOKEN, inbound_url=url, delivery_delay=0, delivery_threads=2)
+        carrier.reply(VOTER, "one")
+        carrier.reply(OTHER_VOTER, "two")
+        carrier.start_delivery()
+        try:
+            deadline = time.monotonic() + 10
+            while len(carrier.delivery_log) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            carrier.stop_delivery()
+            server.shutdown()
+    assert [entry["status"] for entry in carrier.delivery_log] == [200, 200]
+    assert carrier.stats()["webhooks"] == {"pending": 0, "attempts": 2, "answered_2xx": 2}
+
+
+def test_the_stats_endpoint_counts_429s_messages_and_webhooks(
+    carrier: FakeCarrier, client: Api
+) -> None:
+    carrier.main.concurrency = 1
+    admitted = carrier.admit(SID, (SID, TOKEN))  # one request still being answered
+    try:
+        refused = send(client, StatusCallback="https://gotv.test/twilio/status")
+    finally:
+        carrier.release(admitted)
+    accepted = send(client, StatusCallback="https://gotv.test/twilio/status")
+    assert (refused.status_code, accepted.status_code) == (429, 201)
+    stats = json_of(client.get("/_carrier/stats"))
+    assert stats["throttled"] == 1 and stats["messages"] == 1
+    assert stats["accounts"][SID] == {"concurrency": 1, "in_flight": 0, "throttled": 1}
+    assert stats["webhooks"] == {"pending": 2, "attempts": 0, "answered_2xx": 0}
+
+
+def test_the_command_line_sets_how_many_webhooks_go_out_at_once() -> None:
+    credentials = ["--account-sid", SID, "--auth-token", TOKEN]
+    assert build_server(credentials).carrier.delivery_threads == 1
+    assert build_server([*credentials, "--delivery-threads", "8"]).carrier.delivery_threads == 8
+    with pytest.raises(SystemExit):
+        build_server([*credentials, "--delivery-threads", "0"])
+
+
 # -- the real Twilio client against the fake ---------------------------------------------------
 
 

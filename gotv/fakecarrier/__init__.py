@@ -49,7 +49,8 @@ Contracts worth knowing:
   with a service's Advanced Opt-Out the webhook carries ``OptOutType`` (STOP, START, HELP).
   A reply with media is an MMS whose ``MediaUrl{i}`` the carrier serves behind Basic auth.
 * An account's ``concurrency`` bounds its API requests in flight (the latency counts); one
-  more is answered at once with 429/20429 and counted in :attr:`FakeCarrier.throttled`.
+  more is answered at once with 429/20429 and counted in :attr:`FakeCarrier.throttled`
+  (``GET /_carrier/stats`` serves the counts to a benchmark in another process).
 
 This module must not import ``twilio``: only ``gotv.edge.sms`` talks to the real client.
 Run it with ``python -m gotv.fakecarrier --account-sid AC... --auth-token ...``.

@@ -119,13 +119,19 @@ class FakeCarrier:
         delivery_delay: float = 0.3,
         status_callbacks: bool = True,
         concurrency: int | None = None,
+        delivery_threads: int = 1,
     ) -> None:
-        """Create a carrier; with ``auto_deliver`` the delivery thread starts at once.
+        """Create a carrier; with ``auto_deliver`` the delivery threads start at once.
 
         With ``status_callbacks=False`` the carrier ignores every ``StatusCallback`` (a
         benchmark measures the sender, not the app's webhook endpoint); replies still go out.
         ``concurrency`` bounds the main account's API requests in flight (see :meth:`admit`).
+        ``delivery_threads`` webhooks are POSTed at once at most (Twilio sends many at once;
+        one is the default, so that a test sees them in order).
         """
+        if delivery_threads < 1:
+            raise ValueError("delivery_threads must be at least 1")
+        self.delivery_threads = delivery_threads
         self.inbound_url = inbound_url
         self.auto_deliver = False
         self.delivery_delay = delivery_delay
@@ -164,7 +170,7 @@ class FakeCarrier:
         self._pending: dict[int, Pending] = {}
         self._due: list[tuple[float, int]] = []
         self._seq = 0
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._stopping = False
         if auto_deliver:
             self.start_delivery()
@@ -936,30 +942,59 @@ class FakeCarrier:
             return self._in_order()
 
     def start_delivery(self) -> None:
-        """Start the daemon thread that POSTs pending webhooks when due (idempotent).
+        """Start the daemon threads that POST pending webhooks when due (idempotent).
 
         A webhook that gets no response or a 5xx is retried with exponential backoff up to
         four attempts in all; one that got any other status is never sent again.
         """
         with self._lock:
             self.auto_deliver = True
-            if self._thread is not None and self._thread.is_alive():
+            if any(thread.is_alive() for thread in self._threads):
                 return
             self._stopping = False
-            self._thread = threading.Thread(
-                target=self._deliver_loop, name="fakecarrier-delivery", daemon=True
-            )
-            self._thread.start()
+            self._threads = [
+                threading.Thread(
+                    target=self._deliver_loop, name=f"fakecarrier-delivery-{n}", daemon=True
+                )
+                for n in range(self.delivery_threads)
+            ]
+            for thread in self._threads:
+                thread.start()
 
     def stop_delivery(self) -> None:
-        """Stop the delivery thread and wait for it; undelivered webhooks stay pending."""
+        """Stop the delivery threads and wait for them; undelivered webhooks stay pending."""
         with self._lock:
             self.auto_deliver = False
             self._stopping = True
-            thread, self._thread = self._thread, None
+            threads, self._threads = self._threads, []
             self._wake.notify_all()
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=WEBHOOK_TIMEOUT + 1)
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=WEBHOOK_TIMEOUT + 1)
+
+    def stats(self) -> dict[str, Any]:
+        """Counts a benchmark reads over the control endpoint: messages accepted, 429s given
+        (in all and per account, with each account's limit and requests in flight now), and
+        webhooks pending, attempted, and answered 2xx."""
+        with self._lock:
+            answered = sum(1 for entry in self.delivery_log if 200 <= (entry["status"] or 0) < 300)
+            return {
+                "messages": len(self.messages),
+                "throttled": self.throttled,
+                "accounts": {
+                    account.sid: {
+                        "concurrency": account.concurrency,
+                        "in_flight": account.in_flight,
+                        "throttled": account.throttled,
+                    }
+                    for account in self._directory.accounts.values()
+                },
+                "webhooks": {
+                    "pending": len(self._pending),
+                    "attempts": len(self.delivery_log),
+                    "answered_2xx": answered,
+                },
+            }
 
     def _deliver_loop(self) -> None:
         while True:

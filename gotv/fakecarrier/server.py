@@ -301,9 +301,10 @@ def create_carrier_app(server: CarrierServer) -> web.Application:
     Pages: ``GET /`` (voter page), ``POST /reply`` (form: from, body, optional to and a
     ``media`` file; redirects to ``/``) and ``POST /_carrier/reply`` (form or JSON: from, body,
     optional to, and in JSON optional media ``[{"content_type", "base64"}]``; returns the
-    webhook). The control routes need no auth: this is a local fake. Under ``/2010-04-01/``
-    and ``/v1/`` an unknown path gets Twilio's 404 JSON (code 20404) and a wrong method its
-    405 (code 20004).
+    webhook) and ``GET /_carrier/stats`` (:meth:`FakeCarrier.stats` as JSON: the 429s given,
+    messages accepted, webhooks delivered). The control routes need no auth: this is a local
+    fake. Under ``/2010-04-01/`` and ``/v1/`` an unknown path gets Twilio's 404 JSON (code
+    20404) and a wrong method its 405 (code 20004).
     """
     app = web.Application(client_max_size=_MAX_UPLOAD)
     app[SERVER] = server
@@ -330,6 +331,7 @@ def create_carrier_app(server: CarrierServer) -> web.Application:
     app.router.add_get("/", _voter_page)
     app.router.add_post("/reply", _voter_reply)
     app.router.add_post("/_carrier/reply", _control_reply)
+    app.router.add_get("/_carrier/stats", _control_stats)
     return app
 
 
@@ -567,6 +569,11 @@ async def _control_reply(request: web.Request) -> web.Response:
     return web.json_response(reply, status=201)
 
 
+async def _control_stats(request: web.Request) -> web.Response:
+    """``GET /_carrier/stats``: the carrier's counts (see :meth:`FakeCarrier.stats`)."""
+    return web.json_response(request.app[SERVER].carrier.stats())
+
+
 def _media_of(value: Any) -> list[tuple[str, bytes]] | None:
     """The control endpoint's media list, decoded; None when malformed."""
     if not isinstance(value, list):
@@ -622,6 +629,12 @@ def build_server(argv: list[str] | None = None) -> CarrierServer:
         help="API requests the main account may have in flight; more get 429 (default: any)",
     )
     parser.add_argument(
+        "--delivery-threads",
+        type=_positive,
+        default=1,
+        help="webhooks POSTed at once at most (default: 1, one after another)",
+    )
+    parser.add_argument(
         "--account",
         dest="accounts",
         action="append",
@@ -646,6 +659,7 @@ def build_server(argv: list[str] | None = None) -> CarrierServer:
         delivery_delay=args.delay,
         status_callbacks=args.status_callbacks,
         concurrency=args.concurrency,
+        delivery_threads=args.delivery_threads,
     )
     for sid, token, numbers in args.accounts:
         try:
