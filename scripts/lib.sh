@@ -3,6 +3,9 @@
 
 GOTV_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$GOTV_ROOT/.venv"
+# Every process these scripts start (web, workers, test servers) imports gotv: with bytecode
+# writing off, as some shells set it, each would compile it all from source again.
+unset PYTHONDONTWRITEBYTECODE
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
