@@ -6,6 +6,7 @@ a test can `kill -9` it or stop it without disturbing anything else, and stops i
 
 from __future__ import annotations
 
+import gc
 import glob
 import os
 import shutil
@@ -16,6 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -211,6 +213,7 @@ def private_app(
         with other.app_context():
             db.engine.dispose()
         storage.dispose(other)
+        collect_orphaned_connections()
         if schema:
             drop_schema(app, schema)
 
@@ -221,6 +224,15 @@ def close_every_session() -> None:
     them, and they would be collected, still open, in a later test."""
     for session in list(db.session.registry.registry.values()):
         session.close()
+
+
+def collect_orphaned_connections() -> None:
+    """Collect, now, connections an app's engine no longer owns (a pool disposed while a
+    server thread still held one): at the end of the test that made them, quietly, rather than
+    as a ResourceWarning in whichever later test the garbage collector happens to run in."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
 
 
 def private_database_url(app: Flask, tmp_path: Path) -> tuple[str, str | None]:

@@ -220,7 +220,9 @@ def test_an_organization_with_its_own_account_sends_nothing_from_the_instances_s
     contact = make_contact(campaign, cell="+12125550299", texter_id=a.volunteer.id)
     before = len(carrier.messages)
 
-    message_id = texts.queue_initial(campaign, contact.id, a.volunteer, "default-key", utcnow())
+    message_id = texts.queue_initial(
+        campaign, contact.id, a.volunteer, "default-key", utcnow(), min_gap=NO_READ_GAP
+    )
     db.session.commit()
     run_pump(app)
 

@@ -158,6 +158,7 @@ def test_a_volunteer_follows_a_branch_to_the_next_script(
     first_name = re.match(r"Hi (\w+),", volunteer.locator("#message-body").inner_text())
     assert first_name, volunteer.content()
     name = first_name.group(1)
+    expect(volunteer.locator("#send-button[data-ready]")).to_be_attached()  # read first
     volunteer.get_by_role("button", name="Send", exact=True).click()
     expect(volunteer.locator("#message-body")).not_to_contain_text(f"Hi {name},")
     volunteer.get_by_role("link", name="Your conversations").click()
@@ -242,6 +243,7 @@ def test_a_list_leaves_out_people_texted_recently_unless_the_organizer_adds_them
     if take.count():  # else the volunteer still holds a batch from an earlier test
         take.click()
     with volunteer.expect_response(re.compile(r"/send\.json$")) as sent:
+        expect(volunteer.locator("#send-button[data-ready]")).to_be_attached()  # read first
         volunteer.get_by_role("button", name="Send", exact=True).click()
     assert sent.value.ok
     volunteer.context.close()

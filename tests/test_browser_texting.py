@@ -465,9 +465,9 @@ def test_5_later_is_visible_and_a_newcomers_first_screen_explains(
         campaign = db.execute(
             "INSERT INTO campaign (organization_id, name, script, custom_field_names, status,"
             " window_start_hour, window_end_hour, smart_encoding, batch_size,"
-            " batch_while_replies_wait, release_after_minutes, created_at)"
+            " batch_while_replies_wait, release_after_minutes, created_at, list_columns)"
             " VALUES (?, 'Early vote', 'Hi {first_name}, early voting is open!', '[]', 'active',"
-            " ?, ?, 1, 200, 1, 60, ?) RETURNING id",
+            " ?, ?, 1, 200, 1, 60, ?, '[]') RETURNING id",
             (organization, hour, hour + 1, now),
         ).fetchone()[0]
     add_voters(stack, 500, 2, campaign_id=campaign)
