@@ -23,7 +23,7 @@ from gotv.edge import storage
 from gotv.models import Role, User
 from tests.conftest import config_like, login
 from tests.factories import insert_contacts, make_api_token, make_campaign, make_org, make_user
-from tests.fault_support import close_every_session, private_app
+from tests.fault_support import private_app
 from tests.test_storage import let_go
 
 POOL = {"DATABASE_POOL_SIZE": 2, "EXPORTS_PER_PROCESS": 2}
@@ -98,7 +98,6 @@ def test_two_slow_downloads_leave_pages_their_connections_and_a_third_gets_503(
     )
     bodies = [first.end(), second.end()]
     after = page_client.get(contacts)
-    close_every_session()  # (the downloads' threads' sessions: before their pool is disposed)
     with web.app_context():
         db.engine.dispose()
     storage.dispose(web)
