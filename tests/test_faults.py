@@ -26,6 +26,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 from redis.exceptions import RedisError
+from rq.job import JobStatus
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
@@ -302,6 +303,31 @@ def test_a_worker_killed_mid_batch_sends_nothing_twice_and_its_claimed_messages_
         assert settled == {MessageStatus.ACCEPTED}  # the carrier had them: not sent again
         assert sent_once(carrier, messages) == (20, 0, 0)
         assert {status_of(message) for message in messages} == {MessageStatus.ACCEPTED}
+
+
+def waiting_for_work(connection: Redis) -> bool:
+    """Whether some worker's connection is blocked in Redis, waiting for a job."""
+    return any(client["cmd"] == "blpop" for client in connection.client_list())
+
+
+def test_a_job_queued_after_a_worker_is_killed_goes_to_the_next_worker_not_the_dead_one(
+    app: Flask, private_redis: PrivateRedis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real `python -m workers` waiting for work gets SIGKILL. Its place in the queue must go
+    with it: rq's scheduler, forked from the worker, kept the worker's Redis sockets open, so
+    Redis handed the next job to the dead worker's wait and the job was never run."""
+    with private_app(app, tmp_path, monkeypatch, REDIS_URL=private_redis.url) as private:
+        connection = queue.redis()
+        worker = start_worker(private)
+        try:
+            wait_until(lambda: waiting_for_work(connection), 120, "the worker to wait for work")
+        finally:
+            sigkill(worker)
+        wait_until(lambda: not waiting_for_work(connection), 10, "the dead worker's wait to end")
+        job = queue.queue(queue.DEFAULT).enqueue("os.getpid")
+        run_jobs(private)
+
+        assert job.get_status(refresh=True) == JobStatus.FINISHED
 
 
 def test_a_worker_told_to_stop_mid_batch_finishes_its_sends_within_the_grace_and_claims_no_more(

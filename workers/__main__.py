@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> None:
     worker = AppWorker(args.queues, connection=connection)
     worker.app = app
     try:
-        worker.work(burst=args.burst, with_scheduler=not args.burst)
+        # No rq scheduler (gotv schedules no jobs): it is a forked child that keeps the worker's
+        # Redis sockets, so after a kill -9 Redis hands the next job to the dead worker's wait.
+        worker.work(burst=args.burst)
     finally:
         stop.set()
         metrics.process_exited(os.getpid(), app.config.get("PROMETHEUS_MULTIPROC_DIR"))

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask, current_app
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue, Retry
+from rq import Queue
 from rq.job import Job
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,6 @@ def enqueue(
     function: str,
     *args: Any,
     queue_name: str = DEFAULT,
-    retry: Retry | None = None,
     job_timeout: int = 120,
     job_id: str | None = None,
     organization_id: int | None = None,
@@ -60,7 +59,7 @@ def enqueue(
     meta = {"organization_id": organization_id} if organization_id is not None else None
     try:
         queue(queue_name).enqueue(
-            function, *args, retry=retry, job_timeout=job_timeout, job_id=job_id, meta=meta
+            function, *args, job_timeout=job_timeout, job_id=job_id, meta=meta
         )
     except RedisError:
         log.warning("redis unavailable; %s%r left for the sweeper", function, args)
