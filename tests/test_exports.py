@@ -49,9 +49,10 @@ from tests.factories import (
 )
 
 NEW_YORK = ZoneInfo("America/New_York")  # the organizations' zone until they choose theirs
-# The 1M-row test: rows, and the most memory the export may take on top of what was there.
-BIG_EXPORT_ROWS = 1_000_000
-MEMORY_LIMIT = 100 * 1024 * 1024
+# The big export: rows, and the most memory it may take on top of what was there, a small
+# part of the file it streams (a buffered file, or the rows as objects, would take more).
+BIG_EXPORT_ROWS = 400_000
+MEMORY_LIMIT = 20 * 1024 * 1024
 
 
 def resident_bytes() -> int:
@@ -311,8 +312,11 @@ def answer_everyone(campaign: Campaign, question: SurveyQuestion, by_parity: boo
     )
 
 
-def test_a_million_contacts_export_with_answers_in_bounded_memory(
-    client: FlaskClient, organization: Organization, organizer: User, campaign: Campaign
+def test_a_big_campaign_exports_with_answers_in_memory_far_smaller_than_the_file(
+    client: FlaskClient,
+    organization: Organization,
+    organizer: User,
+    campaign: Campaign,
 ) -> None:
     started = time.monotonic()
     insert_contacts(campaign, BIG_EXPORT_ROWS)
@@ -322,15 +326,18 @@ def test_a_million_contacts_export_with_answers_in_bounded_memory(
     answer_everyone(campaign, ride, by_parity=False)  # the Yes half: a ride, too
     inserted = time.monotonic()
     login(client, organizer)
+    # What any first export allocates once (code paths, caches, the driver's buffers).
+    read_csv(client, f"/campaigns/{make_campaign(organization).id}/export/contacts.csv")
 
     baseline = resident_bytes()
     peak = baseline
     response = client.get(f"/campaigns/{campaign.id}/export/contacts.csv", buffered=False)
-    lines = 0
+    lines = size = 0
     first: list[str] = []
     for chunk in response.response:
         piece = chunk.decode() if isinstance(chunk, bytes) else chunk
         lines += piece.count("\n")
+        size += len(piece)
         first = first or piece.splitlines()[:3]
         peak = max(peak, resident_bytes())
     response.close()
@@ -339,10 +346,10 @@ def test_a_million_contacts_export_with_answers_in_bounded_memory(
     print(
         f"\n{BIG_EXPORT_ROWS:,} contacts on {db.session.connection().dialect.name}: "
         f"insert {inserted - started:.1f}s, export {exported - inserted:.1f}s, "
-        f"peak memory growth {(peak - baseline) / 2**20:.1f} MiB"
+        f"file {size / 2**20:.1f} MiB, peak memory growth {(peak - baseline) / 2**20:.1f} MiB"
     )
     assert lines == BIG_EXPORT_ROWS + 1  # and the header
-    assert peak - baseline < MEMORY_LIMIT
+    assert peak - baseline < MEMORY_LIMIT < size / 2
     header, *two = csv.reader(first)
     # (ids come from a sequence other tests have moved on PostgreSQL: parity, not position)
     by_parity = {int(row[header.index("id")]) % 2: row[-5:-2] for row in two}
