@@ -120,6 +120,8 @@ OPT_OUT_KEYWORDS = (
 # "stop this" as a whole reply can only mean these texts.
 KEYWORD_IDIOMS = frozenset(
     {"stop it", "stop this", "stop that", "quit it", "end it", "stop means stop"}
+    # Mexican Spanish "párale", "párenle": "stop it".
+    | {"parale", "parenle", "parele"}
 )
 # Keywords that mean only "stop", even asked as a question ("STOP?"): opted out. The others
 # ("Cancel?", "End?", "Alto?", "Para?") may be asking what we mean, so they are only flagged.
@@ -139,9 +141,12 @@ POLITE_WORDS = (
     "asap",
     "thanks",
     "thank you",
+    "thanks anyway",
+    "thank you anyway",
     "thx",
     "ty",
     "already",
+    "just",
     "por favor",
     "porfa",
     "porfavor",
@@ -155,6 +160,7 @@ POLITE_WORDS = (
     "i already said",
     "like i said",
     "i told you",
+    "told you",
     "for the last time",
     "otra vez",
     "ya dije",
@@ -220,9 +226,14 @@ _LIST = _words(
 )
 _POLITE_TAIL = _words("please", "pls", "plz", "now", "thanks", "thank you", "asap", "right now")
 # The end of the message, or a polite word, or a new clause: what may follow "remove me".
-_END = rf"(?=\s*$|\s+{_POLITE_TAIL}\b|\s+(?:and|i|im|this|its|you|u|no|stop)\b)"
+_END = rf"(?=\s*$|\s+{_POLITE_TAIL}\b|\s+(?:and|i|im|this|its|you|u|stop)\b)"
+# What may close a short declaration without changing it: "blocked lol", "Blocked. Bye".
+_SIGN_OFF = r"(?:\s+(?:lol|lmao|bye+|goodbye|now|k|ok))*"
 _UNSUBSCRIBE = _words("unsubscribe", "unsub", "opt out", "optout", "opt-out")
-_ES_DEJAR = _words("deja", "dejen", "deje", "dejes", "dejar")
+_ES_DEJAR = _words("deja", "dejen", "deje", "dejes", "dejar", "dejaran", "dejaras", "dejara")
+# The imperative and the subjunctive of "parar" ("paren de escribirme", "les pedí que pararan
+# de escribirme"); not "para", which is also "for".
+_ES_PARAR = _words("paren", "pare", "pares", "parale", "parenle", "pararan", "pararas", "parara")
 _ES_CONTACT = _words(
     "escribirme",
     "escribir",
@@ -238,8 +249,20 @@ _ES_CONTACT = _words(
     "molestarme",
     "molestar",
     "llamarme",
+    # "dejen de chingar", "deja de fregar": "stop bugging (me)", as "dejen de molestar".
+    "chingar",
+    "chingarme",
+    "fregar",
+    "fregarme",
+    "joder",
+    "jodernos",
+    "estar (?:molestando|chingando|fregando|jodiendo|escribiendo|mandando|enviando)",
 )
 _ES_REMOVE = _words(
+    "borrar",
+    "sacar",
+    "quitar",
+    "eliminar",
     "borra",
     "borrame",
     "borren",
@@ -261,7 +284,9 @@ _ES_REMOVE = _words(
     "eliminenme",
     "elimineme",
 )
-_ES_LIST = _words(r"(?:la|su|tu|sus|esta|esa|de la|de su)?\s*(?:lista|listas|base de datos)")
+_ES_LIST = _words(
+    r"(?:la|su|tu|sus|esta|esa|de la|de su)?\s*(?:lista|listas|base de datos|contactos|agenda)"
+)
 
 # Tier 2: phrases that ask to stop whatever surrounds them. Each is (rule name, pattern); the
 # rule name goes to the opt-out log as the reason.
@@ -272,6 +297,12 @@ OPT_OUT_PHRASES: tuple[tuple[str, str], ...] = (
     ("stop_contacting", rf"\b(?:stop|quit)\s+sending\s+(?:me\s+)?(?:these|this|{_TEXTS})\b"),
     # "stop these texts", "cancel the messages"
     ("stop_the_texts", rf"\b(?:stop|end|cancel)\s+(?:the|these|this|all|all the|your)\s+{_TEXTS}"),
+    # The formal "please discontinue texts to this number", "cease messaging me"
+    (
+        "stop_the_texts",
+        r"\b(?:discontinue|cease|halt)\s+(?:the\s+|these\s+|this\s+|all\s+|your\s+)?"
+        rf"(?:{_TEXTS}|{_CONTACT_ING})\b",
+    ),
     # "remove me from your list", "take me off the list", "delete my number", "remove me please"
     (
         "remove_me",
@@ -282,9 +313,11 @@ OPT_OUT_PHRASES: tuple[tuple[str, str], ...] = (
     ("remove_me", rf"\b(?:take|get)\s+me\s+off\s+{_LIST}"),
     ("remove_me", rf"\btake\s+(?:this|my|the)\s+number\s+off{_END}"),
     ("remove_me", rf"\b(?:how (?:do|can) i|i want to|i wanna|let me)\s+get\s+off\s+{_LIST}"),
+    # "I want out of this list", "I want off your list"
+    ("remove_me", rf"\b(?:i want|i wanna|let me|get me)\s+(?:out of|off(?: of)?)\s+{_LIST}"),
     (
         "remove_me",
-        r"\b(?:lose|delete|forget|erase|remove)\s+(?:my|this)\s+"
+        r"\b(?:lose|delete|del|forget|erase|remove)\s+(?:my|this)\s+"
         r"(?:number|phone number|cell|cell number)\b",
     ),
     # "I asked to be removed", "I want to be taken off"
@@ -293,34 +326,55 @@ OPT_OUT_PHRASES: tuple[tuple[str, str], ...] = (
         r"\b(?:asked|want|wanted|like|need|wish)\s+to\s+be\s+"
         r"(?:removed|taken off|unsubscribed|opted out)\b",
     ),
-    # "wrong number", "wrong #" (normalized to "number"), "wrng num", "wrong person"
+    # "wrong number", "wrong #" (normalized to "number"), "wrng num", "wrong person" (and
+    # misspellings one letter off, "wromg nunber", read as the words by `_spelled_right`)
     (
         "wrong_number",
-        r"\b(?:wrong|wrng|wrog|worng|rong)\s+"
+        r"\b(?:wrong|wrng|wrog|worng|rong|incorrect)\s+"
         r"(?:number|numbers|numb|num|nmbr|nbr|no|phone|cell|person|guy|girl|lady|contact|dude|man)"
         r"\b",
     ),
+    ("wrong_number", r"\b(?:not|isnt)\s+the\s+right\s+(?:number|person)\b"),
     # "I said stop", "I've asked you to stop twice", "how many times do I have to say stop"
     (
         "restated",
         r"\b(?:i|ive|i have|we|i already|already|i keep|i kept)\s+(?:already\s+|have\s+)?"
-        r"(?:said|say|saying|told you|told yall|told u|asked you|asked|texted)\s+"
+        r"(?:said|say|saying|told you|told yall|told u|asked you|asked|texted|replied|responded"
+        r"|wrote|typed|sent|answered)\s+"
         r"(?:you\s+|yall\s+|u\s+)?(?:to\s+)?(?:already\s+)?(?:stop|unsubscribe|opt out|quit)\b",
     ),
     (
         "restated",
-        r"\bhow many times (?:do|does|must|should) (?:i|we) (?:have to |need to )?"
-        r"(?:say|tell you|tell yall|ask)(?: you)?(?: to)? (?:stop|unsubscribe|opt out|no)\b",
+        r"\bhow many (?:more )?times (?:do|does|must|should) (?:i|we) (?:have to |need to |gotta )?"
+        r"(?:say|tell|ask|text)(?: (?:you|yall|u|y all))?(?: (?:people|guys|all))?(?: to)?"
+        r" (?:stop|unsubscribe|opt out|no)\b",
+    ),
+    # "I unsubscribed already", "I opted out last week": but not from the mail-ballot list
+    (
+        "restated",
+        r"\b(?:i|ive|i have|i already|already|we)\s+(?:already\s+)?(?:unsubscribed|unsubbed"
+        r"|opted out)\b(?!\s+(?:from|of)\s+(?!(?:these|this|your|ur)\b))",
     ),
     ("restated", r"\bwhat part of (?:stop|no|unsubscribe)\b"),
     # "block this number", "I'm blocking you", "blocked and reported"
     (
         "block",
-        r"\b(?:block|blocking|blocked)\s+(?:me|you|u|ya|yall|this|that|these|your|my)\b"
+        r"\b(?:block|blocking|blocked)\s+(?:me|you|u|ya|yall|this|that|these|your|my|ur)\b"
         r"(?!\s+(?:out|off)\b)",
     ),
-    ("block", r"^(?:(?:reported|reporting|report)\s+(?:and|&|n)\s+)?(?:blocked|blocking)$"),
-    ("block", r"^(?:blocked|blocking)\s+(?:and|&|n)\s+(?:reported|reporting)$"),
+    # "reported and blocked", "Blocked & reported" (the "&" is gone after normalize)
+    (
+        "block",
+        r"^(?:(?:reported|reporting|report)\s+(?:(?:and|n)\s+)?)?(?:blocked|blocking)"
+        rf"{_SIGN_OFF}$",
+    ),
+    ("block", r"^(?:blocked|blocking)\s+(?:(?:and|n)\s+)?(?:reported|reporting)$"),
+    # "Number blocked", "consider yourself blocked", "you're blocked"
+    (
+        "block",
+        r"\b(?:number|sender|yourself|youre|you are|ur|yall are|youve been|you have been)\s+"
+        r"(?:now\s+)?blocked(?=\s*$|\s+(?:now|bye|goodbye|and|lol)\b)",
+    ),
     # "don't text me", "do not contact me", "never text this number again". Imperative only:
     # in "if you don't text me the address" a subject comes first, and that disqualifies it.
     (
@@ -339,6 +393,17 @@ OPT_OUT_PHRASES: tuple[tuple[str, str], ...] = (
         "do_not_contact",
         rf"\b(?:can|could|would|will)\s+(?:you|u|y all|yall)\s+(?:please\s+)?not\s+{_CONTACT}"
         rf"\s+{_ME}\b",
+    ),
+    # "would you mind not texting me anymore"
+    (
+        "do_not_contact",
+        rf"\b(?:would|do|will)\s+(?:you|u|yall)\s+mind\s+not\s+{_CONTACT_ING}\s+{_ME}\b",
+    ),
+    # "unsubscribe from all", "unsubscribe from this"
+    (
+        "unsubscribe_me",
+        rf"\b{_UNSUBSCRIBE}\s+(?:me\s+)?from\s+(?:all|everything|this|these|you|yall|your)\b"
+        r"(?!\s+(?:\w+\s+)?(?:mail|absentee|ballot|voter|voting))",
     ),
     # "unsubscribe me", "opt me out"; but not "opt me out of the mail ballot list"
     (
@@ -361,35 +426,60 @@ OPT_OUT_PHRASES: tuple[tuple[str, str], ...] = (
         r"\b(?:dont|do not|no longer)\s+(?:want|wish)\s+(?:to\s+(?:get|receive)\s+)?(?:any\s+)?"
         rf"(?:more\s+)?(?:these\s+|your\s+|this\s+)?{_TEXTS}",
     ),
+    # "I do not want to be contacted by text", "I'd rather not get these texts"
+    (
+        "no_more_texts",
+        r"\b(?:dont|do not|no longer)\s+(?:want|wish)\s+to\s+be\s+"
+        r"(?:contacted|texted|messaged|sent)\b",
+    ),
+    (
+        "no_more_texts",
+        r"\b(?:rather|prefer)\s+not\s+(?:to\s+)?(?:get|receive|be sent)\s+"
+        rf"(?:any\s+|these\s+|your\s+|more\s+)*{_TEXTS}",
+    ),
     # Spanish. "deja de escribirme", "dejen de mandarme mensajes", "dejen de molestar"
     ("es_stop_contacting", rf"\b{_ES_DEJAR}\s+de\s+{_ES_CONTACT}\b"),
     # "para de escribirme", "paren de mandar mensajes" (imperative of parar), "favor de no
     # escribirme"
-    ("es_stop_contacting", rf"\b(?:para|paren|pare|parale)\s+de\s+{_ES_CONTACT}\b"),
+    ("es_stop_contacting", rf"\b(?:para|{_ES_PARAR})\s+de\s+{_ES_CONTACT}\b"),
+    # "cancelen los mensajes", "detengan estos mensajes", "ya paren con los textos", "basta de
+    # textos", "alto a los mensajes"
+    (
+        "es_stop_the_texts",
+        rf"\b(?:cancelar|cancelen|cancela|cancele|parar|{_ES_PARAR}|detener|detengan|detenga"
+        r"|deten|terminen|basta|alto)\s+(?:con\s+|de\s+|a\s+)?"
+        r"(?:los\s+|sus\s+|estos\s+|esos\s+|tus\s+|tantos\s+|todos los\s+)?"
+        r"(?:mensajes|textos|msjs)\b",
+    ),
     ("es_do_not_contact", r"\bno\s+(?:escribirme|enviarme|mandarme|contactarme|textearme)\b"),
     # "no me escribas", "ya no me manden mensajes", "no me envíen más textos"
     (
         "es_do_not_contact",
-        r"\bno\s+me\s+(?:escribas|escriban|escriba|textees|texteen|contactes|contacten|contacte)\b",
+        r"\bno\s+me\s+(?:escribas|escriban|escriba|textees|texteen|contactes|contacten|contacte"
+        r"|escribiera|escribieran|contactara|contactaran|textearan)\b",
     ),
     (
         "es_do_not_contact",
-        r"\bno\s+me\s+(?:mandes|manden|mande|envies|envien|envie)\s+(?:mas\s+)?"
+        r"\bno\s+me\s+(?:mandes|manden|mande|envies|envien|envie|mandara|mandaran|enviara"
+        r"|enviaran)\s+(?:mas\s+)?"
         rf"(?:{_TEXTS}|textos?|mas|nada)\b",
     ),
     # "número equivocado", "se equivocó de número", "persona equivocada"
-    ("es_wrong_number", r"\b(?:numero|num|persona)\s+equivocad[oa]\b"),
+    ("es_wrong_number", r"\b(?:numero|num|persona)\s+(?:equivocad[oa]|incorrect[oa]|erroneo)\b"),
+    ("es_wrong_number", r"\btiene(?:n|s)?\s+(?:mal\s+el\s+numero|el\s+numero\s+mal)\b"),
     # "ya dije que alto", "¿cuántas veces tengo que decir basta?"
     (
         "es_restated",
-        r"\b(?:ya\s+)?(?:les|te|le)?\s*dije\s+(?:que\s+)?(?:alto|basta|paren|para|no me)\b",
+        r"\b(?:ya\s+)?(?:les|te|le)?\s*(?:dije|pedi|habia dicho|habia pedido)\s+(?:que\s+)?"
+        rf"(?:ya\s+)?(?:alto|basta|para|parar|{_ES_PARAR}|{_ES_DEJAR}|no me)\b",
     ),
     ("es_restated", r"\bcuantas veces (?:tengo|hay) que decir\w*\b"),
     # "bloquéame", "voy a bloquear este número", "los voy a bloquear", "bloqueado"
     (
         "es_block",
-        r"\bbloque(?:ame|enme|eme|arlos|arlas|arte|arlo|ado|ados|o este numero)\b"
-        r"|\bbloquear\s+(?:este|su|tu|el)\s+numero\b|\b(?:los|las|te|lo)\s+voy\s+a\s+bloquear\b",
+        r"\bbloque(?:ame|enme|eme|arlos|arlas|arte|arlo|ado|ados)\b"
+        r"|\bbloque\w*\s+(?:este|su|tu|el|ese)\s+numero\b|\b(?:los|las|te|lo)\s+voy\s+a\s+bloquear\b"
+        r"|\b(?:te|los|las|les)\s+(?:bloquee|bloqueo|bloqueare|bloqueamos)\b",
     ),
     # "no me vuelvan a escribir", "no manden más mensajes"
     (
@@ -414,11 +504,18 @@ OPT_OUT_PHRASES: tuple[tuple[str, str], ...] = (
     # "no más mensajes", "no quiero recibir más mensajes"
     (
         "es_no_more_texts",
-        r"\bno\s+(?:mas|quiero\s+(?:recibir\s+)?(?:mas\s+)?)\s*(?:mensajes|textos|msjs|sms)\b",
+        r"\bno\s+(?:mas|(?:quiero|deseo)\s+(?:recibir\s+)?(?:mas\s+)?)\s*"
+        r"(?:sus\s+|estos\s+|tus\s+|los\s+)?(?:mensajes|textos|msjs|sms)\b",
+    ),
+    # "prefiero no recibir mensajes de texto"
+    (
+        "es_no_more_texts",
+        r"\b(?:prefiero|quiero|deseo|preferiria)\s+no\s+recibir\s+(?:mas\s+)?"
+        r"(?:sus\s+|estos\s+|los\s+)?(?:mensajes|textos|msjs|sms)\b",
     ),
     # "quiero darme de baja", "denme de baja", "cancelar suscripción"
     ("es_unsubscribe", r"\b(?:darme|dame|denme|deme|dar)\s+de\s+baja\b"),
-    ("es_unsubscribe", r"\bcancelar\s+(?:la\s+|mi\s+)?suscripcion\b"),
+    ("es_unsubscribe", r"\bcancel\w*\s+(?:la\s+|mi\s+|su\s+)?suscripcion\b"),
 )
 # A tier-2 phrase right after one of these is negated: "don't stop texting me", "I never said
 # remove me", "I don't want you to stop texting me". Only words that can sit between the
@@ -454,7 +551,10 @@ POSSIBLE_OPT_OUT_PATTERNS: tuple[tuple[str, str], ...] = (
         "remove",
         r"\bremove\b|\b(?:take|get)\s+me\s+off\b|\boff\s+(?:your|the|this)\s+(?:\w+\s+)?list\b",
     ),
-    ("leave_me_alone", r"\bleave\s+(?:me|us)\s+alone\b|\bgo\s+away\b|\bget\s+lost\b"),
+    (
+        "leave_me_alone",
+        r"\bleave\s+(?:me|us)\s+(?:the\s+\w+\s+)?alone\b|\bgo\s+away\b|\bget\s+lost\b",
+    ),
     ("not_interested", r"\bnot\s+interested\b|\bno\s+(?:thanks|thank you|thx|ty)\b"),
     # "who is this? how did you get my number" (a bare "who is this" is an ordinary question)
     (
@@ -477,6 +577,11 @@ POSSIBLE_OPT_OUT_PATTERNS: tuple[tuple[str, str], ...] = (
         r"(?:off|you|u|outta|this|these|your)\b",
     ),
     ("profanity", r"\b(?:stfu|gtfo|wtf)\b|\bgo\s+to\s+hell\b|\bshut\s+up\b|\bbite\s+me\b"),
+    (
+        "profanity",
+        r"\bwho\s+the\s+(?:hell|heck|fuck|f|fk|eff)\b|\beat\s+(?:shit|dirt)\b|\bpiss\s+off\b"
+        r"|\bkiss\s+my\s+ass\b|\bget\s+bent\b",
+    ),
     ("no_more", r"\bno\s+more\b|\benough\s+(?:already|texts?|messages?|with)\b|^enough$"),
     ("no_more", r"\btoo\s+many\s+(?:texts?|messages?)|\benough\s+is\s+enough\b"),
     ("no_more", rf"\bdone\s+with\s+(?:these|the|your|this|all)\s+{_TEXTS}|\bcease\b"),
@@ -492,6 +597,11 @@ POSSIBLE_OPT_OUT_PATTERNS: tuple[tuple[str, str], ...] = (
     ("wrong_person_hint", r"\bwrong\s*$|\b(?:no one|nobody|noone)\s+(?:here\s+)?(?:by|named)\b"),
     ("wrong_person_hint", r"\bpassed\s+away\b|\bdied\b|\bdeceased\b"),
     ("wrong_person_hint", r"\bchanged\s+(?:her|his|their)?\s*numbers?\b"),
+    (
+        "wrong_person_hint",
+        r"\b(?:you|u|yall)\s+(?:\w+\s+)?(?:have|got|want|mean|texted|are texting|are looking for)"
+        r"\s+(?:someone|somebody)\s+else\b",
+    ),
     # Signs the number is not the voter's (any phrasing): "this isn't Maria" is read from the
     # capitalized name in `_names_someone_else`; these from the words.
     (
@@ -517,14 +627,21 @@ POSSIBLE_OPT_OUT_PATTERNS: tuple[tuple[str, str], ...] = (
         r"\b(?:business|work|office|company|store|shop)\s+(?:line|number|phone|cell)\b"
         r"|\bthis is (?:a|an) (?:business|company|store|shop|restaurant|church|office)\b"
         r"|\byouve reached\b|\bthis number (?:is for|belongs to) (?:a|an|the)\b"
-        r"|\b(?:belongs to|is for) (?:a|an|the) "
-        r"(?:business|company|store|shop|office|restaurant)\b",
+        r"|\b(?:belongs to|is for) (?:a|an|the|my|our) "
+        r"(?:business|company|store|shop|office|restaurant)\b|\blandline\b",
     ),
     (
         "not_a_voter",
         r"\bim\s+(?:only\s+)?(?:[5-9]|1[0-7])\b(?!\s*(?:min|mins|minutes|hours|hrs|am|pm|blocks|miles"
         r"|mi|minute|hour|ish|or|-))|\b(?:too young|underage|under age|a minor|not old enough)\b"
         r"|\b(?:im|i am)\s+(?:a\s+|only\s+)?(?:[5-9]|1[0-7])\s*(?:year|yr|yo)\b",
+    ),
+    # A child's phone: "I'm in 9th grade", "this is my kid's phone"
+    (
+        "not_a_voter",
+        r"\b(?:im|i am)\s+(?:only\s+)?in\s+(?:(?:[1-9]|1[0-2])(?:st|nd|rd|th)\s+grade"
+        r"|middle school|high school|elementary)\b"
+        r"|\b(?:kids|sons|daughters|childs|grandsons|granddaughters)\s+(?:phone|cell|number)\b",
     ),
     (
         "not_a_voter",
@@ -534,26 +651,38 @@ POSSIBLE_OPT_OUT_PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     (
         "not_a_voter",
-        r"\b(?:moved|moving)\s+(?:away|out of state|out of the state|to)\b"
-        r"|\b(?:dont|do not|no longer)\s+live\s+(?:in|there|here)\b|\blive in \w+ now\b",
+        r"\b(?:moved|moving|relocated|relocating)\s+(?:away|out|to|back to)\b"
+        r"|\b(?:dont|do not|doesnt|does not|no longer)\s+live\s+(?:in|there|here)\b"
+        r"|\blive in \w+ now\b"
+        r"|\b(?:not|no longer)\s+(?:living\s+)?in\s+\w+(?:\s+\w+)?\s+(?:anymore|any more)\b"
+        r"|\blive\s+(?:overseas|abroad|out of state|out of the country)\b"
+        r"|\b(?:not|no longer)\s+a\s+resident\b",
     ),
     ("wrong_person_hint", r"\b(?:she|he|they|mom|dad)\s+passed\b"),
     # Spanish.
     (
         "es_wrong_person_hint",
         r"\bno hay ningun\w*\b|\bno conozco a nadie\b"
-        r"|\bno es (?:el |mi |su |tu )?(?:numero|nombre|telefono)\b|\bya no es su\b",
+        r"|\bno es (?:el |la |mi |su |tu )?(?:numero|nombre|telefono|cel|celular|casa)\b"
+        r"|\bya no es su\b"
+        r"|^(?:esta\s+|estan\s+)?equivocad[oa]s?$",
     ),
     (
         "es_not_a_voter",
         r"\b(?:es|este es)\s+(?:un|el)\s+"
         r"(?:negocio|numero de (?:un|una|trabajo|negocio|tienda|oficina))"
-        r"|\beste (?:numero )?es (?:de )?(?:un|una) (?:negocio|tienda|empresa|oficina)\b",
+        r"|\beste (?:numero )?es (?:de )?(?:un|una) (?:negocio|tienda|empresa|oficina)\b"
+        r"|\b(?:linea|numero|telefono|cel|celular)\s+de\s+(?:(?:un|una|la|el|mi)\s+)?"
+        r"(?:negocio|empresa|tienda|oficina|trabajo|compania)\b"
+        r"|\b(?:telefono|cel|celular|numero)\s+de\s+mi\s+(?:hij[oa]|nin[oa]|niet[oa]|sobrin[oa])\b",
     ),
     (
         "es_not_a_voter",
         r"\btengo\s+(?:[5-9]|1[0-7])\b|\bmenor de edad\b|\bsoy menor\b"
-        r"|\bno soy ciudadan[oa]\b|\bno puedo votar\b|\bya no vivo\b|\bme mude\b",
+        r"|\bno soy ciudadan[oa]\b|\bno puedo votar\b|\bya no vivo\b"
+        r"|\b(?:me|nos|se)\s+(?:mude|mudamos|mudo|mudaron|cambie|cambiamos|cambiaron)\s+"
+        r"(?:a|de estado|de ciudad|de pais|fuera)\b"
+        r"|\bvivo en \w+(?: \w+)? ahora\b|\bahora vivo en\b",
     ),
     ("es_leave_me_alone", r"\bno\s+molest\w*\b|\bque\s+(?:pesad[oa]s|fastidio|lata)\b"),
     ("es_no_more", r"\bya\s+estuvo\b|\balto\b|\bbasta\b"),
@@ -619,9 +748,10 @@ def _alternation(phrases: frozenset[str] | tuple[str, ...]) -> str:
 
 _KEYWORD = _alternation(OPT_OUT_KEYWORDS | KEYWORD_IDIOMS)
 _POLITE = _alternation(POLITE_WORDS)
-# Politeness around one or more keywords ("and" may join them): tier 1.
+# Politeness around one or more keywords ("and" may join them): tier 1. "Stop please and
+# thank you".
 _KEYWORD_MESSAGE = re.compile(
-    rf"(?:{_POLITE}\s+)*{_KEYWORD}(?:\s+(?:and\s+)?{_KEYWORD})*(?:\s+{_POLITE})*"
+    rf"(?:{_POLITE}\s+)*{_KEYWORD}(?:\s+(?:and\s+)?{_KEYWORD})*(?:\s+(?:and\s+)?{_POLITE})*"
 )
 
 
@@ -678,10 +808,12 @@ def _is_disguised_keyword(text: str) -> bool:
     )
 
 
-# Emoji alone: the stop sign is STOP; a raised hand or a no-entry sign may be.
+# Emoji alone: the stop sign is STOP; a raised hand, a no-entry sign or a gesture of refusal
+# (a person crossing their arms 🙅, a thumbs down 👎) may be.
 STOP_SIGN = "\U0001f6d1"
-HAND_OR_NO_ENTRY = frozenset("\u270b\U0001f91a\U0001f590\u26d4\U0001f6ab")
-_EMOJI_DECORATION = re.compile("[\ufe0f\u200d\U0001f3fb-\U0001f3ff\\s!.?]")
+HAND_OR_NO_ENTRY = frozenset("\u270b\U0001f91a\U0001f590\u26d4\U0001f6ab\U0001f645\U0001f44e")
+# Variation selectors, joiners, skin tones and the gender signs of "🙅‍♀️".
+_EMOJI_DECORATION = re.compile("[\ufe0f\u200d\U0001f3fb-\U0001f3ff\u2640\u2642\\s!.?]")
 
 
 def _emoji_alone(body: str) -> str:
@@ -696,24 +828,43 @@ def _emoji_alone(body: str) -> str:
 
 # A bare refusal: the whole reply says no, and may answer the volunteer's question rather than
 # ask to stop, so a person looks.
-BARE_REFUSALS = re.compile(
-    r"(?:no+|nope+|nop|na+h+|na+w+|nay|nel|nel pastel|no way|hard pass|pass|no thanks?|no thx"
-    r"|i said no|i already said no"
-    r"|no thank (?:you|u)|nah (?:thanks|thx|im good)|im good(?: thanks?| thank you| thx)?"
-    r"|not now|please dont|pls dont|bye|goodbye|leave me be|no gracias|no quiero(?: gracias)?"
-    r"|no no+|no no no)"
+# One or more refusals ("Nope nope nope", "Hard no", "Para nada"), with only thanks, a form of
+# address or "just" around them ("No sir", "Nah fam", "No. Just no.", "Nel, gracias").
+_REFUSAL = _words(
+    *("no+", "nope+", "nop", "na+h+", "na+w+", "nay", "nel", "nel pastel", "never", "nunca"),
+    *("no way", "hard no", "hell no", "heck no", "absolutely not", "definitely not", "jamas"),
+    *("not now", "not today", "not for me", "not interested", "pass", "hard pass", "ill pass"),
+    *("im good", "im all set", "all set", "please dont", "pls dont", "bye", "goodbye"),
+    *("leave me be", "i said no", "i already said no", "no quiero", "paso", "para nada"),
+    *("ahora no", "ahorita no", "de ninguna manera", "no me interesa", "i dont care", "idc"),
+    *("im not voting", "not voting", "im not gonna vote", "im not going to vote"),
 )
-# "This isn't Maria", "I'm not Jose", "Who is Carlos?", "No soy Rosa": read on the reply as
-# typed, since the capital marks a name ("I'm not sure" is not a name).
+_REFUSAL_COMPANY = _words(
+    *("thanks?", "thank you", "thank u", "thx", "ty", "sir", "maam", "man", "bro", "fam", "dude"),
+    *("buddy", "friend", "just", "really", "sorry", "ok", "okay", "already", "though"),
+    *("gracias", "muchas gracias", "amigo", "amiga", "joven", "senor", "senora", "senorita"),
+)
+BARE_REFUSALS = re.compile(
+    rf"(?:{_REFUSAL_COMPANY}\s+)*{_REFUSAL}(?:\s+(?:{_REFUSAL}|{_REFUSAL_COMPANY}))*"
+)
+# "This isn't Maria", "I'm not Jose", "Who is Carlos?", "No soy Rosa", "This is Mark, not
+# Paul", "you have the wrong Jennifer", "No soy la señora Gómez": read on the reply as typed,
+# since the capital marks a name ("I'm not sure" is not a name).
 _NAMES_SOMEONE_ELSE = re.compile(
     r"(?:\b(?:[Tt]his|[Tt]hat|[Ii]t)\s*(?:is|'s|s)?\s*(?:not|n'?t|isn'?t)\s+|\b[Ii]'?m\s+not\s+"
-    r"|\b[Ii] am not\s+|^\s*[Ww]ho(?:'?s| is)\s+|\b[Nn]o soy\s+|\b[Nn]o es\s+|^\s*[Nn]ot\s+)"
+    r"|\b[Ii] am not\s+|^\s*[Ww]ho(?:'?s| is)\s+|\b[Nn]o soy\s+|\b[Nn]o es\s+|^\s*[Nn]ot\s+"
+    r"|[,;]\s*not\s+|\b[Ww]rong\s+)"
+    r"(?:(?:la|el|the)\s+)?"
+    r"(?:(?:[Ss]e[ñn]ora?|[Ss]e[ñn]orita|[Ss]ra?|[Mm]rs?|[Mm]s|[Mm]iss|[Dd]o[ñn]a|[Dd]on)\.?\s+)?"
     r"([A-Z][a-zà-ÿ]+)\b"
 )
 NOT_NAMES = frozenset(
     "I Sure Interested Registered Going Voting Yet Now Today Home Available Here There This That"
     " It He She They We You Me My Your Him Her A An The Mine Ready Able Allowed Old Young"
-    " Eligible Coming Texting Calling In On At Buena Bueno Mi Su Tu Posible".split()
+    " Eligible Coming Texting Calling In On At Buena Bueno Mi Su Tu Posible"
+    " Number Person Place Address Date Day Time Precinct Ballot Polling"
+    " Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April"
+    " May June July August September October November December".split()
 )
 
 
@@ -721,8 +872,34 @@ def _names_someone_else(body: str) -> bool:
     return any(match.group(1) not in NOT_NAMES for match in _NAMES_SOMEONE_ELSE.finditer(body))
 
 
+# "wrong number" and "wrong person" misspelt one letter off: "wromg number", "wrong persn".
+WRONG_WHAT = ("number", "person")
+# Swearing inside a request does not change it: "stop fucking texting me", "lose my damn
+# number" are read as "stop texting me", "lose my number". ("f***ing" is "f ing" by now.)
+_INTENSIFIER = re.compile(
+    r"\b(?:f+u*c*k+i*n+g?|fcking|fking|f ing|f in|freakin|freaking|frickin|fricking|friggin"
+    r"|frigging|effing|motherfucking|damn|damned|goddamn|goddamned|bloody|dang|darn)\s+(?=\w)"
+)
+
+
+def _spelled_right(text: str) -> str:
+    """`text` with "wrong number" or "wrong person" misspelt one letter off spelled right."""
+    words = text.split()
+    for index, (first, second) in enumerate(zip(words, words[1:], strict=False)):
+        if _one_letter_off(first, "wrong"):
+            for target in WRONG_WHAT:
+                if _one_letter_off(second, target):
+                    words[index : index + 2] = ["wrong", target]
+    return " ".join(words)
+
+
+def _one_letter_off(word: str, target: str) -> bool:
+    return abs(len(word) - len(target)) <= 1 and _edit_distance(word, target) <= 1
+
+
 def _phrase_rule(text: str) -> str | None:
     """The name of the first tier-2 phrase found in `text` that is not negated."""
+    text = _spelled_right(text)
     for name, pattern in _OPT_OUT_PHRASES:
         for match in pattern.finditer(text):
             if not NEGATED_BEFORE.search(text[: match.start()]):
@@ -780,11 +957,78 @@ def _possible_rule(text: str) -> str | None:
     return None
 
 
+# A reason to stop beside a stop word: "STOP, I already voted", "Not interested, stop", "Alto,
+# ya voté", "Pinches mensajes, ya párenle". Alone, a word next to the stop word may answer the
+# volunteer ("ok stop", "no stop" are only flagged); a reason makes the request clear.
+_REASON = re.compile(
+    r"(?:(?:i|we|ive|i have|we have|we all|already|i already|we already)\s+)*"
+    r"(?:voted|already voted)\b"
+    r"|(?:(?:im|i am|were|we are)\s+)?not\s+(?:interested|voting)\b"
+    r"|(?:no|nah)\s+(?:thanks|thank you|thx|ty)\b|no\s+(?:gracias|me interesa|nos interesa)\b"
+    r"|no\s+(?:estoy|estamos)\s+interesad|ya\s+(?:vote|votamos|votaron)\b|(?:votamos|votaron)\b"
+)
+# Flag rules whose match is itself a reason to stop (a refusal, hostility, "no more").
+REASON_RULES = frozenset(
+    {"not_interested", "leave_me_alone", "hostile", "profanity", "no_more", "never_signed_up"}
+    | {"es_not_interested", "es_leave_me_alone", "es_hostile", "es_no_more", "es_never_signed_up"}
+)
+# Stop words that may answer the volunteer's question ("Cancel, I already voted" may cancel a
+# ride), so not read as a request even beside a reason.
+ANSWERING_KEYWORDS = frozenset({"cancel", "end", "quit", "remove", "fin", "cancelar"})
+
+
+def _is_reason(text: str) -> bool:
+    return _REASON.match(text) is not None or _possible_rule(text) in REASON_RULES
+
+
+def _is_stop_word(text: str) -> bool:
+    return _is_keyword_message(text) and not set(_squeeze(text).split()) & ANSWERING_KEYWORDS
+
+
+# Where one clause ends and another begins: "STOP, I already voted", "Stop - voted by mail".
+_CLAUSE_BREAK = re.compile(r"(\s-+\s|[,;:.!?\n\u2013\u2014]+)")
+
+
+def _has_keyword_with_reason(body: str) -> bool:
+    """The first or last clauses are a stop word (not asked as a question), the rest a reason."""
+    parts = _CLAUSE_BREAK.split(body)
+    clauses = [
+        (_words_read(text), ending)
+        for text, ending in zip(parts[::2], [*parts[1::2], ""], strict=True)
+        if _words_read(text)
+    ]
+    for cut in range(1, len(clauses)):
+        head = " ".join(text for text, _ in clauses[:cut])
+        tail = " ".join(text for text, _ in clauses[cut:])
+        if "?" not in clauses[cut - 1][1] and _is_stop_word(head) and _is_reason(tail):
+            return True
+        if "?" not in clauses[-1][1] and _is_reason(head) and _is_stop_word(tail):
+            return True
+    return False
+
+
+def _words_read(body: str) -> str:
+    """The words every rule reads: `normalize`d, a stop sign beside words read as "stop", and
+    swearing inside a request left out."""
+    text = normalize(body.replace(STOP_SIGN, " stop "))
+    return _INTENSIFIER.sub("", text)
+
+
 def explain(body: str) -> Verdict:
     """What `body` asks for, and the name of the rule that decided."""
-    text = normalize(body)
-    if not text:
+    if not normalize(body):
         return _explain_emoji(body)
+    body = body.replace(STOP_SIGN, " stop ")
+    text = _words_read(body)
+    return (
+        _explain_keyword(body, text)
+        or _explain_clear_request(body, text)
+        or _explain_possible(body, text)
+    )
+
+
+def _explain_keyword(body: str, text: str) -> Verdict | None:
+    """Tier 1: the whole reply is a keyword (asked or not), or START, or HELP."""
     if _is_keyword_message(text) or _is_disguised_keyword(text):
         rule = "keyword" if _is_keyword_message(text) else "keyword_disguised"
         if body.rstrip().endswith("?"):  # "Cancel?" may ask what we mean; "STOP?" does not
@@ -796,11 +1040,23 @@ def explain(body: str) -> Verdict:
         return Verdict(Intent.OPT_IN, "opt_in_keyword")
     if text in HELP_KEYWORDS:
         return Verdict(Intent.HELP, "help_keyword")
+    return None
+
+
+def _explain_clear_request(body: str, text: str) -> Verdict | None:
+    """Tier 2: a keyword as a sentence of its own, a clear phrase, or a keyword with a reason."""
     if _has_keyword_sentence(body):
         return Verdict(Intent.OPT_OUT, "keyword_sentence")
     phrase = _phrase_rule(text)
     if phrase is not None:
         return Verdict(Intent.OPT_OUT, phrase)
+    if _has_keyword_with_reason(body):
+        return Verdict(Intent.OPT_OUT, "keyword_with_reason")
+    return None
+
+
+def _explain_possible(body: str, text: str) -> Verdict:
+    """Tier 3, a flag for the volunteer, or nothing at all."""
     possible = _possible_rule(text)
     if possible is None and BARE_REFUSALS.fullmatch(text):
         possible = "bare_refusal"
