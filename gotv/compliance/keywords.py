@@ -222,8 +222,11 @@ _TEXTS = _words("texts?", "txts?", "messages?", "msgs?", "sms", "texting", "spam
 _LIST = _words(
     r"(?:your|the|this|ur|that|these|all|any|ya ll|yall|ur)?\s*"
     r"(?!(?:mail|mailing|absentee|ballot|voter|voting|voters|early|waiting|email)\b)(?:\w+\s+)?"
-    r"(?:lists?|contacts?|database|system|rolodex|roster|thread)"
+    r"(?:lists?|contacts?|database|system|rolodex|roster|thread)",
+    r"(?:your|ur|this)\s+mailing\s+list",
 )
+# The nouns for these texts, which need no article: "stop messages", "stop w the texts".
+_TEXT_NOUNS = _words("texts?", "txts?", "messages?", "msgs?", "sms", "spam")
 _POLITE_TAIL = _words("please", "pls", "plz", "now", "thanks", "thank you", "asap", "right now")
 # The end of the message, or a polite word, or a new clause: what may follow "remove me".
 _END = rf"(?=\s*$|\s+{_POLITE_TAIL}\b|\s+(?:and|i|im|this|its|you|u|stop)\b)"
@@ -297,6 +300,13 @@ OPT_OUT_PHRASES: tuple[tuple[str, str], ...] = (
     ("stop_contacting", rf"\b(?:stop|quit)\s+sending\s+(?:me\s+)?(?:these|this|{_TEXTS})\b"),
     # "stop these texts", "cancel the messages"
     ("stop_the_texts", rf"\b(?:stop|end|cancel)\s+(?:the|these|this|all|all the|your)\s+{_TEXTS}"),
+    ("stop_the_texts", rf"\b(?:stop|end)\s+(?:with\s+|w\s+)?(?:the\s+|these\s+)?{_TEXT_NOUNS}\b"),
+    # "please cease all communication", "stop all contact"
+    (
+        "stop_the_texts",
+        r"\b(?:stop|end|cease|discontinue|halt)\s+(?:all\s+)?(?:further\s+)?"
+        r"(?:communications?|contact)\b",
+    ),
     # The formal "please discontinue texts to this number", "cease messaging me"
     (
         "stop_the_texts",
@@ -309,7 +319,11 @@ OPT_OUT_PHRASES: tuple[tuple[str, str], ...] = (
         r"\b(?:remove|delete|take|drop|erase|scratch)\s+"
         rf"(?:me|my number|this number|my name|my info)\s+(?:from|off)(?: of)?\s+{_LIST}",
     ),
-    ("remove_me", rf"\b(?:remove|delete|erase)\s+(?:me|my number|this number){_END}"),
+    (
+        "remove_me",
+        r"\b(?:remove|delete|erase)\s+(?:me|my number|this number|my info|my information"
+        rf"|my contact info|my details|my data){_END}",
+    ),
     ("remove_me", rf"\b(?:take|get)\s+me\s+off\s+{_LIST}"),
     ("remove_me", rf"\btake\s+(?:this|my|the)\s+number\s+off{_END}"),
     ("remove_me", rf"\b(?:how (?:do|can) i|i want to|i wanna|let me)\s+get\s+off\s+{_LIST}"),
@@ -332,7 +346,7 @@ OPT_OUT_PHRASES: tuple[tuple[str, str], ...] = (
         "wrong_number",
         r"\b(?:wrong|wrng|wrog|worng|rong|incorrect)\s+"
         r"(?:number|numbers|numb|num|nmbr|nbr|no|phone|cell|person|guy|girl|lady|contact|dude|man)"
-        r"\b",
+        r"\b(?!\s+to\s+(?:ask|talk|speak|call|go)\b)",
     ),
     ("wrong_number", r"\b(?:not|isnt)\s+the\s+right\s+(?:number|person)\b"),
     # "I said stop", "I've asked you to stop twice", "how many times do I have to say stop"
@@ -341,8 +355,12 @@ OPT_OUT_PHRASES: tuple[tuple[str, str], ...] = (
         r"\b(?:i|ive|i have|we|i already|already|i keep|i kept)\s+(?:already\s+|have\s+)?"
         r"(?:said|say|saying|told you|told yall|told u|asked you|asked|texted|replied|responded"
         r"|wrote|typed|sent|answered)\s+"
-        r"(?:you\s+|yall\s+|u\s+)?(?:to\s+)?(?:already\s+)?(?:stop|unsubscribe|opt out|quit)\b",
+        r"(?:you\s+|yall\s+|u\s+)?(?:(?:already|like|several|many|a few|multiple|two|three|four"
+        r"|five|six|ten|a million|\d+|times?|twice)\s+)*"
+        r"(?:to\s+)?(?:stop|unsubscribe|opt out|quit)\b",
     ),
+    # "please respect my request to stop"
+    ("restated", r"\b(?:my|the)\s+request\s+to\s+(?:stop|unsubscribe|opt out|be removed)\b"),
     (
         "restated",
         r"\bhow many (?:more )?times (?:do|does|must|should) (?:i|we) (?:have to |need to |gotta )?"
@@ -465,7 +483,10 @@ OPT_OUT_PHRASES: tuple[tuple[str, str], ...] = (
         rf"(?:{_TEXTS}|textos?|mas|nada)\b",
     ),
     # "número equivocado", "se equivocó de número", "persona equivocada"
-    ("es_wrong_number", r"\b(?:numero|num|persona)\s+(?:equivocad[oa]|incorrect[oa]|erroneo)\b"),
+    (
+        "es_wrong_number",
+        r"\b(?:numero|num|persona)\s+(?:esta\s+|es\s+)?(?:equivocad[oa]|incorrect[oa]|erroneo)\b",
+    ),
     ("es_wrong_number", r"\btiene(?:n|s)?\s+(?:mal\s+el\s+numero|el\s+numero\s+mal)\b"),
     # "ya dije que alto", "¿cuántas veces tengo que decir basta?"
     (
@@ -513,6 +534,12 @@ OPT_OUT_PHRASES: tuple[tuple[str, str], ...] = (
         r"\b(?:prefiero|quiero|deseo|preferiria)\s+no\s+recibir\s+(?:mas\s+)?"
         r"(?:sus\s+|estos\s+|los\s+)?(?:mensajes|textos|msjs|sms)\b",
     ),
+    # "ya no quiero recibir nada de ustedes"
+    (
+        "es_no_more_texts",
+        r"\bno\s+(?:quiero|deseo)\s+(?:recibir\s+)?(?:mas\s+)?nada\s+(?:mas\s+)?de\s+"
+        r"(?:ustedes|usted|ti|su campana)\b",
+    ),
     # "quiero darme de baja", "denme de baja", "cancelar suscripción"
     ("es_unsubscribe", r"\b(?:darme|dame|denme|deme|dar)\s+de\s+baja\b"),
     ("es_unsubscribe", r"\bcancel\w*\s+(?:la\s+|mi\s+|su\s+)?suscripcion\b"),
@@ -559,8 +586,13 @@ POSSIBLE_OPT_OUT_PATTERNS: tuple[tuple[str, str], ...] = (
     # "who is this? how did you get my number" (a bare "who is this" is an ordinary question)
     (
         "who_has_my_number",
-        r"\b(?:how|where)\s+(?:did|do|does)\s+(?:you|u|y all|yall|they)\s+get\s+(?:my|this)\s+"
-        r"(?:number|phone|cell|info|contact)",
+        r"\b(?:how|where)(?:\s+(?:did|do|does|d)|d)\s+(?:you|u|y all|yall|they)\s+get\s+"
+        r"(?:my|this)\s+(?:number|phone|cell|info|contact)",
+    ),
+    (
+        "who_has_my_number",
+        r"\bwhy\s+(?:are|r|do|does)\s+(?:you|u|yall|y all)\s+(?:keep\s+)?"
+        r"(?:texting|messaging|contacting|bothering)\s+(?:me|us|this)\b",
     ),
     ("who_has_my_number", r"\bwho\s+gave\s+(?:you|u|y all|yall)\s+(?:my|this)\b"),
     ("who_has_my_number", r"\bwhy\s+(?:do|does)\s+(?:you|u|y all|yall)\s+have\s+my\b"),
@@ -597,6 +629,9 @@ POSSIBLE_OPT_OUT_PATTERNS: tuple[tuple[str, str], ...] = (
     ("wrong_person_hint", r"\bwrong\s*$|\b(?:no one|nobody|noone)\s+(?:here\s+)?(?:by|named)\b"),
     ("wrong_person_hint", r"\bpassed\s+away\b|\bdied\b|\bdeceased\b"),
     ("wrong_person_hint", r"\bchanged\s+(?:her|his|their)?\s*numbers?\b"),
+    # "This is Sarah's old number", "I'm not who you think I am"
+    ("wrong_person_hint", r"\b\w+s\s+(?:old|former|previous)\s+(?:number|phone|cell)\b"),
+    ("wrong_person_hint", r"\bnot\s+(?:who|the person)\s+(?:you|u)\s+(?:think|want|are looking)"),
     (
         "wrong_person_hint",
         r"\b(?:you|u|yall)\s+(?:\w+\s+)?(?:have|got|want|mean|texted|are texting|are looking for)"
@@ -627,12 +662,13 @@ POSSIBLE_OPT_OUT_PATTERNS: tuple[tuple[str, str], ...] = (
         r"\b(?:business|work|office|company|store|shop)\s+(?:line|number|phone|cell)\b"
         r"|\bthis is (?:a|an) (?:business|company|store|shop|restaurant|church|office)\b"
         r"|\byouve reached\b|\bthis number (?:is for|belongs to) (?:a|an|the)\b"
-        r"|\b(?:belongs to|is for) (?:a|an|the|my|our) "
-        r"(?:business|company|store|shop|office|restaurant)\b|\blandline\b",
+        r"|\b(?:belongs to|is for) (?:a|an|the|my|our) (?:\w+ )?"
+        r"(?:business|company|store|shop|office|restaurant|firm|practice|clinic)\b|\blandline\b",
     ),
     (
         "not_a_voter",
-        r"\bim\s+(?:only\s+)?(?:[5-9]|1[0-7])\b(?!\s*(?:min|mins|minutes|hours|hrs|am|pm|blocks|miles"
+        r"\b(?:im|hes|shes)\s+(?:only\s+)?(?:[5-9]|1[0-7])\b"
+        r"(?!\s*(?:min|mins|minutes|hours|hrs|am|pm|blocks|miles"
         r"|mi|minute|hour|ish|or|-))|\b(?:too young|underage|under age|a minor|not old enough)\b"
         r"|\b(?:im|i am)\s+(?:a\s+|only\s+)?(?:[5-9]|1[0-7])\s*(?:year|yr|yo)\b",
     ),
@@ -641,7 +677,9 @@ POSSIBLE_OPT_OUT_PATTERNS: tuple[tuple[str, str], ...] = (
         "not_a_voter",
         r"\b(?:im|i am)\s+(?:only\s+)?in\s+(?:(?:[1-9]|1[0-2])(?:st|nd|rd|th)\s+grade"
         r"|middle school|high school|elementary)\b"
-        r"|\b(?:kids|sons|daughters|childs|grandsons|granddaughters)\s+(?:phone|cell|number)\b",
+        r"|\b(?:kids|sons|daughters|childs|grandsons|granddaughters)\s+(?:phone|cell|number)\b"
+        r"|\b(?:kid|son|daughter|child|grandson|granddaughter|nephew|niece)\s+(?:uses|has)\s+"
+        r"(?:this|my)\s+(?:phone|number|cell)\b",
     ),
     (
         "not_a_voter",
@@ -682,12 +720,17 @@ POSSIBLE_OPT_OUT_PATTERNS: tuple[tuple[str, str], ...] = (
         r"|\bno soy ciudadan[oa]\b|\bno puedo votar\b|\bya no vivo\b"
         r"|\b(?:me|nos|se)\s+(?:mude|mudamos|mudo|mudaron|cambie|cambiamos|cambiaron)\s+"
         r"(?:a|de estado|de ciudad|de pais|fuera)\b"
+        r"|\b(?:me fui|nos fuimos|se fue|se fueron) a vivir\b"
+        r"|\bno soy de (?:este|esta|aqui|aca)\b"
         r"|\bvivo en \w+(?: \w+)? ahora\b|\bahora vivo en\b",
     ),
     ("es_leave_me_alone", r"\bno\s+molest\w*\b|\bque\s+(?:pesad[oa]s|fastidio|lata)\b"),
     ("es_no_more", r"\bya\s+estuvo\b|\balto\b|\bbasta\b"),
     ("es_who_has_my_number", r"\bpor\s*que\s+(?:tienen|tiene|tienes)\s+mi\b"),
-    ("es_leave_me_alone", r"\b(?:dejame|dejenme|dejeme|dejanos)\s+(?:en\s+paz|tranquil[oa])\b"),
+    (
+        "es_leave_me_alone",
+        r"\b(?:dejame|dejenme|dejeme|dejanos|dejen|deje)\s+(?:en\s+paz|tranquil[oa])\b",
+    ),
     ("es_leave_me_alone", r"\bno\s+me\s+molest(?:es|en|e|ar)\b"),
     (
         "es_not_interested",
@@ -702,7 +745,8 @@ POSSIBLE_OPT_OUT_PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     (
         "es_hostile",
-        r"\b(?:vete|vayanse|vayase)\s+a(?:l)?\s+(?:la\s+)?(?:diablo|carajo|mierda|verga|chingada)\b",
+        r"\b(?:vete|vayanse|vayase)\s+a(?:l)?\s+(?:la\s+)?"
+        r"(?:diablo|carajo|mierda|verga|chingada|fregada)\b",
     ),
     ("es_hostile", r"\bching\w*|\bpinche\w*|\ba\s+la\s+verga\b|\bjodete\b|\bno\s+jodas\b"),
     ("es_hostile", r"\bmierda\b|\bacoso\b|\b(?:reportar|denunciar|bloquear)\b"),
@@ -837,11 +881,13 @@ _REFUSAL = _words(
     *("im good", "im all set", "all set", "please dont", "pls dont", "bye", "goodbye"),
     *("leave me be", "i said no", "i already said no", "no quiero", "paso", "para nada"),
     *("ahora no", "ahorita no", "de ninguna manera", "no me interesa", "i dont care", "idc"),
+    *("dont care", "no bueno"),
     *("im not voting", "not voting", "im not gonna vote", "im not going to vote"),
 )
 _REFUSAL_COMPANY = _words(
     *("thanks?", "thank you", "thank u", "thx", "ty", "sir", "maam", "man", "bro", "fam", "dude"),
     *("buddy", "friend", "just", "really", "sorry", "ok", "okay", "already", "though"),
+    *("im good", "im ok", "im okay", "im fine", "im straight", "im set", "estoy bien"),
     *("gracias", "muchas gracias", "amigo", "amiga", "joven", "senor", "senora", "senorita"),
 )
 BARE_REFUSALS = re.compile(
@@ -1008,17 +1054,23 @@ def _has_keyword_with_reason(body: str) -> bool:
 
 
 def _words_read(body: str) -> str:
-    """The words every rule reads: `normalize`d, a stop sign beside words read as "stop", and
-    swearing inside a request left out."""
-    text = normalize(body.replace(STOP_SIGN, " stop "))
-    return _INTENSIFIER.sub("", text)
+    """The words every rule reads: `normalize`d, and swearing inside a request left out."""
+    return _INTENSIFIER.sub("", normalize(body))
+
+
+def _stop_sign_read(body: str) -> str:
+    """A stop sign beside words is the word "stop" ("🛑 please"), unless the words already say
+    it ("🛑 STOP TEXTING 🛑"): then it is decoration."""
+    if STOP_WORD.search(normalize(body)):
+        return body.replace(STOP_SIGN, " ")
+    return body.replace(STOP_SIGN, " stop ")
 
 
 def explain(body: str) -> Verdict:
     """What `body` asks for, and the name of the rule that decided."""
     if not normalize(body):
         return _explain_emoji(body)
-    body = body.replace(STOP_SIGN, " stop ")
+    body = _stop_sign_read(body)
     text = _words_read(body)
     return (
         _explain_keyword(body, text)
