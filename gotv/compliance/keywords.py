@@ -227,7 +227,10 @@ _LIST = _words(
 )
 # The nouns for these texts, which need no article: "stop messages", "stop w the texts".
 _TEXT_NOUNS = _words("texts?", "txts?", "messages?", "msgs?", "sms", "spam")
-_POLITE_TAIL = _words("please", "pls", "plz", "now", "thanks", "thank you", "asap", "right now")
+_POLITE_TAIL = _words(
+    *("please", "pls", "plz", "now", "thanks", "thank you", "thank u", "thx", "ty", "asap"),
+    "right now",
+)
 # The end of the message, or a polite word, or a new clause: what may follow "remove me".
 _END = rf"(?=\s*$|\s+{_POLITE_TAIL}\b|\s+(?:and|i|im|this|its|you|u|stop)\b)"
 # What may close a short declaration without changing it: "blocked lol", "Blocked. Bye".
@@ -325,6 +328,13 @@ OPT_OUT_PHRASES: tuple[tuple[str, str], ...] = (
         rf"|my contact info|my details|my data){_END}",
     ),
     ("remove_me", rf"\b(?:take|get)\s+me\s+off\s+{_LIST}"),
+    # "Take me off.", "can you please remove me from this?"
+    ("remove_me", rf"\b(?:take|get)\s+me\s+off{_END}"),
+    (
+        "remove_me",
+        r"\b(?:remove|take|delete|drop|get)\s+me\s+(?:from|off)(?: of)?\s+"
+        rf"(?:this|these|that|here|it|them|everything|all){_END}",
+    ),
     ("remove_me", rf"\btake\s+(?:this|my|the)\s+number\s+off{_END}"),
     ("remove_me", rf"\b(?:how (?:do|can) i|i want to|i wanna|let me)\s+get\s+off\s+{_LIST}"),
     # "I want out of this list", "I want off your list"
@@ -470,6 +480,23 @@ OPT_OUT_PHRASES: tuple[tuple[str, str], ...] = (
         r"(?:mensajes|textos|msjs)\b",
     ),
     ("es_do_not_contact", r"\bno\s+(?:escribirme|enviarme|mandarme|contactarme|textearme)\b"),
+    # "favor de no mandar mensajes", "no me estén mandando mensajes", "no quiero que me escriban"
+    ("es_do_not_contact", r"\bno\s+(?:mandar|enviar)\s+(?:mas\s+)?(?:mensajes|textos)\b"),
+    (
+        "es_do_not_contact",
+        r"\bno\s+me\s+(?:esten|este|sigan|sigas|siga)\s+"
+        r"(?:mandando|enviando|escribiendo|molestando|texteando)\b",
+    ),
+    (
+        "es_do_not_contact",
+        r"\bno\s+(?:quiero|deseo)\s+que\s+(?:me\s+)?(?:sigan\s+)?"
+        r"(?:escriban|manden|envien|contacten|texteen|escriba|mande|envie|escribiendo|mandando)\b",
+    ),
+    # "se equivocaron, este no es el número de Ana", "se equivocan, yo no soy Pedro"
+    (
+        "es_wrong_number",
+        r"\b(?:se|te|le)\s+equivoca\w*\s+(?:\w+\s+)?(?:este\s+|yo\s+)?no\s+(?:es|soy)\b",
+    ),
     # "no me escribas", "ya no me manden mensajes", "no me envíen más textos"
     (
         "es_do_not_contact",
@@ -595,7 +622,10 @@ POSSIBLE_OPT_OUT_PATTERNS: tuple[tuple[str, str], ...] = (
         r"(?:texting|messaging|contacting|bothering)\s+(?:me|us|this)\b",
     ),
     ("who_has_my_number", r"\bwho\s+gave\s+(?:you|u|y all|yall)\s+(?:my|this)\b"),
-    ("who_has_my_number", r"\bwhy\s+(?:do|does)\s+(?:you|u|y all|yall)\s+have\s+my\b"),
+    (
+        "who_has_my_number",
+        r"\b(?:why|how)\s+(?:do|does|did)\s+(?:you|u|y all|yall)\s+have\s+(?:my|this)\b",
+    ),
     ("who_has_my_number", r"\bkeep\s+(?:texting|messaging|bothering|bugging)\s+(?:me|us)\b"),
     (
         "hostile",
@@ -660,7 +690,10 @@ POSSIBLE_OPT_OUT_PATTERNS: tuple[tuple[str, str], ...] = (
     (
         "not_a_voter",
         r"\b(?:business|work|office|company|store|shop)\s+(?:line|number|phone|cell)\b"
-        r"|\bthis is (?:a|an) (?:business|company|store|shop|restaurant|church|office)\b"
+        r"|\bthis is (?:a|an|the) (?:\w+ )?"
+        r"(?:business|company|store|shop|restaurant|church|office|clinic|firm)\b"
+        r"|\b(?:line|number|phone) (?:for|of) (?:a|an|the) (?:\w+ )?"
+        r"(?:business|company|store|shop|restaurant|church|office|clinic|firm)\b"
         r"|\byouve reached\b|\bthis number (?:is for|belongs to) (?:a|an|the)\b"
         r"|\b(?:belongs to|is for) (?:a|an|the|my|our) (?:\w+ )?"
         r"(?:business|company|store|shop|office|restaurant|firm|practice|clinic)\b|\blandline\b",
@@ -721,12 +754,20 @@ POSSIBLE_OPT_OUT_PATTERNS: tuple[tuple[str, str], ...] = (
         r"|\b(?:me|nos|se)\s+(?:mude|mudamos|mudo|mudaron|cambie|cambiamos|cambiaron)\s+"
         r"(?:a|de estado|de ciudad|de pais|fuera)\b"
         r"|\b(?:me fui|nos fuimos|se fue|se fueron) a vivir\b"
-        r"|\bno soy de (?:este|esta|aqui|aca)\b"
+        r"|\bno soy de (?:este|esta|aqui|aca)\b|\bsoy de otro (?:pais|estado)\b"
+        r"|\b(?:hij[oa]|nin[oa]|niet[oa])\s+tiene\s+(?:[5-9]|1[0-7])\b"
         r"|\bvivo en \w+(?: \w+)? ahora\b|\bahora vivo en\b",
     ),
-    ("es_leave_me_alone", r"\bno\s+molest\w*\b|\bque\s+(?:pesad[oa]s|fastidio|lata)\b"),
+    (
+        "es_leave_me_alone",
+        r"\bno\s+molest\w*\b|\bque\s+(?:pesad[oa]s|fastidio|lata|molest\w*|latos[oa]s|necios)\b",
+    ),
     ("es_no_more", r"\bya\s+estuvo\b|\balto\b|\bbasta\b"),
     ("es_who_has_my_number", r"\bpor\s*que\s+(?:tienen|tiene|tienes)\s+mi\b"),
+    (
+        "es_who_has_my_number",
+        r"\bpor\s*que\s+me\s+(?:escriben|escribes|mandan|envian|textean|contactan|siguen)\b",
+    ),
     (
         "es_leave_me_alone",
         r"\b(?:dejame|dejenme|dejeme|dejanos|dejen|deje)\s+(?:en\s+paz|tranquil[oa])\b",
@@ -881,7 +922,7 @@ _REFUSAL = _words(
     *("im good", "im all set", "all set", "please dont", "pls dont", "bye", "goodbye"),
     *("leave me be", "i said no", "i already said no", "no quiero", "paso", "para nada"),
     *("ahora no", "ahorita no", "de ninguna manera", "no me interesa", "i dont care", "idc"),
-    *("dont care", "no bueno"),
+    *("dont care", "no bueno", "ya no"),
     *("im not voting", "not voting", "im not gonna vote", "im not going to vote"),
 )
 _REFUSAL_COMPANY = _words(
@@ -943,9 +984,19 @@ def _one_letter_off(word: str, target: str) -> bool:
     return abs(len(word) - len(target)) <= 1 and _edit_distance(word, target) <= 1
 
 
+def _letters_for_digits(text: str) -> str:
+    """Look-alike digits inside words read as letters: "st0p t3xting m3" -> "stop texting me"."""
+    return " ".join(
+        word.translate(_LEET)
+        if word.isalnum() and not word.isdigit() and not word.isalpha()
+        else word
+        for word in text.split()
+    )
+
+
 def _phrase_rule(text: str) -> str | None:
     """The name of the first tier-2 phrase found in `text` that is not negated."""
-    text = _spelled_right(text)
+    text = _spelled_right(_letters_for_digits(text))
     for name, pattern in _OPT_OUT_PHRASES:
         for match in pattern.finditer(text):
             if not NEGATED_BEFORE.search(text[: match.start()]):
