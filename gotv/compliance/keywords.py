@@ -225,6 +225,12 @@ _LIST = _words(
     r"(?:lists?|contacts?|database|system|rolodex|roster|thread)",
     r"(?:your|ur|this)\s+mailing\s+list",
 )
+# A request limited in time ("no more texts after 8pm", "... today") asks for something other
+# than an opt-out: a person looks.
+_FOR_A_TIME = (
+    r"(?!\s+(?:today|tonight|this week|this weekend|on|before|after|during|at|until|till|til"
+    r"|past|in the)\b)"
+)
 # The nouns for these texts, which need no article: "stop messages", "stop w the texts".
 _TEXT_NOUNS = _words("texts?", "txts?", "messages?", "msgs?", "sms", "spam")
 _POLITE_TAIL = _words(
@@ -342,7 +348,8 @@ OPT_OUT_PHRASES: tuple[tuple[str, str], ...] = (
     (
         "remove_me",
         r"\b(?:lose|delete|del|forget|erase|remove)\s+(?:my|this)\s+"
-        r"(?:number|phone number|cell|cell number)\b",
+        r"(?:number|phone number|cell|cell number)\b"
+        r"(?!\s+(?:from|off|on)\s+(?:the\s+|my\s+)?(?:voter|voting|mail|absentee|ballot|registration))",
     ),
     # "I asked to be removed", "I want to be taken off"
     (
@@ -354,9 +361,15 @@ OPT_OUT_PHRASES: tuple[tuple[str, str], ...] = (
     # misspellings one letter off, "wromg nunber", read as the words by `_spelled_right`)
     (
         "wrong_number",
-        r"\b(?:wrong|wrng|wrog|worng|rong|incorrect)\s+"
-        r"(?:number|numbers|numb|num|nmbr|nbr|no|phone|cell|person|guy|girl|lady|contact|dude|man)"
-        r"\b(?!\s+to\s+(?:ask|talk|speak|call|go)\b)",
+        r"\b(?:wrong|wrng|wrog|worng|rong|incorrect)\s+(?:number|numbers|numb|num|nmbr|nbr|no"
+        r"|phone|cell|contact)\b(?!\s+to\s+(?:ask|talk|speak|call|go)\b)",
+    ),
+    # "wrong person", "wrong guy"; not "we elected the wrong guy", "the wrong person won"
+    (
+        "wrong_number",
+        r"(?<!\bfor the )(?<!\belected the )(?<!\bpicked the )(?<!\bchose the )"
+        r"\b(?:wrong|wrng|wrog|worng|rong)\s+(?:person|guy|girl|lady|dude|man)\b"
+        r"(?!\s+(?:to\s+(?:ask|talk|speak|call|go)|won|wins|is winning|got elected|in office)\b)",
     ),
     ("wrong_number", r"\b(?:not|isnt)\s+the\s+right\s+(?:number|person)\b"),
     # "I said stop", "I've asked you to stop twice", "how many times do I have to say stop"
@@ -387,8 +400,13 @@ OPT_OUT_PHRASES: tuple[tuple[str, str], ...] = (
     # "block this number", "I'm blocking you", "blocked and reported"
     (
         "block",
-        r"\b(?:block|blocking|blocked)\s+(?:me|you|u|ya|yall|this|that|these|your|my|ur)\b"
-        r"(?!\s+(?:out|off)\b)",
+        r"\b(?:block|blocking|blocked)\s+(?:me|you|u|ya|yall|y all)\b(?!\s+(?:out|off|from)\b)",
+    ),
+    # "block this number", "blocking ur number"; not "I blocked my whole day to vote"
+    (
+        "block",
+        r"\b(?:block|blocking|blocked)\s+(?:this|that|these|my|your|ur|the)\s+"
+        r"(?:number|phone|sender|contact|texts?|messages?|line|convo|conversation)\b",
     ),
     # "reported and blocked", "Blocked & reported" (the "&" is gone after normalize)
     (
@@ -448,11 +466,11 @@ OPT_OUT_PHRASES: tuple[tuple[str, str], ...] = (
         rf"(?:\s+(?:from|of)\s+{_LIST}|\s+(?:from|of)\s+(?:this|these|your|the)\s+{_TEXTS}|{_END})",
     ),
     # "no more texts", "I don't want these messages", "I don't want to receive any more texts"
-    ("no_more_texts", rf"\bno\s+more\s+(?:of\s+)?(?:these\s+|your\s+)?{_TEXTS}"),
+    ("no_more_texts", rf"\bno\s+more\s+(?:of\s+)?(?:these\s+|your\s+)?{_TEXTS}\b{_FOR_A_TIME}"),
     (
         "no_more_texts",
         r"\b(?:dont|do not|no longer)\s+(?:want|wish)\s+(?:to\s+(?:get|receive)\s+)?(?:any\s+)?"
-        rf"(?:more\s+)?(?:these\s+|your\s+|this\s+)?{_TEXTS}",
+        rf"(?:more\s+)?(?:these\s+|your\s+|this\s+)?{_TEXTS}\b{_FOR_A_TIME}",
     ),
     # "I do not want to be contacted by text", "I'd rather not get these texts"
     (
@@ -463,7 +481,7 @@ OPT_OUT_PHRASES: tuple[tuple[str, str], ...] = (
     (
         "no_more_texts",
         r"\b(?:rather|prefer)\s+not\s+(?:to\s+)?(?:get|receive|be sent)\s+"
-        rf"(?:any\s+|these\s+|your\s+|more\s+)*{_TEXTS}",
+        rf"(?:any\s+|these\s+|your\s+|more\s+)*{_TEXTS}\b{_FOR_A_TIME}",
     ),
     # Spanish. "deja de escribirme", "dejen de mandarme mensajes", "dejen de molestar"
     ("es_stop_contacting", rf"\b{_ES_DEJAR}\s+de\s+{_ES_CONTACT}\b"),
@@ -646,6 +664,12 @@ POSSIBLE_OPT_OUT_PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     ("no_more", r"\bno\s+more\b|\benough\s+(?:already|texts?|messages?|with)\b|^enough$"),
     ("no_more", r"\btoo\s+many\s+(?:texts?|messages?)|\benough\s+is\s+enough\b"),
+    # "quit asking", "I'd rather not get texts on Sunday"
+    (
+        "no_more",
+        r"\b(?:quit|stop)\s+(?:asking|pestering|nagging|reminding)\b"
+        r"|\b(?:rather|prefer)\s+not\s+(?:to\s+)?(?:get|receive)\b",
+    ),
     ("no_more", rf"\bdone\s+with\s+(?:these|the|your|this|all)\s+{_TEXTS}|\bcease\b"),
     # "if you don't text me ..." (the imperative form is tier 2)
     ("not_texted", rf"\b(?:dont|do not|not|never)\s+(?:ever\s+)?{_CONTACT}\s+{_ME}\b"),
@@ -1089,17 +1113,17 @@ _CLAUSE_BREAK = re.compile(r"(\s-+\s|[,;:.!?\n\u2013\u2014]+)")
 def _has_keyword_with_reason(body: str) -> bool:
     """The first or last clauses are a stop word (not asked as a question), the rest a reason."""
     parts = _CLAUSE_BREAK.split(body)
-    clauses = [
+    read = [
         (_words_read(text), ending)
         for text, ending in zip(parts[::2], [*parts[1::2], ""], strict=True)
-        if _words_read(text)
     ]
+    clauses = [(text, ending) for text, ending in read if text]
     for cut in range(1, len(clauses)):
         head = " ".join(text for text, _ in clauses[:cut])
         tail = " ".join(text for text, _ in clauses[cut:])
         if "?" not in clauses[cut - 1][1] and _is_stop_word(head) and _is_reason(tail):
             return True
-        if "?" not in clauses[-1][1] and _is_reason(head) and _is_stop_word(tail):
+        if "?" not in clauses[-1][1] and _is_stop_word(tail) and _is_reason(head):
             return True
     return False
 
@@ -1146,15 +1170,28 @@ def _explain_keyword(body: str, text: str) -> Verdict | None:
     return None
 
 
+# A request taken back in the same reply ("stop texting me lol jk") is left to a person.
+RETRACTED = re.compile(r"\b(?:jk|j k|just kidding|im kidding|only kidding|es broma|no es cierto)\b")
+
+
 def _explain_clear_request(body: str, text: str) -> Verdict | None:
     """Tier 2: a keyword as a sentence of its own, a clear phrase, or a keyword with a reason."""
+    rule = _clear_request_rule(body, text)
+    if rule is None:
+        return None
+    if RETRACTED.search(text):
+        return Verdict(Intent.POSSIBLE_OPT_OUT, "retracted")
+    return Verdict(Intent.OPT_OUT, rule)
+
+
+def _clear_request_rule(body: str, text: str) -> str | None:
     if _has_keyword_sentence(body):
-        return Verdict(Intent.OPT_OUT, "keyword_sentence")
+        return "keyword_sentence"
     phrase = _phrase_rule(text)
     if phrase is not None:
-        return Verdict(Intent.OPT_OUT, phrase)
+        return phrase
     if _has_keyword_with_reason(body):
-        return Verdict(Intent.OPT_OUT, "keyword_with_reason")
+        return "keyword_with_reason"
     return None
 
 
