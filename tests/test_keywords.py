@@ -421,6 +421,300 @@ def test_explain_names_the_rule_that_decided() -> None:
     assert keywords.explain("leave me alone").rule == "leave_me_alone"
 
 
+# --- Widened in issue 19's second round (each class, and the ordinary lines it must not take) --
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "STOP, I already voted",
+        "Stop - already voted by mail",
+        "I already voted, stop",
+        "Not interested, STOP",
+        "Alto, ya voté por correo",
+        "No me interesa, basta",
+        "Pinches mensajes, ya párenle",
+    ],
+)
+def test_a_stop_word_beside_a_reason_to_stop_opts_out(body: str) -> None:
+    assert keywords.explain(body) == keywords.Verdict(Intent.OPT_OUT, "keyword_with_reason")
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["Stop? I already voted", "Not interested, cancel", "Cancel, I already voted", "No, stop"],
+)
+def test_a_stop_word_asked_or_one_that_may_answer_the_volunteer_is_only_flagged(
+    body: str,
+) -> None:
+    assert classify(body) == Intent.POSSIBLE_OPT_OUT
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Stop, collaborate and listen 🎤",
+        "stop, you're killing me 😂",
+        "Alto, guapo y con credencial de elector 😎",
+        "ya basta, a votar",
+    ],
+)
+def test_a_stop_word_beside_a_joke_or_a_slogan_does_not_opt_out(body: str) -> None:
+    assert classify(body) != Intent.OPT_OUT
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Stop please and thank you",
+        "pls just stop it",
+        "unsubscribe, thanks anyway",
+        "Told you already, stop",
+    ],
+)
+def test_thanks_just_and_told_you_around_a_keyword_still_opt_out(body: str) -> None:
+    assert classify(body) == Intent.OPT_OUT
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Stop fucking texting me",
+        "STOP F***ING TEXTING ME",
+        "quit fkn texting me",
+        "Don't fucking text me again",
+        "Lose my damn number",
+    ],
+)
+def test_swearing_inside_a_request_does_not_hide_it(body: str) -> None:
+    assert classify(body) == Intent.OPT_OUT
+
+
+@pytest.mark.parametrize("body", ["🛑 please", "🛑 no más", "🛑 STOP TEXTING 🛑"])
+def test_a_stop_sign_beside_words_reads_as_stop(body: str) -> None:
+    assert classify(body) == Intent.OPT_OUT
+
+
+@pytest.mark.parametrize("body", ["🙅‍♀️", "🙅🏽‍♂️", "👎"])
+def test_a_gesture_of_refusal_alone_is_flagged_like_a_raised_hand(body: str) -> None:
+    assert keywords.explain(body) == keywords.Verdict(Intent.POSSIBLE_OPT_OUT, "hand_emoji")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "wrong numbr",
+        "Wromg number",
+        "Wrong nunber",
+        "wrong persn",
+        "Incorrect number",
+        "Not the right number",
+        "número incorrecto",
+        "Este número está equivocado",
+        "Tienen mal el número",
+        "Se equivocan, yo no soy Pedro",
+    ],
+)
+def test_wrong_number_misspelt_or_said_another_way_opts_out(body: str) -> None:
+    assert classify(body) == Intent.OPT_OUT
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "I'm the wrong person to ask about that but my wife will know",
+        "The wrong guy won last time, vote!",
+        "We elected the wrong person in 2020",
+        "You have the wrong date on your flyer",
+    ],
+)
+def test_wrong_in_a_sentence_about_something_else_does_not_opt_out(body: str) -> None:
+    assert classify(body) != Intent.OPT_OUT
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Number blocked",
+        "Blocked & reported",
+        "Consider yourself blocked",
+        "blocking ur number",
+        "blocked lol",
+        "Ya te bloqueé",
+        "Bloqueando este número",
+    ],
+)
+def test_blocking_in_more_forms_opts_out(body: str) -> None:
+    assert keywords.explain(body).rule in {"block", "es_block"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "I blocked my whole day to vote",
+        "Who blocked you from voting?",
+        "Bloquearon la calle por el desfile, ¿hay otra casilla?",
+    ],
+)
+def test_block_before_something_other_than_us_does_not_opt_out(body: str) -> None:
+    assert classify(body) != Intent.OPT_OUT
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "I replied stop last week and you're still texting",
+        "I unsubscribed already, why am I still getting these?",
+        "I've told you three times to stop",
+        "How many more times do I have to say STOP?",
+        "how many times do i have to tell you people STOP",
+        "Please respect my request to stop",
+        "Ya te dije que pares",
+        "Les pedí que pararan de escribirme",
+    ],
+)
+def test_a_demand_restated_in_more_ways_opts_out(body: str) -> None:
+    assert classify(body) == Intent.OPT_OUT
+
+
+def test_unsubscribing_from_the_mail_ballot_list_is_not_a_restated_demand() -> None:
+    assert classify("I unsubscribed from the mail ballot list") != Intent.OPT_OUT
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Good afternoon. Please discontinue texts to this number.",
+        "Would you mind not texting me anymore? Thanks!",
+        "Respectfully, I do not want to be contacted by text",
+        "I'd rather not get these texts, thanks",
+        "Please cease all communication",
+        "pls remove me, thx",
+        "Take me off.",
+        "Remove me from your mailing list",
+        "st0p t3xting m3",
+        "Buenas tardes, le agradecería que ya no me enviara mensajes",
+        "Disculpe, prefiero no recibir mensajes de texto",
+        "Hola, ¿podrían quitar mi número de su lista? Gracias",
+    ],
+)
+def test_a_polite_formal_or_disguised_request_opts_out(body: str) -> None:
+    assert classify(body) == Intent.OPT_OUT
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Cancelen los mensajes por favor",
+        "Basta de textos",
+        "Alto a los mensajes",
+        "Ya paren con los mensajes",
+        "No quiero que me escriban",
+        "No me estén mandando mensajes",
+        "Dejen de estar chingando",
+        "Favor de no mandar mensajes",
+    ],
+)
+def test_spanish_requests_to_stop_the_texts_opt_out(body: str) -> None:
+    assert classify(body) == Intent.OPT_OUT
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Basta con llevar tu identificación?",
+        "Cancelaron mi turno, así que voy a votar temprano",
+        "Para votar necesito mi ID?",
+        "Ya voté, para mí fue fácil",
+        "Remove me? No way, I love these",
+        "Delete my number from the voter file?",
+    ],
+)
+def test_spanish_stop_words_and_echoed_questions_in_ordinary_replies_do_not_opt_out(
+    body: str,
+) -> None:
+    assert classify(body) != Intent.OPT_OUT
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "No more texts after 8pm please",
+        "No more texts today, I'm at a funeral",
+        "I'd rather not get texts on Sunday, but weekdays are fine",
+    ],
+)
+def test_a_request_limited_in_time_is_flagged_not_opted_out(body: str) -> None:
+    assert classify(body) == Intent.POSSIBLE_OPT_OUT
+
+
+def test_a_request_taken_back_in_the_same_reply_is_flagged() -> None:
+    verdict = keywords.explain("stop texting me lol jk keep going")
+
+    assert verdict == keywords.Verdict(Intent.POSSIBLE_OPT_OUT, "retracted")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "No sir",
+        "Nah fam",
+        "No. Just no.",
+        "Hard no",
+        "Absolutely not",
+        "I'll pass",
+        "nah I'm straight",
+        "I don't care",
+        "Para nada",
+        "Nel, gracias",
+        "Ahorita no",
+    ],
+)
+def test_refusals_with_thanks_or_a_form_of_address_are_bare_refusals(body: str) -> None:
+    assert keywords.explain(body) == keywords.Verdict(Intent.POSSIBLE_OPT_OUT, "bare_refusal")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "this is a landline for a dental office",
+        "This is a doctor's office",
+        "This is the main line for a restaurant",
+        "I'm in 9th grade",
+        "This is my kid's phone, he's 11",
+        "I moved out of the district",
+        "I'm not in Pennsylvania anymore",
+        "I live overseas now",
+        "This is Mark, not Paul",
+        "You must have the wrong Jennifer",
+        "This is Sarah's old number",
+        "No soy la señora Gómez",
+        "Este no es el cel de Ramón",
+        "Equivocado",
+        "Me fui a vivir a Texas",
+        "Es la línea de un negocio",
+    ],
+)
+def test_more_wrong_person_and_not_a_voter_phrasings_are_flagged(body: str) -> None:
+    assert classify(body) == Intent.POSSIBLE_OPT_OUT
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "No worries",
+        "Nope, voted already!",
+        "No, todavía no he votado",
+        "Not yet, going tonight",
+        "I moved across town, do I need to update my address?",
+        "Me mudé hace poco, ¿dónde voto ahora?",
+        "Not Monday, Tuesday works",
+    ],
+)
+def test_answers_near_those_phrasings_are_not_flagged(body: str) -> None:
+    assert classify(body) == Intent.NONE
+
+
 # --- Opt in, help, yes ------------------------------------------------------------------------
 
 

@@ -6,6 +6,10 @@ misses the FCC's "opt out", the common "stop all" and every sentence (research/c
 dropped, apostrophes removed ("don't" -> "dont"), case-folded, accents stripped ("No más" ->
 "no mas").
 
+Before the rules read a reply, swearing inside it is left out ("stop fucking texting me" is
+"stop texting me", `_INTENSIFIER`) and a stop sign beside words is the word "stop" ("🛑
+please"), unless the words already say it.
+
 `classify` decides in this order; the first step that matches wins.
 
 1. **Exact keyword -> OPT_OUT.** The whole reply is one of `OPT_OUT_KEYWORDS`: Twilio's defaults
@@ -15,10 +19,11 @@ dropped, apostrophes removed ("don't" -> "dont"), case-folded, accents stripped 
    Also OPT_OUT, because a keyword's meaning does not change when it is:
      * repeated or chained: "STOP STOP", "stop, unsubscribe", "stop and unsubscribe";
      * wrapped in politeness or urgency (`POLITE_WORDS`): "stop please", "please stop",
-       "STOP NOW", "para por favor", "ya basta", "stop thanks";
+       "STOP NOW", "para por favor", "ya basta", "stop thanks", "just stop", "stop please and
+       thank you";
      * shouted with repeated letters: "STOOOOP", "Stopppp" (letters are de-duplicated on both
        sides before comparing);
-     * one of the idioms in `KEYWORD_IDIOMS`: "stop it", "stop this", "quit it".
+     * one of the idioms in `KEYWORD_IDIOMS`: "stop it", "stop this", "quit it", "párale".
      * restated (`POLITE_WORDS` again): "I said STOP", "STOP again", "for the last time STOP";
      * spelled out or disguised (`_is_disguised_keyword`): "S T O P", "s.t.o.p", "S-T-O-P",
        "st0p", "5TOP", "STOP1": separators out, look-alike digits read as letters, digits glued
@@ -30,7 +35,7 @@ dropped, apostrophes removed ("don't" -> "dont"), case-folded, accents stripped 
    "Alto?" may ask what we mean); a *sentence of its own* that is a keyword ("I already voted.
    STOP.", "STOP. Who is this") opts out like the bare keyword, unless that sentence is a
    question; a reply of emoji alone opts out when it is the stop sign 🛑 and is flagged when it
-   is a raised hand or a no-entry sign (`_explain_emoji`).
+   is a raised hand, a no-entry sign or a gesture of refusal, 🙅 or 👎 (`_explain_emoji`).
 
    *Then OPT_IN / HELP* (not an opt-out tier): the whole reply is START/UNSTOP
    (`OPT_IN_KEYWORDS`; YES is deliberately not here, see `is_yes`) or HELP/INFO/AYUDA
@@ -40,6 +45,14 @@ dropped, apostrophes removed ("don't" -> "dont"), case-folded, accents stripped 
    "unsubscribe me", "no more texts", "deja de escribirme", "no me escribas", "número
    equivocado", "bórrame de la lista", ... A phrase does not count when a negation comes just
    before it (`NEGATED_BEFORE`): "don't stop texting me", "I don't want you to stop texting me".
+   Phrases read "wrong number" misspelt one letter off ("wromg nunber") and digits inside words
+   as letters ("st0p t3xting m3"). A request limited in time ("no more texts after 8pm") is not
+   one of them, and a request taken back ("... lol jk", `RETRACTED`) is only flagged.
+   Also tier 2: a stop word opening or closing the reply as a clause of its own, beside a
+   reason to stop (`_has_keyword_with_reason`): "STOP, I already voted", "Not interested,
+   stop", "Alto, ya voté". Without the clause break ("Stop I'm busy"), asked ("Stop? ..."), or
+   with a stop word that may answer the volunteer ("Cancel, I already voted": the ride?), it is
+   flagged instead.
 3. **Looks like a request to stop -> POSSIBLE_OPT_OUT** (`POSSIBLE_OPT_OUT_PATTERNS`, plus the
    word "stop" outside the harmless uses in `HARMLESS_STOP`, plus a short reply that is a typo of
    a keyword, such as "stpo" or "unsubcribe"). Never automatic: the volunteer sees a flag and
@@ -48,10 +61,12 @@ dropped, apostrophes removed ("don't" -> "dont"), case-folded, accents stripped 
    "Stop, who is this?"). A negated "stop" ("I don't want you to stop") is not flagged.
    "wrong number" in any abbreviation ("wrong #", "wrng num"), restated demands ("I said stop",
    "how many times do I have to say stop") and blocking ("block this number", "Blocked") are
-   tier 2 too. Also flagged: bare refusals (`BARE_REFUSALS`: "No", "Nope", "I'm good"),
-   wrong-person signs ("This isn't Maria", read from the capitalized name, "No Linda here"),
-   and replies saying the person is not a voter here (a business line, "I'm 16", "not a
-   citizen", "I moved to Texas").
+   tier 2 too. Also flagged: bare refusals (`BARE_REFUSALS`: "No", "Nope", "I'm good", "No
+   sir", "Hard no", "Para nada"; refusal words with only thanks or a form of address),
+   wrong-person signs ("This isn't Maria", "This is Mark, not Paul", "the wrong Jennifer", read
+   from the capitalized name; "No Linda here", "Sarah's old number"), and replies saying the
+   person is not a voter here (a business line, "I'm 16", "my kid's phone", "not a citizen",
+   "I moved to Texas"), and a keyword as one clause of a longer reply.
 4. Otherwise NONE. "I'll stop by the polls", "the bus stop is by the school", "end of the day
    works", "I quit my job so I can volunteer", "cancel my ride? no I'm still going" all land here.
 
@@ -1110,14 +1125,25 @@ def _is_stop_word(text: str) -> bool:
 _CLAUSE_BREAK = re.compile(r"(\s-+\s|[,;:.!?\n\u2013\u2014]+)")
 
 
-def _has_keyword_with_reason(body: str) -> bool:
-    """The first or last clauses are a stop word (not asked as a question), the rest a reason."""
+def _clauses(body: str) -> list[tuple[str, str]]:
+    """The words of each clause of `body` (`_words_read`), with the marks that end it."""
     parts = _CLAUSE_BREAK.split(body)
     read = [
         (_words_read(text), ending)
         for text, ending in zip(parts[::2], [*parts[1::2], ""], strict=True)
     ]
-    clauses = [(text, ending) for text, ending in read if text]
+    return [(text, ending) for text, ending in read if text]
+
+
+def _has_keyword_clause(body: str) -> bool:
+    """A clause of a longer reply is a keyword: "Cancel, I already voted" (flagged)."""
+    clauses = _clauses(body)
+    return len(clauses) > 1 and any(_is_keyword_message(text) for text, _ in clauses)
+
+
+def _has_keyword_with_reason(body: str) -> bool:
+    """The first or last clauses are a stop word (not asked as a question), the rest a reason."""
+    clauses = _clauses(body)
     for cut in range(1, len(clauses)):
         head = " ".join(text for text, _ in clauses[:cut])
         tail = " ".join(text for text, _ in clauses[cut:])
@@ -1202,6 +1228,8 @@ def _explain_possible(body: str, text: str) -> Verdict:
         possible = "bare_refusal"
     if possible is None and _names_someone_else(body):
         possible = "wrong_person_hint"
+    if possible is None and _has_keyword_clause(body):
+        possible = "keyword_in_sentence"
     if possible is not None:
         return Verdict(Intent.POSSIBLE_OPT_OUT, possible)
     return Verdict(Intent.NONE, "none")
