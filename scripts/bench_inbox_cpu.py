@@ -122,7 +122,7 @@ def main() -> None:
                 "INSERT INTO contact (campaign_id, cell, first_name, last_name, zip, state,"
                 " rule_states, time_zones, custom_fields, status, needs_reply,"
                 " opt_out_suggested, unread, updated_at)"
-                " SELECT :campaign, '+1212' || lpad(n::text, 7, '0'), 'Maria', 'Voter', '10001',"
+                " SELECT :campaign, '+1212' || (2000000 + n)::text, 'Maria', 'Voter', '10001',"
                 " 'NY', 'NY', 'America/New_York', '{}', 'new', false, false, 0, now()"
                 " FROM generate_series(1, :count) AS n"
             ),

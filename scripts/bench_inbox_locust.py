@@ -408,11 +408,11 @@ class FloorTexter(Volunteer):
 
 
 def reply_form(contact_id: int) -> dict[str, str]:
-    """The form Twilio posts when contact `contact_id` (cell +1212 and its id) texts back."""
+    """The form Twilio posts when contact `contact_id` (cell +1212 and 2,000,000 plus its id) texts back."""
     return {
         "MessageSid": f"SM{contact_id:032d}",
         "AccountSid": os.environ["BENCH_ACCOUNT_SID"],
-        "From": f"+1212{contact_id:07d}",
+        "From": f"+1212{2000000 + contact_id}",
         "To": os.environ["BENCH_FROM_NUMBER"],
         "Body": "Yes! Where do I vote?",
     }
