@@ -408,7 +408,8 @@ class FloorTexter(Volunteer):
 
 
 def reply_form(contact_id: int) -> dict[str, str]:
-    """The form Twilio posts when contact `contact_id` (cell +1212 and 2,000,000 plus its id) texts back."""
+    """The form Twilio posts when contact `contact_id` texts back (its cell: +1212 and
+    2,000,000 plus its id)."""
     return {
         "MessageSid": f"SM{contact_id:032d}",
         "AccountSid": os.environ["BENCH_ACCOUNT_SID"],
