@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from gotv.db import db
 from gotv.models import (
     Campaign,
+    CampaignStatus,
     Contact,
     ContactStatus,
     Direction,
@@ -28,6 +29,7 @@ from tests.factories import (
     make_campaign,
     make_contact,
     make_conversation,
+    make_org,
     make_question,
     make_user,
 )
@@ -273,6 +275,41 @@ def test_a_send_runs_the_same_few_queries_for_10_or_200_contacts(
     assert len(small) == len(large)
     # The top-up, the claim, the insert; a server process adds loading the user and campaign.
     assert len(writes_and_reads) <= 5, writes_and_reads
+
+
+def test_a_send_to_another_organizations_campaign_is_not_found_and_sends_nothing(
+    client: FlaskClient, organization: Organization
+) -> None:
+    volunteer = make_user(organization)
+    stranger = make_user(make_org())
+    theirs = campaign_for(stranger, 3)
+    ours = campaign_for(volunteer, 3)
+    login(client, volunteer)
+    csrf = token(client, ours)
+    their_contact = db.session.scalars(select(Contact.id).where(Contact.campaign_id == theirs.id))
+    contact = {"contact_id": next(iter(their_contact)), "idempotency_key": "k" * 24}
+
+    status, _ = send_json(client, theirs, contact, csrf, want=3)
+
+    assert status == 404
+    assert outbound_to(theirs) == []
+
+
+def test_a_send_in_a_paused_campaign_is_refused_and_offers_no_next_contacts(
+    client: FlaskClient, volunteer: User
+) -> None:
+    campaign = campaign_for(volunteer, 5)
+    login(client, volunteer)
+    csrf = token(client, campaign)
+    state = client.get(f"/texting/{campaign.id}/queue.json").get_json()
+    campaign.status = CampaignStatus.PAUSED
+    db.session.commit()
+
+    status, answer = send_json(client, campaign, state["ready"][0], csrf, state["after"], 3)
+
+    assert status == 409
+    assert answer["next"] == [] and answer["after"] == state["after"]
+    assert outbound_to(campaign) == []
 
 
 def test_a_volunteer_sees_how_many_replies_wait_and_how_many_are_unread(
