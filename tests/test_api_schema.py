@@ -45,6 +45,9 @@ CHECKS = [
     response_schema_conformance,
 ]
 EXAMPLES_PER_OPERATION = 15
+
+pytestmark = pytest.mark.heavy  # (scripts/test runs these in a pass of their own)
+
 UPLOAD = "POST /campaigns/{campaign_id}/imports"
 VOTERS = "cell,first_name\n+12125550299,Maria\n"
 # Every operation but GET /openapi.json, which schemathesis leaves out as the document itself.

@@ -25,6 +25,8 @@ from gotv.models import Role
 from tests.factories import PASSWORD, make_org, make_user
 from tests.fault_support import ROOT, free_port, private_app, wait_until
 
+pytestmark = pytest.mark.heavy  # (scripts/test runs these in a pass of their own)
+
 
 def environment_of(app: Flask) -> dict[str, str]:
     """The environment `python -m workers` and `gunicorn wsgi:app` read, for `app`'s config."""

@@ -312,6 +312,7 @@ def answer_everyone(campaign: Campaign, question: SurveyQuestion, by_parity: boo
     )
 
 
+@pytest.mark.heavy
 def test_a_big_campaign_exports_with_answers_in_memory_far_smaller_than_the_file(
     client: FlaskClient,
     organization: Organization,

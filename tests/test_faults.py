@@ -66,6 +66,8 @@ from tests.test_outbox import make_sender, queued_messages, run_pump, status_of
 from tests.test_webhooks import VOTER, inbound_params, post_signed
 from workers.texting import pump_settings, sweep_outbox
 
+pytestmark = pytest.mark.heavy  # (scripts/test runs these in a pass of their own)
+
 __all__ = ["private_redis"]  # a fixture, used by name
 
 

@@ -53,7 +53,7 @@ PUMP_STARTS = "send: workers.texting.pump_outbox()"  # what RQ logs as a worker 
 METRICS_TOKEN = "hosts-metrics-token"
 PROCESS_STARTS = 120.0  # seconds a process may take to start on a busy 2-core machine
 
-pytestmark = pytest.mark.committing
+pytestmark = [pytest.mark.committing, pytest.mark.heavy]
 
 
 @pytest.fixture(autouse=True)

@@ -54,6 +54,8 @@ from tests.fault_support import (
 from tests.test_storage import let_go
 from workers.imports import recover_imports
 
+pytestmark = pytest.mark.heavy  # (scripts/test runs these in a pass of their own)
+
 __all__ = ["private_redis"]  # a fixture, used by name
 
 ROWS = 20_000
