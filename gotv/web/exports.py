@@ -10,7 +10,7 @@ download slots (gotv/web/admission.py), and gets a 503 when none is free.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, flash, redirect, stream_with_context, url_for
@@ -52,8 +52,23 @@ def audit_export(campaign: Campaign, what: str) -> None:
     db.session.commit()
 
 
-def zone() -> ZoneInfo:
-    return zones.organization_zone(current_user.organization)
+# A table of a campaign for a download: its header and its rows, times in the given zone.
+Table = Callable[[Campaign, ZoneInfo], tuple[Sequence[str], Iterable[Iterable[object]]]]
+
+
+def campaign_csv(campaign: Campaign, what: str, table: Table) -> Response:
+    """Audit the export of `what` (its file is named for it), then stream `table` of the
+    campaign, read anew inside the streaming context (the audit's commit ended the view's)."""
+    audit_export(campaign, what)
+    organization_zone = zones.organization_zone(current_user.organization)
+    campaign_id = campaign.id
+
+    def lines() -> Iterator[str]:
+        owned = db.session.get(Campaign, campaign_id)
+        if owned is not None:
+            yield from exports.csv_chunks(*table(owned, organization_zone))
+
+    return csv_download(f"{what.replace('_', '-')}-campaign-{campaign_id}.csv", lines)
 
 
 @bp.get("/contacts.csv")
@@ -62,17 +77,14 @@ def zone() -> ZoneInfo:
 def contacts(campaign_id: int) -> Response:
     """Every contact of the campaign: the list's own columns as uploaded, then status,
     volunteer, opt-out date, last reply, tags, the path through the script and each answer."""
-    campaign = get_owned(Campaign, campaign_id)
-    audit_export(campaign, "contacts")
-    organization_zone = zone()
+    return campaign_csv(get_owned(Campaign, campaign_id), "contacts", contacts_table)
 
-    def lines() -> Iterator[str]:
-        owned = db.session.get(Campaign, campaign_id)
-        if owned is not None:
-            export = exports.ContactsExport.of(owned, organization_zone)
-            yield from exports.csv_chunks(export.header, export.rows())
 
-    return csv_download(f"contacts-campaign-{campaign_id}.csv", lines)
+def contacts_table(
+    campaign: Campaign, zone: ZoneInfo
+) -> tuple[Sequence[str], Iterable[Iterable[object]]]:
+    export = exports.ContactsExport.of(campaign, zone)
+    return export.header, export.rows()
 
 
 @bp.get("/messages.csv")
@@ -80,18 +92,11 @@ def contacts(campaign_id: int) -> Response:
 @streams_a_download
 def messages(campaign_id: int) -> Response:
     """Every message of the campaign, oldest first."""
-    campaign = get_owned(Campaign, campaign_id)
-    audit_export(campaign, "messages")
-    organization_zone = zone()
-
-    def lines() -> Iterator[str]:
-        owned = db.session.get(Campaign, campaign_id)
-        if owned is not None:
-            yield from exports.csv_chunks(
-                exports.MESSAGE_COLUMNS, exports.message_rows(owned, organization_zone)
-            )
-
-    return csv_download(f"messages-campaign-{campaign_id}.csv", lines)
+    return campaign_csv(
+        get_owned(Campaign, campaign_id),
+        "messages",
+        lambda campaign, zone: (exports.MESSAGE_COLUMNS, exports.message_rows(campaign, zone)),
+    )
 
 
 @bp.get("/van-survey-responses.csv")
@@ -104,34 +109,25 @@ def van_responses(campaign_id: int) -> ResponseReturnValue:
     except exports.NoVanId as error:
         flash(str(error), "error")
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-    audit_export(campaign, "van_survey_responses")
-    organization_zone = zone()
-
-    def lines() -> Iterator[str]:
-        owned = db.session.get(Campaign, campaign_id)
-        if owned is not None:
-            yield from exports.csv_chunks(
-                exports.van_responses_header(owned),
-                exports.van_response_rows(owned, organization_zone),
-            )
-
-    return csv_download(f"van-survey-responses-campaign-{campaign_id}.csv", lines)
+    return campaign_csv(
+        campaign,
+        "van_survey_responses",
+        lambda owned, zone: (
+            exports.van_responses_header(owned),
+            exports.van_response_rows(owned, zone),
+        ),
+    )
 
 
 @bp.get("/van-do-not-text.csv")
 @organizer_required
 def van_do_not_text(campaign_id: int) -> Response:
     """For VAN: the campaign's people who opted out or cannot get texts, by VANID and phone."""
-    campaign = get_owned(Campaign, campaign_id)
-    audit_export(campaign, "van_do_not_text")
-    organization_zone = zone()
-
-    def lines() -> Iterator[str]:
-        owned = db.session.get(Campaign, campaign_id)
-        if owned is not None:
-            yield from exports.csv_chunks(
-                exports.VAN_DO_NOT_TEXT_COLUMNS,
-                exports.van_do_not_text_rows(owned, organization_zone),
-            )
-
-    return csv_download(f"van-do-not-text-campaign-{campaign_id}.csv", lines)
+    return campaign_csv(
+        get_owned(Campaign, campaign_id),
+        "van_do_not_text",
+        lambda campaign, zone: (
+            exports.VAN_DO_NOT_TEXT_COLUMNS,
+            exports.van_do_not_text_rows(campaign, zone),
+        ),
+    )
