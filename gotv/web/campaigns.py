@@ -3,6 +3,7 @@ and read their dashboards."""
 
 from __future__ import annotations
 
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import (
@@ -72,6 +73,13 @@ class BatchSettingsForm(FlaskForm):
     batch_while_replies_wait = BooleanField("Allow a new batch while replies wait")
     release_after_minutes = IntegerField(
         "Release after idle (minutes)", validators=[NumberRange(5, 24 * 60)]
+    )
+
+
+def audit_change(campaign: Campaign, event: str, **details: Any) -> None:
+    """Record the signed-in organizer's change to the campaign in the audit log."""
+    audit.record(
+        campaign.organization_id, event, f"campaign {campaign.id}", current_user.id, **details
     )
 
 
@@ -152,11 +160,9 @@ def rename(campaign_id: int) -> ResponseReturnValue:
             campaign, "basics", "A campaign needs a name of up to 200 characters.", "name"
         )
     old, campaign.name = campaign.name, (form.name.data or "").strip()
-    audit.record(
-        campaign.organization_id,
+    audit_change(
+        campaign,
         "campaign_renamed",
-        f"campaign {campaign.id}",
-        current_user.id,
         old=old,
         new=campaign.name,
     )
@@ -173,11 +179,9 @@ def save_sender(campaign_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         return builder.refused(campaign, "sender", "Choose one of the organization's senders.")
     campaign.sender_id = form.sender_id.data or None
-    audit.record(
-        campaign.organization_id,
+    audit_change(
+        campaign,
         "campaign_sender_changed",
-        f"campaign {campaign.id}",
-        current_user.id,
         sender_id=campaign.sender_id,
         sender=campaign.sender.address if campaign.sender else "the default sender",
     )
@@ -234,11 +238,9 @@ def save_script(campaign_id: int) -> ResponseReturnValue:
 
 
 def audit_script(campaign: Campaign) -> None:
-    audit.record(
-        campaign.organization_id,
+    audit_change(
+        campaign,
         "script_changed",
-        f"campaign {campaign.id}",
-        current_user.id,
         script=campaign.script,
     )
 
@@ -325,11 +327,9 @@ def change_status(campaign_id: int) -> ResponseReturnValue:
     elif campaign.deleted_at is not None:
         return builder.refused(campaign, "launch", "This campaign is deleted: restore it first.")
     campaign.status = new_status
-    audit.record(
-        campaign.organization_id,
+    audit_change(
+        campaign,
         "campaign_status_changed",
-        f"campaign {campaign.id}",
-        current_user.id,
         status=new_status.value,
     )
     db.session.commit()
@@ -346,11 +346,9 @@ def save_smart_encoding(campaign_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         return builder.refused(campaign, "message", "The form expired: reload the page.")
     campaign.smart_encoding = bool(form.smart_encoding.data)
-    audit.record(
-        campaign.organization_id,
+    audit_change(
+        campaign,
         "smart_encoding_changed",
-        f"campaign {campaign.id}",
-        current_user.id,
         smart_encoding=campaign.smart_encoding,
     )
     db.session.commit()
@@ -378,11 +376,9 @@ def save_batch_settings(campaign_id: int) -> ResponseReturnValue:
     campaign.batch_size = form.batch_size.data or campaign.batch_size
     campaign.batch_while_replies_wait = bool(form.batch_while_replies_wait.data)
     campaign.release_after_minutes = form.release_after_minutes.data or 60
-    audit.record(
-        campaign.organization_id,
+    audit_change(
+        campaign,
         "batch_settings_changed",
-        f"campaign {campaign.id}",
-        current_user.id,
         batch_size=campaign.batch_size,
         batch_while_replies_wait=campaign.batch_while_replies_wait,
         release_after_minutes=campaign.release_after_minutes,
@@ -400,11 +396,9 @@ def save_time_zones(campaign_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         return builder.refused(campaign, "hours", "The form expired: reload the page.")
     campaign.trust_zip_alone = bool(form.trust_zip_alone.data)
-    audit.record(
-        campaign.organization_id,
+    audit_change(
+        campaign,
         "time_zone_rule_changed",
-        f"campaign {campaign.id}",
-        current_user.id,
         trust_zip_alone=campaign.trust_zip_alone,
     )
     db.session.commit()
