@@ -290,14 +290,7 @@ def batch(campaign: Campaign, texter: User, now: datetime, ready_limit: int = 5)
     open_places: list[tuple[str, str]] = []
     closed: Counter[tuple[str, str]] = Counter()
     for zones, states, count in counts:
-        if hours.is_open(
-            zones,
-            now,
-            campaign.window_start_hour,
-            campaign.window_end_hour,
-            state=states,
-            trust_zip=campaign.trust_zip_alone,
-        ):
+        if is_open(campaign, zones, states, now):
             found.ready_count += count
             open_places.append((zones, states))
         else:
@@ -359,14 +352,7 @@ def next_ready(
         last = contact.id
         place = (contact.time_zones, contact.rule_states)
         if place not in open_now:
-            open_now[place] = hours.is_open(
-                place[0],
-                now,
-                campaign.window_start_hour,
-                campaign.window_end_hour,
-                state=place[1],
-                trust_zip=campaign.trust_zip_alone,
-            )
+            open_now[place] = is_open(campaign, *place, now)
         # A number the policy refuses (imported before it, or in a territory the organization
         # stopped texting) is passed over: the click would refuse it.
         if open_now[place] and numbers.check_stored(contact.cell, territories) is None:
@@ -410,14 +396,7 @@ def pool_later(campaign: Campaign, texter: User, now: datetime) -> list[Later]:
             Contact.rule_states == states,
             (Contact.texter_id.is_(None)) | (Contact.texter_id == texter.id),
         )
-        if hours.is_open(
-            zones,
-            now,
-            campaign.window_start_hour,
-            campaign.window_end_hour,
-            state=states,
-            trust_zip=campaign.trust_zip_alone,
-        ):
+        if is_open(campaign, zones, states, now):
             if db.session.execute(select(Contact.id).where(*takeable).limit(1)).first():
                 return []  # someone may be taken now: later is for later
             continue
@@ -437,6 +416,18 @@ def pool_later(campaign: Campaign, texter: User, now: datetime) -> list[Later]:
         if count:
             closed[(zones, states)] += count
     return later_groups(campaign, closed, now)
+
+
+def is_open(campaign: Campaign | texts.CampaignRow, zones: str, states: str, now: datetime) -> bool:
+    """Whether the campaign's window is open now for contacts of this place (zones, states)."""
+    return hours.is_open(
+        zones,
+        now,
+        campaign.window_start_hour,
+        campaign.window_end_hour,
+        state=states,
+        trust_zip=campaign.trust_zip_alone,
+    )
 
 
 def later_groups(
