@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
 from gotv import create_app
 from gotv.db import db
 from gotv.edge import storage
-from gotv.models import Role, User
+from gotv.models import AuditEvent, Role, User
 from tests.conftest import config_like, login
 from tests.factories import insert_contacts, make_api_token, make_campaign, make_org, make_user
 from tests.fault_support import private_app
@@ -144,3 +145,37 @@ def test_a_page_that_gets_no_database_connection_in_time_answers_the_503_page(
     assert "gotv is busy right now" in page.text
     assert api.status_code == 503 and api.json is not None
     assert api.json["error"]["code"] == "busy"
+
+
+def test_every_csv_route_takes_a_download_slot(app: Flask) -> None:
+    csv_routes = [rule for rule in app.url_map.iter_rules() if rule.rule.endswith(".csv")]
+
+    untaken = [
+        rule.rule
+        for rule in csv_routes
+        if not getattr(app.view_functions[rule.endpoint], "takes_a_download_slot", False)
+    ]
+
+    assert len(csv_routes) >= 7 and untaken == []
+
+
+@pytest.mark.parametrize("download", ["van-do-not-text.csv", "van-survey-responses.csv"])
+def test_a_van_download_when_every_slot_is_taken_gets_503_before_it_is_audited(
+    app: Flask, download: str
+) -> None:
+    organizer = make_user(make_org(), role=Role.OWNER)
+    campaign = make_campaign(organizer.organization)
+    client = app.test_client()
+    login(client, organizer)
+    slots = app.extensions["gotv.downloads"]
+    taken = 0
+    while slots.acquire(blocking=False):
+        taken += 1
+    try:
+        response = client.get(f"/campaigns/{campaign.id}/export/{download}")
+    finally:
+        for _ in range(taken):
+            slots.release()
+
+    assert response.status_code == 503 and response.headers["Retry-After"] == "30"
+    assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "export")) is None

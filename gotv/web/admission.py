@@ -18,8 +18,9 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import wraps
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, current_app
+from flask import Flask, current_app
 from werkzeug.exceptions import ServiceUnavailable
+from werkzeug.wrappers import Response
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -109,7 +110,9 @@ def streams_a_download(view: Callable[..., Response]) -> Callable[..., Response]
     """For a view answering with a streamed download: take one of the process's download slots
     first (DownloadsBusy when none is free), and give it back after the last byte (the request's
     database connection is back in the pool by then), when the response is closed (a client
-    gone), or at once if the view fails."""
+    gone), or at once if the view fails. The view is marked `takes_a_download_slot` (kept by
+    the decorators around it, which copy its attributes), so a test can check every CSV
+    route."""
 
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Response:
@@ -126,6 +129,7 @@ def streams_a_download(view: Callable[..., Response]) -> Callable[..., Response]
         response.call_on_close(release)
         return response
 
+    wrapped.__dict__["takes_a_download_slot"] = True
     return wrapped
 
 

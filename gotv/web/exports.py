@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, flash, redirect, stream_with_context, url_for
-from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from gotv.db import db
 from gotv.lists import exports
@@ -101,7 +101,8 @@ def messages(campaign_id: int) -> Response:
 
 @bp.get("/van-survey-responses.csv")
 @organizer_required
-def van_responses(campaign_id: int) -> ResponseReturnValue:
+@streams_a_download
+def van_responses(campaign_id: int) -> WerkzeugResponse:
     """For VAN's bulk upload: each texted contact's VANID, contact result and answers."""
     campaign = get_owned(Campaign, campaign_id)
     try:
@@ -121,6 +122,7 @@ def van_responses(campaign_id: int) -> ResponseReturnValue:
 
 @bp.get("/van-do-not-text.csv")
 @organizer_required
+@streams_a_download
 def van_do_not_text(campaign_id: int) -> Response:
     """For VAN: the campaign's people who opted out or cannot get texts, by VANID and phone."""
     return campaign_csv(
