@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from flask import Flask, Response, g, request
+from flask.logging import default_handler
 from pythonjsonlogger.json import JsonFormatter
 
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="")
@@ -35,7 +36,12 @@ class WithRequestId(logging.Filter):
 
 def configure(level: str = "INFO", as_json: bool = True) -> None:
     """Send this process's logs to stderr, one line each: JSON with the time, level, logger,
-    request id and message (or readable text, for development)."""
+    request id and message (or readable text, for development).
+
+    The root logger's handler is the only one: Flask gives the app's logger ("gotv", the
+    parent of every gotv module's) a handler of its own when the app is made before this is
+    called, as wsgi.py and the worker make it, and each record would be written twice, once
+    not as JSON."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(WithRequestId())
     if as_json:
@@ -51,6 +57,9 @@ def configure(level: str = "INFO", as_json: bool = True) -> None:
         )
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    for logger in logging.Logger.manager.loggerDict.values():
+        if isinstance(logger, logging.Logger):
+            logger.removeHandler(default_handler)
     root.setLevel(level)
     logging.getLogger("twilio").setLevel(logging.WARNING)  # it logs every request's headers
 

@@ -7,6 +7,9 @@ import gzip
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -24,7 +27,8 @@ from gotv.lists import imports
 from gotv.models import ImportMode, User
 from tests.conftest import config_like, login, run_jobs
 from tests.factories import make_campaign, make_contact, make_message, make_org
-from tests.fault_support import PrivatePostgres, postgres_bin, private_app
+from tests.fault_support import ROOT, PrivatePostgres, postgres_bin, private_app
+from tests.test_config import PRODUCTION
 
 TOKEN = "metrics-token-for-tests"
 
@@ -179,6 +183,31 @@ def test_logs_are_one_json_object_a_line_with_the_level() -> None:
         "request_id": "req-1",
         "message": "sent 5 texts",
     }
+
+
+def test_a_web_process_writes_each_log_record_once_as_json() -> None:
+    """As gunicorn and the flask command load it (wsgi.py: the app made, then the logs set up),
+    with the production environment's defaults."""
+    script = (
+        "import logging, wsgi\n"
+        "logging.getLogger('gotv.lists.imports').warning('progress not reported')\n"
+        "wsgi.app.logger.error('from the app')\n"
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], **PRODUCTION},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    lines = process.stderr.splitlines()
+    assert process.returncode == 0, process.stderr
+    assert [(json.loads(line)["logger"], json.loads(line)["message"]) for line in lines] == [
+        ("gotv.lists.imports", "progress not reported"),
+        ("gotv", "from the app"),
+    ]
 
 
 @pytest.fixture
