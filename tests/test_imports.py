@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import runpy
 from collections.abc import Iterator
 from datetime import timedelta
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from redis import Redis
 from sqlalchemy import func, select
 
 from gotv.compliance import numbers
@@ -575,6 +577,24 @@ def test_progress_comes_from_redis_while_running_and_from_the_row_after(
     assert queue.redis().ttl(imports.progress_key(imp.id)) > 3600
     imp.status = ImportStatus.DONE
     assert imports.progress(imp)["rows_read"] == 0  # the row's numbers once finished
+
+
+def test_an_import_without_redis_loads_everything_and_says_so_once(
+    app: Flask,
+    campaign: Campaign,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(imports, "CHUNK_ROWS", 1)
+    # Made as the app makes its own (gotv.edge.queue), on a port where nothing listens.
+    monkeypatch.setitem(app.extensions, "gotv.redis", Redis.from_url("redis://127.0.0.1:1/0"))
+    voters = VOTERS + "Cy,602-555-0203,85001\nDi,602-555-0204,85001\n"
+
+    imp = load(campaign, voters)
+
+    assert imp.status is ImportStatus.DONE and count_contacts(campaign) == 4
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [f"redis unavailable; import {imp.id} progress not reported"]
 
 
 def test_the_import_runs_through_the_real_rq_job(app: Flask, campaign: Campaign) -> None:

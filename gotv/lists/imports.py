@@ -697,6 +697,7 @@ class Loader:
         self.rules: dict[str, str] = {}
         self.names: dict[str, str] = {}
         self.seen: set[int] = set()
+        self.progress_shown = True  # until Redis fails once (then said once, not each chunk)
         self.contacts: list[tuple[Any, ...]] = []
         self.rejections: list[tuple[int, str, list[str]]] = []
 
@@ -861,7 +862,9 @@ class Loader:
         counts["rows_read"] += len(self.contacts) + len(self.rejections)
         counts["bytes_read"] = bytes_read
         self.contacts, self.rejections = [], []
-        report(self.imp.id, self.counts)
+        if not report(self.imp.id, self.counts) and self.progress_shown:
+            log.warning("redis unavailable; import %s progress not reported", self.imp.id)
+            self.progress_shown = False
         self.check_stop()
 
     def check_stop(self) -> None:
@@ -981,8 +984,10 @@ def cells(statement: Any) -> set[int]:
     return {int(cell[1:]) for cell in db.session.scalars(statement) if cell[1:].isdigit()}
 
 
-def report(import_id: int, counts: dict[str, int]) -> None:
-    """Publish the live counters; :raise ImportCancelled: if the organizer asked to stop."""
+def report(import_id: int, counts: dict[str, int]) -> bool:
+    """Publish the live counters; False when Redis could not be reached.
+
+    :raise ImportCancelled: if the organizer asked to stop."""
     try:
         pipe = queue.redis().pipeline()
         pipe.hset(progress_key(import_id), mapping=dict(counts))  # type: ignore[arg-type]
@@ -990,10 +995,10 @@ def report(import_id: int, counts: dict[str, int]) -> None:
         pipe.exists(cancel_key(import_id))
         stop = pipe.execute()[-1]
     except RedisError:
-        log.warning("redis unavailable; import %s progress not reported", import_id)
-        return
+        return False
     if stop:
         raise ImportCancelled
+    return True
 
 
 def cancel_requested(import_id: int) -> bool:
