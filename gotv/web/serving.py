@@ -46,3 +46,13 @@ def post_worker_init(worker: Any) -> None:
             previous(signum, frame)
 
     signal.signal(signal.SIGTERM, on_term)
+
+
+def when_ready(server: Any) -> None:
+    """Say where the web answers: with --reuse-port each worker binds the address itself, and
+    gunicorn's own line ("Listening at:") names none."""
+    server.log.info(
+        "Answering at %s with %d workers (each binding it: --reuse-port)",
+        ", ".join(f"http://{address}" for address in server.cfg.bind),
+        server.cfg.workers,
+    )
