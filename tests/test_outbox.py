@@ -470,3 +470,18 @@ def test_a_pump_whose_whole_batch_answers_at_once_goes_on_to_the_next_batch(
 
     assert sent == 30
     assert {status_of(message) for message in messages} == {MessageStatus.ACCEPTED}
+
+
+def test_a_pump_whose_whole_claim_is_refused_goes_on_to_the_messages_behind_it(
+    app: Flask, volunteer: User, carrier: FakeCarrier
+) -> None:
+    stale = queued_messages(volunteer, 10)
+    for message in stale:  # queued two hours ago: the last gate refuses them as expired
+        message.created_at = utcnow() - timedelta(hours=2)
+    fresh = queued_messages(volunteer, 3)
+
+    sent = asyncio.run(outbox.pump(app.config, outbox.PumpSettings("https://gotv.test/s", 10)))
+
+    assert {status_of(message) for message in stale} == {MessageStatus.REFUSED}
+    assert sent == 3
+    assert {status_of(message) for message in fresh} == {MessageStatus.ACCEPTED}
