@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 import threading
 import time
@@ -1754,3 +1755,17 @@ def test_the_command_line_adds_accounts_with_numbers_and_limits_the_main_account
 def test_the_command_line_refuses_a_malformed_account_or_limit(option: list[str]) -> None:
     with pytest.raises(SystemExit):
         build_server(["--account-sid", SID, "--auth-token", TOKEN, *option])
+
+
+@pytest.mark.parametrize("name", sorted(twilio_contract.PATHS))
+def test_the_repositorys_contracts_are_parts_of_twilios_published_ones(name: str) -> None:
+    published = twilio_contract.PUBLISHED / name
+    if not published.exists():
+        pytest.skip(f"Twilio's whole contract is not at {published}")
+    whole = json.loads(published.read_text(encoding="utf-8"))
+
+    part = twilio_contract.part_of(whole, twilio_contract.PATHS[name])
+
+    assert (twilio_contract.HERE / name).read_text(encoding="utf-8") == twilio_contract.written(
+        part
+    )
