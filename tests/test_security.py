@@ -643,6 +643,51 @@ def test_markup_and_sql_are_stored_verbatim_and_shown_escaped_on_every_page(
     assert "message" in sa.inspect(db.session.connection()).get_table_names()
 
 
+@pytest.mark.parametrize(
+    ("path", "fields"),
+    [
+        ("/login", {"email": "a\x00@example.test", "password": "x"}),
+        ("/campaigns", {"name": "GOTV\x00"}),
+        ("/settings/tags", {"name": "\x00"}),
+        ("/opt-outs?q=212\x00", {}),
+        ("/audit?action=\x00", {}),
+    ],
+)
+def test_a_nul_character_in_a_form_or_query_value_is_refused_with_a_400_page(
+    client: FlaskClient, organizer: User, path: str, fields: dict[str, str]
+) -> None:
+    """PostgreSQL cannot store a NUL in text (its driver raises: a 500), and SQLite keeps it."""
+    login(client, organizer)
+    token = csrf_token(client.get("/campaigns").get_data(as_text=True))
+    campaigns_before = db.session.scalar(select(func.count()).select_from(Campaign))
+
+    if fields:
+        response = client.post(path, data={"csrf_token": token, **fields})
+    else:
+        response = client.get(path)
+
+    assert response.status_code == 400
+    assert "That did not work" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Campaign)) == campaigns_before
+
+
+def test_an_upload_whose_file_name_holds_a_nul_character_is_refused_with_400(
+    client: FlaskClient, organizer: User
+) -> None:
+    campaign = make_campaign(organizer.organization)
+    db.session.commit()
+    login(client, organizer)
+    token = csrf_token(client.get(f"/campaigns/{campaign.id}").get_data(as_text=True))
+
+    response = client.post(
+        f"/campaigns/{campaign.id}/imports",
+        data={"csrf_token": token, "contacts": (io.BytesIO(b"cell\n2125551234\n"), "v\x00.csv")},
+    )
+
+    assert response.status_code == 400
+    assert db.session.scalar(select(func.count()).select_from(ContactImport)) == 0
+
+
 # --- Forged and replayed webhooks ------------------------------------------------------------
 
 

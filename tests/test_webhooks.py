@@ -214,6 +214,21 @@ def test_a_reply_is_stored_in_the_conversation_of_the_contact_we_texted(
     assert contact.needs_reply
 
 
+def test_a_stop_carrying_a_nul_character_is_stored_without_it_and_opts_the_voter_out(
+    client: FlaskClient, volunteer: User
+) -> None:
+    """PostgreSQL cannot store a NUL in text: kept, the reply would fail on every retry."""
+    texted_contact(volunteer)
+
+    response = post_signed(client, "/twilio/inbound", inbound_params(Body="STOP\x00"))
+
+    assert response.status_code == 200
+    assert db.session.scalars(
+        select(Message.body).where(Message.direction == Direction.INBOUND)
+    ).all() == ["STOP"]
+    assert db.session.scalars(select(OptOut.cell)).all() == [VOTER]
+
+
 def test_a_reply_from_an_opted_out_number_is_counted_unread_but_asks_for_no_reply(
     client: FlaskClient, volunteer: User
 ) -> None:

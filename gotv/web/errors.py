@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, current_app, render_template, request
+from flask import Flask, Response, abort, current_app, render_template, request
 from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -26,12 +26,30 @@ RETRY_AFTER_SECONDS = 60
 
 
 def init_app(app: Flask) -> None:
+    app.before_request(refuse_nul_characters)
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(TooManyRequests, too_many_requests)
     app.register_error_handler(RequestEntityTooLarge, too_large)
     app.register_error_handler(DBAPIError, database_error)
     app.register_error_handler(PoolTimeout, no_connection_in_time)
     app.register_error_handler(DownloadsBusy, downloads_busy)
+
+
+def refuse_nul_characters() -> None:
+    """400 for a NUL character in a query or form value or an uploaded file's name.
+
+    No one types one, PostgreSQL cannot store one in text (its driver raises), and SQLite
+    would keep it: refused here, once, for every page and the API. (Twilio's webhooks read
+    their own body and drop it themselves: gotv/web/webhooks.py.)
+    """
+    if request.blueprint == "webhooks":
+        return
+    values = [value for _, value in request.args.items(multi=True)]
+    if not is_api_request():  # (the API reads its own bodies, streaming uploads)
+        values += (value for _, value in request.form.items(multi=True))
+        values += (file.filename or "" for _, file in request.files.items(multi=True))
+    if any("\x00" in value for value in values):
+        abort(400)
 
 
 def http_error(error: HTTPException) -> Response:

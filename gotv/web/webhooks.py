@@ -46,6 +46,9 @@ def signed_by_twilio(view: Callable[..., Any]) -> Callable[..., Any]:
             or not sms.is_valid_signature(credentials.auth_token, called_url(), params, signature)
         ):
             abort(403)
+        body = request.get_data(as_text=True)
+        if "%00" in body or "\x00" in body:  # (signed as posted, so dropped only now)
+            params = without_nul(params)
         return view(params, account_sid, *args, **kwargs)
 
     return wrapped
@@ -59,6 +62,12 @@ def posted_params() -> MultiDict[str, str]:
     """
     request.max_content_length = MAX_WEBHOOK_BYTES
     return MultiDict(parse_qsl(request.get_data(as_text=True), keep_blank_values=True))
+
+
+def without_nul(params: MultiDict[str, str]) -> MultiDict[str, str]:
+    """The parameters with any NUL character dropped (PostgreSQL cannot store one in text): a
+    voter's text is kept, and a "STOP" with one still opts the voter out."""
+    return MultiDict((key, value.replace("\x00", "")) for key, value in params.items(multi=True))
 
 
 # Twilio's largest webhook (a 1,600-character body, ten media URLs) is a few kilobytes; the
