@@ -47,7 +47,29 @@ def test_an_organizer_imports_opt_outs_from_a_csv(client: FlaskClient, organizer
     )
 
     assert cells() == [CELL, "+12125550299"]
-    assert "1 numbers opted out; 1 were already; 1 rows could not be read." in response.text
+    assert (
+        "1 numbers opted out; 1 were already; 1 rows could not be read: line 4: not a phone number."
+        in response.text
+    )
+
+
+def test_an_opt_out_import_reads_semicolons_and_names_each_row_it_could_not_read(
+    client: FlaskClient, organizer: User
+) -> None:
+    """A list saved by a European Excel (semicolons, Windows-1252), with a number mangled."""
+    login(client, organizer)
+    csv = "Nom;Phone\nZoë;212-555-0242\nAna;2.12555E+09\nZoë;212-555-0242\n".encode("cp1252")
+
+    response = client.post(
+        "/opt-outs/import",
+        data={"csrf_token": token(client), "numbers": (io.BytesIO(csv), "optouts.csv")},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
+
+    assert cells() == [CELL]
+    assert "1 numbers opted out; 0 were already; 1 rows could not be read" in response.text
+    assert "line 3:" in response.text and "line 4" not in response.text
 
 
 def test_the_export_is_safe_to_open_in_a_spreadsheet(client: FlaskClient, organizer: User) -> None:

@@ -24,6 +24,7 @@ from gotv.lists import records
 ZIP_TABLE = Path(__file__).parents[1] / "data" / "zips.csv"
 STANDARD_FIELDS = ("cell", "first_name", "last_name", "zip")
 MAX_CANDIDATE_ZONES = 6
+DUPLICATE_IN_FILE = "duplicate number in this file"
 
 # Header spellings seen in VAN/EveryAction, L2, TargetSmart and hand-made sheets, compared after
 # lower-casing and dropping everything but letters and digits.
@@ -148,7 +149,7 @@ def read_list(
     :raise UnreadableList: when the file has no header row or no phone column.
     """
     text = decode(data)
-    delimiter = "\t" if "\t" in text.split("\n", 1)[0] else ","
+    delimiter = records.delimiter_of(next(iter(io.StringIO(text, newline="")), ""))
     reader = iter(records.Records(io.StringIO(text, newline=""), delimiter))
     header = next(reader, None)
     columns = header.values if header is not None and header.values is not None else []
@@ -170,7 +171,7 @@ def read_list(
             parsed.rejected.append(RejectedRow(line, row, str(error)))
             continue
         if contact.cell in seen:
-            parsed.rejected.append(RejectedRow(line, row, "duplicate number in this file"))
+            parsed.rejected.append(RejectedRow(line, row, DUPLICATE_IN_FILE))
             continue
         seen.add(contact.cell)
         parsed.contacts.append(contact)

@@ -78,7 +78,6 @@ SNIFF_BYTES = MAX_HEADER_BYTES + 1  # the start of the file kept to read the hea
 # The mapping screen shows this much of a preview value.
 PREVIEW_VALUE = 100
 COPY_BYTES = 1024 * 1024
-DELIMITERS = (",", "\t", ";", "|")
 COUNTERS = (
     "bytes_read",
     "rows_read",
@@ -221,7 +220,7 @@ def sniff(head: bytes, encoding: str) -> tuple[str, list[str]]:
             f"the header row (line 1) is longer than {MAX_HEADER_BYTES // 1024} KB: keep the "
             "columns you need, save the file as CSV and upload that"
         )
-    delimiter = max(DELIMITERS, key=first.count) if first.strip() else ","
+    delimiter = records.delimiter_of(first)
     try:
         row = next(csv.reader([first], delimiter=delimiter, strict=True), [])
     except csv.Error as error:

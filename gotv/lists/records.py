@@ -25,6 +25,7 @@ MAX_FIELD = 128 * 1024  # characters in one value (the csv module's own default)
 MAX_LINE = 1024 * 1024  # characters in one physical line
 MAX_RECORD_LINES = 20  # physical lines one record (a value with line breaks) may span
 SHOWN = 200  # characters of a rejected line kept to show with its reason
+DELIMITERS = (",", "\t", ";", "|")  # (a European Excel saves "CSV" with semicolons)
 
 csv.field_size_limit(MAX_FIELD)  # (process-wide; the same as the csv module's default)
 
@@ -115,6 +116,11 @@ class Records:
         self.again.extendleft(reversed(taken[1:]))
         number, line = taken[0]
         return Record(number, None, reason, line.rstrip("\r\n")[:SHOWN])
+
+
+def delimiter_of(header: str) -> str:
+    """The delimiter a file's header row uses: the one it holds most of (a comma if none)."""
+    return max(DELIMITERS, key=header.count) if header.strip() else ","
 
 
 def describe(error: csv.Error) -> str:

@@ -36,6 +36,9 @@ bp = Blueprint("optouts", __name__, url_prefix="/opt-outs")
 PAGE_SIZE = 200
 
 
+UNREAD_SHOWN = 10  # rows an import could not read, named with their line and reason
+
+
 class AddForm(FlaskForm):
     cell = StringField("Phone number", validators=[DataRequired(), Length(max=40)])
 
@@ -116,12 +119,22 @@ def import_numbers() -> ResponseReturnValue:
         for row in parsed.contacts
     )
     db.session.commit()
+    unread = [row for row in parsed.rejected if row.reason != contacts.DUPLICATE_IN_FILE]
     flash(
         f"{added} numbers opted out; {len(parsed.contacts) - added} were already; "
-        f"{len(parsed.rejected)} rows could not be read.",
+        f"{len(unread)} rows could not be read{unread_lines(unread)}",
         "success",
     )
     return redirect(url_for("optouts.index"))
+
+
+def unread_lines(rows: list[contacts.RejectedRow]) -> str:
+    """ ": line 3: not a phone number; ..." for the first UNREAD_SHOWN rows, or "."."""
+    if not rows:
+        return "."
+    shown = "; ".join(f"line {row.line}: {row.reason}" for row in rows[:UNREAD_SHOWN])
+    more = f"; and {len(rows) - UNREAD_SHOWN} more" if len(rows) > UNREAD_SHOWN else ""
+    return f": {shown}{more}. Fix them and import the file again."
 
 
 @bp.get("/export.csv")
