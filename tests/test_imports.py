@@ -294,6 +294,9 @@ def test_start_queues_the_import_once(campaign: Campaign) -> None:
         "1 (212) 555-0299",
         "212-555-0299 x123",
         "212-555-0299 ext. 9",
+        "2.125550299E+09",  # Excel's scientific notation, every digit kept
+        "1.2125550299e+10",
+        "2125550299.0",  # a float column (pandas, with a blank in the column)
     ],
 )
 def test_every_common_phone_format_loads_as_e164(campaign: Campaign, raw: str) -> None:
@@ -313,6 +316,14 @@ def test_bad_numbers_are_rejected_with_the_policys_reasons(campaign: Campaign) -
         (4, "not texted: a toll-free number"),
         (5, "not texted: not a phone number"),
     ]
+
+
+def test_a_number_a_spreadsheet_rounded_is_rejected_never_guessed(campaign: Campaign) -> None:
+    """2.12555E+09 may have been 2125550299 or 2125551234: 2125550000 would text someone else."""
+    imp = load(campaign, "cell\n2.12555E+09\n2.125550299E+09\n")
+
+    assert campaign_cells(campaign) == ["+12125550299"]
+    assert reasons(imp) == [(2, "not texted: " + numbers.Reason.ROUNDED.explanation)]
 
 
 def test_only_textable_us_numbers_are_loaded_and_each_rejection_names_its_reason(

@@ -62,6 +62,8 @@ def test_a_number_of_the_fifty_states_or_dc_is_texted(raw: str) -> None:
         # Nothing, no number, no such number.
         ("", Reason.EMPTY),
         ("   ", Reason.EMPTY),
+        ("2.12555E+09", Reason.ROUNDED),  # a spreadsheet dropped the last four digits
+        ("2E+09", Reason.ROUNDED),
         ("call me", Reason.NOT_A_NUMBER),
         ("555-12", Reason.INVALID),
         ("212-555-02999", Reason.INVALID),
@@ -116,6 +118,8 @@ def test_opt_outs_accept_any_real_number_and_store_it_in_ascii() -> None:
     assert numbers.normalize("+1 416 555 0299") == numbers.Verdict("+14165550299")
     assert numbers.normalize("＋４４ ２０ ７１２３ ４５６７") == numbers.Verdict("+442071234567")
     assert numbers.normalize("555-12").reason == Reason.INVALID
+    assert numbers.normalize("2.125550299E+09") == numbers.Verdict("+12125550299")
+    assert numbers.normalize("2.12555E+09").reason == Reason.ROUNDED
 
 
 @pytest.mark.parametrize(
@@ -211,6 +215,9 @@ def typed_numbers(draw: st.DrawFn) -> str:
 @example(raw="212-555-0200", territories=False)
 @example(raw="  ", territories=False)
 @example(raw="()", territories=False)
+@example(raw="2125550299.0", territories=False)
+@example(raw="1212555029.0", territories=False)  # ten digits and ".0": not 212-555-0290
+@example(raw="212555029.00", territories=False)
 def test_the_fast_normalizer_gives_exactly_the_policys_answer(raw: str, territories: bool) -> None:
     assert SHARED[territories](raw) == numbers.check(raw, "US", territories)
 

@@ -10,8 +10,10 @@ opt-out recorded from the ASCII number matches the contact.
 
 In the order they are checked (the first that applies names the reason):
 
-1. ``empty``, ``not_a_number``, ``invalid``: nothing typed; phonenumbers cannot read it; it
-   reads it but says no such number can exist.
+1. ``empty``, ``rounded``, ``not_a_number``, ``invalid``: nothing typed; a spreadsheet rounded
+   it (``2.12555E+09``: the digits it dropped are gone); phonenumbers cannot read it; it reads
+   it but says no such number can exist. A number a spreadsheet wrote whole as a number
+   (``2.125550299E+09``, ``2125550299.0``) is read as its digits.
 2. ``foreign``: a country code other than +1.
 3. ``canada``, ``caribbean``: the North American plan outside the United States (Canada, and
    the Caribbean and Atlantic members: Jamaica, the Dominican Republic, the Bahamas, Bermuda ...).
@@ -28,6 +30,7 @@ In the order they are checked (the first that applies names the reason):
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -38,12 +41,20 @@ US = "US"
 US_TERRITORIES = frozenset({"PR", "VI", "GU", "MP", "AS"})
 FICTIONAL_EXCHANGE = "555"  # with a line number 0100-0199
 E164_US_LENGTH = 12  # "+1" and ten digits
+# A phone column a spreadsheet took for numbers: Excel's scientific notation (2.125550299E+09),
+# or a float's decimals (2125550299.0, as pandas writes a column with a blank in it).
+SPREADSHEET_NUMBER = re.compile(
+    r"\s*(?:(?P<lead>[0-9])(?:\.(?P<rest>[0-9]*))?[eE]\+?(?P<power>[0-9]{1,2})"
+    r"|(?P<whole>[0-9]+)\.0+)\s*",
+    re.ASCII,
+)
 
 
 class Reason(enum.StrEnum):
     """Why a number is not texted; its value is stored with a rejected import row."""
 
     EMPTY = "empty"
+    ROUNDED = "rounded"
     NOT_A_NUMBER = "not_a_number"
     INVALID = "invalid"
     FOREIGN = "foreign"
@@ -64,6 +75,7 @@ class Reason(enum.StrEnum):
 
 EXPLANATIONS = {
     Reason.EMPTY: "no phone number",
+    Reason.ROUNDED: "a number a spreadsheet rounded (like 2.12555E+09): format the column as text",
     Reason.NOT_A_NUMBER: "not a phone number",
     Reason.INVALID: "not a valid phone number",
     Reason.FOREIGN: "a number outside the United States",
@@ -164,8 +176,11 @@ def check(raw: str, region: str = US, territories: bool = False) -> Verdict:
     """
     if not raw.strip():
         return Verdict("", Reason.EMPTY)
+    written = spreadsheet_digits(raw)
+    if written == "":
+        return Verdict("", Reason.ROUNDED)
     try:
-        number = phonenumbers.parse(raw, region)
+        number = phonenumbers.parse(written or raw, region)
     except phonenumbers.NumberParseException:
         return Verdict("", Reason.NOT_A_NUMBER)
     facts = facts_of(number)
@@ -173,12 +188,27 @@ def check(raw: str, region: str = US, territories: bool = False) -> Verdict:
     return Verdict(cell, decide(facts, territories))
 
 
+def spreadsheet_digits(raw: str) -> str | None:
+    """The digits of a number as a spreadsheet writes one ("2125550299" for "2.125550299E+09"
+    or "2125550299.0"); "" when it rounded them away ("2.12555E+09": which digits were there
+    cannot be known, and a guess would text someone else); None for anything else."""
+    written = SPREADSHEET_NUMBER.fullmatch(raw)
+    if written is None:
+        return None
+    if written["whole"]:
+        return written["whole"]
+    rest, power = written["rest"] or "", int(written["power"])
+    if len(rest) > power:
+        return None  # a fraction (1.5E+00): no phone number, as phonenumbers will say
+    return written["lead"] + rest if len(rest) == power else ""
+
+
 def normalize(raw: str, region: str = US) -> Verdict:
     """Any real number as ASCII E.164, textable or not: for opt-outs, which gotv records for
     every number (an opt-out of a Canadian or a territory number must hold if the policy or the
     organization's choice ever changes). Only empty, unreadable and invalid input is refused."""
     verdict = check(raw, region, territories=True)
-    if verdict.reason in (Reason.EMPTY, Reason.NOT_A_NUMBER, Reason.INVALID):
+    if verdict.reason in (Reason.EMPTY, Reason.ROUNDED, Reason.NOT_A_NUMBER, Reason.INVALID):
         return verdict
     return Verdict(verdict.cell)
 

@@ -9,7 +9,8 @@ the same number whatever the punctuation. For a ten-digit North American number 
 how many by reading the phonenumbers metadata patterns of every NANP region, so one phonenumbers
 call answers for every number sharing that prefix, and the policy (`numbers.decide`) is applied
 to the facts with the number's own digits. Anything else (letters, extensions, other countries,
-other punctuation) is answered by `numbers.check` itself, cached on the exact text.
+other punctuation, a spreadsheet's 2125550299.0) is answered by `numbers.check` itself, cached
+on the exact text.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ class Normalizer:
         number = raw if raw.isascii() else raw.translate(ascii_digits())
         if SIMPLE.fullmatch(number) is None or not number.strip():
             return self._exact(raw)
+        if "." in number and numbers.SPREADSHEET_NUMBER.fullmatch(number):
+            return self._exact(raw)  # 2125550299.0: its ".0" is no digit of the number
         digits = NON_DIGITS.sub("", number)
         national = self._nanp_national(number, digits)
         if not national:
