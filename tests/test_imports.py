@@ -202,6 +202,29 @@ def test_each_header_style_is_mapped_and_the_rest_kept_as_custom_fields(
     assert campaign.custom_field_names == sorted(contacts.custom_field_name(h) for h in others)
 
 
+def test_every_column_is_kept_when_headers_share_a_merge_tag_or_have_no_letters(
+    campaign: Campaign,
+) -> None:
+    """Precinct and PRECINCT (two lists pasted together), # and 電話: none of them is lost."""
+    imp = load(campaign, "cell,Precinct,PRECINCT,#,電話,precinct_2\n212-555-0299,a,b,c,d,e\n")
+
+    contact = db.session.scalars(select(Contact).where(Contact.campaign_id == campaign.id)).one()
+    assert contact.custom_fields == {
+        "precinct": "a",
+        "precinct_2": "b",
+        "column_4": "c",
+        "column_5": "d",
+        "precinct_2_2": "e",
+    }
+    assert [column.get("custom") for column in imports.file_columns(imp)][1:] == [
+        "precinct",
+        "precinct_2",
+        "column_4",
+        "column_5",
+        "precinct_2_2",
+    ]
+
+
 def test_a_file_without_a_header_row_is_unreadable_and_not_kept(campaign: Campaign) -> None:
     before = stored_keys()
 

@@ -968,14 +968,25 @@ def tuple_getter(positions: list[int]) -> Callable[[list[str]], tuple[str, ...]]
 
 
 def custom_columns(imp: ContactImport) -> list[tuple[int, str]]:
-    """(position, merge-tag name) of every column kept as a custom field; a later column wins
-    a name two headers share."""
-    by_name = {
-        name: position
-        for position, header in enumerate(imp.headers)
-        if header not in imp.mapping.values() and (name := contacts.custom_field_name(header))
-    }
-    return sorted((position, name) for name, position in by_name.items())
+    """(position, merge-tag name) of every column kept as a custom field, in the file's order.
+
+    None is lost: a name two headers share (Precinct, PRECINCT) is numbered as the headers
+    themselves are (precinct, precinct_2), and a header with no letter or digit in it (#, 電話)
+    is named by its position (column_4).
+    """
+    mapped = set(imp.mapping.values())
+    taken: set[str] = set()
+    columns = []
+    for position, header in enumerate(imp.headers):
+        if header in mapped:
+            continue
+        base = contacts.custom_field_name(header) or f"column_{position + 1}"
+        name, copy = base, 2
+        while name in taken:
+            name, copy = f"{base}_{copy}", copy + 1
+        taken.add(name)
+        columns.append((position, name))
+    return columns
 
 
 def cells(statement: Any) -> set[int]:
