@@ -146,6 +146,25 @@ def test_each_delimiter_is_detected(campaign: Campaign, delimiter: str) -> None:
     assert campaign_cells(campaign) == ["+16025550201", "+16025550202"]
 
 
+def test_a_semicolon_file_whose_header_quotes_a_comma_is_read(campaign: Campaign) -> None:
+    """More commas than semicolons on line 1, but inside quotes: they do not delimit."""
+    imp = load(campaign, '"Last, First";"Cell"\n"Lee, Ann";212-555-0299\n')
+
+    assert (imp.delimiter, imp.headers) == (";", ["Last, First", "Cell"])
+    assert campaign_cells(campaign) == ["+12125550299"]
+
+
+def test_a_header_with_a_line_break_in_a_quoted_name_is_read(campaign: Campaign) -> None:
+    """A spreadsheet's header cell wrapped with Alt+Enter: lines 1 and 2 are the header row."""
+    imp = load(campaign, '"First\nName",Cell\nAnn,212-555-0299\nBo,call me\n')
+
+    assert imp.headers == ["First\nName", "Cell"]
+    assert imp.mapping == {"first_name": "First\nName", "cell": "Cell"}
+    contact = db.session.scalars(select(Contact).where(Contact.campaign_id == campaign.id)).one()
+    assert (contact.first_name, contact.cell) == ("Ann", "+12125550299")
+    assert reasons(imp) == [(4, "not texted: not a phone number")]
+
+
 @pytest.mark.parametrize(
     ("header", "expected"),
     [

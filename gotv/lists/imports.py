@@ -221,10 +221,11 @@ def sniff(head: bytes, encoding: str) -> tuple[str, list[str]]:
             "columns you need, save the file as CSV and upload that"
         )
     delimiter = records.delimiter_of(first)
-    try:
-        row = next(csv.reader([first], delimiter=delimiter, strict=True), [])
-    except csv.Error as error:
-        raise UnreadableList(f"the header row cannot be read ({records.describe(error)})") from None
+    # Read as the rows are (open_rows): a quoted header may span lines (Alt+Enter in a cell).
+    header = next(iter(records.Records(io.StringIO(text, newline=""), delimiter)), None)
+    row = header.values if header is not None and header.values is not None else []
+    if header is not None and header.values is None:
+        raise UnreadableList(f"the header row cannot be read ({header.reason})")
     if not any(row_value.strip() for row_value in row):
         raise UnreadableList("the file has no header row (expected column names on line 1)")
     if len(row) > MAX_COLUMNS:
@@ -248,17 +249,18 @@ def unique_headers(row: list[str]) -> list[str]:
 
 
 def open_rows(imp: ContactImport) -> tuple[io.TextIOWrapper, records.Records]:
-    """The open file and its records past the header row (line 1), every physical line
-    accounted for (gotv/lists/records.py)."""
+    """The open file and its records past the header row (line 1, and more if a quoted header
+    spans lines), every physical line accounted for (gotv/lists/records.py)."""
     errors = "replace" if imp.encoding == "cp1252" else "strict"
     stored = storage.uploads().open(imp.upload_key)
     handle = io.TextIOWrapper(stored, encoding=imp.encoding, errors=errors, newline="")
+    reader = records.Records(handle, imp.delimiter)
     try:
-        handle.readline(SNIFF_BYTES)  # the header, read when the file was uploaded
+        next(iter(reader), None)  # the header, read as `sniff` read it when it was uploaded
     except BaseException:
         handle.close()
         raise
-    return handle, records.Records(handle, imp.delimiter, first_line=2)
+    return handle, reader
 
 
 # What reading a stored upload may raise for a file that is not good CSV text (or is gone:

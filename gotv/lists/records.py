@@ -17,6 +17,7 @@ uploads (gotv.lists.contacts.read_list) alike.
 from __future__ import annotations
 
 import csv
+import re
 from collections import deque
 from collections.abc import Iterator
 from typing import NamedTuple, Protocol
@@ -119,8 +120,12 @@ class Records:
 
 
 def delimiter_of(header: str) -> str:
-    """The delimiter a file's header row uses: the one it holds most of (a comma if none)."""
-    return max(DELIMITERS, key=header.count) if header.strip() else ","
+    """The delimiter a file's header row (its first line) uses: the one it holds most of
+    outside quotes ("Last, First";Cell is a semicolon's), a comma if none."""
+    return max(DELIMITERS, key=QUOTED.sub("", header).count)  # (the first of equals: a comma)
+
+
+QUOTED = re.compile(r'"[^"]*(?:"|$)')  # a quoted value, or one the first line leaves open
 
 
 def describe(error: csv.Error) -> str:
