@@ -237,10 +237,12 @@ def sniff(head: bytes, encoding: str) -> tuple[str, list[str]]:
 
 
 def unique_headers(row: list[str]) -> list[str]:
-    """The header row, trimmed, blank ones named by position, repeats numbered."""
+    """The header row, its spaces and line breaks each made one space (a browser sends a line
+    break back as CRLF: the mapping form's choice would match no header), blank ones named by
+    position, repeats numbered."""
     headers: list[str] = []
     for position, value in enumerate(row, 1):
-        name = value.strip() or f"column {position}"
+        name = " ".join(value.split()) or f"column {position}"
         base, copy = name, 2
         while name in headers:
             name, copy = f"{base} ({copy})", copy + 1
