@@ -290,6 +290,51 @@ def test_a_canned_csv_adds_the_good_rows_and_reports_the_bad_ones_by_line(
     assert actions().count("canned_response_added") == 2
 
 
+@pytest.mark.parametrize(
+    ("csv", "problem"),
+    [
+        # The quote swallowed line 3 into line 2's body, silently.
+        (b'title,body\nWhere,"Vote at {polling_place}\nThanks,Thank you!\n', "unexpected end"),
+        (b"title,body\nLong," + b"x" * 200_000 + b"\nThanks,Thank you!\n", "field limit"),  # 500
+    ],
+)
+def test_a_canned_csv_row_that_cannot_be_read_is_named_and_nothing_is_imported(
+    client: FlaskClient, organizer: User, campaign: Campaign, csv: bytes, problem: str
+) -> None:
+    login(client, organizer)
+
+    page = client.post(
+        f"/campaigns/{campaign.id}/canned/import",
+        data={
+            "csrf_token": token(client, f"/campaigns/{campaign.id}"),
+            "canned_file": (io.BytesIO(csv), "canned.csv"),
+        },
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    ).get_data(as_text=True)
+
+    assert "Line 2 cannot be read as CSV" in page and problem in page
+    assert db.session.scalar(select(func.count()).select_from(CannedResponse)) == 0
+
+
+def test_a_nul_character_in_a_canned_csv_is_dropped(
+    client: FlaskClient, organizer: User, campaign: Campaign
+) -> None:
+    """PostgreSQL cannot store one in text: kept, the import was a 500 there."""
+    login(client, organizer)
+
+    client.post(
+        f"/campaigns/{campaign.id}/canned/import",
+        data={
+            "csrf_token": token(client, f"/campaigns/{campaign.id}"),
+            "canned_file": (io.BytesIO(b"title,body\nThanks,Thank\x00 you!\n"), "canned.csv"),
+        },
+        content_type="multipart/form-data",
+    )
+
+    assert db.session.scalars(select(CannedResponse.body)).all() == ["Thank you!"]
+
+
 def test_a_canned_csv_without_title_and_body_columns_is_refused(
     client: FlaskClient, organizer: User, campaign: Campaign
 ) -> None:

@@ -920,29 +920,53 @@ def import_canned(campaign: Campaign, data: bytes, user: User) -> CannedImport:
 
 
 def read_canned_csv(data: bytes) -> list[tuple[int, str, str]]:
-    """(line, title, body) for each non-blank row; the header names are matched ignoring case."""
+    """(line, title, body) for each non-blank row; the header names are matched ignoring case.
+
+    :raise ContentError: naming the line of a row that cannot be read as CSV (a quote never
+        closed would otherwise swallow the rows after it into one body).
+    """
     if len(data) > CANNED_IMPORT_MAX_BYTES:
         raise ContentError("The file is too large for canned responses (1 MB at most).")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise ContentError("The file is not UTF-8 text: save it as “CSV UTF-8”.") from error
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = [name.strip().casefold() for name in next(reader, [])]
+    # (A NUL says nothing, and PostgreSQL cannot store one in text.)
+    records = numbered(csv.reader(io.StringIO(text.replace("\x00", ""), newline=""), strict=True))
+    header = [name.strip().casefold() for name in next(records, (0, []))[1]]
     if "title" not in header or "body" not in header:
         raise ContentError("The file needs a header row with the columns title and body.")
     title_at, body_at = header.index("title"), header.index("body")
     rows: list[tuple[int, str, str]] = []
-    line = reader.line_num
-    for values in reader:
-        first_line, line = line + 1, reader.line_num
+    for line, values in records:
         if not any(value.strip() for value in values):
             continue
         if len(rows) == CANNED_IMPORT_MAX_ROWS:
             raise ContentError(f"Import at most {CANNED_IMPORT_MAX_ROWS} canned responses at once.")
         padded = values + [""] * (len(header) - len(values))
-        rows.append((first_line, padded[title_at], padded[body_at]))
+        rows.append((line, padded[title_at], padded[body_at]))
     return rows
+
+
+def numbered(reader: Any) -> Iterator[tuple[int, list[str]]]:
+    """Each record of a csv reader with the line it starts on.
+
+    :raise ContentError: naming the line of a record that cannot be read.
+    """
+    line = 0
+    while True:
+        start = line + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            raise ContentError(
+                f"Line {start} cannot be read as CSV ({error}); nothing was imported: check "
+                "its quotes."
+            ) from error
+        line = reader.line_num
+        yield start, values
 
 
 # --- Tags ----------------------------------------------------------------------------------
