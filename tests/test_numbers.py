@@ -22,6 +22,8 @@ from gotv.lists.fastphone import Normalizer, ascii_digits, prefix_length
         "808-555-0299",  # Hawaii
         "202.456.1111",  # DC
         "1 (213) 555-7890",  # California, with the national prefix
+        "001 212 555 0299",  # with the international prefix of Europe and most of the world
+        "011 1 212 555 0299",  # with the US's own
     ],
 )
 def test_a_number_of_the_fifty_states_or_dc_is_texted(raw: str) -> None:
@@ -39,6 +41,7 @@ def test_a_number_of_the_fifty_states_or_dc_is_texted(raw: str) -> None:
         ("+33 6 12 34 56 78", Reason.FOREIGN),
         ("+52 55 1234 5678", Reason.FOREIGN),
         ("+44 20 7123 4567", Reason.FOREIGN),
+        ("0044 20 7123 4567", Reason.FOREIGN),
         ("+91 98765 43210", Reason.FOREIGN),
         # Canada, by any of its area codes.
         ("+1 416 555 0299", Reason.CANADA),
@@ -218,6 +221,8 @@ def typed_numbers(draw: st.DrawFn) -> str:
 @example(raw="2125550299.0", territories=False)
 @example(raw="1212555029.0", territories=False)  # ten digits and ".0": not 212-555-0290
 @example(raw="212555029.00", territories=False)
+@example(raw="001 212 555 0299", territories=False)
+@example(raw="0012125550299", territories=False)
 def test_the_fast_normalizer_gives_exactly_the_policys_answer(raw: str, territories: bool) -> None:
     assert SHARED[territories](raw) == numbers.check(raw, "US", territories)
 

@@ -13,7 +13,7 @@ In the order they are checked (the first that applies names the reason):
 1. ``empty``, ``rounded``, ``not_a_number``, ``invalid``: nothing typed; a spreadsheet rounded
    it (``2.12555E+09``: the digits it dropped are gone); phonenumbers cannot read it; it reads
    it but says no such number can exist. A number a spreadsheet wrote whole as a number
-   (``2.125550299E+09``, ``2125550299.0``) is read as its digits.
+   (``2.125550299E+09``, ``2125550299.0``) is read as its digits, and a leading 00 as "+".
 2. ``foreign``: a country code other than +1.
 3. ``canada``, ``caribbean``: the North American plan outside the United States (Canada, and
    the Caribbean and Atlantic members: Jamaica, the Dominican Republic, the Bahamas, Bermuda ...).
@@ -180,12 +180,20 @@ def check(raw: str, region: str = US, territories: bool = False) -> Verdict:
     if written == "":
         return Verdict("", Reason.ROUNDED)
     try:
-        number = phonenumbers.parse(written or raw, region)
+        number = phonenumbers.parse(written or international(raw), region)
     except phonenumbers.NumberParseException:
         return Verdict("", Reason.NOT_A_NUMBER)
     facts = facts_of(number)
     cell = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return Verdict(cell, decide(facts, territories))
+
+
+def international(raw: str) -> str:
+    """`raw` with a leading 00, the international prefix of most of the world, read as "+"
+    (001 212 555 0299 is +1 212 555 0299): no national number of the North American plan
+    starts with 0, and phonenumbers knows only 011 as the US's international prefix."""
+    typed = raw.lstrip()
+    return "+" + typed[2:] if typed.startswith("00") else raw
 
 
 def spreadsheet_digits(raw: str) -> str | None:
