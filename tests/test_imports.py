@@ -448,6 +448,17 @@ def test_zips_are_repaired_and_located_with_the_area_code_as_fallback(campaign: 
 # --- Dedupe, suppression, exclusion, replace ------------------------------------------------
 
 
+def test_a_row_with_more_values_than_columns_is_rejected_not_loaded_shifted(
+    campaign: Campaign,
+) -> None:
+    """An unquoted comma in a name put the ZIP past the last column: the row is ambiguous.
+    Empty values past it (a trailing comma) change nothing."""
+    imp = load(campaign, "cell,name,zip\n212-555-0201,Lee, Ann,10001\n212-555-0202,Bo,10002,,\n")
+
+    assert campaign_cells(campaign) == ["+12125550202"]
+    assert reasons(imp) == [(2, "4 values for 3 columns: quote any value that holds the delimiter")]
+
+
 def test_duplicates_in_the_file_and_in_the_campaign_are_not_loaded(campaign: Campaign) -> None:
     make_contact(campaign, cell="+16025550202")
 

@@ -92,6 +92,7 @@ COUNTERS = (
 RECENT_REASON = "texted by your organization in the last"
 FINISHED = (ImportStatus.DONE, ImportStatus.FAILED, ImportStatus.CANCELLED)
 NAME_LENGTH = 100
+MORE_VALUES = "quote any value that holds the delimiter"
 NAME_CACHE_SIZE = 200_000
 REASON_LENGTH = 100
 
@@ -779,6 +780,12 @@ class Loader:
         # Blank is judged on the whole row: values past the header's width are not mapped,
         # but a row holding only those is rejected (and downloadable), not silently dropped.
         if len(values) != self.width:
+            if any(values[self.width :]):
+                # A value holding the delimiter unquoted ("Lee, Ann") shifted the columns
+                # after it: which value is the number, which the ZIP, cannot be known.
+                reason = f"{len(values)} values for {self.width} columns: {MORE_VALUES}"
+                self.reject(line, row, "rejected", reason)
+                return
             values = (values + [""] * self.width)[: self.width]
         values.append("")  # the value of every field the mapping leaves out
         verdict = self.normalize(values[self.cell_at])
