@@ -34,6 +34,21 @@ def test_an_organizer_adds_a_number_typed_any_way(client: FlaskClient, organizer
     assert (opt_out.cell, opt_out.source, opt_out.user_id) == (CELL, "admin", organizer.id)
 
 
+def test_a_number_typed_too_long_or_not_at_all_is_refused_out_loud(
+    client: FlaskClient, organizer: User
+) -> None:
+    """Nothing was said: an organizer could leave believing the voter opted out."""
+    login(client, organizer)
+
+    for typed in ("(212) 555-0242, asked us to stop on the phone", ""):
+        response = client.post(
+            "/opt-outs", data={"csrf_token": token(client), "cell": typed}, follow_redirects=True
+        )
+
+        assert "Type the phone number to opt out (at most 40 characters)." in response.text
+    assert cells() == []
+
+
 def test_an_organizer_imports_opt_outs_from_a_csv(client: FlaskClient, organizer: User) -> None:
     login(client, organizer)
     optouts.record_opt_out(organizer.organization_id, CELL, "admin")

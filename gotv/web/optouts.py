@@ -36,11 +36,12 @@ bp = Blueprint("optouts", __name__, url_prefix="/opt-outs")
 PAGE_SIZE = 200
 
 
+CELL_TYPED = 40  # characters of a number typed to opt out
 UNREAD_SHOWN = 10  # rows an import could not read, named with their line and reason
 
 
 class AddForm(FlaskForm):
-    cell = StringField("Phone number", validators=[DataRequired(), Length(max=40)])
+    cell = StringField("Phone number", validators=[DataRequired(), Length(max=CELL_TYPED)])
 
 
 class ImportForm(FlaskForm):
@@ -81,7 +82,9 @@ def index() -> ResponseReturnValue:
 @organizer_required
 def add() -> ResponseReturnValue:
     form = AddForm()
-    if form.validate_on_submit():
+    if not form.validate_on_submit():
+        flash(f"Type the phone number to opt out (at most {CELL_TYPED} characters).", "error")
+    else:
         try:
             cell = contacts.normalize_phone(
                 form.cell.data or "", current_app.config["DEFAULT_REGION"]
