@@ -136,6 +136,16 @@ def test_each_encoding_is_detected_recorded_and_read(
     assert sorted(names) == ["José", "Zoë"]
 
 
+def test_a_utf8_list_with_windows_1252_rows_appended_keeps_every_name(campaign: Campaign) -> None:
+    """Read wholly as Windows-1252, each UTF-8 José became JosÃ©."""
+    data = "first_name,cell\nJosé,212-555-0201\n".encode() + "Zoë,212-555-0202\n".encode("cp1252")
+
+    imp = load(campaign, data)
+
+    names = db.session.scalars(select(Contact.first_name).order_by(Contact.cell)).all()
+    assert (imp.encoding, names) == ("cp1252", ["José", "Zoë"])
+
+
 @pytest.mark.parametrize("delimiter", [",", "\t", ";", "|"])
 def test_each_delimiter_is_detected(campaign: Campaign, delimiter: str) -> None:
     data = VOTERS.replace(",", delimiter)

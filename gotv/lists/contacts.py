@@ -100,13 +100,11 @@ class UnreadableList(ValueError):
 
 
 def decode(data: bytes) -> str:
-    """Decode an uploaded file: UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252."""
+    """Decode an uploaded file: UTF-16 with BOM, else UTF-8 (with or without BOM) and
+    Windows-1252 where it is not UTF-8 (`records.MIXED`)."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+    return data.decode("utf-8-sig", errors=records.MIXED)
 
 
 def header_key(header: str) -> str:

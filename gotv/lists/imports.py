@@ -122,8 +122,9 @@ def receive_upload(
     """Keep the upload in the upload store (gotv/edge/storage.py) and add (and flush) its
     ContactImport, UPLOADED.
 
-    The encoding (UTF-8 with or without BOM, UTF-16 LE/BE with or without BOM, else
-    Windows-1252), delimiter and headers are detected and recorded; the mapping is guessed.
+    The encoding (UTF-8 with or without BOM, UTF-16 LE/BE with or without BOM, else "cp1252":
+    UTF-8, and Windows-1252 where it is not, `text_codec`), delimiter and headers are detected
+    and recorded; the mapping is guessed.
     The store keeps the file whatever becomes of the caller's transaction: a caller that does
     not commit the import deletes it (`discard_upload`), or `expire_uploads` does later.
     :raise UnreadableList: (and the file is deleted) when the file has no header row.
@@ -214,7 +215,8 @@ def sniff(head: bytes, encoding: str) -> tuple[str, list[str]]:
     """(delimiter, headers) from the start of the file. :raise UnreadableList: no header."""
     if head.startswith(b"PK\x03\x04"):
         raise UnreadableList("this looks like an Excel file: save it as CSV and upload that")
-    text = head.decode(encoding, errors="replace")
+    codec, errors = text_codec(encoding)
+    text = head.decode(codec, errors=errors if errors != "strict" else "replace")
     first = next(iter(io.StringIO(text, newline="")), "")
     if len(head) >= SNIFF_BYTES and not first.endswith(("\n", "\r")):
         raise UnreadableList(
@@ -251,12 +253,20 @@ def unique_headers(row: list[str]) -> list[str]:
     return headers
 
 
+def text_codec(encoding: str) -> tuple[str, str]:
+    """(codec, errors) that read a file recorded as `encoding`: "cp1252", a file not all
+    UTF-8, is read as UTF-8 and Windows-1252 where it is not (records.MIXED)."""
+    if encoding == "cp1252":
+        return "utf-8", records.MIXED
+    return encoding, "strict"
+
+
 def open_rows(imp: ContactImport) -> tuple[io.TextIOWrapper, records.Records]:
     """The open file and its records past the header row (line 1, and more if a quoted header
     spans lines), every physical line accounted for (gotv/lists/records.py)."""
-    errors = "replace" if imp.encoding == "cp1252" else "strict"
+    codec, errors = text_codec(imp.encoding)
     stored = storage.uploads().open(imp.upload_key)
-    handle = io.TextIOWrapper(stored, encoding=imp.encoding, errors=errors, newline="")
+    handle = io.TextIOWrapper(stored, encoding=codec, errors=errors, newline="")
     reader = records.Records(handle, imp.delimiter)
     try:
         next(iter(reader), None)  # the header, read as `sniff` read it when it was uploaded

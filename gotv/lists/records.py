@@ -16,6 +16,7 @@ uploads (gotv.lists.contacts.read_list) alike.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
 from collections import deque
@@ -29,6 +30,23 @@ SHOWN = 200  # characters of a rejected line kept to show with its reason
 DELIMITERS = (",", "\t", ";", "|")  # (a European Excel saves "CSV" with semicolons)
 
 csv.field_size_limit(MAX_FIELD)  # (process-wide; the same as the csv module's default)
+
+
+def windows_1252_where_not_utf8(error: UnicodeError) -> tuple[str, int]:
+    """The codec error handler MIXED: bytes that are not UTF-8 read as Windows-1252.
+
+    A file that is not all UTF-8 is most often two files joined: a UTF-8 export and rows
+    from an older Excel. Read wholly as Windows-1252, every UTF-8 "José" becomes "JosÃ©"; so
+    each character is read as UTF-8 where it is, and only the rest as Windows-1252 (an ASCII
+    byte is never part of either, so no delimiter or line break is lost to a neighbour).
+    """
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    return error.object[error.start : error.end].decode("cp1252", errors="replace"), error.end
+
+
+MIXED = "gotv-utf8-else-windows-1252"
+codecs.register_error(MIXED, windows_1252_where_not_utf8)
 
 
 class Lines(Protocol):
