@@ -207,9 +207,21 @@ def test_a_header_with_a_line_break_in_a_quoted_name_is_read(campaign: Campaign)
             {"first_name": "First Name", "last_name": "Last Name", "cell": "Mobile Phone"}
             | {"zip": "Zip Code"},
         ),
+        (
+            "vb.voterbase_id,vb.tsmart_first_name,vb.tsmart_last_name,vb.voterbase_phone,"
+            "vb.voterbase_phone_wireless,vb.tsmart_zip",
+            {"first_name": "vb.tsmart_first_name", "last_name": "vb.tsmart_last_name"}
+            | {"cell": "vb.voterbase_phone_wireless", "zip": "vb.tsmart_zip"},
+        ),
+        (
+            "Nombre,Apellidos,Teléfono,Teléfono Móvil,Código Postal",
+            {"first_name": "Nombre", "last_name": "Apellidos", "cell": "Teléfono Móvil"}
+            | {"zip": "Código Postal"},
+        ),
+        ("Name,Telephone,Mobile Number,Zip", {"cell": "Mobile Number", "zip": "Zip"}),
         ("name,phone,zip", {"cell": "phone", "zip": "zip"}),
     ],
-    ids=["van", "l2", "targetsmart", "pdi", "plain"],
+    ids=["van", "l2", "targetsmart", "pdi", "targetsmart-prefixed", "spanish", "mobile", "plain"],
 )
 def test_each_header_style_is_mapped_and_the_rest_kept_as_custom_fields(
     campaign: Campaign, header: str, expected: dict[str, str]

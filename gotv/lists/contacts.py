@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,8 +27,9 @@ STANDARD_FIELDS = ("cell", "first_name", "last_name", "zip")
 MAX_CANDIDATE_ZONES = 6
 DUPLICATE_IN_FILE = "duplicate number in this file"
 
-# Header spellings seen in VAN/EveryAction, L2, TargetSmart and hand-made sheets, compared after
-# lower-casing and dropping everything but letters and digits.
+# Header spellings seen in VAN/EveryAction, L2, TargetSmart (with or without its "vb." or
+# "ts." table prefix) and hand-made sheets in English and Spanish, compared as `header_key`
+# makes them: lower case, accents dropped, nothing but letters and digits.
 HEADER_ALIASES = {
     "cell": (
         # Columns that say "cell" or "mobile" win over a plain "phone", often a landline.
@@ -35,18 +37,53 @@ HEADER_ALIASES = {
         "cellphone",
         "cellphonenumber",
         "cellnumber",
+        "cellular",
         "mobile",
         "mobilephone",
+        "mobilenumber",
+        "mobilephonenumber",
+        "wireless",
+        "wirelessphone",
         "votertelephonescellphoneformatted",
         "votertelephonescellphone",
         "tsmartcellphone",
+        "tstsmartcellphone",
+        "vbtsmartcellphone",
+        "vbvoterbasephonewireless",
+        "celular",
+        "movil",
+        "telefonocelular",
+        "telefonomovil",
         "phone",
         "phonenumber",
+        "telephone",
+        "telephonenumber",
+        "tel",
         "number",
         "vbphone",
+        "vbvoterbasephone",
+        "telefono",
     ),
-    "first_name": ("firstname", "first", "givenname", "votersfirstname", "fname"),
-    "last_name": ("lastname", "last", "surname", "familyname", "voterslastname", "lname"),
+    "first_name": (
+        "firstname",
+        "first",
+        "givenname",
+        "votersfirstname",
+        "fname",
+        "vbtsmartfirstname",
+        "nombre",
+    ),
+    "last_name": (
+        "lastname",
+        "last",
+        "surname",
+        "familyname",
+        "voterslastname",
+        "lname",
+        "vbtsmartlastname",
+        "apellido",
+        "apellidos",
+    ),
     "zip": (
         "zip",
         "zip5",
@@ -55,6 +92,9 @@ HEADER_ALIASES = {
         "postcode",
         "residenceaddresseszip",
         "vtrzip",
+        "vbtsmartzip",
+        "vbvoterbasezip",
+        "codigopostal",
     ),
 }
 
@@ -108,7 +148,9 @@ def decode(data: bytes) -> str:
 
 
 def header_key(header: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", header.lower())
+    """ "Teléfono Móvil" -> "telefonomovil": how a header is compared with HEADER_ALIASES."""
+    unaccented = unicodedata.normalize("NFKD", header.lower())
+    return re.sub(r"[^a-z0-9]", "", unaccented)
 
 
 def map_headers(headers: list[str]) -> dict[str, str]:
