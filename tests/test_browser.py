@@ -181,3 +181,33 @@ def test_a_reply_to_one_organizations_number_reaches_that_organization_alone(
     log_in(other, stack["app"], "organizer@demo.test")
     other.goto(stack["app"] + "/review?text=Neighbors")
     expect(other.locator("main")).not_to_contain_text("Where is my polling place, Neighbors?")
+
+
+def test_every_main_page_loads_without_a_console_error_or_a_failed_request(
+    page: Page, stack: dict[str, str]
+) -> None:
+    """What the browser's console would show a person: a script error, a blocked resource, a
+    missing icon or stylesheet."""
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on(
+        "response",
+        lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+    )
+    visited = []
+    for email, paths in (
+        ("organizer@demo.test", ["/", "/campaigns", "/campaigns/1", "/campaigns/1/dashboard"]),
+        ("organizer@demo.test", ["/campaigns/archived", "/review", "/opt-outs", "/team"]),
+        ("organizer@demo.test", ["/settings", "/settings/senders", "/settings/twilio"]),
+        ("organizer@demo.test", ["/settings/tags", "/audit", "/operations", "/account"]),
+        ("volunteer@demo.test", ["/texting", "/texting/1/send", "/texting/1/conversations"]),
+    ):
+        page.context.clear_cookies()
+        log_in(page, stack["app"], email)
+        for path in paths:
+            page.goto(stack["app"] + path)
+            page.wait_for_load_state("networkidle")
+            visited.append((path, page.title()))
+
+    assert problems == [], visited
