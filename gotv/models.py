@@ -354,6 +354,13 @@ class Contact(Model):
             sqlite_where=text("status = 'new'"),
             postgresql_where=text("status = 'new'"),
         ),
+        # The few untexted contacts set aside for their numbers (campaigns.dashboard.progress).
+        Index(
+            "ix_contact_refused",
+            "campaign_id",
+            sqlite_where=text("refused IS NOT NULL"),
+            postgresql_where=text("refused IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -371,6 +378,10 @@ class Contact(Model):
     status: Mapped[ContactStatus] = mapped_column(
         enum_column(ContactStatus), default=ContactStatus.NEW
     )
+    # Why the number policy refuses this untexted contact's number (a numbers.Reason), once
+    # found: a number loaded before the policy, or in a territory the organization stopped
+    # texting. Such a contact is in nobody's batch (gotv.texting.assignment).
+    refused: Mapped[str | None] = mapped_column(String(20))
     texter_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
     assigned_at: Mapped[datetime | None] = mapped_column(Timestamp())  # when texter_id took it
     # Replies the volunteer has not yet seen (reset when they open the conversation).

@@ -304,3 +304,98 @@ def test_the_send_screen_says_when_the_pool_opens_only_when_nobody_may_be_texted
     # 19:00 UTC, shown in the organization's zone (New York unless it chose another).
     assert "1 person opens at 9:00 AM their time" in asleep and "14:00 EST" in asleep
     assert "opens at 9:00 AM" not in awake and "Press “Get 200 contacts” below to start" in awake
+
+
+# --- Numbers the policy refuses: set aside, never stuck in a batch ----------------------------
+
+PUERTO_RICO = ["+17875550231", "+17875550232", "+17875550233"]
+
+
+def campaign_with_territory_numbers_first(organization: Organization) -> Campaign:
+    """Three Puerto Rico numbers (loaded while the organization texted the territories), then
+    three of New York, in list order; batches of three."""
+    campaign = make_campaign(organization, batch_size=3)
+    for cell in PUERTO_RICO:
+        make_contact(campaign, cell=cell)
+    for number in range(3):
+        make_contact(campaign, cell=f"+1212555{number:04d}")
+    return campaign
+
+
+def set_aside(campaign: Campaign) -> dict[str, str | None]:
+    return dict(
+        db.session.execute(
+            select(Contact.cell, Contact.refused).where(
+                Contact.campaign_id == campaign.id, Contact.refused.is_not(None)
+            )
+        ).all()
+    )
+
+
+def test_numbers_the_policy_refuses_are_set_aside_and_others_taken_in_their_place(
+    organization: Organization, volunteer: User
+) -> None:
+    campaign = campaign_with_territory_numbers_first(organization)
+
+    taken = assignment.take_batch(campaign, volunteer, utcnow())
+
+    held = db.session.scalars(select(Contact.cell).where(Contact.id.in_(held_by(volunteer))))
+    assert taken == 3 and sorted(held) == ["+12125550000", "+12125550001", "+12125550002"]
+    assert set_aside(campaign) == dict.fromkeys(PUERTO_RICO, "us_territory")
+    assert assignment.take_batch(campaign, make_user(organization), utcnow()) == 0
+
+
+def test_a_batch_the_organization_stopped_texting_frees_the_volunteer_for_a_new_one(
+    organization: Organization, volunteer: User
+) -> None:
+    organization.texts_us_territories = True
+    campaign = campaign_with_territory_numbers_first(organization)
+    assignment.take_batch(campaign, volunteer, utcnow())  # the three Puerto Rico numbers
+    organization.texts_us_territories = False
+
+    shown = assignment.batch(campaign, volunteer, utcnow())
+
+    assert (shown.ready, shown.held) == ([], 0)
+    assert assignment.take_batch(campaign, volunteer, utcnow()) == 3
+    assert [c.cell for c in assignment.batch(campaign, volunteer, utcnow()).ready] == [
+        "+12125550000",
+        "+12125550001",
+        "+12125550002",
+    ]
+
+
+def test_the_send_loops_top_up_sets_aside_what_it_passes_over(
+    organization: Organization, volunteer: User
+) -> None:
+    organization.texts_us_territories = True
+    campaign = campaign_with_territory_numbers_first(organization)
+    campaign.batch_size = 6
+    assignment.take_batch(campaign, volunteer, utcnow())
+    organization.texts_us_territories = False
+
+    ready, _ = assignment.next_ready(campaign, volunteer, utcnow(), after=0, limit=2)
+
+    assert [row.cell for row in ready] == ["+12125550000", "+12125550001"]
+    assert set_aside(campaign) == dict.fromkeys(PUERTO_RICO, "us_territory")
+    assert assignment.held(campaign, volunteer) == 3
+
+
+def test_texting_the_territories_again_puts_their_numbers_back_in_the_pool(
+    client: FlaskClient, organizer: User, volunteer: User
+) -> None:
+    campaign = campaign_with_territory_numbers_first(organizer.organization)
+    other = campaign_with_territory_numbers_first(make_org())
+    assignment.take_batch(campaign, volunteer, utcnow())
+    assignment.take_batch(other, make_user(other.organization), utcnow())
+    login(client, organizer)
+    page = client.get("/settings").get_data(as_text=True)
+
+    client.post(
+        "/settings",
+        data={"csrf_token": csrf_token(page), "name": "Vote Together", "help_text": "Hi"}
+        | {"texts_us_territories": "y"},
+    )
+
+    assert set_aside(campaign) == {}
+    assert set_aside(other) == dict.fromkeys(PUERTO_RICO, "us_territory")
+    assert assignment.take_batch(campaign, make_user(organizer.organization), utcnow()) == 3

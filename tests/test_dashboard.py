@@ -260,6 +260,21 @@ def test_progress_says_who_can_be_texted_now_later_never_or_not_at_all(
     assert (never.left_now, never.later_total, never.never) == (0, 0, 1)
 
 
+def test_contacts_set_aside_for_their_numbers_count_as_not_textable_once(
+    organization: Organization,
+) -> None:
+    campaign = make_campaign(organization)
+    make_contact(campaign)
+    make_contact(campaign, cell="+17875550231", refused="us_territory")
+    both = make_contact(campaign, cell="+17875550232", refused="us_territory")
+    db.session.add(OptOut(organization_id=organization.id, cell=both.cell, source="texter"))
+    db.session.flush()
+
+    progress = dashboard.build(db.session, campaign, now=NOW).progress
+
+    assert (progress.left_now, progress.unreachable) == (1, 2)
+
+
 def test_replies_waiting_are_counted_with_the_oldest_unanswered_reply(known: Known) -> None:
     first = make_contact(known.campaign, status=ContactStatus.TEXTED, texter_id=known.val.id)
     make_message(first, is_initial=True, created_at=LONG_AGO)

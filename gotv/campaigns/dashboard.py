@@ -382,7 +382,8 @@ def progress(session: AnySession, campaign: Campaign, now: datetime) -> Progress
 
     The untexted are counted by place from `ix_contact_new_places` alone; those who cannot be
     texted are found from the organization's opt-outs and blocked numbers, each probing
-    `uq_contact_campaign_id_cell`, so no contact's number is checked one by one.
+    `uq_contact_campaign_id_cell`, and from the few set aside for the number policy, so no
+    contact's number is checked one by one.
     """
     untexted = (Contact.campaign_id == campaign.id, Contact.status == ContactStatus.NEW)
     places = Counter(
@@ -395,12 +396,10 @@ def progress(session: AnySession, campaign: Campaign, now: datetime) -> Progress
             )
         }
     )
-    unreachable = Counter(
-        {
-            (zones_of, states): count
-            for zones_of, states, count in session.execute(unreachable_by_place(campaign))
-        }
-    )
+    unreachable: Counter[tuple[str, str]] = Counter()
+    for statement in unreachable_by_place(campaign):
+        for zones_of, states, count in session.execute(statement):
+            unreachable[(zones_of, states)] += count
     left_now = never = 0
     later: Counter[tuple[datetime, str]] = Counter()
     start, end = campaign.window_start_hour, campaign.window_end_hour
@@ -421,14 +420,25 @@ def progress(session: AnySession, campaign: Campaign, now: datetime) -> Progress
     return Progress(left_now, openings, never, sum(unreachable.values()))
 
 
-def unreachable_by_place(campaign: Campaign) -> Any:
-    """The campaign's untexted contacts whose number may not be texted, by place."""
+def unreachable_by_place(campaign: Campaign) -> tuple[Any, Any]:
+    """The campaign's untexted contacts whose number may not be texted, by place: those the
+    organization's opt-outs and blocks bar, then the others set aside for the number policy
+    (`Contact.refused`, from `ix_contact_refused`)."""
     barred = optouts.barred_numbers(campaign.organization_id)
+    untexted = (Contact.campaign_id == campaign.id, Contact.status == ContactStatus.NEW)
+    by_place = (Contact.time_zones, Contact.rule_states)
     return (
-        select(Contact.time_zones, Contact.rule_states, func.count())
+        select(*by_place, func.count())
         .join(barred, barred.c.cell == Contact.cell)
-        .where(Contact.campaign_id == campaign.id, Contact.status == ContactStatus.NEW)
-        .group_by(Contact.time_zones, Contact.rule_states)
+        .where(*untexted)
+        .group_by(*by_place),
+        select(*by_place, func.count())
+        .where(
+            *untexted,
+            Contact.refused.is_not(None),
+            optouts.may_be_texted(campaign.organization_id, Contact.cell),
+        )
+        .group_by(*by_place),
     )
 
 

@@ -6,7 +6,9 @@ a conditional UPDATE (two when a pick wraps around the end of the list), so two 
 hold the same contact. The send loop offers only
 the volunteer's own batch. Contacts still unsent go back to the pool when the volunteer says
 they are done, or when they have been idle longer than the campaign allows (the worker's
-sweeper calls `release_idle`).
+sweeper calls `release_idle`). A contact whose number the policy refuses (`numbers`: loaded
+before the policy, or in a territory the organization stopped texting) is set aside when a
+batch first meets it (`Contact.refused`), and is in no batch after that.
 
 Plain functions with no Flask imports beyond the database session.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -113,6 +116,7 @@ def holding(campaign: Campaign, texter: User) -> tuple[ColumnElement[bool], ...]
         Contact.campaign_id == campaign.id,
         Contact.texter_id == texter.id,
         Contact.status == ContactStatus.NEW,
+        Contact.refused.is_(None),
     )
 
 
@@ -138,10 +142,32 @@ def take_batch(campaign: Campaign, texter: User, now: datetime) -> int:
     if wanted <= 0 or not places:
         return 0
     start = 0 if picking_alone(campaign) else random_start(campaign)
-    taken = pick(campaign, texter, now, places, wanted, after=start - 1)
-    if len(taken) < wanted and start > 0:  # wrap around to the start of the list
-        taken += pick(campaign, texter, now, places, wanted - len(taken), before=start)
-    return len(taken)
+    taken = pick_textable(campaign, texter, now, places, wanted, after=start - 1)
+    if taken < wanted and start > 0:  # wrap around to the start of the list
+        taken += pick_textable(campaign, texter, now, places, wanted - taken, before=start)
+    return taken
+
+
+def pick_textable(
+    campaign: Campaign,
+    texter: User,
+    now: datetime,
+    places: list[tuple[str, str]],
+    wanted: int,
+    after: int = -1,
+    before: int | None = None,
+) -> int:
+    """`pick`, setting aside the contacts whose numbers the policy refuses and picking others
+    in their place; how many were kept."""
+    kept = 0
+    while kept < wanted:
+        taken = pick(campaign, texter, now, places, wanted - kept, after, before)
+        if not taken:
+            break
+        refused = set_aside_refused(campaign, taken)
+        kept += len(taken) - len(refused)
+        after = max(contact_id for contact_id, _ in taken)
+    return kept
 
 
 def picking_alone(campaign: Campaign) -> bool:
@@ -183,15 +209,16 @@ def pick(
     wanted: int,
     after: int = -1,
     before: int | None = None,
-) -> list[int]:
+) -> list[tuple[int, str]]:
     """Lock up to `wanted` free contacts in `places` with ids in (after, before) to the
-    volunteer, first in list order; their ids."""
+    volunteer, first in list order; their ids and numbers."""
     free = (
         select(Contact.id)
         .where(
             Contact.campaign_id == campaign.id,
             Contact.status == ContactStatus.NEW,
             Contact.texter_id.is_(None),
+            Contact.refused.is_(None),
             Contact.id > after,
             tuple_(Contact.time_zones, Contact.rule_states).in_(places),
             optouts.may_be_texted(campaign.organization_id, Contact.cell),
@@ -215,10 +242,49 @@ def pick(
             Contact.status == ContactStatus.NEW,
         )
         .values(texter_id=texter.id, assigned_at=now)
-        .returning(Contact.id)  # counted so: SQLite reports no rowcount for a WITH statement
+        .returning(Contact.id, Contact.cell)  # (SQLite reports no rowcount for a WITH)
         .execution_options(synchronize_session=False)
     )
-    return list(taken.scalars())
+    return [(contact_id, cell) for contact_id, cell in taken]
+
+
+def set_aside_refused(
+    campaign: Campaign | texts.CampaignRow, contacts: Iterable[tuple[int, str]]
+) -> set[int]:
+    """Of these (id, number) of untexted contacts, set aside those whose numbers the policy
+    refuses: out of their volunteer's batch and of every batch after (`Contact.refused`, until
+    `readmit`). Their ids; a statement only when there are some."""
+    territories = campaign.texts_us_territories
+    refused: dict[str, list[int]] = {}
+    for contact_id, cell in contacts:
+        refusal = numbers.check_stored(cell, territories)
+        if refusal is not None:
+            refused.setdefault(refusal.value, []).append(contact_id)
+    for why, ids in refused.items():
+        db.session.execute(
+            update(Contact)
+            .where(Contact.id.in_(ids), Contact.status == ContactStatus.NEW)
+            .values(refused=why, texter_id=None, assigned_at=None)
+            .execution_options(synchronize_session=False)
+        )
+    return {contact_id for ids in refused.values() for contact_id in ids}
+
+
+def readmit(organization_id: int, reason: numbers.Reason) -> int:
+    """Put the organization's contacts set aside for `reason` back in the pool (it texts the
+    territories again); how many. The caller commits."""
+    readmitted = db.session.execute(
+        update(Contact)
+        .where(
+            Contact.refused == reason.value,
+            Contact.campaign_id.in_(
+                select(Campaign.id).where(Campaign.organization_id == organization_id)
+            ),
+        )
+        .values(refused=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(readmitted.rowcount)  # type: ignore[attr-defined]
 
 
 def release(campaign: Campaign, texter: User) -> int:
@@ -305,11 +371,11 @@ def batch(campaign: Campaign, texter: User, now: datetime, ready_limit: int = 5)
             )
             .order_by(Contact.id)
             .limit(ready_limit)
-        )
-        # Numbers the policy refuses (loaded before it, or in a territory no longer texted)
-        # are not offered: the click would refuse them.
-        territories = campaign.texts_us_territories
-        found.ready = [c for c in ready if numbers.check_stored(c.cell, territories) is None]
+        ).all()
+        # Numbers the policy refuses are not offered (the click would refuse them): set aside.
+        refused = set_aside_refused(campaign, [(c.id, c.cell) for c in ready])
+        found.ready = [c for c in ready if c.id not in refused]
+        found.ready_count -= len(refused)
     found.later = later_groups(campaign, closed, now)
     return found
 
@@ -345,6 +411,7 @@ def next_ready(
         },
     )
     ready: list[texts.ContactRow] = []
+    refused: list[tuple[int, str]] = []
     last = after
     open_now: dict[tuple[str, str], bool] = {}
     territories = campaign.texts_us_territories
@@ -353,12 +420,14 @@ def next_ready(
         place = (contact.time_zones, contact.rule_states)
         if place not in open_now:
             open_now[place] = is_open(campaign, *place, now)
-        # A number the policy refuses (imported before it, or in a territory the organization
-        # stopped texting) is passed over: the click would refuse it.
-        if open_now[place] and numbers.check_stored(contact.cell, territories) is None:
+        if numbers.check_stored(contact.cell, territories) is not None:
+            refused.append((contact.id, contact.cell))  # the click would refuse it
+        elif open_now[place]:
             ready.append(contact)
             if len(ready) == limit:
                 break
+    if refused:
+        set_aside_refused(campaign, refused)
     return ready, last
 
 
@@ -369,6 +438,7 @@ _TOP_UP = (
         Contact.campaign_id == bindparam("campaign"),
         Contact.texter_id == bindparam("texter"),
         Contact.status == ContactStatus.NEW,
+        Contact.refused.is_(None),
         Contact.id > bindparam("after"),
         Contact.id != bindparam("leaving_out"),
         optouts.may_be_texted(bindparam("organization"), Contact.cell),
@@ -395,6 +465,7 @@ def pool_later(campaign: Campaign, texter: User, now: datetime) -> list[Later]:
             Contact.time_zones == zones,
             Contact.rule_states == states,
             (Contact.texter_id.is_(None)) | (Contact.texter_id == texter.id),
+            Contact.refused.is_(None),
         )
         if is_open(campaign, zones, states, now):
             if db.session.execute(select(Contact.id).where(*takeable).limit(1)).first():
@@ -408,6 +479,7 @@ def pool_later(campaign: Campaign, texter: User, now: datetime) -> list[Later]:
                 Contact.time_zones == zones,
                 Contact.rule_states == states,
                 (Contact.texter_id.is_(None)) | (Contact.texter_id == texter.id),
+                Contact.refused.is_(None),
             )
             .limit(POOL_COUNT_CAP)
             .subquery()

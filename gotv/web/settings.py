@@ -16,10 +16,12 @@ from sqlalchemy.exc import IntegrityError
 from wtforms import BooleanField, FloatField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
+from gotv.compliance import numbers
 from gotv.db import db
 from gotv.edge import sms
 from gotv.models import Organization, Sender
 from gotv.people import audit, zones
+from gotv.texting import assignment
 from gotv.texting import senders as sending
 from gotv.web.auth import get_owned, organizer_required, owner_required
 
@@ -66,6 +68,8 @@ def organization() -> ResponseReturnValue:
         audit.record(organization.id, "settings_changed", user_id=current_user.id, **changes)
         for name, value in changes.items():
             setattr(organization, name, value)
+        if changes.get("texts_us_territories"):
+            assignment.readmit(organization.id, numbers.Reason.US_TERRITORY)
         db.session.commit()
         flash("Settings saved.", "success")
         return redirect(url_for("settings.organization"))
