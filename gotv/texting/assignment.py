@@ -16,12 +16,24 @@ Plain functions with no Flask imports beyond the database session.
 from __future__ import annotations
 
 import random
-from collections import Counter
+from collections import Counter, namedtuple
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, func, select, text, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    bindparam,
+    false,
+    func,
+    select,
+    text,
+    true,
+    tuple_,
+    union_all,
+    update,
+)
 
 from gotv.compliance import hours, numbers, optouts
 from gotv.db import db, execute_core
@@ -410,6 +422,18 @@ def next_ready(
             "rows": limit + TOP_UP_SLACK,
         },
     )
+    return ready_among(campaign, rows, now, after, limit)
+
+
+def ready_among(
+    campaign: Campaign | texts.CampaignRow,
+    rows: Iterable[texts.ContactRow],
+    now: datetime,
+    after: int,
+    limit: int,
+) -> tuple[list[texts.ContactRow], int]:
+    """The first `limit` of the top-up's `rows` (in id order) who may be texted now, and the
+    id to continue after next time (`next_ready`)."""
     ready: list[texts.ContactRow] = []
     refused: list[tuple[int, str]] = []
     last = after
@@ -431,6 +455,54 @@ def next_ready(
     return ready, last
 
 
+@dataclass
+class Sending:
+    """What a click on Send reads before it writes (`read_for_send`)."""
+
+    campaign: texts.CampaignRow
+    contact: texts.SendingContactRow | None  # None: not in the campaign
+    top_up: list[texts.ContactRow]  # the top-up's rows, before `ready_among`
+
+
+def read_for_send(
+    campaign_id: int, organization_id: int, texter: User, contact_id: int, after: int, limit: int
+) -> Sending | None:
+    """The campaign's `texts.SENDING_COLUMNS` (None when it is not the organization's), the
+    contact to send to (`texts.SENDING_CONTACT_COLUMNS`) and `next_ready`'s rows for up to
+    `limit` contacts after `after` (the contact aside), in one query: the send loop reads all
+    three on every click. The top-up is its own ordered subquery, so it still reads at most
+    the rows it wants from the batch index, in order.
+    """
+    rows = execute_core(
+        _READ_FOR_SEND,
+        {
+            "campaign": campaign_id,
+            "organization": organization_id,
+            "texter": texter.id,
+            "contact": contact_id,
+            "after": after,
+            "leaving_out": contact_id,
+            "rows": limit + TOP_UP_SLACK if limit > 0 else 0,
+        },
+    ).all()
+    if not rows:
+        return None
+    first = rows[0]
+    campaign = _CampaignRow(*(getattr(first, name) for name in _CampaignRow._fields))
+    contact: texts.SendingContactRow | None = None
+    top_up = []
+    for row in rows:
+        if row.contact_id is None:
+            continue
+        found = _ContactRow(*(getattr(row, "contact_" + name) for name in _ContactRow._fields))
+        if row.contact_sending:
+            contact = found
+        else:
+            top_up.append(found)
+    top_up.sort(key=lambda found: found.id)
+    return Sending(campaign, contact, top_up)
+
+
 # Built once: every send runs it. Core rows of the columns the page shows, not ORM objects.
 _TOP_UP = (
     select(*texts.MERGE_COLUMNS, Contact.cell)
@@ -445,6 +517,38 @@ _TOP_UP = (
     )
     .order_by(Contact.id)
     .limit(bindparam("rows"))
+)
+
+
+def row_type(name: str, fields: list[str]) -> Any:
+    """A named tuple type of `fields`: rows taken apart from a joined query's."""
+    return namedtuple(name, fields)
+
+
+_SENDING_NAMES = [column.key for column in texts.SENDING_COLUMNS]
+_CONTACT_NAMES = [*(column.key for column in texts.MERGE_COLUMNS), "cell", "claimable"]
+_CampaignRow = row_type("_CampaignRow", _SENDING_NAMES)
+_ContactRow = row_type("_ContactRow", _CONTACT_NAMES)
+_CONTACTS_FOR_SEND = union_all(
+    select(
+        *texts.sending_contact_columns(bindparam("texter"), bindparam("organization")),
+        true().label("sending"),
+    ).where(Contact.id == bindparam("contact"), Contact.campaign_id == bindparam("campaign")),
+    select(*_TOP_UP.subquery().c, true().label("claimable"), false().label("sending")),
+).subquery("contacts")
+_READ_FOR_SEND = (
+    select(
+        *texts.SENDING_COLUMNS,
+        *(
+            column.label("contact_" + name)
+            for name, column in zip(_CONTACT_NAMES, _CONTACTS_FOR_SEND.c, strict=False)
+        ),
+        _CONTACTS_FOR_SEND.c.sending.label("contact_sending"),
+    )
+    .select_from(Campaign.__table__.outerjoin(_CONTACTS_FOR_SEND, true()))
+    .where(
+        Campaign.id == bindparam("campaign"), Campaign.organization_id == bindparam("organization")
+    )
 )
 
 

@@ -15,11 +15,14 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import (
+    ColumnElement,
     bindparam,
     func,
     insert,
+    literal,
     select,
     text,
+    type_coerce,
     update,
 )
 
@@ -249,29 +252,147 @@ def queue_initial(
     idempotency_key: str,
     now: datetime,
     min_gap: timedelta = MIN_SEND_GAP,
+    contact: SendingContactRow | None = None,
 ) -> int:
     """Write the initial message for one contact, once; its id. The caller enqueues it after
     commit.
 
-    Two statements when the text may be sent: the claim (`claim_contact`) and the insert, both
-    Core statements on the session's connection (the send loop runs this for every click; the
-    ORM costs more, docs/benchmarks.md). Loaded ORM objects of the contact are not refreshed
-    by it.
+    The contact's row (`contact`, read with `SENDING_CONTACT_COLUMNS` in this transaction, or
+    read here) says whether it may be claimed, and is checked against the number policy and
+    quiet hours and rendered; then `claim_and_insert` claims it, at the moment of writing, only
+    if it still may be and its number and places are still those checked, and writes the text
+    (one statement on PostgreSQL). Core statements on the session's connection (the send loop
+    runs this for every click; the ORM costs more, docs/benchmarks.md). Loaded ORM objects of
+    the contact are not refreshed by it.
 
     The claim also passes `read_gate`: the volunteer's previous initial text was at least
-    `min_gap` ago (on PostgreSQL in the same statement, elsewhere one more).
+    `min_gap` ago.
 
     :raise CannotText: when the campaign is not active, the contact is not this volunteer's to
         text, was already texted, has opted out or is outside their texting hours; TooSoon
-        when the volunteer's previous initial text was less than `min_gap` ago. The claim may
+        when the volunteer's previous initial text was less than `min_gap` ago. Something may
         already be written then: the caller rolls back.
     :raise IntegrityError: when the idempotency key was used already (the caller rolls back).
     """
     if not campaign.is_active:
         raise CannotText(N_("This campaign is not active."))
-    contact = claim_contact(campaign, contact_id, texter, now, min_gap)
+    if contact is None:
+        contact = read_contact(campaign, contact_id, texter)
+    if contact is None or not contact.claimable:
+        raise why_not_claimed(campaign, contact_id)
+    check_textable_now(campaign, contact, now)
     body = render(campaign.script, contact, texter)
-    return insert_text(campaign, contact, texter, body, idempotency_key, now, initial=True)
+    return claim_and_insert(campaign, contact, texter, body, idempotency_key, now, min_gap)
+
+
+class SendingContactRow(ContactRow, Protocol):
+    """A contact's `SENDING_CONTACT_COLUMNS`: `ContactRow`, and whether the volunteer may claim
+    it (in the campaign, untexted, free or theirs, neither opted out nor blocked)."""
+
+    @property
+    def claimable(self) -> bool: ...
+
+
+def sending_contact_columns(texter: Any, organization: Any) -> tuple[Any, ...]:
+    """What `queue_initial` reads of the contact it sends to (`SendingContactRow`), for the
+    volunteer and organization given (values or bound parameters)."""
+    claimable = (
+        (Contact.status == ContactStatus.NEW)
+        & (Contact.texter_id.is_(None) | (Contact.texter_id == texter))
+        & optouts.may_be_texted(organization, Contact.cell)
+    )
+    return (*MERGE_COLUMNS, Contact.cell, claimable.label("claimable"))
+
+
+def read_contact(
+    campaign: Campaign | CampaignRow, contact_id: int, texter: User
+) -> SendingContactRow | None:
+    """The contact's `SENDING_CONTACT_COLUMNS`, if it is in the campaign."""
+    found: SendingContactRow | None = execute_core(
+        _SENDING_CONTACT,
+        {
+            "contact": contact_id,
+            "campaign": campaign.id,
+            "texter": texter.id,
+            "organization": campaign.organization_id,
+        },
+    ).first()
+    return found
+
+
+def check_textable_now(
+    campaign: Campaign | CampaignRow, contact: ContactRow, now: datetime
+) -> None:
+    """The rules that live in Python, on a contact's row: the textable-number policy and quiet
+    hours (the database checks the opt-outs, at the moment of writing).
+
+    :raise CannotText: saying why.
+    """
+    untextable = numbers.check_stored(contact.cell, campaign.texts_us_territories)
+    if untextable is not None:
+        raise CannotText(N_("This number is not texted: %(why)s."), why=untextable.explanation)
+    if not hours.is_open(
+        contact.time_zones,
+        now,
+        campaign.window_start_hour,
+        campaign.window_end_hour,
+        state=contact.rule_states,
+        trust_zip=campaign.trust_zip_alone,
+    ):
+        raise CannotText(N_("It is outside this person's texting hours."))
+
+
+def claim_and_insert(
+    campaign: Campaign | CampaignRow,
+    contact: ContactRow,
+    texter: User,
+    body: str,
+    idempotency_key: str,
+    now: datetime,
+    min_gap: timedelta = MIN_SEND_GAP,
+) -> int:
+    """Pass the volunteer's read gate, claim the contact and queue its initial text `body`;
+    the message's id.
+
+    The claim is one conditional UPDATE: at the moment of writing, the contact is in the
+    campaign, untexted, free or the volunteer's, neither opted out nor blocked, and its number
+    and places are still `contact`'s (those the caller checked). On PostgreSQL the gate, the
+    claim and the insert are one statement (data-modifying WITHs: the insert writes only what
+    the claim claimed); elsewhere three.
+
+    :raise CannotText: saying why nothing was claimed; TooSoon for the read gate. The caller
+        rolls back.
+    :raise IntegrityError: when the idempotency key was used already.
+    """
+    parameters = {
+        "contact": contact.id,
+        "campaign": campaign.id,
+        "organization": campaign.organization_id,
+        "texter": texter.id,
+        "now": utcnow(),
+        "earliest": now - min_gap,
+        "gate_now": now,
+        "checked_cell": contact.cell,
+        "checked_zones": contact.time_zones,
+        "checked_states": contact.rule_states,
+        "initial": True,
+        "body": body,
+        "key": idempotency_key,
+        "created": now,
+    }
+    if db.session.get_bind().dialect.name == "postgresql":
+        message_id = execute_core(_GATED_CLAIM_AND_INSERT, parameters).scalar()
+        if message_id is None and not passed_gate(texter, now):
+            raise TooSoon(TOO_SOON)
+    else:
+        read_gate(texter, now, min_gap)
+        claimed = execute_core(_CLAIM, parameters).first()
+        message_id = None
+        if claimed is not None:
+            message_id = insert_text(campaign, contact, texter, body, idempotency_key, now, True)
+    if message_id is None:
+        raise why_not_claimed(campaign, contact.id)
+    return int(message_id)
 
 
 def read_gate(texter: User, now: datetime, min_gap: timedelta) -> None:
@@ -306,59 +427,6 @@ def passed_gate(texter: User, now: datetime) -> bool:
     return last is not None and last == now
 
 
-def claim_contact(
-    campaign: Campaign | CampaignRow,
-    contact_id: int,
-    texter: User,
-    now: datetime,
-    min_gap: timedelta = MIN_SEND_GAP,
-) -> ContactRow:
-    """Mark the contact texted by this volunteer, unless someone got there first; the contact's
-    row (what `render` and the hours check read, and its cell).
-
-    One conditional UPDATE checks, at the moment of writing, that the contact is in the
-    campaign, untexted, free or the volunteer's, and neither opted out nor blocked; the
-    textable-number policy and quiet hours (rules that live in Python) are then checked on the
-    row it returns. outbox.py checks all of it again before Twilio.
-
-    The volunteer's read gate (`read_gate`) is passed first: on PostgreSQL by the same
-    statement (a data-modifying WITH: a send is one round trip fewer), elsewhere by its own.
-
-    :raise CannotText: saying why; TooSoon for the read gate; when it is the number or quiet
-        hours the claim is already written, and the caller must roll back.
-    """
-    parameters = {
-        "contact": contact_id,
-        "campaign": campaign.id,
-        "organization": campaign.organization_id,
-        "texter": texter.id,
-        "now": utcnow(),
-        "earliest": now - min_gap,
-        "gate_now": now,
-    }
-    gated = db.session.get_bind().dialect.name == "postgresql"
-    if not gated:
-        read_gate(texter, now, min_gap)
-    contact = execute_core(_GATED_CLAIM if gated else _CLAIM, parameters).first()
-    if contact is None:
-        if gated and not passed_gate(texter, now):
-            raise TooSoon(TOO_SOON)
-        raise why_not_claimed(campaign, contact_id)
-    untextable = numbers.check_stored(contact.cell, campaign.texts_us_territories)
-    if untextable is not None:
-        raise CannotText(N_("This number is not texted: %(why)s."), why=untextable.explanation)
-    if not hours.is_open(
-        contact.time_zones,
-        now,
-        campaign.window_start_hour,
-        campaign.window_end_hour,
-        state=contact.rule_states,
-        trust_zip=campaign.trust_zip_alone,
-    ):
-        raise CannotText(N_("It is outside this person's texting hours."))
-    return contact
-
-
 # What rendering a script reads of a contact, and where its places are (the hours check).
 MERGE_COLUMNS = (
     Contact.id,
@@ -388,6 +456,9 @@ SENDING_COLUMNS = (
 )
 
 # Built once: every send runs them.
+_SENDING_CONTACT = select(
+    *sending_contact_columns(bindparam("texter"), bindparam("organization"))
+).where(Contact.id == bindparam("contact"), Contact.campaign_id == bindparam("campaign"))
 _CLAIM = (
     update(Contact)
     .where(
@@ -396,9 +467,13 @@ _CLAIM = (
         Contact.status == ContactStatus.NEW,
         (Contact.texter_id.is_(None)) | (Contact.texter_id == bindparam("texter")),
         optouts.may_be_texted(bindparam("organization"), Contact.cell),
+        # What the caller checked (the number policy, quiet hours) is what is claimed.
+        Contact.cell == bindparam("checked_cell"),
+        Contact.time_zones == bindparam("checked_zones"),
+        Contact.rule_states == bindparam("checked_states"),
     )
     .values(status=ContactStatus.TEXTED, texter_id=bindparam("texter"), updated_at=bindparam("now"))
-    .returning(*MERGE_COLUMNS, Contact.cell)
+    .returning(Contact.id)
 )
 # PostgreSQL: the read gate and the claim in one statement. The gate's UPDATE runs whether or
 # not the claim finds its contact; the claim goes ahead only if the gate let it through.
@@ -412,7 +487,7 @@ _GATE = (
     .returning(User.id)
     .cte("gate")
 )
-_GATED_CLAIM = _CLAIM.where(select(_GATE.c.id).exists()).add_cte(_GATE)
+_GATED_CLAIM = _CLAIM.where(select(_GATE.c.id).exists()).add_cte(_GATE).cte("claim")
 # A volunteer's text, initial or reply. The campaign's sender is read by the INSERT itself (""
 # for the deployment's default sender), as `Message.queued_to` does for the ORM's callers.
 _CAMPAIGN_SENDER = (
@@ -438,6 +513,41 @@ _INSERT_TEXT = (
         idempotency_key=bindparam("key"),
         created_at=bindparam("now"),
         updated_at=bindparam("now"),
+    )
+    .returning(Message.id)
+)
+# PostgreSQL: the gate, the claim and `_INSERT_TEXT`'s row, written only for a claimed contact.
+_CLAIMED_TEXT = {
+    "organization_id": bindparam("organization"),
+    "campaign_id": bindparam("campaign"),
+    "contact_id": _GATED_CLAIM.c.id,
+    "texter_id": bindparam("texter"),
+    "direction": Direction.OUTBOUND,
+    "kind": MessageKind.TEXT,
+    "is_initial": bindparam("initial"),
+    "body": bindparam("body"),
+    "to_number": bindparam("checked_cell"),
+    "sender": func.coalesce(_CAMPAIGN_SENDER, ""),
+    "status": MessageStatus.QUEUED,
+    "idempotency_key": bindparam("key"),
+    "created_at": bindparam("created"),
+    "updated_at": bindparam("created"),
+    "from_number": "",  # (the columns' defaults, which an INSERT from a SELECT leaves out)
+    "attempts": 0,
+}
+_GATED_CLAIM_AND_INSERT = (
+    insert(Message)
+    .from_select(
+        list(_CLAIMED_TEXT),
+        select(
+            *(
+                type_coerce(
+                    value if isinstance(value, ColumnElement) else literal(value),
+                    Message.__table__.c[name].type,
+                ).label(name)
+                for name, value in _CLAIMED_TEXT.items()
+            )
+        ).select_from(_GATED_CLAIM),
     )
     .returning(Message.id)
 )

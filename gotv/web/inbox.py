@@ -12,7 +12,7 @@ import secrets
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeGuard
+from typing import Any, NoReturn, TypeGuard
 
 from flask import (
     Blueprint,
@@ -157,16 +157,26 @@ def queue_once(idempotency_key: str, queue_message: Callable[[], object]) -> str
 
 
 def send_initial_once(
-    campaign: Campaign | texts.CampaignRow, contact_id: int, idempotency_key: str
+    campaign: Campaign | texts.CampaignRow,
+    contact_id: int,
+    idempotency_key: str,
+    contact: texts.SendingContactRow | None = None,
 ) -> str | None:
     """`queue_once` for a contact's initial text, MIN_SEND_GAP after the volunteer's previous
-    one (SEND_MIN_GAP_MS in the config, for tests that send many)."""
+    one (SEND_MIN_GAP_MS in the config, for tests that send many); `contact` is its row, if
+    read already (`texts.queue_initial`)."""
     gap = current_app.config.get("SEND_MIN_GAP_MS")
     min_gap = texts.MIN_SEND_GAP if gap is None else timedelta(milliseconds=gap)
     return queue_once(
         idempotency_key,
         lambda: texts.queue_initial(
-            campaign, contact_id, current_user, idempotency_key, utcnow(), min_gap=min_gap
+            campaign,
+            contact_id,
+            current_user,
+            idempotency_key,
+            utcnow(),
+            min_gap=min_gap,
+            contact=contact,
         ),
     )
 
@@ -404,21 +414,39 @@ def send_json(campaign_id: int) -> ResponseReturnValue:
     and so is a send sooner than MIN_SEND_GAP after the volunteer's previous one (with "keep":
     true: the contact is still theirs to send, once read).
     """
-    campaign = sending_campaign(campaign_id)
     sent = request.get_json(silent=True) or {}
     contact_id, key = sent.get("contact_id"), sent.get("idempotency_key")
     after, want = sent.get("after", 0), sent.get("want", 0)
     if not (is_int(contact_id) and is_int(after) and is_int(want)):
-        abort(400)
+        refuse_body(campaign_id)
     if not isinstance(key, str) or not 16 <= len(key) <= 64:
-        abort(400)
-    # Before the send: its commit expires the campaign and the user, which rendering reads.
-    top_up = next_ready(campaign, after, want, leaving_out=contact_id)
-    refusal = send_initial_once(campaign, contact_id, key)
+        refuse_body(campaign_id)
+    # One query reads the campaign, the contact and the top-up; before the send, whose commit
+    # expires the user, which rendering reads.
+    reading = assignment.read_for_send(
+        campaign_id,
+        current_user.organization_id,
+        current_user,
+        contact_id,
+        after,
+        min(want, PREFETCH),
+    )
+    if reading is None:
+        abort(404)
+    campaign = reading.campaign
+    top_up = topped_up(campaign, reading.top_up, after, want)
+    refusal = send_initial_once(campaign, contact_id, key, reading.contact)
     if refusal:
         keep = refusal == translate(texts.TOO_SOON)
         return no_store(jsonify(error=refusal, keep=keep, **top_up)), 409
     return no_store(jsonify(sent={"contact_id": contact_id}, **top_up))
+
+
+def refuse_body(campaign_id: int) -> NoReturn:
+    """400 for a send whose body is not as documented (404 for another organization's
+    campaign, as for every send)."""
+    sending_campaign(campaign_id)
+    abort(400)
 
 
 def sending_campaign(campaign_id: int) -> texts.CampaignRow:
@@ -447,15 +475,14 @@ def is_int(value: Any) -> TypeGuard[int]:
     return ids.is_id(value)
 
 
-def next_ready(
-    campaign: Campaign | texts.CampaignRow, after: int, want: int, leaving_out: int
+def topped_up(
+    campaign: texts.CampaignRow, rows: list[texts.ContactRow], after: int, want: int
 ) -> dict[str, Any]:
-    """Up to `want` (at most PREFETCH) ready contacts of the batch after id `after`, rendered."""
+    """Up to `want` (at most PREFETCH) ready contacts of the top-up's `rows` (read after id
+    `after`), rendered."""
     if not campaign.is_active:
         return {"next": [], "after": after}
-    contacts, last = assignment.next_ready(
-        campaign, current_user, utcnow(), after, min(want, PREFETCH), leaving_out=leaving_out
-    )
+    contacts, last = assignment.ready_among(campaign, rows, utcnow(), after, min(want, PREFETCH))
     return {"next": [ready_contact(campaign, contact) for contact in contacts], "after": last}
 
 
