@@ -10,9 +10,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from flask import Flask
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from psycopg._preparing import PrepareManager
 from psycopg.pq import TransactionStatus
 from sqlalchemy import (
     ClauseElement,
@@ -176,6 +178,36 @@ def init_app(app: Flask) -> None:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine)
+        elif db.engine.dialect.driver == "psycopg":
+            keep_prepared_statements(db.engine)
+
+
+class KeepPreparedConnection(psycopg.Connection[Any]):
+    """A psycopg connection whose prepared statements outlive a rollback.
+
+    psycopg prepares a statement run often enough on a connection (its `prepare_threshold`),
+    so PostgreSQL plans it once; but it deallocates them all at every rollback, in case the
+    transaction made or dropped what they refer to. Every request that writes nothing ends
+    with a rollback (the session's close), so on a web process they never lived long enough to
+    be used, and each busy statement was planned anew every time (docs/benchmarks.md). gotv
+    changes its schema only in migrations, which commit, so the rollback keeps them. (The
+    server keeps a prepared statement across a rollback: PREPARE is not transactional.)
+    """
+
+    def rollback(self) -> None:
+        kept, self._prepared = self._prepared, PrepareManager()
+        try:
+            super().rollback()
+        finally:
+            self._prepared = kept
+
+
+def keep_prepared_statements(engine: Engine) -> None:
+    """Connect `engine` with `KeepPreparedConnection`s."""
+
+    @event.listens_for(engine, "do_connect")
+    def connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        return KeepPreparedConnection.connect(*cargs, **cparams)
 
 
 def configure_sqlite(engine: Engine) -> None:

@@ -85,3 +85,19 @@ def test_a_raw_statement_returns_named_rows_and_fills_in_the_values_it_holds(
     assert named.rows({"id": organization.id}) == [(organization.id, "Ward 7")]
     assert named.first({"id": organization.id}).name == "Ward 7"
     assert named.first({"id": -1}) is None
+
+
+def test_statements_postgresql_prepared_outlive_a_rollback(app: Flask) -> None:
+    """A request that writes nothing ends with a rollback: the busy statements stay prepared."""
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("prepared statements are PostgreSQL's")
+        statement = sa.select(Organization.id).where(Organization.id == sa.bindparam("id"))
+        prepared = sa.text("SELECT count(*) FROM pg_prepared_statements")
+        with db.engine.connect() as connection:
+            for _ in range(6):  # (psycopg prepares a statement at its fifth run)
+                connection.execute(statement, {"id": 1}).all()
+            connection.rollback()
+
+            assert connection.execute(prepared).scalar_one() >= 1
+            connection.rollback()
