@@ -27,6 +27,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -84,8 +85,8 @@ def insert_new(model: type[Model], *unique: str) -> Insert:
 
 
 class Raw:
-    """One of the busiest statements (the webhooks'), run straight on the session's DBAPI
-    connection, in the session's transaction, without SQLAlchemy's work per execution.
+    """One of the busiest statements (the webhooks', the send's), run straight on the session's
+    DBAPI connection, in the session's transaction, without SQLAlchemy's work per execution.
 
     SQLAlchemy spends more on a statement's parameters, execution context and result wrapper
     than the round trip itself costs (docs/benchmarks.md). A Raw statement is compiled once per
@@ -93,7 +94,9 @@ class Raw:
     int, bool, None, an enum of str, a datetime); its rows come back as named tuples of what
     the driver returns (SQLite gives booleans as 0 and 1, and enums come back as their str).
     Unlike the ORM's queries it does not flush the session first: run it before adding objects
-    whose rows it must see, or use execute_core.
+    whose rows it must see, or use execute_core. A unique or other constraint it breaks raises
+    SQLAlchemy's IntegrityError, as execute_core would; the engine's `before_cursor_execute`
+    listeners are told of it.
     """
 
     def __init__(self, statement: ClauseElement) -> None:
@@ -119,8 +122,17 @@ class Raw:
         autocommit = alone and _idle(driver)
         if autocommit:
             driver.autocommit = True
+        parameters = {**defaults, **params}
         try:
-            cursor = driver.execute(sql, {**defaults, **params})
+            cursor = driver.cursor()
+            # Listeners of the engine's statements (tests counting them) see these too.
+            connection.dispatch.before_cursor_execute(
+                connection, cursor, sql, parameters, None, False
+            )
+            try:
+                cursor.execute(sql, parameters)
+            except connection.dialect.loaded_dbapi.IntegrityError as error:
+                raise IntegrityError(sql, parameters, error) from error
             rows = [self._row._make(values) for values in cursor.fetchall()] if self._row else []
         finally:
             if autocommit:

@@ -1,9 +1,8 @@
 """gunicorn's entry for scripts/bench_inbox.py: the app, each response telling how many database
-queries its request ran (X-DB-Queries), counted by a SQLAlchemy event per thread (and, for the
-webhooks' Raw statements, which run on the driver past SQLAlchemy's events, here), the CPU time
-its thread spent on it (X-CPU-Ms: what the request costs, however busy the box) and the time
-from the view's start to its end (X-Server-Ms: without the wait for a free thread and the GIL
-before it starts).
+queries its request ran (X-DB-Queries), counted by a SQLAlchemy event per thread (which gotv's
+Raw statements announce too), the CPU time its thread spent on it (X-CPU-Ms: what the request
+costs, however busy the box) and the time from the view's start to its end (X-Server-Ms:
+without the wait for a free thread and the GIL before it starts).
 
 With BENCH_FLOOR=1 (scripts/bench inbox --floor) it also serves the floor: /bench/floor, a
 signed-in GET or POST (CSRF checked as for every view) that does nothing but answer a small
@@ -22,7 +21,7 @@ import sqlalchemy as sa
 from flask import Response
 from flask_login import login_required
 
-from gotv.db import Raw, db
+from gotv.db import db
 from gotv.web.auth import csrf
 from wsgi import app
 
@@ -37,17 +36,6 @@ with app.app_context():
 @sa.event.listens_for(engine, "before_cursor_execute")
 def _count(*_args: Any) -> None:
     _counts.queries = getattr(_counts, "queries", 0) + 1
-
-
-_run_raw = Raw.rows
-
-
-def _counted_raw(self: Raw, *args: Any, **kwargs: Any) -> list[Any]:
-    _count()
-    return _run_raw(self, *args, **kwargs)
-
-
-Raw.rows = _counted_raw  # type: ignore[method-assign]
 
 
 @app.before_request

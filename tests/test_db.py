@@ -1,4 +1,5 @@
-"""gotv.db's Raw statements: what they return and when what they write is committed."""
+"""gotv.db's Raw statements (what they return, when what they write is committed, how they fail
+and who hears of them) and PostgreSQL's prepared statements."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import sqlalchemy as sa
 from flask import Flask
 
 from gotv.db import Raw, db
-from gotv.models import Organization
+from gotv.models import Organization, User
+from tests.factories import make_user
 
 RENAME = Raw(
     sa.update(Organization)
@@ -101,3 +103,37 @@ def test_statements_postgresql_prepared_outlive_a_rollback(app: Flask) -> None:
 
             assert connection.execute(prepared).scalar_one() >= 1
             connection.rollback()
+
+
+RENAME_USER = Raw(
+    sa.update(User).where(User.id == sa.bindparam("id")).values(email=sa.bindparam("new_email"))
+)
+
+
+def test_a_raw_statement_breaking_a_unique_constraint_raises_sqlalchemys_integrity_error(
+    app: Flask,
+) -> None:
+    with app.app_context():
+        taken, renamed = make_user(), make_user()
+
+        with pytest.raises(sa.exc.IntegrityError):
+            RENAME_USER.rows({"id": renamed.id, "new_email": taken.email})
+        db.session.rollback()
+
+
+def test_the_engines_statement_listeners_hear_of_raw_statements(app: Flask) -> None:
+    with app.app_context():
+        heard: list[str] = []
+
+        def listen(*args: object) -> None:
+            heard.append(str(args[2]))
+
+        sa.event.listen(db.engine, "before_cursor_execute", listen)
+        try:
+            RENAME.rows({"id": 0, "name": "Nobody"})
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", listen)
+
+        # (and the test's savepoint, which the session opens first)
+        assert [sql for sql in heard if not sql.startswith("SAVEPOINT")] == [heard[-1]]
+        assert heard[-1].startswith("UPDATE organization SET name=")

@@ -273,8 +273,10 @@ def test_a_send_runs_the_same_few_queries_for_10_or_200_contacts(
 
     writes_and_reads = [s for s in small if not s.startswith(("SAVEPOINT", "RELEASE"))]
     assert len(small) == len(large)
-    # The top-up, the claim, the insert; a server process adds loading the user and campaign.
-    assert len(writes_and_reads) <= 5, writes_and_reads
+    # Loading the user; one read (the campaign, the contact, the top-up); one write (the read
+    # gate, the claim and the insert: one statement on PostgreSQL, three on SQLite).
+    most = 3 if db.engine.dialect.name == "postgresql" else 5
+    assert len(writes_and_reads) <= most, writes_and_reads
 
 
 def test_a_send_to_another_organizations_campaign_is_not_found_and_sends_nothing(

@@ -15,6 +15,7 @@ Plain functions with no Flask imports beyond the database session.
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter, namedtuple
 from collections.abc import Iterable
@@ -36,7 +37,7 @@ from sqlalchemy import (
 )
 
 from gotv.compliance import hours, numbers, optouts
-from gotv.db import db, execute_core
+from gotv.db import Raw, db, execute_core
 from gotv.models import Campaign, CampaignStatus, Contact, ContactStatus, User
 from gotv.texting import texts
 
@@ -473,8 +474,8 @@ def read_for_send(
     three on every click. The top-up is its own ordered subquery, so it still reads at most
     the rows it wants from the batch index, in order.
     """
-    rows = execute_core(
-        _READ_FOR_SEND,
+    db.session.flush()  # (Raw: it would not see what the session holds otherwise)
+    rows = _READ_FOR_SEND.rows(
         {
             "campaign": campaign_id,
             "organization": organization_id,
@@ -484,17 +485,19 @@ def read_for_send(
             "leaving_out": contact_id,
             "rows": limit + TOP_UP_SLACK if limit > 0 else 0,
         },
-    ).all()
+    )
     if not rows:
         return None
-    first = rows[0]
-    campaign = _CampaignRow(*(getattr(first, name) for name in _CampaignRow._fields))
+    campaigns, contacts = len(_CampaignRow._fields), len(_ContactRow._fields)
+    campaign = _CampaignRow._make(rows[0][:campaigns])
     contact: texts.SendingContactRow | None = None
     top_up = []
     for row in rows:
         if row.contact_id is None:
             continue
-        found = _ContactRow(*(getattr(row, "contact_" + name) for name in _ContactRow._fields))
+        found = _ContactRow._make(row[campaigns : campaigns + contacts])
+        if isinstance(found.custom_fields, str):  # (SQLite gives JSON as its text)
+            found = found._replace(custom_fields=json.loads(found.custom_fields))
         if row.contact_sending:
             contact = found
         else:
@@ -536,7 +539,7 @@ _CONTACTS_FOR_SEND = union_all(
     ).where(Contact.id == bindparam("contact"), Contact.campaign_id == bindparam("campaign")),
     select(*_TOP_UP.subquery().c, true().label("claimable"), false().label("sending")),
 ).subquery("contacts")
-_READ_FOR_SEND = (
+_READ_FOR_SEND = Raw(
     select(
         *texts.SENDING_COLUMNS,
         *(

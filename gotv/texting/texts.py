@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 
 from gotv.compliance import hours, numbers, optouts
-from gotv.db import db, execute_core
+from gotv.db import Raw, db, execute_core
 from gotv.models import (
     Campaign,
     CampaignStatus,
@@ -381,7 +381,9 @@ def claim_and_insert(
         "created": now,
     }
     if db.session.get_bind().dialect.name == "postgresql":
-        message_id = execute_core(_GATED_CLAIM_AND_INSERT, parameters).scalar()
+        db.session.flush()  # (the claim sees an opt-out just added, as execute_core's would)
+        written = _GATED_CLAIM_AND_INSERT.first(parameters)
+        message_id = written.id if written is not None else None
         if message_id is None and not passed_gate(texter, now):
             raise TooSoon(TOO_SOON)
     else:
@@ -535,7 +537,7 @@ _CLAIMED_TEXT = {
     "from_number": "",  # (the columns' defaults, which an INSERT from a SELECT leaves out)
     "attempts": 0,
 }
-_GATED_CLAIM_AND_INSERT = (
+_GATED_CLAIM_AND_INSERT = Raw(
     insert(Message)
     .from_select(
         list(_CLAIMED_TEXT),
