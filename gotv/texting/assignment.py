@@ -512,7 +512,7 @@ _TOP_UP = (
     .where(
         Contact.campaign_id == bindparam("campaign"),
         Contact.texter_id == bindparam("texter"),
-        Contact.status == ContactStatus.NEW,
+        texts.UNTEXTED,
         Contact.refused.is_(None),
         Contact.id > bindparam("after"),
         Contact.id != bindparam("leaving_out"),

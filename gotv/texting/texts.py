@@ -20,6 +20,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     select,
     text,
     type_coerce,
@@ -297,7 +298,7 @@ def sending_contact_columns(texter: Any, organization: Any) -> tuple[Any, ...]:
     """What `queue_initial` reads of the contact it sends to (`SendingContactRow`), for the
     volunteer and organization given (values or bound parameters)."""
     claimable = (
-        (Contact.status == ContactStatus.NEW)
+        UNTEXTED
         & (Contact.texter_id.is_(None) | (Contact.texter_id == texter))
         & optouts.may_be_texted(organization, Contact.cell)
     )
@@ -429,6 +430,11 @@ def passed_gate(texter: User, now: datetime) -> bool:
     return last is not None and last == now
 
 
+# An untexted contact, the status written as a literal: the plan PostgreSQL keeps for a prepared
+# statement can then use the partial indexes on `status = 'new'` (a bound parameter's would not
+# match their predicate, and the send's top-up would read the volunteer's every contact).
+UNTEXTED = Contact.status == literal_column(f"'{ContactStatus.NEW.value}'")
+
 # What rendering a script reads of a contact, and where its places are (the hours check).
 MERGE_COLUMNS = (
     Contact.id,
@@ -466,7 +472,7 @@ _CLAIM = (
     .where(
         Contact.id == bindparam("contact"),
         Contact.campaign_id == bindparam("campaign"),
-        Contact.status == ContactStatus.NEW,
+        UNTEXTED,
         (Contact.texter_id.is_(None)) | (Contact.texter_id == bindparam("texter")),
         optouts.may_be_texted(bindparam("organization"), Contact.cell),
         # What the caller checked (the number policy, quiet hours) is what is claimed.
