@@ -84,6 +84,16 @@ def insert_new(model: type[Model], *unique: str) -> Insert:
     )
 
 
+class RawContext:
+    """What the engine's statement listeners get for a Raw statement in place of SQLAlchemy's
+    execution context: its dialect, and room for what a listener keeps from `before` to
+    `after` (Sentry's SQLAlchemy integration keeps its span there, and reads the dialect's
+    paramstyle)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+
+
 class Raw:
     """One of the busiest statements (the webhooks', the send's), run straight on the session's
     DBAPI connection, in the session's transaction, without SQLAlchemy's work per execution.
@@ -125,14 +135,17 @@ class Raw:
         parameters = {**defaults, **params}
         try:
             cursor = driver.cursor()
-            # Listeners of the engine's statements (tests counting them) see these too.
-            connection.dispatch.before_cursor_execute(
-                connection, cursor, sql, parameters, None, False
-            )
+            # Listeners of the engine's statements (tests counting them, Sentry's spans) see
+            # these too, before and after, with a context of their own to write on.
+            context = RawContext(connection.dialect)
+            dispatch = connection.dispatch
+            dispatch.before_cursor_execute(connection, cursor, sql, parameters, context, False)
             try:
                 cursor.execute(sql, parameters)
             except connection.dialect.loaded_dbapi.IntegrityError as error:
                 raise IntegrityError(sql, parameters, error) from error
+            finally:
+                dispatch.after_cursor_execute(connection, cursor, sql, parameters, context, False)
             rows = [self._row._make(values) for values in cursor.fetchall()] if self._row else []
         finally:
             if autocommit:

@@ -4,6 +4,7 @@ and who hears of them) and PostgreSQL's prepared statements."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -137,3 +138,30 @@ def test_the_engines_statement_listeners_hear_of_raw_statements(app: Flask) -> N
         # (and the test's savepoint, which the session opens first)
         assert [sql for sql in heard if not sql.startswith("SAVEPOINT")] == [heard[-1]]
         assert heard[-1].startswith("UPDATE organization SET name=")
+
+
+def test_listeners_keep_what_they_like_on_a_raw_statements_context_from_before_to_after(
+    app: Flask,
+) -> None:
+    """As Sentry's SQLAlchemy integration does with its spans (it failed on every Raw
+    statement once Sentry was set up, when the context was None)."""
+    with app.app_context():
+        spans: list[tuple[str, str]] = []
+
+        def before(*args: Any) -> None:
+            context = args[4]
+            context.span = context.dialect.paramstyle
+
+        def after(*args: Any) -> None:
+            spans.append((args[2], args[4].span))
+
+        sa.event.listen(db.engine, "before_cursor_execute", before)
+        sa.event.listen(db.engine, "after_cursor_execute", after)
+        try:
+            RENAME.rows({"id": 0, "name": "Nobody"})
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", before)
+            sa.event.remove(db.engine, "after_cursor_execute", after)
+
+        assert spans[-1][0].startswith("UPDATE organization SET name=")
+        assert spans[-1][1] == db.engine.dialect.paramstyle
