@@ -369,7 +369,7 @@ def batch(campaign: Campaign, texter: User, now: datetime, ready_limit: int = 5)
     open_places: list[tuple[str, str]] = []
     closed: Counter[tuple[str, str]] = Counter()
     for zones, states, count in counts:
-        if is_open(campaign, zones, states, now):
+        if texts.is_open(campaign, zones, states, now):
             found.ready_count += count
             open_places.append((zones, states))
         else:
@@ -444,7 +444,7 @@ def ready_among(
         last = contact.id
         place = (contact.time_zones, contact.rule_states)
         if place not in open_now:
-            open_now[place] = is_open(campaign, *place, now)
+            open_now[place] = texts.is_open(campaign, *place, now)
         if numbers.check_stored(contact.cell, territories) is not None:
             refused.append((contact.id, contact.cell))  # the click would refuse it
         elif open_now[place]:
@@ -574,7 +574,7 @@ def pool_later(campaign: Campaign, texter: User, now: datetime) -> list[Later]:
             (Contact.texter_id.is_(None)) | (Contact.texter_id == texter.id),
             Contact.refused.is_(None),
         )
-        if is_open(campaign, zones, states, now):
+        if texts.is_open(campaign, zones, states, now):
             if db.session.execute(select(Contact.id).where(*takeable).limit(1)).first():
                 return []  # someone may be taken now: later is for later
             continue
@@ -595,18 +595,6 @@ def pool_later(campaign: Campaign, texter: User, now: datetime) -> list[Later]:
         if count:
             closed[(zones, states)] += count
     return later_groups(campaign, closed, now)
-
-
-def is_open(campaign: Campaign | texts.CampaignRow, zones: str, states: str, now: datetime) -> bool:
-    """Whether the campaign's window is open now for contacts of this place (zones, states)."""
-    return hours.is_open(
-        zones,
-        now,
-        campaign.window_start_hour,
-        campaign.window_end_hour,
-        state=states,
-        trust_zip=campaign.trust_zip_alone,
-    )
 
 
 def later_groups(

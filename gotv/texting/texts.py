@@ -332,15 +332,20 @@ def check_textable_now(
     untextable = numbers.check_stored(contact.cell, campaign.texts_us_territories)
     if untextable is not None:
         raise CannotText(N_("This number is not texted: %(why)s."), why=untextable.explanation)
-    if not hours.is_open(
-        contact.time_zones,
+    if not is_open(campaign, contact.time_zones, contact.rule_states, now):
+        raise CannotText(N_("It is outside this person's texting hours."))
+
+
+def is_open(campaign: Campaign | CampaignRow, zones: str, states: str, now: datetime) -> bool:
+    """Whether the campaign's window is open now for contacts of this place (zones, states)."""
+    return hours.is_open(
+        zones,
         now,
         campaign.window_start_hour,
         campaign.window_end_hour,
-        state=contact.rule_states,
+        state=states,
         trust_zip=campaign.trust_zip_alone,
-    ):
-        raise CannotText(N_("It is outside this person's texting hours."))
+    )
 
 
 def claim_and_insert(
